@@ -1,0 +1,1 @@
+namespace Tandem.Cli; static class Program { static int Main() => 0; }
