@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+using Tandem.Engine.Gguf;
+using Tandem.Engine.Quantization;
+
+namespace Tandem.Engine.Kernels;
+
+/// <summary>
+/// y = W·x for a batch of activation rows: x is [n × W.Cols] F32, y is [n × W.Rows] F32.
+/// Activations are first converted to the weight type's dot type (as ggml does), then output rows are
+/// split over the team; each weight row is read once and dotted with all n activation rows while it is
+/// in cache, so a batch costs one pass over the weights.
+/// One instance per model; buffers are sized at construction and reused (no allocation per call).
+/// </summary>
+public sealed unsafe class MatMul : IParallelJob
+{
+    private readonly ThreadTeam _team;
+    private readonly byte[] _xq;
+    private readonly QuantizeRowsJob _quantize = new();
+
+    private WeightMatrix _w;
+    private float* _y;
+    private int _n;
+    private int _xqRowBytes;
+    private byte* _xqPtr;
+
+    /// <param name="maxRows">Largest batch of activation rows.</param>
+    /// <param name="maxCols">Largest input width of any weight.</param>
+    public MatMul(ThreadTeam team, int maxRows, int maxCols)
+    {
+        _team = team;
+        // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type.
+        _xq = GC.AllocateUninitializedArray<byte>(checked(maxRows * maxCols * 4 + 64), pinned: true);
+    }
+
+    /// <summary>Computes y[n × w.Rows] = x[n × w.Cols] · wᵀ.</summary>
+    public void Run(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n)
+    {
+        if (x.Length < n * w.Cols || y.Length < n * w.Rows)
+            throw new ArgumentException($"matmul {w.Name}: buffers too small for {n} rows");
+        var dotType = RowKernels.DotType(w.Type);
+        _xqRowBytes = (int)GgmlTypeInfo.RowBytes(dotType, w.Cols);
+        if (_xqRowBytes * n > _xq.Length) throw new ArgumentException($"matmul {w.Name}: batch of {n} exceeds the scratch size");
+
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            _xqPtr = (byte*)Unsafe.AsPointer(ref _xq[0]); // pinned at allocation
+            _quantize.Set(dotType, xp, w.Cols, _xqPtr, _xqRowBytes);
+            if (n >= 8) _team.Run(_quantize, n, 4);
+            else _quantize.Execute(0, n, 0);
+
+            _w = w;
+            _y = yp;
+            _n = n;
+            // Rows per chunk: enough work per hand-out to amortise the shared counter.
+            int grain = Math.Max(1, 4096 / Math.Max(1, n) / Math.Max(1, w.Cols / 256));
+            _team.Run(this, w.Rows, Math.Min(grain, 64));
+        }
+    }
+
+    void IParallelJob.Execute(int begin, int end, int worker)
+    {
+        switch (_w.Type)
+        {
+            case GgmlType.F32: Rows<RowF32>(begin, end); break;
+            case GgmlType.F16: Rows<RowF16>(begin, end); break;
+            case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
+            case GgmlType.Q4_0: Rows<RowQ4_0>(begin, end); break;
+            case GgmlType.Q4_1: Rows<RowQ4_1>(begin, end); break;
+            case GgmlType.Q5_0: Rows<RowQ5_0>(begin, end); break;
+            case GgmlType.Q5_1: Rows<RowQ5_1>(begin, end); break;
+            case GgmlType.Q8_0: Rows<RowQ8_0>(begin, end); break;
+            case GgmlType.Q4_K: Rows<RowQ4_K>(begin, end); break;
+            case GgmlType.Q5_K: Rows<RowQ5_K>(begin, end); break;
+            case GgmlType.Q6_K: Rows<RowQ6_K>(begin, end); break;
+            default: throw new NotSupportedException($"matmul on {GgmlTypeInfo.Name(_w.Type)}");
+        }
+    }
+
+    private void Rows<T>(int begin, int end) where T : IRowType
+    {
+        int cols = _w.Cols, rows = _w.Rows, n = _n, xqb = _xqRowBytes;
+        int wrb = (int)_w.RowBytes;
+        for (int r = begin; r < end; r++)
+        {
+            var wr = new ReadOnlySpan<byte>(_w.Data + (long)r * wrb, wrb);
+            for (int t = 0; t < n; t++)
+                _y[(long)t * rows + r] = T.Dot(wr, new ReadOnlySpan<byte>(_xqPtr + (long)t * xqb, xqb), cols);
+        }
+    }
+
+    /// <summary>Converts activation rows to the dot type, one row per item.</summary>
+    private sealed class QuantizeRowsJob : IParallelJob
+    {
+        private GgmlType _type;
+        private float* _x;
+        private int _cols;
+        private byte* _dst;
+        private int _dstRowBytes;
+
+        public void Set(GgmlType type, float* x, int cols, byte* dst, int dstRowBytes)
+        {
+            _type = type; _x = x; _cols = cols; _dst = dst; _dstRowBytes = dstRowBytes;
+        }
+
+        public void Execute(int begin, int end, int worker)
+        {
+            for (int t = begin; t < end; t++)
+                RowKernels.Quantize(_type, new ReadOnlySpan<float>(_x + (long)t * _cols, _cols),
+                    new Span<byte>(_dst + (long)t * _dstRowBytes, _dstRowBytes));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+using Tandem.Engine.Gguf;
+
+namespace Tandem.Engine.Model;
+
+/// <summary>
+/// A loaded model: the memory-mapped GGUF file, its configuration and weights. Immutable and shareable:
+/// any number of <see cref="Transformer"/>s (one per instance / thread team) can run on it at once.
+/// </summary>
+public sealed class LanguageModel : IDisposable
+{
+    public GgufFile File { get; }
+    public ModelConfig Config { get; }
+    public ModelWeights Weights { get; }
+
+    private LanguageModel(GgufFile file, ModelConfig config, ModelWeights weights)
+    {
+        File = file;
+        Config = config;
+        Weights = weights;
+    }
+
+    /// <summary>Opens a GGUF file and checks that it is a runnable model (throws GgufFormatException with the reason otherwise).</summary>
+    public static LanguageModel Load(string path)
+    {
+        var file = GgufFile.Open(path);
+        try
+        {
+            var config = ModelConfig.FromGguf(file);
+            var weights = ModelWeights.Load(file, config);
+            return new LanguageModel(file, config, weights);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => File.Dispose();
+}
