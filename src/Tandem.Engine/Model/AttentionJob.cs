@@ -1,60 +1,91 @@
 using System.Numerics.Tensors;
 using Tandem.Engine.Kernels;
+using Tandem.Engine.KvCache;
 
 namespace Tandem.Engine.Model;
 
 /// <summary>
-/// Causal self-attention of a chunk of n new tokens against a sequence's cache, one (token, head) pair
-/// per item: scores = K·q · 1/sqrt(headDim), softmax, then the weighted sum of V (the order of
-/// llama.cpp's non-flash path: kq = mul_mat(k, q), soft_max_ext(kq, mask, scale), mul_mat(v, kq)).
+/// Causal self-attention for a flattened batch, one (token, head) pair per item: each token attends to
+/// positions 0..its own of its sequence, reading keys and values through the sequence's block table.
+/// Order of operations as llama.cpp's non-flash path: kq = K·q, softmax(kq · 1/sqrt(headDim)), then V·kq.
 /// </summary>
 internal sealed class AttentionJob : IParallelJob
 {
     private readonly ModelConfig _c;
     private readonly float[][] _scores; // per worker, one context's worth
+    private readonly float[][] _row;    // per worker, one head's key or value widened from F16
 
     private float[] _q = [];
     private float[] _out = [];
-    private float[] _keys = [];
-    private float[] _values = [];
-    private int _start;
+    private ForwardBatch _batch = null!;
+    private KvBlockPool _pool = null!;
+    private int _layer;
 
-    public AttentionJob(ModelConfig c, int workers, int capacity)
+    public AttentionJob(ModelConfig c, int workers, int maxContext)
     {
         _c = c;
         _scores = new float[workers][];
-        for (int i = 0; i < workers; i++) _scores[i] = new float[capacity];
+        _row = new float[workers][];
+        for (int i = 0; i < workers; i++)
+        {
+            _scores[i] = new float[maxContext];
+            _row[i] = new float[c.HeadDim];
+        }
     }
 
-    /// <param name="q">n × qDim queries (after RoPE).</param>
-    /// <param name="output">n × qDim attention output.</param>
-    /// <param name="keys">Layer's keys, position-major, already holding the n new tokens.</param>
-    /// <param name="start">Position of the first of the n new tokens.</param>
-    public void Set(float[] q, float[] output, float[] keys, float[] values, int start)
+    public void Set(float[] q, float[] output, ForwardBatch batch, KvBlockPool pool, int layer)
     {
-        _q = q; _out = output; _keys = keys; _values = values; _start = start;
+        _q = q; _out = output; _batch = batch; _pool = pool; _layer = layer;
     }
 
     public void Execute(int begin, int end, int worker)
     {
         int heads = _c.HeadCount, hd = _c.HeadDim, kvDim = _c.KvDim, qDim = _c.QDim;
-        int group = heads / _c.HeadCountKv;
+        int group = heads / _c.HeadCountKv, bs = _pool.BlockSize;
         float scale = 1.0f / MathF.Sqrt(hd);
         var scores = _scores[worker];
+        var row = _row[worker];
+        var entries = _batch.TokenEntries;
+        var positions = _batch.Positions;
+        bool f16 = _pool.ElementType == KvElementType.F16;
+        float[]? k32 = _pool.KeysF32?[_layer], v32 = _pool.ValuesF32?[_layer];
+        Half[]? k16 = _pool.KeysF16?[_layer], v16 = _pool.ValuesF16?[_layer];
+
         for (int item = begin; item < end; item++)
         {
             int t = item / heads, h = item % heads;
             int kvOff = h / group * hd;
-            int len = _start + t + 1; // causal: this token sees positions 0.._start+t
+            int len = positions[t] + 1; // causal: sees its own position and every earlier one
+            int[] blocks = _batch.Sequence(entries[t]).BlockArray;
             var q = new ReadOnlySpan<float>(_q, t * qDim + h * hd, hd);
             var s = scores.AsSpan(0, len);
             for (int j = 0; j < len; j++)
-                s[j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(_keys, j * kvDim + kvOff, hd), q) * scale;
+            {
+                int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+                ReadOnlySpan<float> k;
+                if (f16)
+                {
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(k16, at, hd), row);
+                    k = row;
+                }
+                else k = new ReadOnlySpan<float>(k32, at, hd);
+                s[j] = TensorPrimitives.Dot(k, q) * scale;
+            }
             Softmax.Apply(s);
             var o = new Span<float>(_out, t * qDim + h * hd, hd);
             o.Clear();
             for (int j = 0; j < len; j++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_values, j * kvDim + kvOff, hd), s[j], o, o);
+            {
+                int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+                ReadOnlySpan<float> v;
+                if (f16)
+                {
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(v16, at, hd), row);
+                    v = row;
+                }
+                else v = new ReadOnlySpan<float>(v32, at, hd);
+                TensorPrimitives.MultiplyAdd(v, s[j], o, o);
+            }
         }
     }
 }

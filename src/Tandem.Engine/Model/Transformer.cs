@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Tandem.Engine.Kernels;
+using Tandem.Engine.KvCache;
 using Tandem.Engine.Quantization;
 
 namespace Tandem.Engine.Model;
@@ -65,58 +66,98 @@ public sealed class Transformer : IDisposable
         _cos = new float[n * _c.RopeDimensions / 2];
         _sin = new float[n * _c.RopeDimensions / 2];
         MaxContext = maxContext;
+        _logitRows = new int[maxBatch];
     }
 
     public int MaxContext { get; }
 
-    public KvCache CreateCache(int capacity) =>
-        capacity > MaxContext
-            ? throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"at most {MaxContext} positions")
-            : new KvCache(_c, capacity);
+    /// <summary>A sequence on a pool of its own holding <paramref name="capacity"/> tokens (F32 KV): the simple single-sequence path.</summary>
+    public KvSequence CreateCache(int capacity, KvElementType type = KvElementType.F32)
+    {
+        if (capacity > MaxContext)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"at most {MaxContext} positions");
+        const int blockSize = 16;
+        return new KvBlockPool(_c, (capacity + blockSize - 1) / blockSize, blockSize, type).CreateSequence();
+    }
 
     /// <summary>
-    /// Appends <paramref name="tokens"/> to the sequence in <paramref name="cache"/> and writes the logits of
-    /// the last token into <paramref name="logits"/> (vocab floats), or of every token
+    /// Appends <paramref name="tokens"/> to <paramref name="sequence"/> (in chunks of at most MaxBatch) and
+    /// writes the logits of the last token into <paramref name="logits"/> (vocab floats), or of every token
     /// (tokens.Length × vocab) when <paramref name="allLogits"/> is set.
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, KvCache cache, Span<float> logits, bool allLogits = false)
+    public void Forward(ReadOnlySpan<int> tokens, KvSequence sequence, Span<float> logits, bool allLogits = false)
     {
         int vocab = _c.VocabSize;
         if (tokens.IsEmpty) throw new ArgumentException("no tokens to process", nameof(tokens));
-        if (cache.Length + tokens.Length > cache.Capacity)
-            throw new ContextOverflowException(cache.Length + tokens.Length, cache.Capacity);
         if (logits.Length < (allLogits ? tokens.Length : 1) * vocab)
             throw new ArgumentException("logits buffer too small", nameof(logits));
-        foreach (int t in tokens)
-            if ((uint)t >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id outside the vocabulary (0..{vocab - 1})");
-
         for (int done = 0; done < tokens.Length; done += MaxBatch)
         {
             int n = Math.Min(MaxBatch, tokens.Length - done);
             bool last = done + n == tokens.Length;
-            var chunkLogits = allLogits ? logits.Slice(done * vocab, n * vocab) : last ? logits[..vocab] : default;
-            ForwardChunk(tokens.Slice(done, n), cache, chunkLogits, allLogits, last || allLogits);
+            _single.Clear();
+            _single.Add(sequence, tokens.Slice(done, n), wantLogits: last || allLogits);
+            var rows = allLogits ? logits.Slice(done * vocab, n * vocab) : last ? logits[..vocab] : default;
+            ForwardCore(_single, rows, allTokenLogits: allLogits);
         }
     }
 
-    private void ForwardChunk(ReadOnlySpan<int> tokens, KvCache cache, Span<float> logits, bool allLogits, bool wantLogits)
+    /// <summary>
+    /// One step over a flattened batch of sequences. Reserves KV blocks for the new tokens (throws
+    /// <see cref="KvPoolExhaustedException"/> when the pool is short: schedulers reserve first) and writes one
+    /// row of logits per entry that asked for them, in entry order.
+    /// </summary>
+    public void Forward(ForwardBatch batch, Span<float> logits)
     {
-        int n = tokens.Length, embd = _c.EmbeddingLength, qDim = _c.QDim, kvDim = _c.KvDim, ffn = _c.FeedForwardLength;
-        int start = cache.Length, half = _c.RopeDimensions / 2;
+        if (batch.TokenCount == 0) throw new ArgumentException("empty batch", nameof(batch));
+        if (batch.TokenCount > MaxBatch)
+            throw new ArgumentException($"batch of {batch.TokenCount} tokens exceeds the maximum of {MaxBatch}", nameof(batch));
+        if (logits.Length < batch.LogitRows * _c.VocabSize) throw new ArgumentException("logits buffer too small", nameof(logits));
+        ForwardCore(batch, logits, allTokenLogits: false);
+    }
+
+    private readonly ForwardBatch _single = new();
+    private readonly int[] _logitRows;
+
+    private void ForwardCore(ForwardBatch batch, Span<float> logits, bool allTokenLogits)
+    {
+        int n = batch.TokenCount, embd = _c.EmbeddingLength, qDim = _c.QDim, kvDim = _c.KvDim, ffn = _c.FeedForwardLength;
+        int half = _c.RopeDimensions / 2, vocab = _c.VocabSize;
+        var tokens = batch.Tokens;
+        var positions = batch.Positions;
+        foreach (int t in tokens)
+            if ((uint)t >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(batch), t, $"token id outside the vocabulary (0..{vocab - 1})");
+
+        // Room for the new tokens in every sequence, checked before anything changes.
+        KvBlockPool? pool = null;
+        for (int e = 0; e < batch.EntryCount; e++)
+        {
+            var seq = batch.Sequence(e);
+            pool ??= seq.Pool;
+            if (seq.Pool != pool) throw new ArgumentException("all sequences of a batch must share one KV pool", nameof(batch));
+            if (seq.Length + batch.EntryLength(e) > MaxContext)
+                throw new ContextOverflowException(seq.Length + batch.EntryLength(e), MaxContext);
+        }
+        for (int e = 0; e < batch.EntryCount; e++)
+        {
+            var seq = batch.Sequence(e);
+            if (!seq.TryReserve(batch.EntryLength(e)))
+                throw new KvPoolExhaustedException(pool!.BlocksFor(seq.Length + batch.EntryLength(e)) - seq.BlockCount, pool.FreeBlocks);
+        }
 
         // Token embeddings, decoded from the stored type.
         for (int t = 0; t < n; t++)
             RowKernels.Dequantize(_w.TokenEmbedding.Type, _w.TokenEmbedding.Row(tokens[t]), _x.AsSpan(t * embd, embd));
 
-        // RoPE angles depend only on position: once per chunk, shared by all layers.
+        // RoPE angles depend only on position: once per step, shared by all layers.
         for (int t = 0; t < n; t++)
-            _rope.Angles(start + t, _cos.AsSpan(t * half, half), _sin.AsSpan(t * half, half));
+            _rope.Angles(positions[t], _cos.AsSpan(t * half, half), _sin.AsSpan(t * half, half));
 
         for (int l = 0; l < _c.BlockCount; l++)
         {
             var L = _w.Layers[l];
 
-            // Attention: rmsnorm, Q/K/V projections (+ biases), RoPE, cache append, attention, output projection.
+            // Attention: rmsnorm, Q/K/V projections (+ biases), RoPE, KV append, attention, output projection.
             for (int t = 0; t < n; t++)
                 RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.AttnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
             _matmul.Run(L.Wq, _xb, _q, n);
@@ -126,8 +167,6 @@ public sealed class Transformer : IDisposable
             AddBias(_k, L.Bk, n, kvDim);
             AddBias(_v, L.Bv, n, kvDim);
 
-            var keys = cache.Keys[l];
-            var values = cache.Values[l];
             for (int t = 0; t < n; t++)
             {
                 var cos = _cos.AsSpan(t * half, half);
@@ -135,10 +174,9 @@ public sealed class Transformer : IDisposable
                 _rope.Apply(_q.AsSpan(t * qDim, qDim), _c.HeadDim, cos, sin);
                 _rope.Apply(_k.AsSpan(t * kvDim, kvDim), _c.HeadDim, cos, sin);
             }
-            _k.AsSpan(0, n * kvDim).CopyTo(keys.AsSpan(start * kvDim));
-            _v.AsSpan(0, n * kvDim).CopyTo(values.AsSpan(start * kvDim));
+            StoreKv(batch, pool!, l);
 
-            _attention.Set(_q, _att, keys, values, start);
+            _attention.Set(_q, _att, batch, pool!, l);
             _team.Run(_attention, n * _c.HeadCount, 1);
             _matmul.Run(L.Wo, _att, _xb2, n);
             TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
@@ -152,14 +190,45 @@ public sealed class Transformer : IDisposable
             _matmul.Run(L.Down, _gate, _xb2, n);
             TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
         }
-        cache.Length = start + n;
+        for (int e = 0; e < batch.EntryCount; e++) batch.Sequence(e).Length += batch.EntryLength(e);
 
-        if (!wantLogits) return;
         // Final norm and the output projection, only for the rows whose logits are wanted.
-        int first = allLogits ? 0 : n - 1, rows = n - first;
-        for (int t = first; t < n; t++)
-            RmsNorm.Apply(_x.AsSpan(t * embd, embd), _w.OutputNorm, _xb.AsSpan((t - first) * embd, embd), _c.RmsNormEpsilon);
+        int rows = 0;
+        if (allTokenLogits)
+            for (int t = 0; t < n; t++) _logitRows[rows++] = t;
+        else
+            for (int e = 0; e < batch.EntryCount; e++)
+                if (batch.WantsLogits(e)) _logitRows[rows++] = batch.EntryStart(e) + batch.EntryLength(e) - 1;
+        if (rows == 0) return;
+        for (int r = 0; r < rows; r++)
+            RmsNorm.Apply(_x.AsSpan(_logitRows[r] * embd, embd), _w.OutputNorm, _xb.AsSpan(r * embd, embd), _c.RmsNormEpsilon);
         _matmul.Run(_w.Output, _xb, logits, rows);
+    }
+
+    /// <summary>Writes the step's keys (after RoPE) and values into each token's slot of its sequence's blocks.</summary>
+    private void StoreKv(ForwardBatch batch, KvBlockPool pool, int layer)
+    {
+        int kvDim = _c.KvDim, bs = pool.BlockSize;
+        var entries = batch.TokenEntries;
+        var positions = batch.Positions;
+        for (int t = 0; t < batch.TokenCount; t++)
+        {
+            int p = positions[t];
+            int[] blocks = batch.Sequence(entries[t]).BlockArray;
+            int at = (blocks[p / bs] * bs + p % bs) * kvDim;
+            var k = _k.AsSpan(t * kvDim, kvDim);
+            var v = _v.AsSpan(t * kvDim, kvDim);
+            if (pool.ElementType == KvElementType.F32)
+            {
+                k.CopyTo(pool.KeysF32![layer].AsSpan(at, kvDim));
+                v.CopyTo(pool.ValuesF32![layer].AsSpan(at, kvDim));
+            }
+            else
+            {
+                TensorPrimitives.ConvertToHalf(k, pool.KeysF16![layer].AsSpan(at, kvDim));
+                TensorPrimitives.ConvertToHalf(v, pool.ValuesF16![layer].AsSpan(at, kvDim));
+            }
+        }
     }
 
     private static void AddBias(float[] x, float[]? bias, int n, int width)

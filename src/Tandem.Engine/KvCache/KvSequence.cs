@@ -1,0 +1,58 @@
+namespace Tandem.Engine.KvCache;
+
+/// <summary>
+/// One sequence's view of a <see cref="KvBlockPool"/>: its block table and token count. Position p lives
+/// in block <c>Blocks[p / BlockSize]</c>, slot <c>p % BlockSize</c>. Dispose (or <see cref="Release"/>)
+/// returns its blocks to the pool.
+/// </summary>
+public sealed class KvSequence : IDisposable
+{
+    private int[] _blocks = new int[4];
+
+    public KvBlockPool Pool { get; }
+    /// <summary>Tokens whose keys and values are stored; the next token goes at this position.</summary>
+    public int Length { get; internal set; }
+    public int BlockCount { get; private set; }
+    /// <summary>Positions the allocated blocks can hold.</summary>
+    public int Capacity => BlockCount * Pool.BlockSize;
+    public ReadOnlySpan<int> Blocks => _blocks.AsSpan(0, BlockCount);
+    internal int[] BlockArray => _blocks;
+
+    internal KvSequence(KvBlockPool pool) => Pool = pool;
+
+    /// <summary>
+    /// Makes room for <paramref name="tokens"/> more tokens, allocating blocks as needed. Returns false,
+    /// changing nothing, when the pool has too few free blocks (the scheduler then waits or preempts).
+    /// </summary>
+    public bool TryReserve(int tokens)
+    {
+        int needed = Pool.BlocksFor(Length + tokens) - BlockCount;
+        if (needed <= 0) return true;
+        if (needed > Pool.FreeBlocks) return false;
+        if (BlockCount + needed > _blocks.Length) Array.Resize(ref _blocks, Math.Max(_blocks.Length * 2, BlockCount + needed));
+        for (int i = 0; i < needed; i++) _blocks[BlockCount++] = Pool.TryAllocate();
+        return true;
+    }
+
+    /// <summary>Appends an already-allocated block (import); the sequence takes over its reference.</summary>
+    internal void AppendBlock(int block)
+    {
+        if (BlockCount == _blocks.Length) Array.Resize(ref _blocks, _blocks.Length * 2);
+        _blocks[BlockCount++] = block;
+    }
+
+    /// <summary>Drops tokens after <paramref name="length"/>, releasing blocks no longer needed.</summary>
+    public void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
+        Length = length;
+        int keep = Pool.BlocksFor(length);
+        while (BlockCount > keep) Pool.Release(_blocks[--BlockCount]);
+    }
+
+    /// <summary>Returns every block to the pool; the sequence is empty afterwards and may be reused.</summary>
+    public void Release() => Truncate(0);
+
+    public void Dispose() => Release();
+}
