@@ -1,13 +1,113 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Tandem.Engine.Gguf;
+using static Tandem.Engine.Quantization.LegacyQuantMath;
 
 namespace Tandem.Engine.Quantization;
 
-// STUB: to be implemented.
+/// <summary>
+/// Q4_0 rows: blocks of 32 weights as ggml's <c>block_q4_0</c> (18 bytes): F16 scale <c>d</c>, then 16 bytes of
+/// 4-bit quants whose low nibbles are elements 0..15 and high nibbles elements 16..31; value = (q - 8) * d.
+/// Dotted with Q8_0 activations.
+/// </summary>
 public readonly struct RowQ4_0 : IRowType
 {
+    public const int BlockBytes = 2 + 16;
+
     public static GgmlType Type => GgmlType.Q4_0;
     public static GgmlType DotType => GgmlType.Q8_0;
-    public static void Dequantize(ReadOnlySpan<byte> src, Span<float> dst) => throw new NotImplementedException();
-    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) => throw new NotImplementedException();
-    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n) => throw new NotImplementedException();
+
+    /// <summary>ggml's <c>dequantize_row_q4_0</c>.</summary>
+    public static void Dequantize(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int nb = BlockCount(dst.Length, src.Length, BlockBytes, "source");
+        for (int ib = 0; ib < nb; ib++)
+        {
+            ReadOnlySpan<byte> block = src.Slice(ib * BlockBytes, BlockBytes);
+            Span<float> y = dst.Slice(ib * BlockSize, BlockSize);
+            float d = HalfAt(block, 0);
+            for (int j = 0; j < 16; j++)
+            {
+                byte q = block[2 + j];
+                y[j] = ((q & 0x0F) - 8) * d;
+                y[j + 16] = ((q >> 4) - 8) * d;
+            }
+        }
+    }
+
+    /// <summary>ggml's reference quantiser <c>quantize_row_q4_0_ref</c> (the value of largest magnitude maps to -8).</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        int nb = BlockCount(src, dst.Length, BlockBytes);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            ReadOnlySpan<float> x = src.Slice(ib * BlockSize, BlockSize);
+            Span<byte> block = dst.Slice(ib * BlockBytes, BlockBytes);
+            float amax = 0f, max = 0f;
+            foreach (float v in x)
+            {
+                if (amax < MathF.Abs(v))
+                {
+                    amax = MathF.Abs(v);
+                    max = v;
+                }
+            }
+            float d = max / -8;
+            float id = d != 0f ? 1.0f / d : 0f;
+            MemoryMarshal.Write(block, FloatConversions.SingleToHalf(d));
+            for (int j = 0; j < 16; j++)
+            {
+                // (int8_t)(x + 8.5f) truncates toward zero; the argument is >= 0 here, so (int) is the same.
+                int q0 = Math.Min(15, (int)(x[j] * id + 8.5f));
+                int q1 = Math.Min(15, (int)(x[j + 16] * id + 8.5f));
+                block[2 + j] = (byte)(q0 | (q1 << 4));
+            }
+        }
+    }
+
+    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
+    {
+        int nb = BlockCount(n, weights.Length, BlockBytes, "weights");
+        BlockCount(n, activations.Length, RowQ8_0.BlockBytes, "activations");
+        return UseAvx2 ? DotAvx2(weights, activations, nb) : DotScalar(weights, activations, nb);
+    }
+
+    /// <summary>ggml's AVX2 <c>ggml_vec_dot_q4_0_q8_0</c>: one 8-lane accumulator, <c>acc = fma(dx*dy, sums, acc)</c> per block.</summary>
+    internal static float DotAvx2(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb)
+    {
+        ref byte x = ref MemoryMarshal.GetReference(weights);
+        ref byte y = ref MemoryMarshal.GetReference(activations);
+        Vector256<float> acc = Vector256<float>.Zero;
+        Vector256<byte> offset = Vector256.Create((byte)8);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            float d = ReadHalf(ref x, 0) * ReadHalf(ref y, 0);
+            Vector256<sbyte> qx = (BytesFromNibbles(ref Unsafe.Add(ref x, 2)) - offset).AsSByte();
+            Vector256<sbyte> qy = Vector256.LoadUnsafe(ref Unsafe.Add(ref y, 2)).AsSByte();
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), MulSumI8Pairs(qx, qy), acc);
+            x = ref Unsafe.Add(ref x, BlockBytes);
+            y = ref Unsafe.Add(ref y, RowQ8_0.BlockBytes);
+        }
+        return HorizontalSum(acc);
+    }
+
+    /// <summary>Portable form of the dot product (ggml's generic one): exact integer block sums, F32 accumulation.</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb)
+    {
+        float sum = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            ReadOnlySpan<byte> x = weights.Slice(ib * BlockBytes, BlockBytes);
+            ReadOnlySpan<byte> y = activations.Slice(ib * RowQ8_0.BlockBytes, RowQ8_0.BlockBytes);
+            int sumi = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                sumi += ((x[2 + j] & 0x0F) - 8) * (sbyte)y[2 + j];
+                sumi += ((x[2 + j] >> 4) - 8) * (sbyte)y[2 + j + 16];
+            }
+            sum += sumi * (HalfAt(x, 0) * HalfAt(y, 0));
+        }
+        return sum;
+    }
 }

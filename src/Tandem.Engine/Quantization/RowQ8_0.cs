@@ -1,13 +1,92 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Tandem.Engine.Gguf;
+using static Tandem.Engine.Quantization.LegacyQuantMath;
 
 namespace Tandem.Engine.Quantization;
 
-// STUB: to be implemented.
+/// <summary>
+/// Q8_0 rows: blocks of 32 as ggml's <c>block_q8_0</c> (34 bytes): F16 scale <c>d</c>, then 32 int8 quants;
+/// value = q * d. Used both for stored weights and as the activation type of Q4_0, Q5_0 and Q8_0.
+/// </summary>
 public readonly struct RowQ8_0 : IRowType
 {
+    public const int BlockBytes = 2 + 32;
+
     public static GgmlType Type => GgmlType.Q8_0;
     public static GgmlType DotType => GgmlType.Q8_0;
-    public static void Dequantize(ReadOnlySpan<byte> src, Span<float> dst) => throw new NotImplementedException();
-    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) => throw new NotImplementedException();
-    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n) => throw new NotImplementedException();
+
+    /// <summary>ggml's <c>dequantize_row_q8_0</c>.</summary>
+    public static void Dequantize(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int nb = BlockCount(dst.Length, src.Length, BlockBytes, "source");
+        for (int ib = 0; ib < nb; ib++)
+        {
+            ReadOnlySpan<byte> block = src.Slice(ib * BlockBytes, BlockBytes);
+            Span<float> y = dst.Slice(ib * BlockSize, BlockSize);
+            float d = HalfAt(block, 0);
+            for (int j = 0; j < BlockSize; j++)
+                y[j] = (sbyte)block[2 + j] * d;
+        }
+    }
+
+    /// <summary>
+    /// Quantises as ggml-cpu's x86 AVX2 <c>quantize_row_q8_0</c>, which is what llama.cpp applies to F32
+    /// activations before a Q4_0/Q5_0/Q8_0 dot (see <see cref="LegacyQuantMath.QuantizeQ8Block"/>: id = 127/amax,
+    /// round half to even). It differs from <c>quantize_row_q8_0_ref</c> (id = 1/d, roundf) only in ties and
+    /// in the last bit of id, so it is also what we use to write Q8_0 weights.
+    /// </summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        int nb = BlockCount(src, dst.Length, BlockBytes);
+        ref byte y = ref MemoryMarshal.GetReference(dst);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            ref byte block = ref Unsafe.Add(ref y, ib * BlockBytes);
+            float d = QuantizeQ8Block(src.Slice(ib * BlockSize, BlockSize), ref Unsafe.Add(ref block, 2), out _);
+            WriteHalf(ref block, 0, d);
+        }
+    }
+
+    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
+    {
+        int nb = BlockCount(n, weights.Length, BlockBytes, "weights");
+        BlockCount(n, activations.Length, BlockBytes, "activations");
+        return UseAvx2 ? DotAvx2(weights, activations, nb) : DotScalar(weights, activations, nb);
+    }
+
+    /// <summary>ggml's AVX2 <c>ggml_vec_dot_q8_0_q8_0</c>: one 8-lane accumulator, <c>acc = fma(dx*dy, sums, acc)</c> per block.</summary>
+    internal static float DotAvx2(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb)
+    {
+        ref byte x = ref MemoryMarshal.GetReference(weights);
+        ref byte y = ref MemoryMarshal.GetReference(activations);
+        Vector256<float> acc = Vector256<float>.Zero;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            float d = ReadHalf(ref x, 0) * ReadHalf(ref y, 0);
+            Vector256<sbyte> qx = Vector256.LoadUnsafe(ref Unsafe.Add(ref x, 2)).AsSByte();
+            Vector256<sbyte> qy = Vector256.LoadUnsafe(ref Unsafe.Add(ref y, 2)).AsSByte();
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), MulSumI8Pairs(qx, qy), acc);
+            x = ref Unsafe.Add(ref x, BlockBytes);
+            y = ref Unsafe.Add(ref y, BlockBytes);
+        }
+        return HorizontalSum(acc);
+    }
+
+    /// <summary>Portable form: exact integer block sums, F32 accumulation.</summary>
+    internal static float DotScalar(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb)
+    {
+        float sum = 0f;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            ReadOnlySpan<byte> x = weights.Slice(ib * BlockBytes, BlockBytes);
+            ReadOnlySpan<byte> y = activations.Slice(ib * BlockBytes, BlockBytes);
+            int sumi = 0;
+            for (int j = 0; j < BlockSize; j++)
+                sumi += (sbyte)x[2 + j] * (sbyte)y[2 + j];
+            sum += sumi * (HalfAt(x, 0) * HalfAt(y, 0));
+        }
+        return sum;
+    }
 }
