@@ -116,8 +116,10 @@ public readonly struct RowQ6_K : IRowType
     }
 
     /// <summary>
-    /// Dot product with a Q8_K row. On AVX2 this is ggml's AVX2 ggml_vec_dot_q6_K_q8_K step for step
-    /// (the −32 offset folded in with maddubs(32, q8)); elsewhere the scalar generic kernel.
+    /// Dot product with a Q8_K row. On AVX2 this is ggml's AVX2 ggml_vec_dot_q6_K_q8_K step for step, in the
+    /// form shipped with LLamaSharp 0.30 (our llama.cpp oracle): quants multiplied unsigned (0..63) and the −32
+    /// offset taken off per 32-bit lane as 32·(bsum·scale) pairs (q8sclsub). That lane layout decides the float
+    /// rounding, so it is kept; elsewhere the scalar generic kernel.
     /// </summary>
     public static unsafe float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
     {
@@ -138,13 +140,18 @@ public readonly struct RowQ6_K : IRowType
     {
         Vector256<byte> m4 = Vector256.Create((byte)0xF);
         Vector256<byte> m3 = Vector256.Create((byte)3);
-        Vector256<byte> m32 = Vector256.Create((byte)32);
         Vector256<float> acc = Vector256<float>.Zero;
 
         for (int i = 0; i < nb; i++, x += Q6KBytes, y += Q8KBytes)
         {
             float d = Unsafe.ReadUnaligned<float>(y) * HalfToFloat(Unsafe.ReadUnaligned<ushort>(x + DOffset));
             sbyte* sc = (sbyte*)(x + ScalesOffset);
+
+            // Lane k of the offset term: 32·(bsums[2k]·sc[2k] + bsums[2k+1]·sc[2k+1]).
+            Vector256<short> scales16 = Avx2.ConvertToVector256Int16(Sse2.LoadVector128(sc));
+            Vector256<short> bsums = Avx.LoadVector256((short*)(y + Q8KBsumsOffset));
+            Vector256<int> offset = Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(bsums, scales16), 5);
+
             byte* ql = x + QlOffset;
             byte* qh = x + QhOffset;
             sbyte* q8 = (sbyte*)(y + Q8KQsOffset);
@@ -163,20 +170,20 @@ public readonly struct RowQ6_K : IRowType
                 Vector256<byte> q3 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(bits2.AsUInt16(), 4).AsByte(), m4),
                                              Avx2.ShiftLeftLogical(Avx2.And(Avx2.ShiftRightLogical(bitsH, 6).AsByte(), m3).AsUInt16(), 4).AsByte());
 
-                sumi = Avx2.Add(sumi, Avx2.Add(SubBlockPair(q0, q8, sc[0], sc[1], m32), SubBlockPair(q1, q8 + 32, sc[2], sc[3], m32)));
-                sumi = Avx2.Add(sumi, Avx2.Add(SubBlockPair(q2, q8 + 64, sc[4], sc[5], m32), SubBlockPair(q3, q8 + 96, sc[6], sc[7], m32)));
+                sumi = Avx2.Add(sumi, Avx2.Add(SubBlockPair(q0, q8, sc[0], sc[1]), SubBlockPair(q1, q8 + 32, sc[2], sc[3])));
+                sumi = Avx2.Add(sumi, Avx2.Add(SubBlockPair(q2, q8 + 64, sc[4], sc[5]), SubBlockPair(q3, q8 + 96, sc[6], sc[7])));
             }
+            sumi = Avx2.Subtract(sumi, offset);
             acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
         }
         return KQuantSimd.HorizontalSum(acc);
     }
 
-    /// <summary>Σ sc·(q−32)·q8 over 32 quants, two 16-element sub-blocks with scales s0 and s1, in ggml's lane layout.</summary>
+    /// <summary>Σ sc·q·q8 over 32 unsigned quants, two 16-element sub-blocks with scales s0 and s1, in ggml's lane layout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector256<int> SubBlockPair(Vector256<byte> q, sbyte* q8, sbyte s0, sbyte s1, Vector256<byte> m32)
+    private static unsafe Vector256<int> SubBlockPair(Vector256<byte> q, sbyte* q8, sbyte s0, sbyte s1)
     {
-        Vector256<sbyte> y = Avx.LoadVector256(q8);
-        Vector256<short> p16 = Avx2.Subtract(Avx2.MultiplyAddAdjacent(q, y), Avx2.MultiplyAddAdjacent(m32, y));
+        Vector256<short> p16 = Avx2.MultiplyAddAdjacent(q, Avx.LoadVector256(q8));
         Vector256<short> scale = Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
         return Avx2.MultiplyAddAdjacent(scale, p16);
     }
