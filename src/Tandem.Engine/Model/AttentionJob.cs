@@ -14,6 +14,7 @@ internal sealed class AttentionJob : IParallelJob
     private readonly ModelConfig _c;
     private readonly float[][] _scores; // per worker, one context's worth
     private readonly float[][] _row;    // per worker, one head's key or value widened from F16
+    private readonly float[][] _qHalf;  // per worker, the query rounded through F16
 
     private float[] _q = [];
     private float[] _out = [];
@@ -26,10 +27,12 @@ internal sealed class AttentionJob : IParallelJob
         _c = c;
         _scores = new float[workers][];
         _row = new float[workers][];
+        _qHalf = new float[workers][];
         for (int i = 0; i < workers; i++)
         {
             _scores[i] = new float[maxContext];
             _row[i] = new float[c.HeadDim];
+            _qHalf[i] = new float[c.HeadDim];
         }
     }
 
@@ -58,6 +61,14 @@ internal sealed class AttentionJob : IParallelJob
             int len = positions[t] + 1; // causal: sees its own position and every earlier one
             int[] blocks = _batch.Sequence(entries[t]).BlockArray;
             var q = new ReadOnlySpan<float>(_q, t * qDim + h * hd, hd);
+            if (f16)
+            {
+                // ggml converts the F32 operand of a product with an F16 tensor to F16 (vec_dot_type);
+                // rounding q and the probabilities the same way keeps us on llama.cpp's numbers.
+                var qh = _qHalf[worker];
+                RoundToHalf(q, qh);
+                q = qh;
+            }
             var s = scores.AsSpan(0, len);
             for (int j = 0; j < len; j++)
             {
@@ -72,6 +83,7 @@ internal sealed class AttentionJob : IParallelJob
                 s[j] = TensorPrimitives.Dot(k, q) * scale;
             }
             Softmax.Apply(s);
+            if (f16) RoundToHalf(s, s);
             var o = new Span<float>(_out, t * qDim + h * hd, hd);
             o.Clear();
             for (int j = 0; j < len; j++)
@@ -87,5 +99,10 @@ internal sealed class AttentionJob : IParallelJob
                 TensorPrimitives.MultiplyAdd(v, s[j], o, o);
             }
         }
+    }
+
+    private static void RoundToHalf(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = (float)(Half)x[i];
     }
 }

@@ -23,7 +23,7 @@ public class GoldenGreedyTests
     {
         using var model = LanguageModel.Load(TestPaths.Model(file));
         using var transformer = new Transformer(model, threads: 2, maxBatch: 64, maxContext: 256);
-        using var cache = transformer.CreateCache(256);
+        using var cache = transformer.CreateCache(256, Tandem.Engine.KvCache.KvElementType.F16);
         var logits = new float[model.Config.VocabSize];
         transformer.Forward(prompt, cache, logits);
         var got = new List<int>();
