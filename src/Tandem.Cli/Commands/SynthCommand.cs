@@ -52,8 +52,8 @@ public static class SynthCommand
             };
             string path = parse.GetValue(output)!;
 
-            console.Error.WriteLine($"synthesizing {shape.Name} ({TypeName(weightType)}, seed {options.Seed}) -> {path}");
-            var result = ModelSynthesizer.Synthesize(options, path, new StepProgress(console.Error));
+            string header = $"synthesizing {shape.Name} ({TypeName(weightType)}, seed {options.Seed}) -> {path}";
+            var result = ModelSynthesizer.Synthesize(options, path, new StepProgress(console.Error, header));
             PrintSummary(console.Out, result, weightType);
             return 0;
         });
@@ -84,13 +84,17 @@ public static class SynthCommand
             o.WriteLine($"    {t.Name} {t.ShapeText}: {GgmlTypeInfo.Name(t.RequestedType)} -> {GgmlTypeInfo.Name(t.Type)}");
     }
 
-    /// <summary>Writes a progress line at each 10% of the tensor data, synchronously (Progress&lt;T&gt; would post to the thread pool).</summary>
-    private sealed class StepProgress(TextWriter error) : IProgress<GgufWriteProgress>
+    /// <summary>
+    /// Writes a progress line at each 10% of the tensor data, synchronously (Progress&lt;T&gt; would post to the
+    /// thread pool). The header waits for the first report, so a command that fails its checks prints only its error.
+    /// </summary>
+    private sealed class StepProgress(TextWriter error, string header) : IProgress<GgufWriteProgress>
     {
         private int _lastStep = -1;
 
         public void Report(GgufWriteProgress p)
         {
+            if (_lastStep < 0 && header.Length > 0) error.WriteLine(header);
             int step = p.TotalBytes == 0 ? 10 : (int)(p.BytesWritten * 10 / p.TotalBytes);
             if (step <= _lastStep) return;
             _lastStep = step;
