@@ -1,1 +1,6 @@
-namespace Tandem.Cli; static class Program { static int Main() => 0; }
+namespace Tandem.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args) => TandemApp.Run(args);
+}

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using Tandem.Cli.Commands;
+using Tandem.Engine.Gguf;
+
+namespace Tandem.Cli;
+
+/// <summary>The <c>tandem</c> command line: builds the command tree and runs it, turning every failure into one <c>error:</c> line.</summary>
+public static class TandemApp
+{
+    public static RootCommand BuildRoot(CliConsole console)
+    {
+        var root = new RootCommand("Tandem: LLM inference on GGUF models, computing what llama.cpp computes.");
+        root.Add(ModelCommands.Create(console));
+        // root.Add(GenerateCommand.Create(console)); // `tandem generate` (Commands/GenerateCommand.cs) registers here
+        return root;
+    }
+
+    /// <summary>Runs the command line; returns the process exit code (0 success, 1 any error).</summary>
+    public static int Run(string[] args, CliConsole? console = null)
+    {
+        console ??= CliConsole.System;
+        try
+        {
+            var parse = BuildRoot(console).Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
+                return 1;
+            }
+            return parse.Invoke(new InvocationConfiguration
+            {
+                Output = console.Out,
+                Error = console.Error,
+                EnableDefaultExceptionHandler = false,
+            });
+        }
+        catch (Exception e)
+        {
+            console.Error.WriteLine($"error: {Describe(e)}");
+            return 1;
+        }
+    }
+
+    /// <summary>One line for a failure: the expected kinds carry messages written for users; others say what they are.</summary>
+    private static string Describe(Exception e) => e switch
+    {
+        GgufFormatException or FileNotFoundException or DirectoryNotFoundException or CliUsageException => e.Message,
+        ArgumentException or IOException or UnauthorizedAccessException or NotSupportedException => e.Message,
+        NotImplementedException => $"not implemented yet: {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name}",
+        AggregateException { InnerExceptions.Count: > 0 } a => Describe(a.InnerExceptions[0]),
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+}
