@@ -335,6 +335,9 @@ public sealed class Sampler
         double total = 0;
         foreach (float w in weights)
             total += w;
+        // A temperature so small that the divided logits overflow leaves no usable weights: its limit is greedy.
+        if (!(total > 0))
+            return BestCandidate();
         double target = _rng.NextDouble() * total;
         double cumulative = 0;
         for (int i = 0; i < n; i++)
@@ -350,6 +353,19 @@ public sealed class Sampler
                 return _ids[i];
         }
         return _ids[0];
+    }
+
+    private int BestCandidate()
+    {
+        if (_sorted)
+            return _ids[0];
+        int best = 0;
+        for (int i = 1; i < _count; i++)
+        {
+            if (IsBetter(_ids[i], _logits[i], _ids[best], _logits[best]))
+                best = i;
+        }
+        return _ids[best];
     }
 
     private void CheckLogits(ReadOnlySpan<float> logits)

@@ -82,6 +82,15 @@ public class SamplerTests
     }
 
     [Fact]
+    public void OverflowingTemperature_FallsBackToTheBestCandidate()
+    {
+        // 4 / 1e-38 and 5 / 1e-38 overflow to infinity, so the tempered softmax is undefined; its limit is greedy.
+        var sampler = new Sampler(new SamplingParams { Temperature = 1e-38f, Seed = 4 }, 4);
+        for (int i = 0; i < 10; i++)
+            Assert.Equal(2, sampler.Sample(new float[] { 0f, 4f, 5f, 1f }, []));
+    }
+
+    [Fact]
     public void SameSeed_SameSequence_DifferentSeed_DifferentSequence()
     {
         float[] logits = RandomLogits(200, 5, scale: 1f);
