@@ -1,0 +1,416 @@
+using System.Numerics.Tensors;
+
+namespace Tandem.Engine.Sampling;
+
+/// <summary>
+/// Chooses the next token from a row of logits. Stages run in llama.cpp's common-sampler order: penalties,
+/// top-k, top-p, min-p, temperature, then a draw from the softmax with a seeded generator. Temperature 0 or
+/// below is greedy: the argmax of the penalised logits.
+/// </summary>
+/// <remarks>
+/// One sampler serves one sequence and is not thread safe. Every buffer is allocated here, sized by the
+/// vocabulary, so sampling a token allocates nothing. Filters only order what they must: top-k keeps a
+/// k-entry heap, and top-p, when nothing sorted the candidates, pops a heap only until the kept mass is reached.
+/// Ties in logit rank the lower token id first everywhere, so results never depend on sort stability.
+/// </remarks>
+public sealed class Sampler
+{
+    // Occurrence counts of the penalty window; all zero between calls.
+    private readonly int[]? _tokenCounts;
+
+    // The candidate set: token ids and their (penalised) logits, positions [0, _count).
+    private int[] _ids;
+    private float[] _logits;
+    private int _count;
+    // True when the candidates are in descending logit order (ties: lower id first).
+    private bool _sorted;
+
+    // Top-p's output when it has to order unsorted candidates; swapped with the candidate arrays afterwards.
+    private int[]? _spareIds;
+    private float[]? _spareLogits;
+    private readonly int[]? _heap;
+
+    // Probabilities of the candidates, and the exponentials of the log-sum-exp for log-probabilities.
+    private readonly float[] _probs;
+    // The logits as the model gave them, kept for the chosen token's log-probability.
+    private float[]? _rawLogits;
+
+    private Xoshiro256StarStar _rng;
+
+    public Sampler(SamplingParams parameters, int vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (vocabSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(vocabSize), $"vocabSize must be at least 1; got {vocabSize}.");
+        Params = parameters;
+        VocabSize = vocabSize;
+        Seed = parameters.Seed ?? unchecked((ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue));
+        _rng = new Xoshiro256StarStar(Seed);
+
+        if (parameters.HasPenalties)
+            _tokenCounts = new int[vocabSize];
+        bool sampling = !parameters.IsGreedy;
+        _ids = sampling ? new int[vocabSize] : [];
+        _logits = sampling ? new float[vocabSize] : [];
+        bool topKSorts = parameters.TopK > 0 && parameters.TopK < vocabSize;
+        if (sampling && parameters.TopP < 1f && !topKSorts)
+        {
+            _spareIds = new int[vocabSize];
+            _spareLogits = new float[vocabSize];
+            _heap = new int[vocabSize];
+        }
+        _probs = new float[vocabSize];
+        if (parameters.LogProbs > 0)
+            _rawLogits = new float[vocabSize];
+    }
+
+    public SamplingParams Params { get; }
+
+    public int VocabSize { get; }
+
+    /// <summary>The seed in use: <see cref="SamplingParams.Seed"/>, or the one drawn at random when that is null.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>How many alternatives the log-probability overload of <see cref="Sample(Span{float}, ReadOnlySpan{int}, Span{TokenLogProb}, out TokenLogProb)"/> writes.</summary>
+    public int TopLogProbCount => Math.Min(Params.LogProbs, VocabSize);
+
+    /// <summary>Restarts the random sequence from <see cref="Seed"/>, so the same inputs give the same tokens again.</summary>
+    public void Reset() => _rng = new Xoshiro256StarStar(Seed);
+
+    /// <summary>
+    /// Chooses a token. <paramref name="logits"/> (one per vocabulary entry) is modified: penalties are applied
+    /// to it in place. <paramref name="previousTokens"/> is the sequence so far, oldest first; the penalties look
+    /// at its last <see cref="SamplingParams.PenaltyLastN"/> tokens.
+    /// </summary>
+    public int Sample(Span<float> logits, ReadOnlySpan<int> previousTokens)
+    {
+        CheckLogits(logits);
+        ApplyPenalties(logits, previousTokens);
+        if (Params.IsGreedy)
+            return ArgMax(logits);
+        Truncate(logits);
+        return Draw();
+    }
+
+    /// <summary>
+    /// Chooses a token as <see cref="Sample(Span{float}, ReadOnlySpan{int})"/> does, and reports log-probabilities:
+    /// the chosen token's in <paramref name="chosen"/>, and the <see cref="TopLogProbCount"/> most likely tokens,
+    /// most likely first, in the start of <paramref name="topLogProbs"/>.
+    /// </summary>
+    /// <remarks>
+    /// Log-probabilities are the log-softmax of the logits as given, before penalties, temperature and
+    /// truncation: the model's own distribution, as the OpenAI API and llama.cpp's server report them by default.
+    /// A token removed by top-k can therefore still appear among the alternatives, and the chosen token's value
+    /// does not depend on the sampling settings.
+    /// </remarks>
+    public int Sample(Span<float> logits, ReadOnlySpan<int> previousTokens, Span<TokenLogProb> topLogProbs, out TokenLogProb chosen)
+    {
+        CheckLogits(logits);
+        int topCount = TopLogProbCount;
+        if (topLogProbs.Length < topCount)
+            throw new ArgumentException($"topLogProbs must hold at least {topCount} entries (SamplingParams.LogProbs); it holds {topLogProbs.Length}.", nameof(topLogProbs));
+        float[] raw = _rawLogits ??= new float[VocabSize];
+        logits.CopyTo(raw);
+        float logSumExp = LogProbabilities.LogSumExp(raw, _probs);
+        LogProbabilities.SelectTop(raw, logSumExp, topLogProbs[..topCount]);
+        int token = Sample(logits, previousTokens);
+        chosen = new TokenLogProb(token, raw[token] - logSumExp);
+        return token;
+    }
+
+    /// <summary>The candidates left by the last <see cref="Truncate"/>: their ids and logits.</summary>
+    internal ReadOnlySpan<int> CandidateIds => _ids.AsSpan(0, _count);
+
+    internal ReadOnlySpan<float> CandidateLogits => _logits.AsSpan(0, _count);
+
+    /// <summary>
+    /// Applies the penalties, exactly as llama.cpp's penalties sampler does. The repetition penalty divides a
+    /// positive logit and multiplies a non-positive one (dividing a negative logit would raise the token's
+    /// chance); then presence and frequency penalties subtract <c>count * frequency + presence</c>, all in float.
+    /// </summary>
+    internal void ApplyPenalties(Span<float> logits, ReadOnlySpan<int> previousTokens)
+    {
+        SamplingParams p = Params;
+        if (!p.HasPenalties || previousTokens.IsEmpty)
+            return;
+        ReadOnlySpan<int> window = p.PenaltyLastN < 0 || p.PenaltyLastN >= previousTokens.Length
+            ? previousTokens
+            : previousTokens[^p.PenaltyLastN..];
+        foreach (int token in window)
+        {
+            if ((uint)token >= (uint)VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(previousTokens), $"previousTokens holds token {token}, outside the vocabulary [0, {VocabSize}).");
+        }
+
+        int[] counts = _tokenCounts!;
+        foreach (int token in window)
+            counts[token]++;
+        float repetition = p.RepetitionPenalty, frequency = p.FrequencyPenalty, presence = p.PresencePenalty;
+        foreach (int token in window)
+        {
+            int count = counts[token];
+            if (count == 0)
+                continue; // a repeat of a token already penalised
+            counts[token] = 0;
+            float logit = logits[token];
+            logit = logit <= 0f ? logit * repetition : logit / repetition;
+            logit -= count * frequency + presence;
+            logits[token] = logit;
+        }
+    }
+
+    /// <summary>The first index of the largest logit, as llama.cpp's greedy sampler picks it.</summary>
+    internal static int ArgMax(ReadOnlySpan<float> logits)
+    {
+        float max = TensorPrimitives.Max(logits);
+        for (int i = 0; i < logits.Length; i++)
+        {
+            if (logits[i] == max)
+                return i;
+        }
+        // A NaN made Max NaN: fall back to llama.cpp's strictly-greater scan.
+        int best = 0;
+        for (int i = 1; i < logits.Length; i++)
+        {
+            if (logits[i] > logits[best])
+                best = i;
+        }
+        return best;
+    }
+
+    /// <summary>Loads the penalised logits as candidates and applies top-k, top-p and min-p to them.</summary>
+    internal void Truncate(ReadOnlySpan<float> logits)
+    {
+        int k = Params.TopK;
+        if (k > 0 && k < VocabSize)
+        {
+            SelectTopK(logits, k);
+        }
+        else
+        {
+            logits.CopyTo(_logits);
+            for (int i = 0; i < logits.Length; i++)
+                _ids[i] = i;
+            _count = logits.Length;
+            _sorted = false;
+        }
+        ApplyTopP();
+        ApplyMinP();
+    }
+
+    /// <summary>Keeps the k best candidates, sorted: a k-entry heap with the worst kept entry at the root.</summary>
+    private void SelectTopK(ReadOnlySpan<float> logits, int k)
+    {
+        Span<int> ids = _ids.AsSpan(0, k);
+        Span<float> values = _logits.AsSpan(0, k);
+        for (int i = 0; i < k; i++)
+        {
+            ids[i] = i;
+            values[i] = logits[i];
+        }
+        for (int i = k / 2 - 1; i >= 0; i--)
+            SiftDownWorstFirst(ids, values, i, k);
+        for (int i = k; i < logits.Length; i++)
+        {
+            // Ids arrive in increasing order, so an equal logit loses to the kept (lower) id: strict > suffices.
+            if (logits[i] > values[0])
+            {
+                ids[0] = i;
+                values[0] = logits[i];
+                SiftDownWorstFirst(ids, values, 0, k);
+            }
+        }
+        for (int end = k - 1; end > 0; end--)
+        {
+            (ids[0], ids[end]) = (ids[end], ids[0]);
+            (values[0], values[end]) = (values[end], values[0]);
+            SiftDownWorstFirst(ids, values, 0, end);
+        }
+        _count = k;
+        _sorted = true;
+    }
+
+    /// <summary>
+    /// Keeps the most likely candidates until their probability (softmax at temperature 1, since llama.cpp
+    /// applies temperature later) sums to at least TopP, in float as llama.cpp does; at least one is kept.
+    /// </summary>
+    private void ApplyTopP()
+    {
+        float topP = Params.TopP;
+        if (topP >= 1f)
+            return;
+        int n = _count;
+        Span<float> logits = _logits.AsSpan(0, n);
+        Span<float> probs = _probs.AsSpan(0, n);
+        float max = _sorted ? logits[0] : TensorPrimitives.Max(logits);
+        TensorPrimitives.Subtract(logits, max, probs);
+        TensorPrimitives.Exp(probs, probs);
+        TensorPrimitives.Divide(probs, TensorPrimitives.Sum(probs), probs);
+
+        float cumulative = 0f;
+        if (_sorted)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                cumulative += probs[i];
+                if (cumulative >= topP)
+                {
+                    _count = i + 1;
+                    return;
+                }
+            }
+            return;
+        }
+
+        // Unsorted: heapify positions (linear time) and pop best-first only as far as the mass requires.
+        Span<int> heap = _heap.AsSpan(0, n);
+        Span<int> ids = _ids.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+            heap[i] = i;
+        for (int i = n / 2 - 1; i >= 0; i--)
+            SiftDownBestFirst(heap, ids, logits, i, n);
+        int[] keptIds = _spareIds!;
+        float[] keptLogits = _spareLogits!;
+        int kept = 0, size = n;
+        while (size > 0)
+        {
+            int position = heap[0];
+            keptIds[kept] = ids[position];
+            keptLogits[kept] = logits[position];
+            kept++;
+            cumulative += probs[position];
+            if (cumulative >= topP)
+                break;
+            heap[0] = heap[--size];
+            SiftDownBestFirst(heap, ids, logits, 0, size);
+        }
+        (_ids, _spareIds) = (keptIds, _ids);
+        (_logits, _spareLogits) = (keptLogits, _logits);
+        _count = kept;
+        _sorted = true;
+    }
+
+    /// <summary>
+    /// Drops candidates whose probability is below MinP times the largest, tested on logits as llama.cpp does:
+    /// <c>logit &gt;= maxLogit + log(MinP)</c>. Keeps the order, so sorted candidates stay sorted.
+    /// </summary>
+    private void ApplyMinP()
+    {
+        float minP = Params.MinP;
+        if (minP <= 0f || _count == 0)
+            return;
+        Span<int> ids = _ids.AsSpan(0, _count);
+        Span<float> logits = _logits.AsSpan(0, _count);
+        float max = _sorted ? logits[0] : TensorPrimitives.Max(logits);
+        float minLogit = max + MathF.Log(minP);
+        int kept = 0;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            if (logits[i] >= minLogit)
+            {
+                ids[kept] = ids[i];
+                logits[kept] = logits[i];
+                kept++;
+            }
+        }
+        _count = kept;
+    }
+
+    /// <summary>
+    /// Divides the candidates' logits by the temperature and draws from their softmax. The running sum is in
+    /// double and in candidate order, the same order as the total, so the draw is exact for the float
+    /// probabilities and depends only on the seed and the candidates.
+    /// </summary>
+    private int Draw()
+    {
+        int n = _count;
+        if (n == 1)
+            return _ids[0];
+        Span<float> weights = _probs.AsSpan(0, n);
+        // llama.cpp divides the logits by the temperature, then subtracts the (divided) maximum.
+        TensorPrimitives.Divide(_logits.AsSpan(0, n), Params.Temperature, weights);
+        float max = _sorted ? weights[0] : TensorPrimitives.Max(weights);
+        TensorPrimitives.Subtract(weights, max, weights);
+        TensorPrimitives.Exp(weights, weights);
+        double total = 0;
+        foreach (float w in weights)
+            total += w;
+        // A temperature so small that the divided logits overflow leaves no usable weights: its limit is greedy.
+        if (!(total > 0))
+            return BestCandidate();
+        double target = _rng.NextDouble() * total;
+        double cumulative = 0;
+        for (int i = 0; i < n; i++)
+        {
+            cumulative += weights[i];
+            if (cumulative > target)
+                return _ids[i];
+        }
+        // Reached only when rounding put the target at the total: the last candidate that has any weight.
+        for (int i = n - 1; i > 0; i--)
+        {
+            if (weights[i] > 0f)
+                return _ids[i];
+        }
+        return _ids[0];
+    }
+
+    private int BestCandidate()
+    {
+        if (_sorted)
+            return _ids[0];
+        int best = 0;
+        for (int i = 1; i < _count; i++)
+        {
+            if (IsBetter(_ids[i], _logits[i], _ids[best], _logits[best]))
+                best = i;
+        }
+        return _ids[best];
+    }
+
+    private void CheckLogits(ReadOnlySpan<float> logits)
+    {
+        if (logits.Length != VocabSize)
+            throw new ArgumentException($"logits must hold one value per vocabulary entry ({VocabSize}); it holds {logits.Length}.", nameof(logits));
+    }
+
+    private static bool IsBetter(int idA, float logitA, int idB, float logitB) =>
+        logitA > logitB || (logitA == logitB && idA < idB);
+
+    private static void SiftDownWorstFirst(Span<int> ids, Span<float> logits, int i, int n)
+    {
+        while (true)
+        {
+            int worst = i, left = 2 * i + 1, right = left + 1;
+            if (left < n && IsBetter(ids[worst], logits[worst], ids[left], logits[left])) worst = left;
+            if (right < n && IsBetter(ids[worst], logits[worst], ids[right], logits[right])) worst = right;
+            if (worst == i)
+                return;
+            (ids[i], ids[worst]) = (ids[worst], ids[i]);
+            (logits[i], logits[worst]) = (logits[worst], logits[i]);
+            i = worst;
+        }
+    }
+
+    private static void SiftDownBestFirst(Span<int> heap, ReadOnlySpan<int> ids, ReadOnlySpan<float> logits, int i, int n)
+    {
+        int item = heap[i];
+        int itemId = ids[item];
+        float itemLogit = logits[item];
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= n)
+                break;
+            int right = child + 1;
+            if (right < n && IsBetter(ids[heap[right]], logits[heap[right]], ids[heap[child]], logits[heap[child]]))
+                child = right;
+            int c = heap[child];
+            if (!IsBetter(ids[c], logits[c], itemId, itemLogit))
+                break;
+            heap[i] = c;
+            i = child;
+        }
+        heap[i] = item;
+    }
+}
