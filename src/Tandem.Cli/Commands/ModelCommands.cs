@@ -10,7 +10,7 @@ public static class ModelCommands
         var model = new Command("model", "Make and inspect GGUF model files.");
         model.Add(SynthCommand.Create(console));
         model.Add(InfoCommand.Create(console));
-        // model.Add(TokenizeCommand.Create(console)); // enable with Commands/TokenizeCommand.cs in Tandem.Cli.csproj
+        model.Add(TokenizeCommand.Create(console)); // enable with Commands/TokenizeCommand.cs in Tandem.Cli.csproj
         return model;
     }
 }

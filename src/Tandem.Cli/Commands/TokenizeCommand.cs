@@ -12,18 +12,19 @@ public static class TokenizeCommand
         var model = new Option<string>("--model", "-m") { Description = "GGUF file (a model or a vocabulary-only file)", Required = true };
         var text = new Option<string>("--text") { Description = "Text to tokenize", Required = true };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not add the BOS token even where the model asks for it" };
-        var command = new Command("tokenize", "Tokenize a text with a model's tokenizer.") { model, text, noBos };
+        var showPieces = new Option<bool>("--pieces") { Description = "After the ids, list each token with its piece, one per line" };
+        var parseSpecial = new Option<bool>("--parse-special") { Description = "Match special tokens' text (e.g. <|im_start|>) in the input" };
+        var command = new Command("tokenize", "Print the token ids a model's tokenizer gives a text, on one line, space-separated.")
+            { model, text, noBos, showPieces, parseSpecial };
         command.SetAction(parse =>
         {
             using var f = GgufFile.Open(parse.GetValue(model)!);
             var tokenizer = Tokenizer.FromGguf(f);
-            var ids = tokenizer.Encode(parse.GetValue(text)!, !parse.GetValue(noBos));
-            string[] pieces = f.GetArray<string>("tokenizer.ggml.tokens") ?? [];
-            var list = new List<int>();
-            foreach (int id in ids) list.Add(id);
-            console.Out.WriteLine(string.Join(" ", list));
-            foreach (int id in list)
-                console.Out.WriteLine($"{id,8}  {(id >= 0 && id < pieces.Length ? Quote(pieces[id]) : "?")}");
+            int[] ids = tokenizer.Encode(parse.GetValue(text)!, !parse.GetValue(noBos), parse.GetValue(parseSpecial));
+            console.Out.WriteLine(string.Join(" ", ids));
+            if (parse.GetValue(showPieces))
+                foreach (int id in ids)
+                    console.Out.WriteLine($"{id,8}  {Quote(tokenizer.TokenText(id))}");
             return 0;
         });
         return command;

@@ -57,7 +57,7 @@ public sealed class ModelCommandsTests
         Assert.InRange(logits.Max() - logits.Min(), 1e-3f, 100f);
     }
 
-    [Theory(Skip = "quantizers are stubs on the synth branch: remove this Skip once RowQ*/RowF16/RowBF16.Quantize are merged")]
+    [Theory]
     [InlineData("tiny-llama-gqa", "f16", "")]
     [InlineData("tiny-llama-gqa", "bf16", "")]
     [InlineData("tiny-llama-gqa", "q4_0", "")]
