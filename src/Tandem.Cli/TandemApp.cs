@@ -11,7 +11,7 @@ public static class TandemApp
     {
         var root = new RootCommand("Tandem: LLM inference on GGUF models, computing what llama.cpp computes.");
         root.Add(ModelCommands.Create(console));
-        // root.Add(GenerateCommand.Create(console)); // `tandem generate` (Commands/GenerateCommand.cs) registers here
+        root.Add(GenerateCommand.Create(console));
         return root;
     }
 
