@@ -27,8 +27,19 @@ internal static class KQuantBlocks
     /// <summary>ggml's GROUP_MAX_EPS: below this a group counts as all zero.</summary>
     public const float GroupMaxEps = 1e-15f;
 
+    /// <summary>
+    /// Exact fp16 → fp32 (same values as (float)Half), branch-light for the dot kernels' per-block scales:
+    /// the exponent/mantissa bits shifted into float position and rescaled by 2^112 are exact for normal and
+    /// subnormal halves; infinities and NaNs keep an all-ones exponent.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HalfToFloat(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
+    public static float HalfToFloat(ushort bits)
+    {
+        uint em = bits & 0x7fffu;
+        float magnitude = BitConverter.UInt32BitsToSingle(em << 13) * BitConverter.UInt32BitsToSingle(0x77800000); // 2^112
+        uint f = em >= 0x7c00u ? (em << 13) | 0x7f800000u : BitConverter.SingleToUInt32Bits(magnitude);
+        return BitConverter.UInt32BitsToSingle(f | ((bits & 0x8000u) << 16));
+    }
 
     /// <summary>Round-to-nearest-even, as GGML_FP32_TO_FP16 (F16C or its software twin).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

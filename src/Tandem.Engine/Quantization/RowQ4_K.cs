@@ -149,14 +149,14 @@ public readonly struct RowQ4_K : IRowType
             Vector128<int> prod = Sse2.MultiplyAddAdjacent(minsAndScales.GetUpper(), q8s);
             accM = Fma.MultiplyAdd(Vector128.Create(dmin), Sse2.ConvertToVector128Single(prod), accM);
 
-            Vector128<short> sc128 = minsAndScales.GetLower();
+            Vector256<short> scales = Vector256.Create(minsAndScales.GetLower(), minsAndScales.GetLower());
             byte* q4 = x + 16;
             sbyte* q8 = (sbyte*)(y + Q8KQsOffset);
             Vector256<int> sumi = Vector256<int>.Zero;
             for (int j = 0; j < 4; j++)
             {
-                Vector256<short> scaleL = Vector256.Create(sc128.GetElement(2 * j));
-                Vector256<short> scaleH = Vector256.Create(sc128.GetElement(2 * j + 1));
+                Vector256<short> scaleL = KQuantSimd.BroadcastScale(scales, 2 * j);
+                Vector256<short> scaleH = KQuantSimd.BroadcastScale(scales, 2 * j + 1);
 
                 Vector256<byte> bits = Avx.LoadVector256(q4 + 32 * j);
                 Vector256<byte> q4l = Avx2.And(bits, m4);

@@ -157,15 +157,15 @@ public readonly struct RowQ5_K : IRowType
             int minSum = (prod.GetElement(0) + prod.GetElement(1)) + (prod.GetElement(2) + prod.GetElement(3));
             summs = MathF.FusedMultiplyAdd(dmin, minSum, summs);
 
-            Vector128<short> sc128 = minsAndScales.GetLower();
+            Vector256<short> scales = Vector256.Create(minsAndScales.GetLower(), minsAndScales.GetLower());
             Vector256<byte> hbits = Avx.LoadVector256(x + 16);
             byte* q5 = x + 48;
             sbyte* q8 = (sbyte*)(y + Q8KQsOffset);
             Vector256<int> sumi = Vector256<int>.Zero;
             for (int j = 0; j < 4; j++)
             {
-                Vector256<short> scale0 = Vector256.Create(sc128.GetElement(2 * j));
-                Vector256<short> scale1 = Vector256.Create(sc128.GetElement(2 * j + 1));
+                Vector256<short> scale0 = KQuantSimd.BroadcastScale(scales, 2 * j);
+                Vector256<short> scale1 = KQuantSimd.BroadcastScale(scales, 2 * j + 1);
 
                 Vector256<byte> bits = Avx.LoadVector256(q5 + 32 * j);
                 // Fifth bit of the low nibbles is bit 2j of qh, of the high nibbles bit 2j+1; hbits is shifted

@@ -103,7 +103,6 @@ public class KQuantTests
     public void AllZeroBlockRoundTripsToZeroAndDotsToZero(GgmlType type)
     {
         var x = new float[512];
-        new Random(7).NextBytes(new byte[1]);
         for (int i = 256; i < 512; i++) x[i] = MathF.Sin(i);   // second block non-zero
         byte[] q = Quantize(type, x);
         float[] y = Dequantize(type, q, 512);
@@ -135,6 +134,20 @@ public class KQuantTests
         float[] y = Dequantize(type, Quantize(type, x), 256);
         Assert.InRange(y[10], -4f * 1.03f, -4f * 0.97f);
         Assert.True(RelativeRmse(x, y) < 0.12);
+    }
+
+    [Fact]
+    public void HalfToFloatAgreesWithSystemHalfForAllBitPatterns()
+    {
+        for (int bits = 0; bits < 65536; bits++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+            float actual = KQuantBlocks.HalfToFloat((ushort)bits);
+            if (float.IsNaN(expected))
+                Assert.True(float.IsNaN(actual), $"0x{bits:X4}");
+            else
+                Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
+        }
     }
 
     // ---------- Q8_K ----------
