@@ -14,6 +14,13 @@ public static class LlamaCppSetup
 
     public static string? LastProblem => _lastProblem;
 
+    /// <summary>Where the loaded libllama came from (Linux only: read from /proc/self/maps), to see which CPU variant was picked.</summary>
+    public static string? LoadedLibraryPath =>
+        File.Exists("/proc/self/maps")
+            ? File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
+                .FirstOrDefault(p => p != null && p.EndsWith("/libllama.so", StringComparison.Ordinal))
+            : null;
+
     public static void EnsureInitialized()
     {
         lock (Gate)

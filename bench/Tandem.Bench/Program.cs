@@ -58,6 +58,8 @@ Console.WriteLine($"llama.cpp (LLamaSharp 0.30.0) {Path.GetFileName(path)}: thre
                   $"flash attention {(fa ? "on" : "off")}, repack {(repack ? "on" : "off")}, {reps} repetitions");
 
 var (prefill, decode) = runner.Time(path, threads, pp, tg);
+Console.WriteLine($"  native: {LlamaCppSetup.LoadedLibraryPath ?? "?"}");
+Console.WriteLine($"  system: {System.Runtime.InteropServices.Marshal.PtrToStringUTF8(NativeApi.llama_print_system_info())?.Trim()}");
 Console.WriteLine(FormattableString.Invariant($"  pp{pp,-5} {prefill,12:F2} tok/s"));
 Console.WriteLine(FormattableString.Invariant($"  tg{tg,-5} {decode,12:F2} tok/s   (after the {pp}-token prompt)"));
 foreach (int b in batches)
