@@ -34,7 +34,7 @@ public class LegacyActivationQuantTests
     private static float[] TieRow()
     {
         // Block 0: amax 127 makes id exactly 1, so each x is its own scaled value: exact .5 ties.
-        var x = new float[96];
+        var x = new float[128];
         float[] b0 = [127f, 2.5f, -2.5f, 3.5f, -3.5f, 0.5f, -0.5f, 1.5f, -1.5f, 126.5f, -126.5f, 10.5f, 11.5f, -64.5f, 63.5f];
         b0.CopyTo(x, 0);
         // Block 1: amax 63.5 makes id exactly 2: x = k/2 + 1/4 scales to ties.
@@ -45,6 +45,12 @@ public class LegacyActivationQuantTests
         r[3] = 5f;
         r[17] = -5f;
         r.CopyTo(x, 64);
+        // Block 3: an amax where 127/amax and 1/(amax/127) differ in the last bit, with x right at the
+        // rounding edges: ggml's id = 127/amax gives 1.4999999, 2.5, 3.4999998, 4.5 (-> 1, 2, 3, 4), while
+        // id = 1/d would give 1.5000001, 2.5000002, 3.5, 4.5000005 (-> 2, 3, 4, 5).
+        uint[] b3 = [0x3F5F7D1E, 0x3C28EFB6, 0x3C8CC7C3, 0x3CC517A9, 0x3CFD6792];
+        for (int j = 0; j < b3.Length; j++)
+            x[96 + j] = BitConverter.UInt32BitsToSingle(b3[j]);
         return x;
     }
 
@@ -52,13 +58,14 @@ public class LegacyActivationQuantTests
     public void Q8_0RoundsTiesToEvenLikeTheAvx2Path()
     {
         float[] x = TieRow();
-        var bytes = new byte[3 * RowQ8_0.BlockBytes];
+        var bytes = new byte[x.Length / 32 * RowQ8_0.BlockBytes];
         RowQ8_0.Quantize(x, bytes);
         sbyte Q(int i) => (sbyte)bytes[(i / 32) * RowQ8_0.BlockBytes + 2 + i % 32];
         // roundf would give 3, -3, 4, -4, 1, -1, 2, -2, 127, -127, 11, 12, -65, 64
         Assert.Equal(new sbyte[] { 127, 2, -2, 4, -4, 0, 0, 2, -2, 126, -126, 10, 12, -64, 64 },
             Enumerable.Range(0, 15).Select(Q).ToArray());
         Assert.Equal(new sbyte[] { -127, 2, 2, 0, 0, -2, 60, -62 }, Enumerable.Range(32, 8).Select(Q).ToArray());
+        Assert.Equal(new sbyte[] { 127, 1, 2, 3, 4 }, Enumerable.Range(96, 5).Select(Q).ToArray());
         Assert.Equal((ushort)0x3C00, BitConverter.ToUInt16(bytes, 0)); // d = 127/127 = 1
     }
 
