@@ -1,29 +1,25 @@
 using System.Globalization;
 using LLama.Native;
 using Tandem.Bench;
+using Tandem.Engine.KvCache;
 
-// Temporary command line: `llama <file.gguf> [options]` times llama.cpp alone; the Tandem side and the
-// comparison table come later.
+// Side-by-side timing of Tandem and llama.cpp (through LLamaSharp) on the same GGUF files, same thread
+// count, in one process, so both see the same machine state. Results go to docs/performance.md.
 const string Usage = """
-    usage: Tandem.Bench llama <file.gguf> [--threads N] [--pp N] [--tg N] [--batch B,B,...] [--ctx N] [--steps N]
-                                          [--kv f16|f32] [--fa] [--no-repack] [--unified-kv] [--reps N]
-      --pp/--tg       prompt tokens in one batch / single-token decode steps after it   (default 512 / 128)
-      --batch         batched decode: sequence counts to time (default 1,4,16; 0 skips)
-      --ctx/--steps   batched decode: tokens already in each sequence / timed steps      (default 128 / 32)
+    usage: Tandem.Bench engine <file.gguf> [<file.gguf> ...] [--threads N] [--pp N] [--tg N] [--reps N]
+           Tandem.Bench batch  <file.gguf> [--threads N] [--batch 1,4,16,64] [--ctx N] [--steps N] [--reps N]
+           Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
+      engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128)
+      batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16)
+      Both engines use an F32 KV cache, llama.cpp without flash attention and with its default weight repacking.
     """;
 
-if (args.Length < 2 || args[0] != "llama")
-{
-    Console.Error.WriteLine(Usage);
-    return 2;
-}
-
-string path = args[1];
-int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 32, reps = 3;
-int[] batches = [1, 4, 16];
-var kv = GGMLType.GGML_TYPE_F16;
-bool fa = false, repack = true, unified = false;
-for (int i = 2; i < args.Length; i++)
+if (args.Length < 2) { Console.Error.WriteLine(Usage); return 2; }
+string mode = args[0];
+var files = new List<string>();
+int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 16, reps = 3;
+int[] batches = [1, 4, 16, 64];
+for (int i = 1; i < args.Length; i++)
 {
     string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
     int IntValue() => int.Parse(Value(), CultureInfo.InvariantCulture);
@@ -35,36 +31,56 @@ for (int i = 2; i < args.Length; i++)
         case "--ctx": ctx = IntValue(); break;
         case "--steps": steps = IntValue(); break;
         case "--reps": reps = IntValue(); break;
-        case "--batch": batches = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).Where(b => b > 0).ToArray(); break;
-        case "--kv":
-            kv = Value() switch
-            {
-                "f16" => GGMLType.GGML_TYPE_F16,
-                "f32" => GGMLType.GGML_TYPE_F32,
-                var other => throw new ArgumentException($"unknown KV type {other}"),
-            };
-            break;
-        case "--fa": fa = true; break;
-        case "--no-repack": repack = false; break;
-        case "--unified-kv": unified = true; break;
-        default:
-            Console.Error.WriteLine($"unknown option {args[i]}\n{Usage}");
-            return 2;
+        case "--batch": batches = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
+        case var f when !f.StartsWith("--", StringComparison.Ordinal): files.Add(f); break;
+        default: Console.Error.WriteLine($"unknown option {args[i]}\n{Usage}"); return 2;
     }
 }
+foreach (var f in files)
+    if (!File.Exists(f)) { Console.Error.WriteLine($"error: {f}: no such file"); return 1; }
 
-var runner = new LlamaCppRunner { KvType = kv, FlashAttention = fa, RepackWeights = repack, Repetitions = reps, UnifiedKvCache = unified };
-Console.WriteLine($"llama.cpp (LLamaSharp 0.30.0) {Path.GetFileName(path)}: threads {threads}, KV {(kv == GGMLType.GGML_TYPE_F16 ? "f16" : "f32")}, " +
-                  $"flash attention {(fa ? "on" : "off")}, repack {(repack ? "on" : "off")}, {reps} repetitions");
+var llama = new LlamaCppRunner { KvType = GGMLType.GGML_TYPE_F32, FlashAttention = false, RepackWeights = true, Repetitions = reps };
+var tandem = new TandemRunner { KvType = KvElementType.F32, Repetitions = reps };
+string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-var (prefill, decode) = runner.Time(path, threads, pp, tg);
-Console.WriteLine($"  native: {LlamaCppSetup.LoadedLibraryPath ?? "?"}");
-Console.WriteLine($"  system: {System.Runtime.InteropServices.Marshal.PtrToStringUTF8(NativeApi.llama_print_system_info())?.Trim()}");
-Console.WriteLine(FormattableString.Invariant($"  pp{pp,-5} {prefill,12:F2} tok/s"));
-Console.WriteLine(FormattableString.Invariant($"  tg{tg,-5} {decode,12:F2} tok/s   (after the {pp}-token prompt)"));
-foreach (int b in batches)
+Console.WriteLine(Inv($"threads {threads}, {reps} repetitions, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));
+switch (mode)
 {
-    double rate = runner.DecodeBatchTokPerSec(path, threads, b, ctx, steps);
-    Console.WriteLine(FormattableString.Invariant($"  batch {b,3} x {steps} steps at ctx {ctx}: {rate,12:F2} tok/s total, {rate / b,10:F2} tok/s per sequence"));
+    case "engine":
+        Console.WriteLine(Inv($"| model | pp{pp} Tandem | pp{pp} llama.cpp | ratio | tg{tg} Tandem | tg{tg} llama.cpp | ratio |"));
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var f in files)
+        {
+            var (lp, ld) = llama.Time(f, threads, pp, tg);
+            var (tp, td) = tandem.Time(f, threads, pp, tg);
+            Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {tp:F1} | {lp:F1} | {tp / lp:F2} | {td:F1} | {ld:F1} | {td / ld:F2} |"));
+        }
+        Console.WriteLine("(tok/s; ratio = Tandem / llama.cpp, above 1 means Tandem is faster)");
+        return 0;
+    case "batch":
+        foreach (var f in files)
+        {
+            Console.WriteLine(Inv($"{Path.GetFileName(f)}: decode with B sequences of {ctx} tokens, {steps} steps"));
+            Console.WriteLine("| B | Tandem tok/s | llama.cpp tok/s | ratio | Tandem speed-up over B=1 | llama.cpp speed-up over B=1 |");
+            Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
+            double t1 = 0, l1 = 0;
+            foreach (int b in batches)
+            {
+                double l = llama.DecodeBatchTokPerSec(f, threads, b, ctx, steps);
+                double t = tandem.DecodeBatchTokPerSec(f, threads, b, ctx, steps);
+                if (b == batches[0]) { t1 = t; l1 = l; }
+                Console.WriteLine(Inv($"| {b} | {t:F1} | {l:F1} | {t / l:F2} | {t / t1:F2} | {l / l1:F2} |"));
+            }
+        }
+        return 0;
+    case "llama":
+        foreach (var f in files)
+        {
+            var (p, d) = llama.Time(f, threads, pp, tg);
+            Console.WriteLine(Inv($"{Path.GetFileName(f)}: pp{pp} {p:F1} tok/s, tg{tg} {d:F1} tok/s ({LlamaCppSetup.LoadedLibraryPath})"));
+        }
+        return 0;
+    default:
+        Console.Error.WriteLine(Usage);
+        return 2;
 }
-return 0;

@@ -1,39 +1,83 @@
 using System.Diagnostics;
+using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 
 namespace Tandem.Bench;
 
 /// <summary>
-/// Times Tandem's engine the way <see cref="LlamaCppRunner"/> times llama.cpp: one prefill of a prompt of
-/// fixed token ids in a fresh cache, then greedy-free decode of single tokens (batch 1) after it.
+/// Times Tandem's engine the way <see cref="LlamaCppRunner"/> times llama.cpp: one prefill of a prompt in a
+/// fresh cache, then single-token decode steps after it (batch 1); and batched decode, where every step
+/// adds one token to each of B sequences in one forward call. Each figure is the mean of
+/// <see cref="Repetitions"/> runs after a warm-up.
 /// </summary>
-public static class TandemRunner
+public sealed class TandemRunner
 {
-    public static (double PrefillTokPerSec, double DecodeTokPerSec) Time(string ggufPath, int threads, int promptTokens, int decodeTokens)
+    public KvElementType KvType { get; init; } = KvElementType.F32;
+    public int Repetitions { get; init; } = 3;
+
+    public (double PrefillTokPerSec, double DecodeTokPerSec) Time(string ggufPath, int threads, int promptTokens, int decodeTokens)
     {
         using var model = LanguageModel.Load(ggufPath);
-        using var transformer = new Transformer(model, threads, maxBatch: promptTokens, maxContext: promptTokens + decodeTokens + 1);
+        int ctx = promptTokens + decodeTokens + 1;
+        using var transformer = new Transformer(model, threads, maxBatch: promptTokens, maxContext: ctx);
         var logits = new float[model.Config.VocabSize];
         var prompt = BenchTokens.Prompt(promptTokens, model.Config.VocabSize);
+        var pool = new KvBlockPool(model.Config, (ctx + 15) / 16, 16, KvType);
 
-        // Warm-up: JIT, page-in of the mapped weights.
-        using var warm = transformer.CreateCache(promptTokens + decodeTokens + 1);
-        transformer.Forward(prompt.AsSpan(0, Math.Min(32, promptTokens)), warm, logits);
-        transformer.Forward([prompt[0]], warm, logits);
-
-        using var cache = transformer.CreateCache(promptTokens + decodeTokens + 1);
-        long t0 = Stopwatch.GetTimestamp();
-        transformer.Forward(prompt, cache, logits);
-        double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-
-        int token = prompt[^1];
-        long t1 = Stopwatch.GetTimestamp();
-        for (int i = 0; i < decodeTokens; i++)
+        double prefill = 0, decode = 0;
+        for (int rep = -1; rep < Repetitions; rep++) // rep -1 warms up: JIT, page-in of the mapped weights
         {
-            transformer.Forward([token], cache, logits);
-            token = BenchTokens.Next(token, model.Config.VocabSize);
+            using var seq = pool.CreateSequence();
+            long t0 = Stopwatch.GetTimestamp();
+            transformer.Forward(prompt, seq, logits);
+            double p = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+
+            int token = prompt[^1];
+            int steps = rep < 0 ? Math.Min(4, decodeTokens) : decodeTokens;
+            long t1 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < steps; i++)
+            {
+                token = BenchTokens.Next(token, model.Config.VocabSize);
+                transformer.Forward([token], seq, logits);
+            }
+            double d = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+            if (rep >= 0) { prefill += p; decode += d; }
         }
-        double decode = Stopwatch.GetElapsedTime(t1).TotalSeconds;
-        return (promptTokens / prefill, decodeTokens / decode);
+        return (promptTokens * Repetitions / prefill, decodeTokens * Repetitions / decode);
+    }
+
+    /// <summary>Tokens per second over all sequences when <paramref name="batch"/> sequences decode together.</summary>
+    public double DecodeBatchTokPerSec(string ggufPath, int threads, int batch, int contextTokens, int steps)
+    {
+        using var model = LanguageModel.Load(ggufPath);
+        int vocab = model.Config.VocabSize;
+        int ctx = contextTokens + steps + 8;
+        using var transformer = new Transformer(model, threads, maxBatch: Math.Max(batch, contextTokens), maxContext: ctx);
+        var pool = new KvBlockPool(model.Config, batch * ((ctx + 15) / 16), 16, KvType);
+        var logits = new float[batch * vocab];
+        var fb = new ForwardBatch();
+
+        double total = 0;
+        for (int rep = -1; rep < Repetitions; rep++)
+        {
+            var seqs = new KvSequence[batch];
+            for (int s = 0; s < batch; s++)
+            {
+                seqs[s] = pool.CreateSequence();
+                transformer.Forward(BenchTokens.Prompt(contextTokens, vocab), seqs[s], logits.AsSpan(0, vocab));
+            }
+            int n = rep < 0 ? 2 : steps;
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < n; i++)
+            {
+                fb.Clear();
+                for (int s = 0; s < batch; s++) fb.Add(seqs[s], [BenchTokens.Next(i * batch + s, vocab)], wantLogits: true);
+                transformer.Forward(fb, logits);
+            }
+            double t = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            if (rep >= 0) total += t;
+            foreach (var s in seqs) s.Dispose();
+        }
+        return (double)batch * steps * Repetitions / total;
     }
 }
