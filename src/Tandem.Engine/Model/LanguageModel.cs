@@ -12,6 +12,18 @@ public sealed class LanguageModel : IDisposable
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
 
+    private ModelFingerprint? _fingerprint;
+    private readonly Lock _fingerprintLock = new();
+
+    /// <summary>The model's identity for KV exchange (computed on first use: it hashes every weight).</summary>
+    public ModelFingerprint Fingerprint
+    {
+        get
+        {
+            lock (_fingerprintLock) return _fingerprint ??= ModelFingerprint.Compute(this);
+        }
+    }
+
     private LanguageModel(GgufFile file, ModelConfig config, ModelWeights weights)
     {
         File = file;
