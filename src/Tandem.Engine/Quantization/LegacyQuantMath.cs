@@ -10,6 +10,15 @@ namespace Tandem.Engine.Quantization;
 /// the activation quantiser and the AVX2 pieces of ggml's x86 dot products
 /// (ggml/src/ggml-cpu/arch/x86/quants.c), re-expressed with .NET intrinsics.
 /// </summary>
+/// <remarks>
+/// The <c>DotAvx2</c> kernels do ggml's AVX2 operations in ggml's order (one 8-lane F32 accumulator,
+/// <c>fma(dx*dy, float(int sums), acc)</c> per block, <c>hsum_float_8</c> at the end; the block scale
+/// products and Q4_1/Q5_1's <c>m*s</c> are exact in F32), so their results are bit-identical to
+/// <c>ggml_vec_dot_*</c> of ggml's AVX2 and AVX-512 CPU builds; the tests check this against the ggml
+/// library shipped with LLamaSharp. (llama.cpp may instead repack Q4_0 weights into interleaved blocks
+/// for its gemv kernels, which sum in another order.) Processing two blocks per iteration with two
+/// accumulators would be a little faster but would lose that identity.
+/// </remarks>
 internal static class LegacyQuantMath
 {
     public const int BlockSize = 32;

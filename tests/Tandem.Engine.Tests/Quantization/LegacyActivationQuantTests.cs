@@ -31,7 +31,8 @@ public class LegacyActivationQuantTests
         return (BitConverter.HalfToUInt16Bits((Half)d), BitConverter.HalfToUInt16Bits((Half)(d * sum)), qs);
     }
 
-    private static float[] TieRow()
+    /// <summary>Four blocks built so that the Q8 activation quantiser meets exact ties and rounding edges.</summary>
+    internal static float[] TieRow()
     {
         // Block 0: amax 127 makes id exactly 1, so each x is its own scaled value: exact .5 ties.
         var x = new float[128];
