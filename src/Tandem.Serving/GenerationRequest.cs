@@ -1,0 +1,17 @@
+using Tandem.Engine.Sampling;
+
+namespace Tandem.Serving;
+
+/// <summary>One request as the runtime sees it: prompt tokens and how to continue them (one choice; the API layer fans out n &gt; 1).</summary>
+public sealed record GenerationRequest
+{
+    /// <summary>Unique id (the API's completion id plus the choice index).</summary>
+    public required string Id { get; init; }
+    public required int[] PromptTokens { get; init; }
+    public int MaxTokens { get; init; } = 16;
+    public SamplingParams Sampling { get; init; } = SamplingParams.Default;
+    /// <summary>Strings that end generation; the text before one is returned, the string itself is not.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+    /// <summary>Keep generating past end-of-generation tokens (benchmarks force output lengths this way).</summary>
+    public bool IgnoreEos { get; init; }
+}

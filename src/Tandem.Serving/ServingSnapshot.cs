@@ -1,0 +1,23 @@
+namespace Tandem.Serving;
+
+/// <summary>A point-in-time view of the runtime, for metrics and health.</summary>
+public sealed record ServingSnapshot
+{
+    public required IReadOnlyList<InstanceSnapshot> Instances { get; init; }
+    public int RequestsWaiting => Instances.Sum(i => i.Waiting);
+    public int RequestsRunning => Instances.Sum(i => i.Running);
+}
+
+/// <summary>One instance: its role, queue, running requests and KV blocks.</summary>
+public sealed record InstanceSnapshot
+{
+    public required string Name { get; init; }
+    /// <summary>"prefill", "decode" or "colocated".</summary>
+    public required string Role { get; init; }
+    public required int Waiting { get; init; }
+    public required int WaitingTokens { get; init; }
+    public required int Running { get; init; }
+    public required int KvBlocksUsed { get; init; }
+    public required int KvBlocksTotal { get; init; }
+    public IReadOnlyList<int> Cores { get; init; } = [];
+}
