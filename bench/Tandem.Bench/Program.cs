@@ -8,8 +8,10 @@ using Tandem.Engine.KvCache;
 const string Usage = """
     usage: Tandem.Bench engine <file.gguf> [<file.gguf> ...] [--threads N] [--pp N] [--tg N] [--reps N]
            Tandem.Bench batch  <file.gguf> [--threads N] [--batch 1,4,16,64] [--ctx N] [--steps N] [--reps N]
+           Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128)
+      kv:     KV export/import of a --ctx-token sequence (default 512 here): bytes per token, GB/s
       batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16)
       Both engines use an F32 KV cache, llama.cpp without flash attention and with its default weight repacking.
     """;
@@ -72,6 +74,10 @@ switch (mode)
                 Console.WriteLine(Inv($"| {b} | {t:F1} | {l:F1} | {t / l:F2} | {t / t1:F2} | {l / l1:F2} |"));
             }
         }
+        return 0;
+    case "kv":
+        foreach (var f in files)
+            KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
         return 0;
     case "llama":
         foreach (var f in files)

@@ -19,11 +19,11 @@ namespace Tandem.Engine.KvCache;
 ///  44  record count            u32 (ceil(tokenCount / RecordTokens))
 ///  48  record tokens           u32 (tokens per record, the last may hold fewer)
 ///  52  reserved                u32
-///  56  header checksum         u64 (XxHash64 of bytes 0..55)
+///  56  header checksum         u64 (XxHash3 of bytes 0..55)
 /// </code>
 /// Then the records, each holding its tokens' keys and values for every layer:
 /// <c>for layer: K[tokens × kvDim], V[tokens × kvDim]</c> in the element type, so a payload can be sent and
-/// applied record by record. Last, an 8-byte trailer: XxHash64 of all record bytes.
+/// applied record by record. Last, an 8-byte trailer: XxHash3 of all record bytes.
 /// </summary>
 public readonly record struct KvPayloadHeader(
     ModelFingerprint Model, KvElementType ElementType, int SourceBlockSize, int Layers, int KvDim, int TokenCount, int RecordTokens)
@@ -56,7 +56,7 @@ public readonly record struct KvPayloadHeader(
         BinaryPrimitives.WriteInt32LittleEndian(dst[40..], TokenCount);
         BinaryPrimitives.WriteInt32LittleEndian(dst[44..], RecordCount);
         BinaryPrimitives.WriteInt32LittleEndian(dst[48..], RecordTokens);
-        BinaryPrimitives.WriteUInt64LittleEndian(dst[56..], XxHash64.HashToUInt64(dst[..56]));
+        BinaryPrimitives.WriteUInt64LittleEndian(dst[56..], XxHash3.HashToUInt64(dst[..56]));
     }
 
     /// <summary>Parses and checks a header; throws <see cref="KvPayloadException"/> saying what is wrong.</summary>
@@ -66,7 +66,7 @@ public readonly record struct KvPayloadHeader(
         if (BinaryPrimitives.ReadUInt32LittleEndian(src) != Magic) throw new KvPayloadException("not a Tandem KV payload (bad magic)");
         ushort version = BinaryPrimitives.ReadUInt16LittleEndian(src[4..]);
         if (version != Version) throw new KvPayloadException($"unsupported KV payload version {version} (this build reads {Version})");
-        if (BinaryPrimitives.ReadUInt64LittleEndian(src[56..]) != XxHash64.HashToUInt64(src[..56]))
+        if (BinaryPrimitives.ReadUInt64LittleEndian(src[56..]) != XxHash3.HashToUInt64(src[..56]))
             throw new KvPayloadException("KV payload header checksum mismatch (corrupt header)");
         var h = new KvPayloadHeader(
             new ModelFingerprint(BinaryPrimitives.ReadUInt64LittleEndian(src[8..]), BinaryPrimitives.ReadUInt64LittleEndian(src[16..])),

@@ -27,7 +27,7 @@ public static class KvTransfer
         Span<byte> head = stackalloc byte[KvPayloadHeader.Size];
         header.Write(head);
         destination.Write(head);
-        var hash = new XxHash64();
+        var hash = new XxHash3();
         for (int r = 0; r < header.RecordCount; r++)
             WriteRecord(sequence, header, r, destination, hash);
         Span<byte> trailer = stackalloc byte[KvPayloadHeader.TrailerSize];
@@ -45,7 +45,7 @@ public static class KvTransfer
     }
 
     /// <summary>Writes record <paramref name="record"/> (one source block: every layer's K and V of its tokens).</summary>
-    public static void WriteRecord(KvSequence sequence, KvPayloadHeader header, int record, Stream destination, XxHash64 hash)
+    public static void WriteRecord(KvSequence sequence, KvPayloadHeader header, int record, Stream destination, XxHash3 hash)
     {
         var pool = sequence.Pool;
         int tokens = header.TokensInRecord(record);
@@ -106,7 +106,7 @@ public static class KvTransfer
                 $"not enough free KV blocks to import {header.TokenCount} tokens: need {pool.BlocksFor(header.TokenCount)}, {pool.FreeBlocks} free");
         try
         {
-            var hash = new XxHash64();
+            var hash = new XxHash3();
             int es = header.ElementBytes, kvDim = pool.KvDim, bs = pool.BlockSize;
             int token = 0;
             for (int r = 0; r < header.RecordCount; r++)
