@@ -369,7 +369,7 @@ public sealed partial class ChatTemplate
                         .Append(m.Content).Append("<|end_of_text|>\n");
                 }
                 if (addAssistant)
-                    sb.Append("<|start_of_role|>assistant<|end_of_role|>\n");
+                    sb.Append("<|start_of_role|>assistant<|end_of_role|>");
                 break;
 
             case ChatTemplateKind.GigaChat:
@@ -402,8 +402,7 @@ public sealed partial class ChatTemplate
                 break;
 
             case ChatTemplateKind.Yandex:
-                // "\n\n" is this format's end of turn.
-                sb.Append("<s>");
+                // "\n\n" is this format's end of turn. (The Jinja template's leading "<s>" is left to the tokenizer.)
                 foreach (var m in chat)
                 {
                     if (m.Role == ChatRoles.User)
@@ -477,21 +476,28 @@ public sealed partial class ChatTemplate
                 break;
 
             case ChatTemplateKind.HunyuanDense:
+                // The user turn ends with the assistant's header, so there is no separate generation prompt.
                 for (int i = 0; i < chat.Count; i++)
                 {
                     var m = chat[i];
-                    if (i == 0)
-                    {
-                        sb.Append("<｜hy_begin▁of▁sentence｜>");
-                        if (m.Role == ChatRoles.System)
-                            sb.Append(m.Content).Append("<｜hy_place▁holder▁no▁3｜>");
-                    }
+                    if (i == 0 && m.Role == ChatRoles.System)
+                        sb.Append(m.Content).Append("<｜hy_place▁holder▁no▁3｜>");
                     if (m.Role == ChatRoles.Assistant)
                         sb.Append("<｜hy_Assistant｜>").Append(m.Content).Append("<｜hy_place▁holder▁no▁2｜>");
                     else if (m.Role == ChatRoles.User)
-                        sb.Append("<｜hy_User｜>").Append(m.Content);
+                        sb.Append("<｜hy_User｜>").Append(m.Content).Append("<｜hy_Assistant｜>");
                 }
-                sb.Append(addAssistant ? "<｜hy_Assistant｜>" : "<｜hy_place▁holder▁no▁8｜>");
+                break;
+
+            case ChatTemplateKind.GptOss:
+                // OpenAI's Harmony format, without channels.
+                foreach (var m in chat)
+                {
+                    sb.Append("<|start|>").Append(m.Role).Append("<|message|>").Append(m.Content)
+                        .Append(m.Role == ChatRoles.Assistant ? "<|return|>" : "<|end|>");
+                }
+                if (addAssistant)
+                    sb.Append("<|start|>assistant");
                 break;
 
             case ChatTemplateKind.KimiK2:
@@ -508,6 +514,16 @@ public sealed partial class ChatTemplate
                 }
                 if (addAssistant)
                     sb.Append("<|im_assistant|>assistant<|im_middle|>");
+                break;
+
+            case ChatTemplateKind.SeedOss:
+                foreach (var m in chat)
+                {
+                    sb.Append("<seed:bos>").Append(m.Role).Append('\n')
+                        .Append(m.Role == ChatRoles.Assistant ? Trim(m.Content) : m.Content).Append("<seed:eos>");
+                }
+                if (addAssistant)
+                    sb.Append("<seed:bos>assistant\n");
                 break;
 
             default:

@@ -33,7 +33,7 @@ public sealed partial class ChatTemplate
         or ChatTemplateKind.OpenChat or ChatTemplateKind.Llama3 or ChatTemplateKind.ChatGlm3
         or ChatTemplateKind.ChatGlm4 or ChatTemplateKind.GlmEdge or ChatTemplateKind.Exaone4
         or ChatTemplateKind.Granite or ChatTemplateKind.Megrez or ChatTemplateKind.Bailing
-        or ChatTemplateKind.Llama4 or ChatTemplateKind.KimiK2;
+        or ChatTemplateKind.Llama4 or ChatTemplateKind.KimiK2 or ChatTemplateKind.GptOss or ChatTemplateKind.SeedOss;
 
     private void Validate(IReadOnlyList<ChatMessage> messages)
     {

@@ -35,23 +35,22 @@ public sealed partial class ChatTemplate
     public string Name { get; }
 
     /// <summary>
-    /// True when the rendered text begins with a BOS-like token of its own (gigachat and yandex "&lt;s&gt;",
-    /// hunyuan-dense "&lt;｜hy_begin▁of▁sentence｜&gt;", smolvlm "&lt;|im_start|&gt;"), so adding the vocabulary's BOS in
-    /// front would double it. See the remarks on <see cref="ChatTemplate"/>.
+    /// True when the rendered text begins with a BOS-like token of its own (gigachat "&lt;s&gt;", seed_oss
+    /// "&lt;seed:bos&gt;", smolvlm "&lt;|im_start|&gt;"), so adding the vocabulary's BOS in front would double it. See
+    /// the remarks on <see cref="ChatTemplate"/>.
     /// </summary>
-    public bool RendersBos => Kind is ChatTemplateKind.GigaChat or ChatTemplateKind.Yandex
-        or ChatTemplateKind.HunyuanDense or ChatTemplateKind.SmolVlm;
+    public bool RendersBos => Kind is ChatTemplateKind.GigaChat or ChatTemplateKind.SeedOss or ChatTemplateKind.SmolVlm;
 
     /// <summary>
     /// False for the formats whose llama.cpp rendering ignores <c>addGenerationPrompt</c> (mistral-v7, the
-    /// mistral v1/v3 and llama2 families, orion, minicpm, rwkv-world, hunyuan-moe): their prompt already ends where
+    /// mistral v1/v3 and llama2 families, orion, minicpm, rwkv-world, hunyuan-moe, hunyuan-dense): their prompt already ends where
     /// the assistant's reply begins, or never marks it.
     /// </summary>
     public bool HonoursGenerationPrompt => Kind is not (ChatTemplateKind.MistralV7 or ChatTemplateKind.MistralV7Tekken
         or ChatTemplateKind.MistralV1 or ChatTemplateKind.MistralV3 or ChatTemplateKind.MistralV3Tekken
         or ChatTemplateKind.Llama2 or ChatTemplateKind.Llama2Sys or ChatTemplateKind.Llama2SysBos
         or ChatTemplateKind.Llama2SysStrip or ChatTemplateKind.Orion or ChatTemplateKind.MiniCpm
-        or ChatTemplateKind.RwkvWorld or ChatTemplateKind.HunyuanMoe);
+        or ChatTemplateKind.RwkvWorld or ChatTemplateKind.HunyuanMoe or ChatTemplateKind.HunyuanDense);
 
     /// <summary>The format of the given kind.</summary>
     public static ChatTemplate FromKind(ChatTemplateKind kind) => new(kind);

@@ -97,12 +97,16 @@ internal static class ChatTemplateDetector
             return ChatTemplateKind.Llama4;
         if (Has("<|endofuserprompt|>"))
             return ChatTemplateKind.Dots1;
-        if (Has("<|startoftext|>") && Has("<|extra_4|>"))
+        if (Has("<|extra_0|>") && Has("<|extra_4|>"))
             return ChatTemplateKind.HunyuanMoe;
-        if (Has("<｜hy_place▁holder▁no▁2｜>") && Has("<｜hy_place▁holder▁no▁3｜>"))
+        if (Has("<|start|>") && Has("<|channel|>"))
+            return ChatTemplateKind.GptOss;
+        if (Has("<｜hy_Assistant｜>") && Has("<｜hy_place▁holder▁no▁3｜>"))
             return ChatTemplateKind.HunyuanDense;
         if (Has("<|im_assistant|>assistant<|im_middle|>"))
             return ChatTemplateKind.KimiK2;
+        if (Has("<seed:bos>"))
+            return ChatTemplateKind.SeedOss;
         return null;
     }
 }

@@ -76,7 +76,7 @@ public enum ChatTemplateKind
     GigaChat,
     /// <summary>"megrez": &lt;|role_start|&gt;role&lt;|role_end|&gt;content&lt;|turn_end|&gt;.</summary>
     Megrez,
-    /// <summary>"yandex": &lt;s&gt; Пользователь: / Ассистент: (YandexGPT); no system role.</summary>
+    /// <summary>"yandex": Пользователь: / Ассистент: (YandexGPT); no system role.</summary>
     Yandex,
     /// <summary>"bailing": &lt;role&gt;HUMAN&lt;/role&gt;... (Ling).</summary>
     Bailing,
@@ -84,12 +84,19 @@ public enum ChatTemplateKind
     Llama4,
     /// <summary>"smolvlm": &lt;|im_start|&gt;User: ...&lt;end_of_utterance&gt;.</summary>
     SmolVlm,
-    /// <summary>"dots1": &lt;|userprompt|&gt;...&lt;|endofuserprompt|&gt;&lt;|response|&gt; (dots.llm1).</summary>
+    /// <summary>
+    /// "dots1": &lt;|userprompt|&gt;...&lt;|endofuserprompt|&gt;&lt;|response|&gt; (dots.llm1). llama.cpp only detects this
+    /// one from template text and has no name for it; Tandem names it "dots1" so it can be chosen too.
+    /// </summary>
     Dots1,
     /// <summary>"hunyuan-moe": &lt;|startoftext|&gt;...&lt;|extra_0|&gt; (Hunyuan-A13B).</summary>
     HunyuanMoe,
+    /// <summary>"gpt-oss": &lt;|start|&gt;role&lt;|message|&gt;content&lt;|end|&gt; (OpenAI gpt-oss, Harmony without channels).</summary>
+    GptOss,
     /// <summary>"hunyuan-dense": &lt;｜hy_User｜&gt; / &lt;｜hy_Assistant｜&gt; (Hunyuan 0.5B-7B).</summary>
     HunyuanDense,
     /// <summary>"kimi-k2": &lt;|im_user|&gt;user&lt;|im_middle|&gt;...&lt;|im_end|&gt;.</summary>
     KimiK2,
+    /// <summary>"seed_oss": &lt;seed:bos&gt;role\ncontent&lt;seed:eos&gt; (ByteDance Seed-OSS).</summary>
+    SeedOss,
 }

@@ -46,8 +46,10 @@ public static class ChatTemplateNames
         ("smolvlm", ChatTemplateKind.SmolVlm),
         ("dots1", ChatTemplateKind.Dots1),
         ("hunyuan-moe", ChatTemplateKind.HunyuanMoe),
+        ("gpt-oss", ChatTemplateKind.GptOss),
         ("hunyuan-dense", ChatTemplateKind.HunyuanDense),
         ("kimi-k2", ChatTemplateKind.KimiK2),
+        ("seed_oss", ChatTemplateKind.SeedOss),
     ];
 
     /// <summary>Every name, sorted as llama.cpp lists them (llama_chat_builtin_templates walks a std::map).</summary>
