@@ -42,9 +42,9 @@ public sealed partial class ChatTemplate
     public bool RendersBos => Kind is ChatTemplateKind.GigaChat or ChatTemplateKind.SeedOss or ChatTemplateKind.SmolVlm;
 
     /// <summary>
-    /// False for the formats whose llama.cpp rendering ignores <c>addGenerationPrompt</c> (mistral-v7, the
-    /// mistral v1/v3 and llama2 families, orion, minicpm, rwkv-world, hunyuan-moe, hunyuan-dense): their prompt already ends where
-    /// the assistant's reply begins, or never marks it.
+    /// False for the formats whose llama.cpp rendering ignores <c>addGenerationPrompt</c> (the mistral and llama2
+    /// families, orion, minicpm, rwkv-world, hunyuan-moe, hunyuan-dense): their prompt already ends where the
+    /// assistant's reply begins, or never marks it.
     /// </summary>
     public bool HonoursGenerationPrompt => Kind is not (ChatTemplateKind.MistralV7 or ChatTemplateKind.MistralV7Tekken
         or ChatTemplateKind.MistralV1 or ChatTemplateKind.MistralV3 or ChatTemplateKind.MistralV3Tekken
