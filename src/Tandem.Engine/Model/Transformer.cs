@@ -187,7 +187,7 @@ public sealed class Transformer : IDisposable
                 RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.FfnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
             _matmul.Run(L.Gate, _xb, _gate, n);
             _matmul.Run(L.Up, _xb, _up, n);
-            Activations.SwiGlu(_gate.AsSpan(0, n * ffn), _up.AsSpan(0, n * ffn));
+            Activations.SwiGlu(_gate.AsSpan(0, n * ffn), _up.AsSpan(0, n * ffn), ffn);
             _matmul.Run(L.Down, _gate, _xb2, n);
             TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
         }
