@@ -23,12 +23,20 @@ public sealed unsafe class MatMul : IParallelJob
     private bool _tinyBlas;
     private int _xqRowBytes;
     private byte* _xqPtr;
+    private readonly bool _batchInvariant;
 
     /// <param name="maxRows">Largest batch of activation rows.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
-    public MatMul(ThreadTeam team, int maxRows, int maxCols)
+    /// <param name="batchInvariant">
+    /// Sum F32/F16 products in one order whatever the batch size (ggml_vec_dot's, which llama.cpp uses for
+    /// single-token steps), so a sequence's results never depend on what it is batched with. When false,
+    /// follow llama.cpp exactly, which switches to tinyBLAS's order for batches of two or more rows.
+    /// Quantized types are unaffected: their dots are integer sums, identical either way.
+    /// </param>
+    public MatMul(ThreadTeam team, int maxRows, int maxCols, bool batchInvariant = true)
     {
         _team = team;
+        _batchInvariant = batchInvariant;
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type.
         _xq = GC.AllocateUninitializedArray<byte>(checked(maxRows * maxCols * 4 + 64), pinned: true);
     }
@@ -54,7 +62,7 @@ public sealed unsafe class MatMul : IParallelJob
             _y = yp;
             _n = n;
             // llama.cpp sums F32/F16 products in a different order for batches (tinyBLAS) than for one row.
-            _tinyBlas = GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
+            _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
             // Rows per chunk: enough work per hand-out to amortise the shared counter.
             int grain = Math.Max(1, 4096 / Math.Max(1, n) / Math.Max(1, w.Cols / 256));
             _team.Run(this, w.Rows, Math.Min(grain, 64));

@@ -14,6 +14,7 @@ namespace Tandem.Engine.Model;
 internal sealed class AttentionJob : IParallelJob
 {
     private readonly ModelConfig _c;
+    private readonly bool _batchInvariant; // see MatMul: one summation order for every batch size
     private readonly float[][] _scores; // per worker, one context's worth
     private readonly float[][] _row;    // per worker, one head's key or value widened from F16
     private readonly float[][] _qHalf;  // per worker, the query rounded through F16
@@ -25,8 +26,9 @@ internal sealed class AttentionJob : IParallelJob
     private KvBlockPool _pool = null!;
     private int _layer;
 
-    public AttentionJob(ModelConfig c, int workers, int maxContext)
+    public AttentionJob(ModelConfig c, int workers, int maxContext, bool batchInvariant = true)
     {
+        _batchInvariant = batchInvariant;
         _c = c;
         _scores = new float[workers][];
         _row = new float[workers][];
@@ -93,7 +95,7 @@ internal sealed class AttentionJob : IParallelJob
             var o = new Span<float>(_out, t * qDim + h * hd, hd);
             if (!f16 && GgmlSimd.Width > 0)
             {
-                WeightedValues(s, blocks, bs, kvDim, kvOff, v32!, o, _lanes[worker], tinyBlas: _batch.TokenCount >= 2 && hd % 4 == 0);
+                WeightedValues(s, blocks, bs, kvDim, kvOff, v32!, o, _lanes[worker], tinyBlas: !_batchInvariant && _batch.TokenCount >= 2 && hd % 4 == 0);
                 continue;
             }
             o.Clear();

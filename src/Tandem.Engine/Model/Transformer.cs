@@ -41,7 +41,12 @@ public sealed class Transformer : IDisposable
     /// <param name="maxBatch">Most tokens per forward call; longer prompts are processed in chunks.</param>
     /// <param name="maxContext">Longest sequence any cache used with this transformer holds.</param>
     /// <param name="onWorkerStart">Passed to the <see cref="ThreadTeam"/>: runs first on each worker thread (core pinning).</param>
-    public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096, Action<int>? onWorkerStart = null)
+    /// <param name="batchInvariant">
+    /// True (the default for serving): a sequence's logits are bit-identical whatever it is batched with.
+    /// False: F32/F16 sums follow llama.cpp's batch-size-dependent order exactly (see <see cref="MatMul"/>).
+    /// </param>
+    public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096, Action<int>? onWorkerStart = null,
+        bool batchInvariant = true)
     {
         _model = model;
         _c = model.Config;
@@ -49,8 +54,8 @@ public sealed class Transformer : IDisposable
         MaxBatch = maxBatch;
         _team = new ThreadTeam(threads, onWorkerStart);
         int maxCols = Math.Max(Math.Max(_c.EmbeddingLength, _c.QDim), _c.FeedForwardLength);
-        _matmul = new MatMul(_team, maxBatch, maxCols);
-        _attention = new AttentionJob(_c, threads, maxContext);
+        _matmul = new MatMul(_team, maxBatch, maxCols, batchInvariant);
+        _attention = new AttentionJob(_c, threads, maxContext, batchInvariant);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeFreqScale,
             neox: _c.Architecture == ModelArchitecture.Qwen2, _w.RopeFreqFactors);
 
