@@ -40,13 +40,14 @@ public sealed class Transformer : IDisposable
     /// <param name="threads">Threads computing each step, including the caller.</param>
     /// <param name="maxBatch">Most tokens per forward call; longer prompts are processed in chunks.</param>
     /// <param name="maxContext">Longest sequence any cache used with this transformer holds.</param>
-    public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096)
+    /// <param name="onWorkerStart">Passed to the <see cref="ThreadTeam"/>: runs first on each worker thread (core pinning).</param>
+    public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096, Action<int>? onWorkerStart = null)
     {
         _model = model;
         _c = model.Config;
         _w = model.Weights;
         MaxBatch = maxBatch;
-        _team = new ThreadTeam(threads);
+        _team = new ThreadTeam(threads, onWorkerStart);
         int maxCols = Math.Max(Math.Max(_c.EmbeddingLength, _c.QDim), _c.FeedForwardLength);
         _matmul = new MatMul(_team, maxBatch, maxCols);
         _attention = new AttentionJob(_c, threads, maxContext);
