@@ -17,7 +17,4 @@ public sealed class TandemApiOptions
 
     /// <summary>Largest <c>n</c> (choices per prompt), and the most choices one call may fan out to in all.</summary>
     public int MaxChoices { get; set; } = 128;
-
-    /// <summary>KV cache bytes per token (for the KV transfer byte counter); null = computed for an F32 cache.</summary>
-    public long? KvBytesPerToken { get; set; }
 }

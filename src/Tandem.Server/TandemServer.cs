@@ -53,7 +53,6 @@ public sealed class TandemServer : IAsyncDisposable
             api.ModelChatTemplate = o.ModelChatTemplate;
             api.MaxRequestBodyBytes = o.MaxRequestBodyBytes;
             api.MaxChoices = o.MaxChoices;
-            api.KvBytesPerToken = o.KvBytesPerToken;
         });
         var app = builder.Build();
         app.MapTandemApi();

@@ -15,10 +15,7 @@ public sealed class TandemApi
         Time = time ?? TimeProvider.System;
         StartedAt = Time.GetUtcNow();
         Chat = new ChatPrompts(engine.Tokenizer, options.ChatTemplateName, options.ModelChatTemplate);
-        var c = engine.Config;
-        // Per token and layer the cache holds one K and one V row of KvDim elements; F32 unless told otherwise.
-        long kvBytesPerToken = options.KvBytesPerToken ?? (long)c.BlockCount * 2 * c.KvDim * sizeof(float);
-        Metrics = new ServingMetrics(engine, options.ServedModelName, kvBytesPerToken);
+        Metrics = new ServingMetrics(engine, options.ServedModelName);
         CompletionFormat = new CompletionFormat(engine.Tokenizer);
         ChatFormat = new ChatFormat(engine.Tokenizer);
     }

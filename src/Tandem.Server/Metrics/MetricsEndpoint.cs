@@ -9,6 +9,6 @@ internal static class MetricsEndpoint
     public static Task HandleAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
     {
         ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await api.Metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+        await api.Metrics.WriteTextAsync(ctx.Response.Body, ctx.RequestAborted);
     });
 }

@@ -21,26 +21,22 @@ public sealed class ServingMetrics
 
     private readonly IServingEngine _engine;
     private readonly string _model;
-    private readonly long _kvBytesPerToken;
 
     private readonly Histogram _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
-    private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers;
+    private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
     private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
 
-    /// <param name="kvBytesPerToken">KV cache bytes one token occupies (layers × 2 × KV width × element size):
-    /// a migration moves the prompt's tokens, so this turns transfers into bytes.</param>
-    public ServingMetrics(IServingEngine engine, string modelName, long kvBytesPerToken)
+    public ServingMetrics(IServingEngine engine, string modelName)
     {
         _engine = engine;
         _model = modelName;
-        _kvBytesPerToken = kvBytesPerToken;
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         string[] model = ["model_name"];
         string[] instance = ["model_name", "instance", "role"];
 
         Histogram H(string name, string help, double[] buckets) =>
-            f.CreateHistogram(name, help, model, new HistogramConfiguration { Buckets = buckets });
+            f.CreateHistogram(Registered(name), help, model, new HistogramConfiguration { Buckets = buckets });
 
         _ttft = H("vllm:time_to_first_token_seconds", "Time to first token: first token time minus arrival.", LatencyBuckets);
         _tpot = H("vllm:time_per_output_token_seconds", "Time per output token of each request: (last − first token time) / (tokens − 1).", LatencyBuckets);
@@ -53,25 +49,62 @@ public sealed class ServingMetrics
         _promptTokens = H("vllm:request_prompt_tokens", "Prompt tokens per request.", TokenCountBuckets);
         _generationTokens = H("vllm:request_generation_tokens", "Generated tokens per request.", TokenCountBuckets);
 
-        _promptTokensTotal = f.CreateCounter("vllm:prompt_tokens_total", "Prompt tokens processed.", model);
-        _generationTokensTotal = f.CreateCounter("vllm:generation_tokens_total", "Tokens generated.", model);
-        _success = f.CreateCounter("vllm:request_success_total", "Finished requests by finish reason.", ["model_name", "finished_reason"]);
-        _transferSeconds = f.CreateCounter("tandem:kv_transfer_seconds_total", "Seconds spent moving KV caches between instances.", model);
-        _transferBytes = f.CreateCounter("tandem:kv_transfer_bytes_total", "KV cache bytes moved between instances (cache contents of the migrated prompt tokens).", model);
-        _transfers = f.CreateCounter("tandem:kv_transfers_total", "KV cache migrations between instances.", model);
+        _promptTokensTotal = f.CreateCounter(Registered("vllm:prompt_tokens_total"), "Prompt tokens processed.", model);
+        _generationTokensTotal = f.CreateCounter(Registered("vllm:generation_tokens_total"), "Tokens generated.", model);
+        _success = f.CreateCounter(Registered("vllm:request_success_total"), "Finished requests by finish reason.", ["model_name", "finished_reason"]);
+        _transferSeconds = f.CreateCounter(Registered("tandem:kv_transfer_seconds_total"), "Seconds spent moving KV caches between instances.", model);
+        _transferBytes = f.CreateCounter(Registered("tandem:kv_transfer_bytes_total"), "KV cache bytes moved between instances.", model);
+        _preemptions = f.CreateCounter(Registered("vllm:num_preemptions_total"), "Times a request lost its KV to preemption and was recomputed.", model);
+        _transfers = f.CreateCounter(Registered("tandem:kv_transfers_total"), "KV cache migrations between instances.", model);
 
-        _waiting = f.CreateGauge("vllm:num_requests_waiting", "Requests waiting in instance queues.", model);
-        _running = f.CreateGauge("vllm:num_requests_running", "Requests being prefilled or decoded.", model);
-        _kvUsage = f.CreateGauge("vllm:kv_cache_usage_perc", "Share of all KV blocks in use (0 to 1).", model);
-        _kvUsed = f.CreateGauge("tandem:kv_blocks_used", "KV blocks in use, per instance.", instance);
-        _kvTotal = f.CreateGauge("tandem:kv_blocks_total", "KV blocks an instance holds.", instance);
-        _instanceWaiting = f.CreateGauge("tandem:instance_requests_waiting", "Requests waiting, per instance.", instance);
-        _instanceRunning = f.CreateGauge("tandem:instance_requests_running", "Requests running, per instance.", instance);
+        _waiting = f.CreateGauge(Registered("vllm:num_requests_waiting"), "Requests waiting in instance queues.", model);
+        _running = f.CreateGauge(Registered("vllm:num_requests_running"), "Requests being prefilled or decoded.", model);
+        _kvUsage = f.CreateGauge(Registered("vllm:kv_cache_usage_perc"), "Share of all KV blocks in use (0 to 1).", model);
+        _kvUsed = f.CreateGauge(Registered("tandem:kv_blocks_used"), "KV blocks in use, per instance.", instance);
+        _kvTotal = f.CreateGauge(Registered("tandem:kv_blocks_total"), "KV blocks an instance holds.", instance);
+        _instanceWaiting = f.CreateGauge(Registered("tandem:instance_requests_waiting"), "Requests waiting, per instance.", instance);
+        _instanceRunning = f.CreateGauge(Registered("tandem:instance_requests_running"), "Requests running, per instance.", instance);
 
         Registry.AddBeforeCollectCallback(UpdateGauges);
     }
 
     public CollectorRegistry Registry { get; }
+
+    /// <summary>
+    /// Writes the Prometheus text exposition with the names as vLLM spells them. prometheus-net refuses colons in
+    /// names (it keeps them for recording rules), though the exposition format allows them; so the collectors are
+    /// registered as <c>vllm_x</c> / <c>tandem_x</c> and the prefix's underscore becomes the colon here.
+    /// </summary>
+    public async Task WriteTextAsync(Stream destination, CancellationToken cancellation)
+    {
+        using var buffer = new MemoryStream();
+        await Registry.CollectAndExportAsTextAsync(buffer, cancellation);
+        string text = System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        var output = new System.Text.StringBuilder(text.Length);
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            if (line.IsEmpty) continue;
+            int nameStart = line.StartsWith("# HELP ") || line.StartsWith("# TYPE ") ? 7 : line.StartsWith("#") ? -1 : 0;
+            if (nameStart >= 0 && TryPrefix(line[nameStart..], out int prefixLength))
+            {
+                output.Append(line[..(nameStart + prefixLength)]).Append(':').Append(line[(nameStart + prefixLength + 1)..]);
+            }
+            else
+            {
+                output.Append(line);
+            }
+            output.Append('\n');
+        }
+        await destination.WriteAsync(System.Text.Encoding.UTF8.GetBytes(output.ToString()), cancellation);
+
+        static bool TryPrefix(ReadOnlySpan<char> name, out int length)
+        {
+            length = name.StartsWith("vllm_") ? 4 : name.StartsWith("tandem_") ? 6 : 0;
+            return length > 0;
+        }
+    }
+
+    private static string Registered(string exposedName) => exposedName.Replace(':', '_');
 
     /// <summary>Records the request's latencies and counts once it ends (cancelled requests only count as aborted).</summary>
     public void Track(RequestHandle handle) =>
@@ -93,6 +126,8 @@ public sealed class ServingMetrics
             _ => "abort",
         }).Inc();
         _promptTokensTotal.WithLabels(_model).Inc(outcome.PromptTokens);
+        _preemptions.WithLabels(_model).Inc(outcome.Preemptions);
+        _transferBytes.WithLabels(_model).Inc(outcome.KvTransferBytes);
         _generationTokensTotal.WithLabels(_model).Inc(outcome.CompletionTokens);
         if (outcome.FinishReason == FinishReason.Cancelled)
             return;
@@ -112,7 +147,6 @@ public sealed class ServingMetrics
         {
             _transfer.WithLabels(_model).Observe(te - ts);
             _transferSeconds.WithLabels(_model).Inc(te - ts);
-            _transferBytes.WithLabels(_model).Inc((double)outcome.PromptTokens * _kvBytesPerToken);
             _transfers.WithLabels(_model).Inc();
         }
     }
