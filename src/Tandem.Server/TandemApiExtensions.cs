@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Tandem.Server.Chat;
@@ -36,6 +37,9 @@ public static class TandemApiExtensions
         v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync);
         v1.MapGet("/models", ModelsEndpoint.ListAsync);
         v1.MapGet("/models/{id}", ModelsEndpoint.GetAsync);
+        // Unknown paths under /v1 answer in OpenAI's error shape too, so SDKs show the message rather than a bare 404.
+        v1.MapFallback("{**path}", context => ApiHandler.RunAsync(context, (ctx, _) =>
+            throw new Protocol.ApiException(StatusCodes.Status404NotFound, $"Unknown endpoint: {ctx.Request.Method} {ctx.Request.Path}.", null, "unknown_url")));
         endpoints.MapGet("/health", HealthEndpoint.HandleAsync);
         endpoints.MapGet("/metrics", MetricsEndpoint.HandleAsync);
         return endpoints;

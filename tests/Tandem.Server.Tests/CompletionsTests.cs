@@ -116,6 +116,38 @@ public sealed class CompletionsTests(ServerFixture fixture) : IClassFixture<Serv
     }
 
     [Fact]
+    public async Task Streamed_choices_interleave_and_each_adds_up_to_its_whole_text()
+    {
+        var request = ApiCalls.Completion(References.OnceUponATime, 16, temperature: 0.8);
+        request["n"] = 3;
+        request["seed"] = 99;
+        var whole = await Http.PostAsync("/v1/completions", request);
+        request["stream"] = true;
+        var events = await Http.StreamAsync("/v1/completions", request);
+        Assert.Equal("[DONE]", events[^1]);
+        var texts = new StringBuilder[3];
+        var finishes = new string?[3];
+        for (int i = 0; i < 3; i++) texts[i] = new StringBuilder();
+        foreach (var e in events[..^1])
+        {
+            var choice = Assert.Single(JsonDocument.Parse(e).RootElement.GetProperty("choices").EnumerateArray());
+            int index = choice.GetProperty("index").GetInt32();
+            texts[index].Append(choice.GetProperty("text").GetString());
+            if (choice.GetProperty("finish_reason").ValueKind == JsonValueKind.String)
+            {
+                Assert.Null(finishes[index]); // one finish per choice
+                finishes[index] = choice.GetProperty("finish_reason").GetString();
+            }
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            var expected = whole.Body.GetProperty("choices")[i];
+            Assert.Equal(expected.GetProperty("text").GetString(), texts[i].ToString());
+            Assert.Equal(expected.GetProperty("finish_reason").GetString(), finishes[i]);
+        }
+    }
+
+    [Fact]
     public async Task Prompt_forms_string_array_token_ids_and_id_arrays()
     {
         var request = ApiCalls.Completion(References.OnceUponATime, 32);

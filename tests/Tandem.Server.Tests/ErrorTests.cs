@@ -88,6 +88,13 @@ public sealed class ErrorTests(ServerFixture fixture) : IClassFixture<ServerFixt
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Unknown_v1_path_is_404_in_openai_shape()
+    {
+        var reply = await Http.PostAsync("/v1/embeddings", "{}");
+        ApiCalls.AssertError(reply, HttpStatusCode.NotFound, code: "unknown_url");
+    }
+
     private async Task AssertStillServing()
     {
         var ok = await Http.PostAsync("/v1/completions", Valid());
