@@ -11,17 +11,6 @@ using Tandem.Serving;
 
 namespace Tandem.Server;
 
-/// <summary>Where and how a <see cref="TandemServer"/> listens.</summary>
-public sealed class TandemServerOptions
-{
-    public string Host { get; set; } = "127.0.0.1";
-    /// <summary>0 picks a free port (tests); read <see cref="TandemServer.Address"/> after start.</summary>
-    public int Port { get; set; } = 8000;
-    public TandemApiOptions Api { get; set; } = new();
-    /// <summary>ASP.NET Core's own log level (request failures are logged at Error).</summary>
-    public LogLevel LogLevel { get; set; } = LogLevel.Warning;
-}
-
 /// <summary>
 /// A Kestrel host serving the Tandem API over a running <see cref="IServingEngine"/>: what <c>tandem serve</c>
 /// and the functional tests both start. Does not own the engine.
