@@ -81,8 +81,11 @@ internal sealed class PrefillInstance : ServingInstance
         }
     }
 
-    protected override (int, int, int, int) Counts() =>
-        (_scheduler.NumWaiting, _scheduler.WaitingTokens, _scheduler.NumPrefilling, Kv.FreeBlocks);
+    protected override (int, int, int, int) Counts()
+    {
+        HeldCount = _scheduler.NumHeld;
+        return (_scheduler.NumWaiting, _scheduler.WaitingTokens, _scheduler.NumPrefilling, Kv.FreeBlocks);
+    }
 
     public override void CancelAllAtShutdown()
     {

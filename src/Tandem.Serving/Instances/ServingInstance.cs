@@ -162,7 +162,11 @@ internal abstract class ServingInstance : IDisposable
         KvBlocksUsed = _usedBlocks,
         KvBlocksTotal = Kv.Pool.BlockCount,
         Cores = Cores,
+        Held = HeldCount,
     };
+
+    /// <summary>Published by prefill instances: requests whose KV waits here to be pulled.</summary>
+    protected volatile int HeldCount;
 
     /// <summary>Handles a sampled token; true when the request ended (and was completed).</summary>
     protected FinishReason? ProcessToken(in SampledToken t, double now) => t.Request.Stream!.OnToken(t.Request, t.TokenId, t.LogProb, now);
