@@ -39,15 +39,16 @@ public sealed class EndpointTests(ServerFixture fixture) : IClassFixture<ServerF
         var reply = await fixture.Server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8));
         Assert.Equal(HttpStatusCode.OK, reply.Status);
 
-        // Metrics are recorded when the runtime reports the outcome, which may trail the HTTP answer by a moment.
+        // Metrics are recorded when the runtime reports the outcome, which may trail the HTTP answer by a moment;
+        // the transfer count is the last thing a finished request records.
         string text = "";
-        for (int attempt = 0; attempt < 200 && !text.Contains("vllm:time_to_first_token_seconds_count{model_name=\"stories260K\"}"); attempt++)
+        for (int attempt = 0; attempt < 200 && !text.Contains("tandem:kv_transfers_total{model_name=\"stories260K\"}"); attempt++)
         {
             using var response = await fixture.Server.Http.GetAsync("/metrics");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.ToString());
             text = await response.Content.ReadAsStringAsync();
-            if (!text.Contains("vllm:time_to_first_token_seconds_count")) await Task.Delay(50);
+            if (!text.Contains("tandem:kv_transfers_total{")) await Task.Delay(50);
         }
         foreach (var name in new[]
         {
@@ -62,5 +63,16 @@ public sealed class EndpointTests(ServerFixture fixture) : IClassFixture<ServerF
         }
         Assert.Contains("vllm:time_to_first_token_seconds_count{model_name=\"stories260K\"}", text);
         Assert.Contains("vllm:generation_tokens_total{model_name=\"stories260K\"}", text);
+        // Disaggregated: every request's KV crossed from prefill to decode, and the bytes were counted.
+        Assert.True(Value(text, "tandem:kv_transfers_total{model_name=\"stories260K\"}") >= 1);
+        Assert.True(Value(text, "tandem:kv_transfer_bytes_total{model_name=\"stories260K\"}") > 0);
+        Assert.Equal(fixture.Server.Engine.Snapshot().Instances.Sum(i => i.KvBlocksTotal),
+            text.Split('\n').Where(l => l.StartsWith("tandem:kv_blocks_total{", StringComparison.Ordinal)).Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    private static double Value(string exposition, string series)
+    {
+        string line = exposition.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal));
+        return double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
