@@ -9,24 +9,49 @@ internal static class JsonBody
 {
     private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64 };
 
+    /// <summary>
+    /// Bodies over the limit are still read to their end (up to this many extra bytes) before the 413 goes out:
+    /// a server that answers while the client is still sending makes the client see a reset connection
+    /// instead of the error body.
+    /// </summary>
+    private const long DrainAllowance = 64L << 20;
+
     public static async Task<JsonDocument> ReadAsync(HttpContext context, long maxBytes)
     {
+        long drainCap = maxBytes + DrainAllowance;
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            limit.MaxRequestBodySize = maxBytes;
-        if (context.Request.ContentLength > maxBytes)
-            throw TooLarge(maxBytes);
+            limit.MaxRequestBodySize = drainCap;
+        var body = context.Request.Body;
+        var ct = context.RequestAborted;
+        if (context.Request.ContentLength > drainCap)
+            throw TooLarge(maxBytes); // too large even to drain: Kestrel closes the connection after the 413
+        var buffer = new MemoryStream();
         try
         {
-            return await JsonDocument.ParseAsync(context.Request.Body, Options, context.RequestAborted);
+            var chunk = new byte[16 << 10];
+            int read;
+            while ((read = await body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > maxBytes)
+                {
+                    while (await body.ReadAsync(chunk, ct) > 0) { } // drain, then refuse
+                    throw TooLarge(maxBytes);
+                }
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw TooLarge(maxBytes);
+        }
+        try
+        {
+            return JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Options);
         }
         catch (JsonException e)
         {
             throw new ApiException(StatusCodes.Status400BadRequest,
                 $"We could not parse the JSON body of your request: {e.Message}", null, "invalid_json");
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            throw TooLarge(maxBytes);
         }
     }
 
