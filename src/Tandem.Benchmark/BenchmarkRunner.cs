@@ -46,8 +46,10 @@ public static class BenchmarkRunner
 
         for (int i = 0; i < requests.Count; i++)
         {
-            double wait = arrivalTimes[i] - clock.Now;
-            if (wait > 0) await Task.Delay(TimeSpan.FromSeconds(wait), ct).ConfigureAwait(false);
+            // Timers round to milliseconds and may fire a little early: wait again until the arrival time has passed.
+            double wait;
+            while ((wait = arrivalTimes[i] - clock.Now) > 0)
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000)), ct).ConfigureAwait(false);
             var request = requests[i];
             double scheduledAt = arrivalTimes[i];
             tasks[i] = Task.Run(() => One(request, scheduledAt), ct);

@@ -31,6 +31,12 @@ public static class ServeBenchmark
             ApiKey = options.ApiKey,
         }, handler);
 
+        for (int i = 0; i < options.WarmupRequests; i++)
+        {
+            var warm = await client.SendAsync(requests[i % requests.Count], new BenchClock(), 0, ct).ConfigureAwait(false);
+            if (!warm.Success) throw new BenchmarkFailedException($"warm-up request to {options.BaseUrl} failed: {warm.Error}");
+        }
+
         var runs = new List<RunReport>();
         async Task<RunReport> RunAt(double rate, CancellationToken token)
         {

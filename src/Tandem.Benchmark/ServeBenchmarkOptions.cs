@@ -40,6 +40,11 @@ public sealed record ServeBenchmarkOptions
     /// <summary>Cores or devices the server uses: per-device rates and goodput divide by it.</summary>
     public int Devices { get; init; } = 1;
     public bool RequestTimeline { get; init; } = true;
+    /// <summary>
+    /// Requests sent one after another before measuring (not recorded): they warm connections and code paths on both
+    /// sides, and a failure stops the benchmark with the server's own error instead of a run of failed requests.
+    /// </summary>
+    public int WarmupRequests { get; init; } = 1;
     public bool IgnoreEos { get; init; } = true;
 
     /// <summary>Set to search goodput instead of running <see cref="Rates"/>.</summary>
@@ -50,6 +55,7 @@ public sealed record ServeBenchmarkOptions
         if (NumPrompts < 1) throw new ArgumentException($"--num-prompts must be at least 1, got {NumPrompts}");
         if (Devices < 1) throw new ArgumentException($"--per-core/--devices must be at least 1, got {Devices}");
         if (MaxConcurrency is < 1) throw new ArgumentException($"--max-concurrency must be at least 1, got {MaxConcurrency}");
+        if (WarmupRequests < 0) throw new ArgumentException($"--warmup must be 0 or more, got {WarmupRequests}");
         if (Timeout <= TimeSpan.Zero) throw new ArgumentException("--timeout must be positive");
         if (Rates.Count == 0 || Rates.Any(r => !(r > 0))) throw new ArgumentException("rates must be positive (or inf)");
         if (!(ArrivalCv >= 0) || double.IsInfinity(ArrivalCv)) throw new ArgumentException($"--cv must be 0 or more, got {ArrivalCv}");

@@ -56,6 +56,7 @@ public static class BenchCommands
         var precision = new Option<double>("--precision") { Description = "Goodput precision in req/s", DefaultValueFactory = _ => 0.1 };
         var maxRate = new Option<double>("--max-rate") { Description = "Highest rate --goodput tries", DefaultValueFactory = _ => 1000 };
         var devices = new Option<int>("--per-core", "--devices") { Description = "Cores/devices the server uses: rates and goodput are also reported divided by it", DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup") { Description = "Unrecorded requests sent first, one at a time (a failure stops the benchmark)", DefaultValueFactory = _ => 1 };
         var noTimeline = new Option<bool>("--no-timeline") { Description = "Do not ask for tandem_timeline (for servers that refuse unknown fields)" };
         var noIgnoreEos = new Option<bool>("--no-ignore-eos") { Description = "Do not send ignore_eos (answers may end early)" };
         var outJson = new Option<string?>("--out") { Description = "Write the report (all requests + summaries) as JSON" };
@@ -66,7 +67,7 @@ public static class BenchCommands
         {
             baseUrl, endpoint, model, apiKey, label, workload, dataset, numPrompts, inputLen, outputLen, inputCv, outputCv, maxModelLen,
             tokenIds, rate, rates, cv, burstiness, seed, maxConcurrency, timeout, sloTtft, sloTpot, measureFrom, goodput, attainment,
-            precision, maxRate, devices, noTimeline, noIgnoreEos, outJson, csv, plots,
+            precision, maxRate, devices, warmup, noTimeline, noIgnoreEos, outJson, csv, plots,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -113,6 +114,7 @@ public static class BenchCommands
                 LatencyOrigin = origin,
                 Devices = parse.GetValue(devices),
                 RequestTimeline = !parse.GetValue(noTimeline),
+                WarmupRequests = parse.GetValue(warmup),
                 IgnoreEos = !parse.GetValue(noIgnoreEos),
                 Goodput = search
                     ? new GoodputSearchOptions
@@ -129,17 +131,24 @@ public static class BenchCommands
             // Refuse bad workload options before any request is sent.
             Parse(() => ServeBenchmark.BuildWorkload(options with { NumPrompts = 1 }));
 
+            // Hundreds of concurrent streams must not wait for the pool to grow (it adds a thread per half second when
+            // short): the client's own delays would show up as server latency.
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+
             var ansi = CreateAnsiConsole(console, out bool interactive);
             BenchReport report;
-            if (interactive)
+            try
             {
-                report = await ansi.Progress().AutoClear(false)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
-                    .StartAsync(ctx => ServeBenchmark.RunAsync(options, new LiveObserver(ctx), ct: ct));
+                report = interactive
+                    ? await ansi.Progress().AutoClear(false)
+                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+                        .StartAsync(ctx => ServeBenchmark.RunAsync(options, new LiveObserver(ctx), ct: ct))
+                    : await ServeBenchmark.RunAsync(options, new PlainObserver(console.Error), ct: ct);
             }
-            else
+            catch (Exception e) when (e is BenchmarkFailedException or HttpRequestException)
             {
-                report = await ServeBenchmark.RunAsync(options, new PlainObserver(console.Error), ct: ct);
+                throw new CliUsageException(e.Message);
             }
 
             foreach (var run in report.Runs) ConsoleReport.WriteRun(ansi, run, report.Config.Label);
