@@ -12,6 +12,7 @@ public static class TandemApp
         var root = new RootCommand("Tandem: LLM inference on GGUF models, computing what llama.cpp computes.");
         root.Add(ModelCommands.Create(console));
         root.Add(GenerateCommand.Create(console));
+        root.Add(ServeCommand.Create(console));
         root.Add(BenchCommands.Create(console));
         return root;
     }

@@ -20,4 +20,6 @@ public sealed record InstanceSnapshot
     public required int KvBlocksUsed { get; init; }
     public required int KvBlocksTotal { get; init; }
     public IReadOnlyList<int> Cores { get; init; } = [];
+    /// <summary>Prefill instances: prefilled requests whose KV waits in this pool for a decode instance to pull it.</summary>
+    public int Held { get; init; }
 }

@@ -20,14 +20,23 @@ public sealed unsafe class MatMul : IParallelJob
     private WeightMatrix _w;
     private float* _y;
     private int _n;
+    private bool _tinyBlas;
     private int _xqRowBytes;
     private byte* _xqPtr;
+    private readonly bool _batchInvariant;
 
     /// <param name="maxRows">Largest batch of activation rows.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
-    public MatMul(ThreadTeam team, int maxRows, int maxCols)
+    /// <param name="batchInvariant">
+    /// Sum F32/F16 products in one order whatever the batch size (ggml_vec_dot's, which llama.cpp uses for
+    /// single-token steps), so a sequence's results never depend on what it is batched with. When false,
+    /// follow llama.cpp exactly, which switches to tinyBLAS's order for batches of two or more rows.
+    /// Quantized types are unaffected: their dots are integer sums, identical either way.
+    /// </param>
+    public MatMul(ThreadTeam team, int maxRows, int maxCols, bool batchInvariant = true)
     {
         _team = team;
+        _batchInvariant = batchInvariant;
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type.
         _xq = GC.AllocateUninitializedArray<byte>(checked(maxRows * maxCols * 4 + 64), pinned: true);
     }
@@ -52,6 +61,8 @@ public sealed unsafe class MatMul : IParallelJob
             _w = w;
             _y = yp;
             _n = n;
+            // llama.cpp sums F32/F16 products in a different order for batches (tinyBLAS) than for one row.
+            _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
             // Rows per chunk: enough work per hand-out to amortise the shared counter.
             int grain = Math.Max(1, 4096 / Math.Max(1, n) / Math.Max(1, w.Cols / 256));
             _team.Run(this, w.Rows, Math.Min(grain, 64));
@@ -62,6 +73,8 @@ public sealed unsafe class MatMul : IParallelJob
     {
         switch (_w.Type)
         {
+            case GgmlType.F32 when _tinyBlas: RowsTinyBlasF32(begin, end); break;
+            case GgmlType.F16 when _tinyBlas: RowsTinyBlasF16(begin, end); break;
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
             case GgmlType.F16: Rows<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
@@ -86,6 +99,28 @@ public sealed unsafe class MatMul : IParallelJob
             var wr = new ReadOnlySpan<byte>(_w.Data + (long)r * wrb, wrb);
             for (int t = 0; t < n; t++)
                 _y[(long)t * rows + r] = T.Dot(wr, new ReadOnlySpan<byte>(_xqPtr + (long)t * xqb, xqb), cols);
+        }
+    }
+
+    private void RowsTinyBlasF32(int begin, int end)
+    {
+        int cols = _w.Cols, rows = _w.Rows, n = _n, xqb = _xqRowBytes;
+        for (int r = begin; r < end; r++)
+        {
+            var wr = new ReadOnlySpan<float>(_w.Data + (long)r * _w.RowBytes, cols);
+            for (int t = 0; t < n; t++)
+                _y[(long)t * rows + r] = GgmlFloatDot.TinyBlasF32(wr, new ReadOnlySpan<float>(_xqPtr + (long)t * xqb, cols));
+        }
+    }
+
+    private void RowsTinyBlasF16(int begin, int end)
+    {
+        int cols = _w.Cols, rows = _w.Rows, n = _n, xqb = _xqRowBytes;
+        for (int r = begin; r < end; r++)
+        {
+            var wr = new ReadOnlySpan<ushort>(_w.Data + (long)r * _w.RowBytes, cols);
+            for (int t = 0; t < n; t++)
+                _y[(long)t * rows + r] = GgmlFloatDot.TinyBlasF16(wr, new ReadOnlySpan<ushort>(_xqPtr + (long)t * xqb, cols));
         }
     }
 

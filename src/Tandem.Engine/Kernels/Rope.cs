@@ -44,7 +44,11 @@ public sealed class Rope
         }
     }
 
-    /// <summary>Rotates every head of <paramref name="x"/> (heads × headDim, contiguous) in place.</summary>
+    /// <summary>
+    /// Rotates every head of <paramref name="x"/> (heads × headDim, contiguous) in place. The products are fused
+    /// as GCC fuses ggml's <c>x0*cos - x1*sin</c> / <c>x0*sin + x1*cos</c> (ops.cpp, -ffp-contract=fast):
+    /// fma(x0, cos, -(x1·sin)) and fma(x0, sin, x1·cos), checked bit for bit against llama.cpp's rope output.
+    /// </summary>
     public void Apply(Span<float> x, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int half = _dims / 2;
@@ -56,8 +60,8 @@ public sealed class Rope
                 for (int i = 0; i < half; i++)
                 {
                     float x0 = head[i], x1 = head[i + half];
-                    head[i] = x0 * cos[i] - x1 * sin[i];
-                    head[i + half] = x0 * sin[i] + x1 * cos[i];
+                    head[i] = MathF.FusedMultiplyAdd(x0, cos[i], -(x1 * sin[i]));
+                    head[i + half] = MathF.FusedMultiplyAdd(x0, sin[i], x1 * cos[i]);
                 }
             }
             else
@@ -65,8 +69,8 @@ public sealed class Rope
                 for (int i = 0; i < half; i++)
                 {
                     float x0 = head[2 * i], x1 = head[2 * i + 1];
-                    head[2 * i] = x0 * cos[i] - x1 * sin[i];
-                    head[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+                    head[2 * i] = MathF.FusedMultiplyAdd(x0, cos[i], -(x1 * sin[i]));
+                    head[2 * i + 1] = MathF.FusedMultiplyAdd(x0, sin[i], x1 * cos[i]);
                 }
             }
         }

@@ -31,7 +31,9 @@ public sealed class ThreadTeam : IDisposable
     public const int SpinMicroseconds = 300;
 
     /// <param name="size">Threads that work on each job, including the calling thread.</param>
-    public ThreadTeam(int size)
+    /// <param name="onWorkerStart">Called first on each worker thread with its index (1..size-1; the caller is 0),
+    /// e.g. to pin it to a core.</param>
+    public ThreadTeam(int size, Action<int>? onWorkerStart = null)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "a team needs at least one thread");
         Size = size;
@@ -43,7 +45,7 @@ public sealed class ThreadTeam : IDisposable
         {
             _wake[i] = new SemaphoreSlim(0);
             int worker = i + 1;
-            _workers[i] = new Thread(() => WorkerLoop(worker)) { IsBackground = true, Name = $"tandem-worker-{worker}" };
+            _workers[i] = new Thread(() => { onWorkerStart?.Invoke(worker); WorkerLoop(worker); }) { IsBackground = true, Name = $"tandem-worker-{worker}" };
             _workers[i].Start();
         }
     }

@@ -1,6 +1,8 @@
 using System.Numerics.Tensors;
 using Tandem.Engine.Kernels;
+using System.Runtime.Intrinsics;
 using Tandem.Engine.KvCache;
+using Tandem.Engine.Quantization;
 
 namespace Tandem.Engine.Model;
 
@@ -12,9 +14,11 @@ namespace Tandem.Engine.Model;
 internal sealed class AttentionJob : IParallelJob
 {
     private readonly ModelConfig _c;
+    private readonly bool _batchInvariant; // see MatMul: one summation order for every batch size
     private readonly float[][] _scores; // per worker, one context's worth
     private readonly float[][] _row;    // per worker, one head's key or value widened from F16
     private readonly float[][] _qHalf;  // per worker, the query rounded through F16
+    private readonly float[][] _lanes;  // per worker, V·p partial sums: one head row per accumulator lane
 
     private float[] _q = [];
     private float[] _out = [];
@@ -22,14 +26,17 @@ internal sealed class AttentionJob : IParallelJob
     private KvBlockPool _pool = null!;
     private int _layer;
 
-    public AttentionJob(ModelConfig c, int workers, int maxContext)
+    public AttentionJob(ModelConfig c, int workers, int maxContext, bool batchInvariant = true)
     {
+        _batchInvariant = batchInvariant;
         _c = c;
         _scores = new float[workers][];
         _row = new float[workers][];
         _qHalf = new float[workers][];
+        _lanes = new float[workers][];
         for (int i = 0; i < workers; i++)
         {
+            _lanes[i] = new float[4 * Math.Max(GgmlSimd.Width, 1) * c.HeadDim];
             _scores[i] = new float[maxContext];
             _row[i] = new float[c.HeadDim];
             _qHalf[i] = new float[c.HeadDim];
@@ -80,11 +87,17 @@ internal sealed class AttentionJob : IParallelJob
                     k = row;
                 }
                 else k = new ReadOnlySpan<float>(k32, at, hd);
-                s[j] = TensorPrimitives.Dot(k, q) * scale;
+                // ggml_vec_dot_f32 (llama.cpp's kq = K·q, one dot per cell), then the soft_max scale.
+                s[j] = (f16 ? TensorPrimitives.Dot(k, q) : GgmlFloatDot.VecDotF32(k, q)) * scale;
             }
             Softmax.Apply(s);
             if (f16) RoundToHalf(s, s);
             var o = new Span<float>(_out, t * qDim + h * hd, hd);
+            if (!f16 && GgmlSimd.Width > 0)
+            {
+                WeightedValues(s, blocks, bs, kvDim, kvOff, v32!, o, _lanes[worker], tinyBlas: !_batchInvariant && _batch.TokenCount >= 2 && hd % 4 == 0);
+                continue;
+            }
             o.Clear();
             for (int j = 0; j < len; j++)
             {
@@ -97,6 +110,44 @@ internal sealed class AttentionJob : IParallelJob
                 }
                 else v = new ReadOnlySpan<float>(v32, at, hd);
                 TensorPrimitives.MultiplyAdd(v, s[j], o, o);
+            }
+        }
+    }
+
+    /// <summary>
+    /// o = Σ_j p_j·v_j in the order llama.cpp's kqv = V·softmax(kq) adds the products (F32 cache). Each output
+    /// element is a dot over the KV cells: through tinyBLAS when the batch has two or more tokens (cell j goes
+    /// to lane j mod W of one FMA accumulator), else through ggml_vec_dot_f32 (cell j goes to lane j mod W of
+    /// accumulator (j mod 4W) / W). llama.cpp's rows run over the KV cells in view, padded to 256 with masked
+    /// cells whose p is 0 and adds nothing, so stopping at the last real cell gives the same sums.
+    /// </summary>
+    private static void WeightedValues(ReadOnlySpan<float> p, int[] blocks, int bs, int kvDim, int kvOff, float[] values,
+        Span<float> o, float[] lanes, bool tinyBlas)
+    {
+        int hd = o.Length, w = GgmlSimd.Width, laneCount = tinyBlas ? w : 4 * w;
+        var acc = lanes.AsSpan(0, laneCount * hd);
+        acc.Clear();
+        for (int j = 0; j < p.Length; j++)
+        {
+            int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+            var lane = acc.Slice(j % laneCount * hd, hd);
+            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(values, at, hd), p[j], lane, lane);
+        }
+        Span<float> l = stackalloc float[64];
+        for (int d = 0; d < hd; d++)
+        {
+            for (int i = 0; i < laneCount; i++) l[i] = acc[i * hd + d];
+            if (w == 16)
+            {
+                var v0 = Vector512.Create((ReadOnlySpan<float>)l);
+                o[d] = tinyBlas ? GgmlSimd.ReduceAdd(v0)
+                    : GgmlSimd.ReduceAdd((v0 + Vector512.Create((ReadOnlySpan<float>)l[32..])) + (Vector512.Create((ReadOnlySpan<float>)l[16..]) + Vector512.Create((ReadOnlySpan<float>)l[48..])));
+            }
+            else
+            {
+                var v0 = Vector256.Create((ReadOnlySpan<float>)l);
+                o[d] = tinyBlas ? GgmlSimd.ReduceAdd(v0)
+                    : GgmlSimd.ReduceAddHadd((v0 + Vector256.Create((ReadOnlySpan<float>)l[16..])) + (Vector256.Create((ReadOnlySpan<float>)l[8..]) + Vector256.Create((ReadOnlySpan<float>)l[24..])));
             }
         }
     }

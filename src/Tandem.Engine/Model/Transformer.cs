@@ -40,16 +40,22 @@ public sealed class Transformer : IDisposable
     /// <param name="threads">Threads computing each step, including the caller.</param>
     /// <param name="maxBatch">Most tokens per forward call; longer prompts are processed in chunks.</param>
     /// <param name="maxContext">Longest sequence any cache used with this transformer holds.</param>
-    public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096)
+    /// <param name="onWorkerStart">Passed to the <see cref="ThreadTeam"/>: runs first on each worker thread (core pinning).</param>
+    /// <param name="batchInvariant">
+    /// True (the default for serving): a sequence's logits are bit-identical whatever it is batched with.
+    /// False: F32/F16 sums follow llama.cpp's batch-size-dependent order exactly (see <see cref="MatMul"/>).
+    /// </param>
+    public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096, Action<int>? onWorkerStart = null,
+        bool batchInvariant = true)
     {
         _model = model;
         _c = model.Config;
         _w = model.Weights;
         MaxBatch = maxBatch;
-        _team = new ThreadTeam(threads);
+        _team = new ThreadTeam(threads, onWorkerStart);
         int maxCols = Math.Max(Math.Max(_c.EmbeddingLength, _c.QDim), _c.FeedForwardLength);
-        _matmul = new MatMul(_team, maxBatch, maxCols);
-        _attention = new AttentionJob(_c, threads, maxContext);
+        _matmul = new MatMul(_team, maxBatch, maxCols, batchInvariant);
+        _attention = new AttentionJob(_c, threads, maxContext, batchInvariant);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeFreqScale,
             neox: _c.Architecture == ModelArchitecture.Qwen2, _w.RopeFreqFactors);
 
@@ -186,7 +192,7 @@ public sealed class Transformer : IDisposable
                 RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.FfnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
             _matmul.Run(L.Gate, _xb, _gate, n);
             _matmul.Run(L.Up, _xb, _up, n);
-            Activations.SwiGlu(_gate.AsSpan(0, n * ffn), _up.AsSpan(0, n * ffn));
+            Activations.SwiGlu(_gate.AsSpan(0, n * ffn), _up.AsSpan(0, n * ffn), ffn);
             _matmul.Run(L.Down, _gate, _xb2, n);
             TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
         }

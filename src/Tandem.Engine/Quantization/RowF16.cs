@@ -9,7 +9,7 @@ namespace Tandem.Engine.Quantization;
 /// <summary>
 /// F16 rows (IEEE binary16, little endian). Activations are converted to F16 too, as ggml's
 /// <c>vec_dot_type</c> for F16 is F16; the dot product widens both to F32 and accumulates in F32
-/// like <c>ggml_vec_dot_f16</c>.
+/// in <c>ggml_vec_dot_f16</c>'s order (<see cref="GgmlFloatDot"/>).
 /// </summary>
 public readonly struct RowF16 : IRowType
 {
@@ -32,6 +32,9 @@ public readonly struct RowF16 : IRowType
     {
         ReadOnlySpan<ushort> w = MemoryMarshal.Cast<Half, ushort>(Halves(weights, n, "weights"));
         ReadOnlySpan<ushort> a = MemoryMarshal.Cast<Half, ushort>(Halves(activations, n, "activations"));
+        // llama.cpp's own order (ggml_vec_dot_f16) wherever we know its SIMD level.
+        if (Kernels.GgmlSimd.Width > 0)
+            return GgmlFloatDot.VecDotF16(w, a);
         if (Vector512.IsHardwareAccelerated)
             return DotVector512(w, a);
         if (Vector256.IsHardwareAccelerated)

@@ -16,6 +16,11 @@ public readonly struct RowF32 : IRowType
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) =>
         MemoryMarshal.AsBytes(src).CopyTo(dst);
 
-    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n) =>
-        TensorPrimitives.Dot(MemoryMarshal.Cast<byte, float>(weights)[..n], MemoryMarshal.Cast<byte, float>(activations)[..n]);
+    /// <summary>As <c>ggml_vec_dot_f32</c> (bit for bit where <see cref="Kernels.GgmlSimd.Width"/> is known).</summary>
+    public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
+    {
+        var w = MemoryMarshal.Cast<byte, float>(weights)[..n];
+        var a = MemoryMarshal.Cast<byte, float>(activations)[..n];
+        return Kernels.GgmlSimd.Width > 0 ? GgmlFloatDot.VecDotF32(w, a) : TensorPrimitives.Dot(w, a);
+    }
 }

@@ -41,12 +41,13 @@ public class LlamaCppAgreementTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// F32 weights: the two engines do the same float operations in a different order, so the logits
-    /// agree to float rounding; 1e-4 relative to the largest logit is the bound.
-    /// Quantised weights: both engines quantise activations to the same blocks (Q8_0 / Q8_1 / Q8_K)
-    /// and take the same integer dot products, so only float summation order differs and the same
-    /// 1e-4 bound holds; F16/BF16 round activations to 16 bits in both engines alike. We keep 1e-4 for
-    /// every type, which is far tighter than quantisation error itself (~1e-2).
+    /// The engine reproduces llama.cpp's CPU arithmetic (ggml's exp, RoPE's fused products, the summation
+    /// orders of ggml_vec_dot and tinyBLAS, the same activation quantisers), so most cases agree exactly;
+    /// what is left (~1e-7) is where llama.cpp's graph differs in shape: it computes the last layer's
+    /// feed-forward only for the rows whose logits are wanted, which for one row takes ggml_vec_dot instead
+    /// of tinyBLAS for F32 weights, and BF16 dots are not yet ordered as ggml's. Quantised activations make
+    /// this all-or-nothing: a single 1-ulp difference upstream can flip one rounding and move logits by
+    /// ~1e-2, which is why 1e-4 is a meaningful bound for every type.
     /// </summary>
     public const double RelativeBound = 1e-4;
 
@@ -73,24 +74,65 @@ public class LlamaCppAgreementTests(ITestOutputHelper output)
         CompareLogits(SynthesizedModels.Get(preset, t), $"{preset} {type}");
     }
 
+    /// <summary>
+    /// One-token prompts take llama.cpp's single-row kernels (ggml_vec_dot_*, no tinyBLAS) and a trivial
+    /// attention; tokens 14 and 409 once exposed 1-ulp SwiGLU differences through Q5_1/Q8_0 rounding.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SynthCases))]
+    public void SynthesizedModelSingleTokenLogitsAgree(string preset, string type)
+    {
+        Assert.True(GgmlTypeInfo.TryParse(type, out var t));
+        string path = SynthesizedModels.Get(preset, t);
+        using var oracle = new LlamaCppOracle(path);
+        using var model = LanguageModel.Load(path);
+        int vocab = model.Config.VocabSize;
+        var rng = new Random(99);
+        int[] tokens = [1, 14, 409 % vocab, .. Enumerable.Range(0, 5).Select(_ => rng.Next(3, vocab))];
+        using var transformer = new Transformer(model, threads: 2, maxBatch: 8, maxContext: 8);
+        var ours = new float[vocab];
+        double worst = 0;
+        foreach (int token in tokens)
+        {
+            float[] expected = oracle.EvaluateLastLogits([token]);
+            using var seq = transformer.CreateCache(8);
+            transformer.Forward([token], seq, ours);
+            double err = LogitsComparison.RelativeError(ours, expected);
+            Assert.True(err < RelativeBound, $"{preset} {type} token {token}: relative logits error {err:E3} exceeds {RelativeBound:E0}");
+            worst = Math.Max(worst, err);
+        }
+        output.WriteLine($"{preset} {type} single tokens: worst relative error {worst:E2}");
+    }
+
+    /// <summary>
+    /// Two numeric modes, each against the llama.cpp computation it reproduces:
+    /// batch-invariant (serving's default: F32/F16 sums in ggml_vec_dot's order whatever the batch) against
+    /// llama.cpp fed one token per llama_decode; llama.cpp's own batch-dependent order (tinyBLAS for batches)
+    /// against llama.cpp fed the whole prompt in one batch. llama.cpp's two ways differ from each other by
+    /// up to 2e-4 on the F16 models (measured), which is why each mode has its own reference.
+    /// </summary>
     private void CompareLogits(string path, string label)
     {
-        using var oracle = new LlamaCppOracle(path);
         using var model = LanguageModel.Load(path);
         int vocab = model.Config.VocabSize;
         var rng = new Random(1234);
         // A prompt long enough to exercise the batched path and several attention positions.
         int[] ids = Enumerable.Range(0, 40).Select(_ => rng.Next(3, vocab)).Prepend(1).ToArray();
 
-        float[] expected = oracle.EvaluateLastLogits(ids);
-        using var transformer = new Transformer(model, threads: 2, maxBatch: 64, maxContext: 128);
-        using var seq = transformer.CreateCache(128);
-        var ours = new float[vocab];
-        transformer.Forward(ids, seq, ours);
+        foreach (bool batchInvariant in new[] { true, false })
+        {
+            using var oracle = new LlamaCppOracle(path, new LlamaCppOracleOptions { BatchSize = batchInvariant ? 1 : 0 });
+            float[] expected = oracle.EvaluateLastLogits(ids);
+            using var transformer = new Transformer(model, threads: 2, maxBatch: 64, maxContext: 128, batchInvariant: batchInvariant);
+            using var seq = transformer.CreateCache(128);
+            var ours = new float[vocab];
+            transformer.Forward(ids, seq, ours);
 
-        double err = LogitsComparison.RelativeError(ours, expected);
-        output.WriteLine($"{label}: relative error {err:E2}");
-        Assert.True(err < RelativeBound, $"{label}: relative logits error {err:E3} exceeds {RelativeBound:E0}");
+            string mode = batchInvariant ? "batch-invariant vs llama.cpp token by token" : "llama.cpp order vs llama.cpp one batch";
+            double err = LogitsComparison.RelativeError(ours, expected);
+            output.WriteLine($"{label} ({mode}): relative error {err:E2}");
+            Assert.True(err < RelativeBound, $"{label} ({mode}): relative logits error {err:E3} exceeds {RelativeBound:E0}");
+        }
     }
 
     internal static int[] Greedy(LanguageModel model, int[] prompt, int count)

@@ -1,0 +1,170 @@
+using System.CommandLine;
+using System.Globalization;
+using Tandem.Engine.Chat;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Server;
+using Tandem.Serving;
+
+namespace Tandem.Cli.Commands;
+
+/// <summary>
+/// <c>tandem serve</c>: starts the serving runtime (disaggregated by default: one prefill and one decode instance
+/// splitting the machine's cores) behind the OpenAI-compatible API, prints what runs where, and serves until
+/// Ctrl+C or SIGTERM, then stops the server and the runtime cleanly.
+/// </summary>
+public static class ServeCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "GGUF model file", Required = true };
+        var mode = new Option<string>("--mode") { Description = "disaggregated (DistServe), colocated (vLLM-style) or chunked (Sarathi-Serve)", DefaultValueFactory = _ => "disaggregated" };
+        mode.AcceptOnlyFromAmong("disaggregated", "colocated", "chunked");
+        var prefill = new Option<int>("--prefill-instances") { Description = "Prefill instances (disaggregated)", DefaultValueFactory = _ => 1 };
+        var decode = new Option<int>("--decode-instances") { Description = "Decode instances (disaggregated)", DefaultValueFactory = _ => 1 };
+        var instances = new Option<int>("--instances") { Description = "Instances (colocated, chunked)", DefaultValueFactory = _ => 1 };
+        var coresPer = new Option<int?>("--cores-per-instance") { Description = "Cores per instance, taken in order (default: the allowed cores split evenly)" };
+        var coreLists = new Option<string?>("--cores") { Description = "Explicit cores per instance, prefill first: e.g. \"0-3;4-7\" or \"0,2;1,3\"" };
+        var kvMemory = new Option<string>("--kv-memory") { Description = "KV cache memory per instance, e.g. 512MiB, 2GiB", DefaultValueFactory = _ => "256MiB" };
+        var kvType = new Option<string>("--kv-type") { Description = "KV cache element type", DefaultValueFactory = _ => "f16" };
+        kvType.AcceptOnlyFromAmong("f32", "f16");
+        var context = new Option<int?>("--ctx-size", "-c") { Description = "Longest prompt + completion per request (default: the model's context)" };
+        var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 8000 };
+        var servedName = new Option<string?>("--served-model-name") { Description = "Model name clients send (default: the file name without .gguf)" };
+        var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
+
+        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
+        {
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, context, host, port, servedName, chatTemplate,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            int listenPort = parse.GetValue(port);
+            if (listenPort is < 0 or > 65535) throw new CliUsageException($"--port must be between 0 and 65535, got {listenPort}");
+            string path = parse.GetValue(model)!;
+            var servingMode = Enum.Parse<ServingMode>(parse.GetValue(mode)!, ignoreCase: true);
+            var kvBytes = ParseBytes(parse.GetValue(kvMemory)!, "--kv-memory");
+            string? templateName = parse.GetValue(chatTemplate);
+            if (templateName is not null)
+            {
+                try { _ = ChatTemplate.Resolve(templateName, null); } // a typo stops here, before any model is loaded
+                catch (ChatTemplateException e) { throw new CliUsageException(e.Message); }
+            }
+
+            using var lm = LanguageModel.Load(path);
+            var options = new ServingOptions
+            {
+                Model = lm,
+                Mode = servingMode,
+                PrefillInstances = parse.GetValue(prefill),
+                DecodeInstances = parse.GetValue(decode),
+                ColocatedInstances = parse.GetValue(instances),
+                CoresPerInstance = parse.GetValue(coresPer),
+                InstanceCores = parse.GetValue(coreLists) is { } lists ? ParseCoreLists(lists) : null,
+                KvBytesPerInstance = kvBytes,
+                KvElementType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
+                MaxContext = parse.GetValue(context),
+                OnWarning = m => console.Error.WriteLine($"warning: {m}"),
+            };
+            try
+            {
+                options.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliUsageException(e.Message);
+            }
+
+            var api = new TandemApiOptions
+            {
+                ServedModelName = parse.GetValue(servedName) ?? Path.GetFileNameWithoutExtension(path),
+                ChatTemplateName = templateName,
+                ModelChatTemplate = lm.File.GetString("tokenizer.chat_template"),
+            };
+
+            await using var runtime = ServingRuntime.Start(options);
+            TandemServer server;
+            try
+            {
+                server = TandemServer.Create(runtime, new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api });
+            }
+            catch (ChatTemplateException e)
+            {
+                throw new CliUsageException(e.Message);
+            }
+            await using (server)
+            {
+                await server.StartAsync(cancellation);
+                PrintStartup(console, runtime, server, api, lm.Config.ContextLength);
+                try
+                {
+                    // Ctrl+C / SIGTERM: the host's console lifetime and the command line's token both end the wait.
+                    await server.WaitForShutdownAsync(cancellation);
+                }
+                catch (OperationCanceledException) { }
+                console.Error.WriteLine("stopping: finishing the server, then the runtime");
+                await server.StopAsync(CancellationToken.None);
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static void PrintStartup(CliConsole console, ServingRuntime runtime, TandemServer server, TandemApiOptions api, int trainedContext)
+    {
+        var o = runtime.Options;
+        console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
+        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block");
+        foreach (var i in runtime.Snapshot().Instances)
+        {
+            console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {i.Name,-14} {i.Role,-10} cores [{string.Join(",", i.Cores)}]  KV {i.KvBlocksTotal} blocks ({i.KvBlocksTotal * o.BlockSize} tokens)"));
+        }
+        var chat = server.Api.Chat;
+        console.Out.WriteLine(chat.Template is { } t ? $"chat template: {t.Name}" : $"chat: unavailable ({chat.Unavailable})");
+        console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");
+        console.Out.Flush();
+    }
+
+    /// <summary>"512MiB", "2GiB", "1.5G", "1000000" (bytes); binary units whether or not the "i" is written, as llama.cpp reads sizes.</summary>
+    internal static long ParseBytes(string text, string option)
+    {
+        string s = text.Trim();
+        int end = s.Length;
+        while (end > 0 && char.IsLetter(s[end - 1])) end--;
+        string unit = s[end..].ToUpperInvariant().Replace("I", "").TrimEnd('B');
+        long scale = unit switch
+        {
+            "" => 1,
+            "K" => 1L << 10,
+            "M" => 1L << 20,
+            "G" => 1L << 30,
+            "T" => 1L << 40,
+            _ => 0,
+        };
+        if (scale == 0 || !double.TryParse(s[..end], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value > 0) || value * scale > long.MaxValue)
+            throw new CliUsageException($"{option} must be a size such as 512MiB or 2GiB, got '{text}'");
+        return (long)(value * scale);
+    }
+
+    /// <summary>"0-3;4-7": one list per instance, separated by ';', each of core ids and ranges separated by ','.</summary>
+    internal static IReadOnlyList<IReadOnlyList<int>> ParseCoreLists(string text)
+    {
+        var result = new List<IReadOnlyList<int>>();
+        foreach (var instance in text.Split(';', StringSplitOptions.TrimEntries))
+        {
+            var cores = new List<int>();
+            foreach (var item in instance.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var range = item.Split('-', StringSplitOptions.TrimEntries);
+                if (range.Length is < 1 or > 2 || !int.TryParse(range[0], out int lo) || !int.TryParse(range[^1], out int hi) || lo < 0 || hi < lo)
+                    throw new CliUsageException($"--cores: '{item}' is not a core id or range (e.g. 0-3;4-7)");
+                for (int c = lo; c <= hi; c++) cores.Add(c);
+            }
+            if (cores.Count == 0) throw new CliUsageException($"--cores: every instance needs at least one core, in '{text}'");
+            result.Add(cores);
+        }
+        return result;
+    }
+}

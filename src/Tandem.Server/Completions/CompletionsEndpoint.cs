@@ -1,0 +1,20 @@
+using Microsoft.AspNetCore.Http;
+using Tandem.Server.Generation;
+using Tandem.Server.Hosting;
+using Tandem.Server.Protocol;
+
+namespace Tandem.Server.Completions;
+
+/// <summary>POST /v1/completions.</summary>
+internal static class CompletionsEndpoint
+{
+    public static Task HandleAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
+    {
+        using var body = await JsonBody.ReadAsync(ctx, api.Options.MaxRequestBodyBytes);
+        var plan = CompletionRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options);
+        var format = api.CompletionFormat;
+        string id = ChoiceResponder.NewId(format.IdPrefix);
+        using var run = ChoiceRun.Start(api.Engine, plan, id, api.Metrics);
+        await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));
+    });
+}

@@ -1,0 +1,150 @@
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Http;
+using Tandem.Server.Metrics;
+using Tandem.Server.Protocol;
+using Tandem.Serving;
+
+namespace Tandem.Server.Generation;
+
+/// <summary>
+/// The runtime requests behind one API call, one per choice. Owns their handles: whoever ends the call early
+/// (client gone, write failed, another choice rejected) cancels them all, so no KV stays held for a reader that
+/// is no longer there.
+/// </summary>
+internal sealed class ChoiceRun : IDisposable
+{
+    private readonly RequestHandle[] _handles;
+    private int _finished;
+
+    private ChoiceRun(GenerationPlan plan, RequestHandle[] handles)
+    {
+        Plan = plan;
+        _handles = handles;
+    }
+
+    public GenerationPlan Plan { get; }
+    public IReadOnlyList<RequestHandle> Handles => _handles;
+
+    /// <summary>
+    /// Submits every choice. A choice the runtime refuses cancels those already queued and becomes a 400
+    /// (the runtime's reason code, e.g. context_length_exceeded, goes to the client as is).
+    /// </summary>
+    public static ChoiceRun Start(IServingEngine engine, GenerationPlan plan, string requestId, ServingMetrics metrics)
+    {
+        var handles = new RequestHandle[plan.ChoiceCount];
+        int submitted = 0;
+        try
+        {
+            for (int p = 0; p < plan.Prompts.Count; p++)
+            {
+                for (int i = 0; i < plan.N; i++)
+                {
+                    int index = p * plan.N + i;
+                    var sampling = plan.Sampling.Seed is ulong seed ? plan.Sampling with { Seed = unchecked(seed + (ulong)i) } : plan.Sampling;
+                    var request = new GenerationRequest
+                    {
+                        Id = plan.ChoiceCount == 1 ? requestId : $"{requestId}-{index}",
+                        PromptTokens = plan.Prompts[p],
+                        MaxTokens = plan.MaxTokens[p],
+                        Sampling = sampling,
+                        Stop = plan.Stop,
+                        IgnoreEos = plan.IgnoreEos,
+                    };
+                    handles[index] = engine.Submit(request);
+                    submitted++;
+                    metrics.Track(handles[index]);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            for (int k = 0; k < submitted; k++)
+                handles[k].Cancel();
+            if (e is RequestRejectedException r)
+                throw new ApiException(StatusCodes.Status400BadRequest, r.Message, null, r.Code);
+            throw;
+        }
+        return new ChoiceRun(plan, handles);
+    }
+
+    public void CancelAll()
+    {
+        foreach (var h in _handles)
+            h.Cancel();
+    }
+
+    /// <summary>Waits for every choice to finish; returns null when the client went away (the requests are cancelled).</summary>
+    public async Task<ChoiceResult[]?> CollectAsync(CancellationToken aborted)
+    {
+        using var registration = aborted.Register(CancelAll);
+        var results = new ChoiceResult[_handles.Length];
+        var tasks = new Task[_handles.Length];
+        for (int i = 0; i < _handles.Length; i++)
+        {
+            results[i] = new ChoiceResult(i);
+            tasks[i] = CollectOneAsync(_handles[i], results[i]);
+        }
+        try
+        {
+            await Task.WhenAll(tasks);
+        }
+        catch when (aborted.IsCancellationRequested)
+        {
+            return null;
+        }
+        Interlocked.Exchange(ref _finished, 1);
+        return aborted.IsCancellationRequested ? null : results;
+    }
+
+    private async Task CollectOneAsync(RequestHandle handle, ChoiceResult result)
+    {
+        bool keepTokens = Plan.LogProbs;
+        await foreach (var token in handle.Tokens.ReadAllAsync())
+        {
+            result.Text.Append(token.Text);
+            if (keepTokens && token.TokenId >= 0)
+                result.Tokens.Add(token);
+        }
+        result.Outcome = await handle.Completion;
+    }
+
+    /// <summary>
+    /// Merges the choices' token streams into one sequence of events in arrival order, ending after every
+    /// choice's <see cref="ChoiceEvent.Finished"/> (or at the first failure).
+    /// </summary>
+    public ChannelReader<ChoiceEvent> Merge()
+    {
+        var channel = Channel.CreateUnbounded<ChoiceEvent>(new UnboundedChannelOptions { SingleReader = true });
+        int remaining = _handles.Length;
+        for (int i = 0; i < _handles.Length; i++)
+            _ = PumpAsync(i, _handles[i]);
+        return channel.Reader;
+
+        async Task PumpAsync(int index, RequestHandle handle)
+        {
+            try
+            {
+                await foreach (var token in handle.Tokens.ReadAllAsync())
+                    channel.Writer.TryWrite(ChoiceEvent.Token(index, token));
+                var outcome = await handle.Completion;
+                channel.Writer.TryWrite(ChoiceEvent.Finished(index, outcome));
+                if (Interlocked.Decrement(ref remaining) == 0)
+                {
+                    Interlocked.Exchange(ref _finished, 1);
+                    channel.Writer.TryComplete();
+                }
+            }
+            catch (Exception e)
+            {
+                channel.Writer.TryComplete(e);
+            }
+        }
+    }
+
+    /// <summary>Cancels whatever has not finished: the call is over, whether it completed, failed or lost its client.</summary>
+    public void Dispose()
+    {
+        if (Volatile.Read(ref _finished) == 0)
+            CancelAll();
+    }
+}

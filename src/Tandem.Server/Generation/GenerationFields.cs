@@ -1,0 +1,118 @@
+using Microsoft.AspNetCore.Http;
+using Tandem.Engine.Sampling;
+using Tandem.Server.Protocol;
+using Tandem.Serving;
+
+namespace Tandem.Server.Generation;
+
+/// <summary>
+/// The request fields completions and chat completions share: model, n, sampling, stop, streaming, extensions.
+/// Ranges follow the OpenAI API where it sets one, vLLM's where it extends it.
+/// </summary>
+internal static class GenerationFields
+{
+    public const string TimelineHeader = "X-Tandem-Timeline";
+
+    /// <summary>Checks <c>model</c> names the served model: 404 model_not_found otherwise, as vLLM and OpenAI answer.</summary>
+    public static string Model(RequestFields f, TandemApiOptions options)
+    {
+        string model = f.String("model") ?? throw ApiException.Invalid("model", "'model' is required.");
+        if (!string.Equals(model, options.ServedModelName, StringComparison.Ordinal))
+            throw ApiException.ModelNotFound(model);
+        return model;
+    }
+
+    public static SamplingParams Sampling(RequestFields f, int logProbs)
+    {
+        int topK = f.Int("top_k", min: -1) ?? 0;
+        double repetition = f.Number("repetition_penalty", min: 0) ?? 1;
+        if (repetition <= 0)
+            throw ApiException.Invalid("repetition_penalty", "'repetition_penalty' must be greater than 0.");
+        long? seed = f.Integer("seed");
+        try
+        {
+            return new SamplingParams
+            {
+                Temperature = (float)(f.Number("temperature", min: 0) ?? 1),
+                TopP = (float)(f.Number("top_p", min: 0, max: 1) ?? 1),
+                TopK = Math.Max(0, topK), // vLLM's -1 and OpenAI's absence both mean "off"
+                MinP = (float)(f.Number("min_p", min: 0, max: 1) ?? 0),
+                PresencePenalty = (float)(f.Number("presence_penalty", min: -2, max: 2) ?? 0),
+                FrequencyPenalty = (float)(f.Number("frequency_penalty", min: -2, max: 2) ?? 0),
+                RepetitionPenalty = (float)repetition,
+                PenaltyLastN = f.Int("repeat_last_n", min: -1) ?? SamplingParams.Default.PenaltyLastN,
+                Seed = seed is long s ? unchecked((ulong)s) : null,
+                LogProbs = logProbs,
+            };
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.Invalid(e is ArgumentOutOfRangeException r ? ToSnakeCase(r.ParamName) : null, e.Message);
+        }
+    }
+
+    public static int N(RequestFields f, TandemApiOptions options) => f.Int("n", min: 1, max: options.MaxChoices) ?? 1;
+
+    public static bool Stream(RequestFields f, out bool includeUsage)
+    {
+        bool stream = f.Bool("stream") ?? false;
+        includeUsage = false;
+        if (f.TryGet("stream_options", out var so))
+        {
+            if (!stream)
+                throw ApiException.Invalid("stream_options", "'stream_options' is only allowed when 'stream' is true.");
+            if (so.ValueKind != System.Text.Json.JsonValueKind.Object)
+                throw ApiException.Invalid("stream_options", "'stream_options' must be an object.");
+            includeUsage = new RequestFields(so).Bool("include_usage") ?? false;
+        }
+        return stream;
+    }
+
+    public static bool ReturnTimeline(RequestFields f, HttpRequest request) =>
+        (f.Bool("return_timeline") ?? false) ||
+        request.Headers[TimelineHeader] is { Count: > 0 } h && (h[0] is "1" || string.Equals(h[0], "true", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Fields whose every non-default value Tandem cannot honour: refused rather than silently ignored.</summary>
+    public static void RejectUnsupported(RequestFields f)
+    {
+        if (f.TryGet("logit_bias", out var bias) && !(bias.ValueKind == System.Text.Json.JsonValueKind.Object && !bias.EnumerateObject().Any()))
+            throw ApiException.Unsupported("logit_bias", "'logit_bias' is not supported.");
+    }
+
+    /// <summary>
+    /// The completion budget of one prompt. An explicit max_tokens that does not fit the context is refused (as
+    /// vLLM does); the default is cut to what fits.
+    /// </summary>
+    public static int MaxTokens(int promptTokens, int? requested, int? defaultTokens, IServingEngine engine, string promptParam)
+    {
+        int ctx = engine.MaxContext;
+        if (promptTokens >= ctx)
+            throw ApiException.ContextLengthExceeded(promptParam,
+                $"This model's maximum context length is {ctx} tokens. However, your request has {promptTokens} input tokens, " +
+                "which leaves no room for a completion. Please reduce the length of the input.");
+        if (requested is int m)
+        {
+            if (promptTokens + m > ctx)
+                throw ApiException.ContextLengthExceeded(promptParam,
+                    $"This model's maximum context length is {ctx} tokens. However, you requested {promptTokens + m} tokens " +
+                    $"({promptTokens} in the input, {m} for the completion). Please reduce the length of the input or of the completion.");
+            return m;
+        }
+        return Math.Min(defaultTokens ?? int.MaxValue, ctx - promptTokens);
+    }
+
+    private static string? ToSnakeCase(string? name) => name switch
+    {
+        null => null,
+        nameof(SamplingParams.TopK) => "top_k",
+        nameof(SamplingParams.TopP) => "top_p",
+        nameof(SamplingParams.MinP) => "min_p",
+        nameof(SamplingParams.PresencePenalty) => "presence_penalty",
+        nameof(SamplingParams.FrequencyPenalty) => "frequency_penalty",
+        nameof(SamplingParams.RepetitionPenalty) => "repetition_penalty",
+        nameof(SamplingParams.PenaltyLastN) => "repeat_last_n",
+        nameof(SamplingParams.LogProbs) => "logprobs",
+        nameof(SamplingParams.Temperature) => "temperature",
+        _ => name,
+    };
+}

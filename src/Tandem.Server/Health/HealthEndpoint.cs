@@ -1,0 +1,49 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Tandem.Server.Hosting;
+using Tandem.Server.Protocol;
+
+namespace Tandem.Server.Health;
+
+/// <summary>
+/// GET /health: 200 with a summary of the instances while the server takes work, 503 once it is shutting down
+/// (a load balancer stops sending before the runtime goes away). Clients poll it before sending work.
+/// </summary>
+internal static class HealthEndpoint
+{
+    public static Task HandleAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
+    {
+        bool stopping = ctx.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping.IsCancellationRequested ?? false;
+        var snapshot = api.Engine.Snapshot();
+        using var json = new PooledJson();
+        var w = json.Writer;
+        w.WriteStartObject();
+        w.WriteString("status", stopping ? "stopping" : "ok");
+        w.WriteString("model", api.Options.ServedModelName);
+        w.WriteNumber("max_context", api.Engine.MaxContext);
+        w.WriteNumber("requests_waiting", snapshot.RequestsWaiting);
+        w.WriteNumber("requests_running", snapshot.RequestsRunning);
+        w.WriteStartArray("instances");
+        foreach (var i in snapshot.Instances)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", i.Name);
+            w.WriteString("role", i.Role);
+            w.WriteStartArray("cores");
+            foreach (int core in i.Cores) w.WriteNumberValue(core);
+            w.WriteEndArray();
+            w.WriteNumber("waiting", i.Waiting);
+            w.WriteNumber("waiting_tokens", i.WaitingTokens);
+            w.WriteNumber("running", i.Running);
+            w.WriteNumber("kv_blocks_used", i.KvBlocksUsed);
+            w.WriteNumber("kv_blocks_total", i.KvBlocksTotal);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+        ctx.Response.StatusCode = stopping ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+        ctx.Response.ContentType = "application/json";
+        await json.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
+    });
+}

@@ -1,0 +1,171 @@
+using Prometheus;
+using Tandem.Engine.Generation;
+using Tandem.Serving;
+
+namespace Tandem.Server.Metrics;
+
+/// <summary>
+/// Prometheus metrics under vLLM's names (dashboards built for vLLM read them unchanged) plus Tandem's own for
+/// what vLLM has no name for (per-instance KV blocks, KV transfer). Latencies come from each finished request's
+/// <see cref="RequestTimeline"/>; gauges are read from <see cref="IServingEngine.Snapshot"/> at every scrape.
+/// Each server owns its registry, so several servers in one process (tests) never mix their numbers.
+/// </summary>
+public sealed class ServingMetrics
+{
+    // vLLM's TTFT buckets, extended down to 0.1 ms: tiny models on CPU answer far below vLLM's 1 ms floor.
+    private static readonly double[] LatencyBuckets =
+        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+         1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+    private static readonly double[] TokenCountBuckets =
+        [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
+    private readonly IServingEngine _engine;
+    private readonly string _model;
+
+    private readonly Histogram _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
+    private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
+    private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
+
+    public ServingMetrics(IServingEngine engine, string modelName)
+    {
+        _engine = engine;
+        _model = modelName;
+        Registry = Prometheus.Metrics.NewCustomRegistry();
+        var f = Prometheus.Metrics.WithCustomRegistry(Registry);
+        string[] model = ["model_name"];
+        string[] instance = ["model_name", "instance", "role"];
+
+        Histogram H(string name, string help, double[] buckets) =>
+            f.CreateHistogram(Registered(name), help, model, new HistogramConfiguration { Buckets = buckets });
+
+        _ttft = H("vllm:time_to_first_token_seconds", "Time to first token: first token time minus arrival.", LatencyBuckets);
+        _tpot = H("vllm:time_per_output_token_seconds", "Time per output token of each request: (last − first token time) / (tokens − 1).", LatencyBuckets);
+        _itl = H("vllm:inter_token_latency_seconds", "Gap between consecutive tokens of a request.", LatencyBuckets);
+        _prefill = H("vllm:request_prefill_time_seconds", "Time a request spent in prefill (prefill end − prefill start).", LatencyBuckets);
+        _decode = H("vllm:request_decode_time_seconds", "Time a request spent decoding (last − first token time).", LatencyBuckets);
+        _queue = H("vllm:request_queue_time_seconds", "Time a request waited before its prefill started.", LatencyBuckets);
+        _e2e = H("vllm:e2e_request_latency_seconds", "End-to-end request latency (end − arrival).", LatencyBuckets);
+        _transfer = H("tandem:kv_transfer_time_seconds", "Time to move a request's KV cache from its prefill to its decode instance.", LatencyBuckets);
+        _promptTokens = H("vllm:request_prompt_tokens", "Prompt tokens per request.", TokenCountBuckets);
+        _generationTokens = H("vllm:request_generation_tokens", "Generated tokens per request.", TokenCountBuckets);
+
+        _promptTokensTotal = f.CreateCounter(Registered("vllm:prompt_tokens_total"), "Prompt tokens processed.", model);
+        _generationTokensTotal = f.CreateCounter(Registered("vllm:generation_tokens_total"), "Tokens generated.", model);
+        _success = f.CreateCounter(Registered("vllm:request_success_total"), "Finished requests by finish reason.", ["model_name", "finished_reason"]);
+        _transferSeconds = f.CreateCounter(Registered("tandem:kv_transfer_seconds_total"), "Seconds spent moving KV caches between instances.", model);
+        _transferBytes = f.CreateCounter(Registered("tandem:kv_transfer_bytes_total"), "KV cache bytes moved between instances.", model);
+        _preemptions = f.CreateCounter(Registered("vllm:num_preemptions_total"), "Times a request lost its KV to preemption and was recomputed.", model);
+        _transfers = f.CreateCounter(Registered("tandem:kv_transfers_total"), "KV cache migrations between instances.", model);
+
+        _waiting = f.CreateGauge(Registered("vllm:num_requests_waiting"), "Requests waiting in instance queues.", model);
+        _running = f.CreateGauge(Registered("vllm:num_requests_running"), "Requests being prefilled or decoded.", model);
+        _kvUsage = f.CreateGauge(Registered("vllm:kv_cache_usage_perc"), "Share of all KV blocks in use (0 to 1).", model);
+        _kvUsed = f.CreateGauge(Registered("tandem:kv_blocks_used"), "KV blocks in use, per instance.", instance);
+        _kvTotal = f.CreateGauge(Registered("tandem:kv_blocks_total"), "KV blocks an instance holds.", instance);
+        _instanceWaiting = f.CreateGauge(Registered("tandem:instance_requests_waiting"), "Requests waiting, per instance.", instance);
+        _instanceRunning = f.CreateGauge(Registered("tandem:instance_requests_running"), "Requests running, per instance.", instance);
+
+        Registry.AddBeforeCollectCallback(UpdateGauges);
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    /// <summary>
+    /// Writes the Prometheus text exposition with the names as vLLM spells them. prometheus-net refuses colons in
+    /// names (it keeps them for recording rules), though the exposition format allows them; so the collectors are
+    /// registered as <c>vllm_x</c> / <c>tandem_x</c> and the prefix's underscore becomes the colon here.
+    /// </summary>
+    public async Task WriteTextAsync(Stream destination, CancellationToken cancellation)
+    {
+        using var buffer = new MemoryStream();
+        await Registry.CollectAndExportAsTextAsync(buffer, cancellation);
+        string text = System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        var output = new System.Text.StringBuilder(text.Length);
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            if (line.IsEmpty) continue;
+            int nameStart = line.StartsWith("# HELP ") || line.StartsWith("# TYPE ") ? 7 : line.StartsWith("#") ? -1 : 0;
+            if (nameStart >= 0 && TryPrefix(line[nameStart..], out int prefixLength))
+            {
+                output.Append(line[..(nameStart + prefixLength)]).Append(':').Append(line[(nameStart + prefixLength + 1)..]);
+            }
+            else
+            {
+                output.Append(line);
+            }
+            output.Append('\n');
+        }
+        await destination.WriteAsync(System.Text.Encoding.UTF8.GetBytes(output.ToString()), cancellation);
+
+        static bool TryPrefix(ReadOnlySpan<char> name, out int length)
+        {
+            length = name.StartsWith("vllm_") ? 4 : name.StartsWith("tandem_") ? 6 : 0;
+            return length > 0;
+        }
+    }
+
+    private static string Registered(string exposedName) => exposedName.Replace(':', '_');
+
+    /// <summary>Records the request's latencies and counts once it ends (cancelled requests only count as aborted).</summary>
+    public void Track(RequestHandle handle) =>
+        handle.Completion.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully)
+                Observe(t.Result);
+            else
+                _success.WithLabels(_model, "abort").Inc(); // also observes the fault, so it is never unobserved
+        }, TaskScheduler.Default);
+
+    public void Observe(RequestOutcome outcome)
+    {
+        var t = outcome.Timeline;
+        _success.WithLabels(_model, outcome.FinishReason switch
+        {
+            FinishReason.Stop => "stop",
+            FinishReason.Length => "length",
+            _ => "abort",
+        }).Inc();
+        _promptTokensTotal.WithLabels(_model).Inc(outcome.PromptTokens);
+        _preemptions.WithLabels(_model).Inc(outcome.Preemptions);
+        _transferBytes.WithLabels(_model).Inc(outcome.KvTransferBytes);
+        _generationTokensTotal.WithLabels(_model).Inc(outcome.CompletionTokens);
+        if (outcome.FinishReason == FinishReason.Cancelled)
+            return;
+
+        _promptTokens.WithLabels(_model).Observe(outcome.PromptTokens);
+        _generationTokens.WithLabels(_model).Observe(outcome.CompletionTokens);
+        if (t.Ttft is double ttft) _ttft.WithLabels(_model).Observe(ttft);
+        if (t.Tpot is double tpot) _tpot.WithLabels(_model).Observe(tpot);
+        var itl = _itl.WithLabels(_model);
+        for (int i = 1; i < t.TokenTimes.Count; i++)
+            itl.Observe(t.TokenTimes[i] - t.TokenTimes[i - 1]);
+        if (t.TokenTimes.Count > 0) _decode.WithLabels(_model).Observe(t.TokenTimes[^1] - t.TokenTimes[0]);
+        if (t is { PrefillStart: double ps, PrefillEnd: double pe }) _prefill.WithLabels(_model).Observe(pe - ps);
+        if (t.PrefillStart is double start) _queue.WithLabels(_model).Observe(start - (t.PrefillQueued ?? t.Arrival));
+        if (t.End is double end) _e2e.WithLabels(_model).Observe(end - t.Arrival);
+        if (t is { TransferStart: double ts, TransferEnd: double te })
+        {
+            _transfer.WithLabels(_model).Observe(te - ts);
+            _transferSeconds.WithLabels(_model).Inc(te - ts);
+            _transfers.WithLabels(_model).Inc();
+        }
+    }
+
+    private void UpdateGauges()
+    {
+        var s = _engine.Snapshot();
+        _waiting.WithLabels(_model).Set(s.RequestsWaiting);
+        _running.WithLabels(_model).Set(s.RequestsRunning);
+        long used = 0, total = 0;
+        foreach (var i in s.Instances)
+        {
+            _kvUsed.WithLabels(_model, i.Name, i.Role).Set(i.KvBlocksUsed);
+            _kvTotal.WithLabels(_model, i.Name, i.Role).Set(i.KvBlocksTotal);
+            _instanceWaiting.WithLabels(_model, i.Name, i.Role).Set(i.Waiting);
+            _instanceRunning.WithLabels(_model, i.Name, i.Role).Set(i.Running);
+            used += i.KvBlocksUsed;
+            total += i.KvBlocksTotal;
+        }
+        _kvUsage.WithLabels(_model).Set(total == 0 ? 0 : (double)used / total);
+    }
+}

@@ -1,0 +1,47 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Tandem.Server.Chat;
+using Tandem.Server.Completions;
+using Tandem.Server.Health;
+using Tandem.Server.Hosting;
+using Tandem.Server.Metrics;
+using Tandem.Server.Models;
+using Tandem.Serving;
+
+namespace Tandem.Server;
+
+/// <summary>The OpenAI-compatible API as one feature: <see cref="AddTandemApi"/> registers it, <see cref="MapTandemApi"/> routes it.</summary>
+public static class TandemApiExtensions
+{
+    /// <summary>
+    /// Registers the API over <paramref name="engine"/> (not owned: the caller disposes it after the host stops).
+    /// Throws <see cref="Tandem.Engine.Chat.ChatTemplateException"/> for an unknown chat template name.
+    /// </summary>
+    public static IServiceCollection AddTandemApi(this IServiceCollection services, IServingEngine engine, Action<TandemApiOptions>? configure = null)
+    {
+        var options = new TandemApiOptions();
+        configure?.Invoke(options);
+        services.AddSingleton(sp => new TandemApi(engine, options, sp.GetService<TimeProvider>()));
+        return services;
+    }
+
+    /// <summary>
+    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], GET /health, GET /metrics.
+    /// </summary>
+    public static IEndpointRouteBuilder MapTandemApi(this IEndpointRouteBuilder endpoints)
+    {
+        var v1 = endpoints.MapGroup("/v1");
+        v1.MapPost("/completions", CompletionsEndpoint.HandleAsync);
+        v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync);
+        v1.MapGet("/models", ModelsEndpoint.ListAsync);
+        v1.MapGet("/models/{id}", ModelsEndpoint.GetAsync);
+        // Unknown paths under /v1 answer in OpenAI's error shape too, so SDKs show the message rather than a bare 404.
+        v1.MapFallback("{**path}", context => ApiHandler.RunAsync(context, (ctx, _) =>
+            throw new Protocol.ApiException(StatusCodes.Status404NotFound, $"Unknown endpoint: {ctx.Request.Method} {ctx.Request.Path}.", null, "unknown_url")));
+        endpoints.MapGet("/health", HealthEndpoint.HandleAsync);
+        endpoints.MapGet("/metrics", MetricsEndpoint.HandleAsync);
+        return endpoints;
+    }
+}

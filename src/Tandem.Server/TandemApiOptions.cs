@@ -1,0 +1,20 @@
+namespace Tandem.Server;
+
+/// <summary>How the OpenAI-compatible API presents the model and what it accepts.</summary>
+public sealed class TandemApiOptions
+{
+    /// <summary>The name clients put in <c>model</c> and that /v1/models lists (vLLM's --served-model-name).</summary>
+    public string ServedModelName { get; set; } = "model";
+
+    /// <summary>A built-in chat template name (llama.cpp's names: chatml, llama2, llama3, ...) that overrides the model's own.</summary>
+    public string? ChatTemplateName { get; set; }
+
+    /// <summary>The model's Jinja chat template (GGUF key tokenizer.chat_template), recognised by its markers when no name is forced.</summary>
+    public string? ModelChatTemplate { get; set; }
+
+    /// <summary>Largest request body accepted; larger ones get 413.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 8 << 20;
+
+    /// <summary>Largest <c>n</c> (choices per prompt), and the most choices one call may fan out to in all.</summary>
+    public int MaxChoices { get; set; } = 128;
+}

@@ -1,0 +1,76 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Tandem.Server.Hosting;
+using Tandem.Serving;
+
+namespace Tandem.Server;
+
+/// <summary>
+/// A Kestrel host serving the Tandem API over a running <see cref="IServingEngine"/>: what <c>tandem serve</c>
+/// and the functional tests both start. Does not own the engine.
+/// </summary>
+public sealed class TandemServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TandemServer(WebApplication app) => _app = app;
+
+    public static TandemServer Create(IServingEngine engine, TandemServerOptions options)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(options.LogLevel);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            if (options.Host is "localhost")
+                k.ListenLocalhost(options.Port);
+            else if (IPAddress.TryParse(options.Host, out var ip))
+                k.Listen(ip, options.Port);
+            else
+                throw new ArgumentException($"--host must be an IP address or localhost, got '{options.Host}'");
+        });
+        builder.Services.AddTandemApi(engine, api =>
+        {
+            var o = options.Api;
+            api.ServedModelName = o.ServedModelName;
+            api.ChatTemplateName = o.ChatTemplateName;
+            api.ModelChatTemplate = o.ModelChatTemplate;
+            api.MaxRequestBodyBytes = o.MaxRequestBodyBytes;
+            api.MaxChoices = o.MaxChoices;
+        });
+        var app = builder.Build();
+        app.MapTandemApi();
+        // Resolve now so a bad chat template name fails start-up, not the first chat request.
+        _ = app.Services.GetRequiredService<TandemApi>();
+        return new TandemServer(app);
+    }
+
+    public TandemApi Api => _app.Services.GetRequiredService<TandemApi>();
+
+    /// <summary>The bound address (e.g. http://127.0.0.1:41234), known once started.</summary>
+    public Uri Address
+    {
+        get
+        {
+            var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+            string first = addresses?.FirstOrDefault() ?? throw new InvalidOperationException("the server has not started");
+            return new Uri(first);
+        }
+    }
+
+    /// <summary>Stops when <see cref="StopAsync"/> is called or the process gets Ctrl+C / SIGTERM (the host's lifetime handles both).</summary>
+    public IHostApplicationLifetime Lifetime => _app.Lifetime;
+
+    public Task StartAsync(CancellationToken cancellation = default) => _app.StartAsync(cancellation);
+
+    public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
+
+    public Task StopAsync(CancellationToken cancellation = default) => _app.StopAsync(cancellation);
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
+}

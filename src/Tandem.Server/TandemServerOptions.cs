@@ -1,0 +1,14 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tandem.Server;
+
+/// <summary>Where and how a <see cref="TandemServer"/> listens.</summary>
+public sealed class TandemServerOptions
+{
+    public string Host { get; set; } = "127.0.0.1";
+    /// <summary>0 picks a free port (tests); read <see cref="TandemServer.Address"/> after start.</summary>
+    public int Port { get; set; } = 8000;
+    public TandemApiOptions Api { get; set; } = new();
+    /// <summary>ASP.NET Core's own log level (request failures are logged at Error).</summary>
+    public LogLevel LogLevel { get; set; } = LogLevel.Warning;
+}

@@ -1,0 +1,99 @@
+using Tandem.Engine.Generation;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Serving.Scheduling;
+
+namespace Tandem.Serving.Instances;
+
+/// <summary>
+/// DistServe's prefill instance: computes prompts in FCFS batches up to the token target, samples and
+/// streams each request's first token, then keeps the request's KV until a decode instance has pulled it
+/// (the decode side posts Release). Requests that end on their first token never migrate.
+/// </summary>
+internal sealed class PrefillInstance : ServingInstance
+{
+    private readonly PrefillScheduler _scheduler;
+
+    public PrefillInstance(string name, ServingRuntime runtime, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
+        int tokenTarget, int maxContext, bool pin)
+        : base(name, "prefill", runtime, model, pool, cores, tokenTarget, maxContext, pin)
+    {
+        _scheduler = new PrefillScheduler(Kv, tokenTarget);
+    }
+
+    public PrefillScheduler Scheduler => _scheduler;
+
+    protected override void OnIntake(InstanceMessageKind kind, Request request)
+    {
+        if (kind != InstanceMessageKind.Submit) throw new InvalidOperationException($"{Name} takes only prompts");
+        _scheduler.AddRequest(request);
+    }
+
+    protected override void OnRelease(Request request) => _scheduler.ReleaseHeld(request);
+
+    protected override bool Step()
+    {
+        double now = Now;
+        var output = _scheduler.Schedule(now);
+        if (output.Scheduled.Count == 0) return false;
+        foreach (var c in output.Scheduled) c.Request.Timeline.PrefillStart ??= now;
+        var sampled = Runner.Execute(output, Kv);
+        _scheduler.UpdateFromOutput(output);
+        Dequeued(output.TotalTokens);
+        double end = Now;
+        foreach (var t in sampled)
+        {
+            var r = t.Request;
+            r.Timeline.PrefillEnd ??= end;
+            var reason = ProcessToken(t, end);
+            if (reason is { } finish)
+            {
+                _scheduler.FinishRequest(r, StatusOf(finish));
+                Complete(r, finish);
+                continue;
+            }
+            // The first token is out; the KV stays here until a decode instance pulls it.
+            r.Migration = new KvMigrationSource(Kv.Sequence(r), this);
+            Runtime.RouteToDecode(r);
+        }
+        return true;
+    }
+
+    protected override void HandleCancellations()
+    {
+        // Only requests still queued or computing here: held ones belong to a decode instance now, which
+        // posts Release when it drops them (it may be reading their blocks).
+        foreach (var r in _scheduler.AllRequests.Where(r => r.Status != RequestStatus.WaitingForMigration && r.IsCancelRequested).ToList())
+        {
+            Dequeued(r.NumTokensToCompute);
+            _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);
+            Complete(r, FinishReason.Cancelled);
+        }
+    }
+
+    protected override void FailAll(Exception error)
+    {
+        foreach (var r in _scheduler.AllRequests.Where(r => r.Status != RequestStatus.WaitingForMigration).ToList())
+        {
+            Dequeued(r.NumTokensToCompute);
+            _scheduler.FinishRequest(r, RequestStatus.FinishedError);
+            Fail(r, error);
+        }
+    }
+
+    protected override (int, int, int, int) Counts()
+    {
+        HeldCount = _scheduler.NumHeld;
+        return (_scheduler.NumWaiting, _scheduler.WaitingTokens, _scheduler.NumPrefilling, Kv.FreeBlocks);
+    }
+
+    public override void CancelAllAtShutdown()
+    {
+        foreach (var r in _scheduler.AllRequests.Where(r => r.Status != RequestStatus.WaitingForMigration).ToList())
+        {
+            _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);
+            Complete(r, FinishReason.Cancelled);
+        }
+        DrainInboxAtShutdown();
+    }
+}

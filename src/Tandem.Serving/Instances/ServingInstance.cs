@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+using Tandem.Engine.Generation;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Serving.Scheduling;
+
+namespace Tandem.Serving.Instances;
+
+/// <summary>
+/// An instance: a transformer on its own cores, a KV pool, and one loop thread that alone owns its
+/// scheduler and pool (as llama.cpp's server loop owns its slots). Other threads post messages to its
+/// inbox; cancellation is a flag on the request plus a wake-up. Each iteration: drain the inbox, act on
+/// cancellations, then schedule(now) → execute → update, or sleep until the next message.
+/// </summary>
+internal abstract class ServingInstance : IDisposable
+{
+    private readonly ConcurrentQueue<InstanceMessage> _inbox = new();
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private int _cancelPending;
+
+    // Published by the loop after each iteration, read by the controller and Snapshot().
+    private volatile int _waiting, _waitingTokens, _running, _usedBlocks, _freeForNew;
+    private int _queuedTokens;  // tokens posted but not yet computed (controller dispatch)
+    private int _inFlightBlocks; // blocks of migrations posted but not yet taken in (controller dispatch)
+
+    protected ServingInstance(string name, string role, ServingRuntime runtime, LanguageModel model, KvBlockPool pool,
+        IReadOnlyList<int> cores, int maxBatch, int maxContext, bool pin)
+    {
+        Name = name;
+        Role = role;
+        Runtime = runtime;
+        Cores = cores;
+        Pin = pin;
+        Kv = new PagedKvCacheManager(pool);
+        Runner = new ModelRunner(new Transformer(model, Math.Max(1, cores.Count), maxBatch, maxContext,
+            worker => PinCurrentThread(cores.Count == 0 ? -1 : cores[worker % cores.Count], $"worker {worker}")));
+        _thread = new Thread(Loop) { IsBackground = true, Name = $"tandem-{name}" };
+    }
+
+    public string Name { get; }
+    public string Role { get; }
+    public IReadOnlyList<int> Cores { get; }
+    private bool Pin { get; }
+    protected ServingRuntime Runtime { get; }
+    public PagedKvCacheManager Kv { get; }
+    protected ModelRunner Runner { get; }
+    protected double Now => Runtime.Now;
+
+    public int QueuedTokens => Volatile.Read(ref _queuedTokens);
+    public int RunningCount => _running;
+    /// <summary>Free blocks minus those promised to migrations already queued here.</summary>
+    public int FreeCapacityBlocks => _freeForNew - Volatile.Read(ref _inFlightBlocks);
+
+    public void Start() => _thread.Start();
+
+    public void Post(InstanceMessageKind kind, Request request)
+    {
+        if (kind == InstanceMessageKind.Submit) Interlocked.Add(ref _queuedTokens, request.NumTokensToCompute);
+        if (kind == InstanceMessageKind.Migrate) Interlocked.Add(ref _inFlightBlocks, Kv.Pool.BlocksFor(request.NumComputedTokens + 1));
+        if (kind != InstanceMessageKind.Release) request.Owner = this;
+        _inbox.Enqueue(new InstanceMessage(kind, request));
+        _wake.Set();
+    }
+
+    /// <summary>Called by any thread after it flagged a request this instance may own.</summary>
+    public void NotifyCancel()
+    {
+        Interlocked.Exchange(ref _cancelPending, 1);
+        _wake.Set();
+    }
+
+    /// <summary>Prompt tokens computed or dropped: they leave this instance's queue.</summary>
+    protected void Dequeued(int tokens) => Interlocked.Add(ref _queuedTokens, -tokens);
+    protected void Requeued(int tokens) => Interlocked.Add(ref _queuedTokens, tokens);
+
+    private void Loop()
+    {
+        PinCurrentThread(Cores.Count == 0 ? -1 : Cores[0], "loop");
+        while (!_stopping)
+        {
+            bool worked = false;
+            try
+            {
+                worked |= DrainInbox();
+                if (Interlocked.Exchange(ref _cancelPending, 0) != 0) { HandleCancellations(); worked = true; }
+                worked |= Step();
+            }
+            catch (Exception e)
+            {
+                Runtime.Warn($"{Name}: step failed, failing its requests: {e}");
+                FailAll(e);
+            }
+            Publish();
+            if (!worked && !_stopping) _wake.WaitOne();
+        }
+    }
+
+    private bool DrainInbox()
+    {
+        bool any = false;
+        while (_inbox.TryDequeue(out var m))
+        {
+            any = true;
+            var r = m.Request;
+            if (m.Kind == InstanceMessageKind.Migrate) Interlocked.Add(ref _inFlightBlocks, -Kv.Pool.BlocksFor(r.NumComputedTokens + 1));
+            if (m.Kind == InstanceMessageKind.Release) { OnRelease(r); continue; }
+            if (r.IsCancelRequested)
+            {
+                if (m.Kind == InstanceMessageKind.Submit) Dequeued(r.NumTokensToCompute);
+                DropCancelledOnIntake(r);
+                continue;
+            }
+            OnIntake(m.Kind, r);
+        }
+        return any;
+    }
+
+    /// <summary>A request arrives (Submit or Migrate) not cancelled.</summary>
+    protected abstract void OnIntake(InstanceMessageKind kind, Request request);
+    /// <summary>A request arrived already cancelled: free what it holds elsewhere and complete it.</summary>
+    protected virtual void DropCancelledOnIntake(Request request)
+    {
+        request.Migration?.Holder.Post(InstanceMessageKind.Release, request);
+        request.Migration = null;
+        Complete(request, FinishReason.Cancelled);
+    }
+    protected virtual void OnRelease(Request request) => throw new InvalidOperationException($"{Name} holds no KV for others");
+    protected abstract void HandleCancellations();
+    /// <summary>One schedule → execute → update round; false when there was nothing to do.</summary>
+    protected abstract bool Step();
+    /// <summary>Fails every request this instance owns and frees their KV (after an unexpected error).</summary>
+    protected abstract void FailAll(Exception error);
+    protected abstract (int Waiting, int WaitingTokens, int Running, int FreeForNew) Counts();
+    /// <summary>After the loops stopped: completes every request still here as cancelled (runtime shutdown).</summary>
+    public abstract void CancelAllAtShutdown();
+
+    protected void DrainInboxAtShutdown()
+    {
+        while (_inbox.TryDequeue(out var m))
+            if (m.Kind != InstanceMessageKind.Release) Complete(m.Request, FinishReason.Cancelled);
+    }
+
+    private void Publish()
+    {
+        var (waiting, tokens, running, free) = Counts();
+        _waiting = waiting;
+        _waitingTokens = tokens;
+        _running = running;
+        _freeForNew = free;
+        _usedBlocks = Kv.Pool.UsedBlocks;
+    }
+
+    public InstanceSnapshot Snapshot() => new()
+    {
+        Name = Name,
+        Role = Role,
+        Waiting = _waiting,
+        WaitingTokens = _waitingTokens,
+        Running = _running,
+        KvBlocksUsed = _usedBlocks,
+        KvBlocksTotal = Kv.Pool.BlockCount,
+        Cores = Cores,
+        Held = HeldCount,
+    };
+
+    /// <summary>Published by prefill instances: requests whose KV waits here to be pulled.</summary>
+    protected volatile int HeldCount;
+
+    /// <summary>Handles a sampled token; true when the request ended (and was completed).</summary>
+    protected FinishReason? ProcessToken(in SampledToken t, double now) => t.Request.Stream!.OnToken(t.Request, t.TokenId, t.LogProb, now);
+
+    protected void Complete(Request request, FinishReason reason)
+    {
+        request.Status = reason switch
+        {
+            FinishReason.Stop => RequestStatus.FinishedStopped,
+            FinishReason.Length => RequestStatus.FinishedLengthCapped,
+            _ => RequestStatus.FinishedCancelled,
+        };
+        request.Stream?.Finish(request, reason, Now);
+    }
+
+    protected void Fail(Request request, Exception error)
+    {
+        request.Status = RequestStatus.FinishedError;
+        request.Stream?.Fail(request, error, Now);
+    }
+
+    protected static RequestStatus StatusOf(FinishReason reason) => reason switch
+    {
+        FinishReason.Stop => RequestStatus.FinishedStopped,
+        FinishReason.Length => RequestStatus.FinishedLengthCapped,
+        _ => RequestStatus.FinishedCancelled,
+    };
+
+    private void PinCurrentThread(int core, string what)
+    {
+        if (!Pin || core < 0) return;
+        string? error = CpuAffinity.TryPinCurrentThread(core);
+        if (error != null) Runtime.Warn($"{Name} {what}: not pinned to core {core}: {error}");
+    }
+
+    /// <summary>Stops the loop (it finishes its current step first).</summary>
+    public void Stop()
+    {
+        _stopping = true;
+        _wake.Set();
+    }
+
+    public void Join() => _thread.Join();
+
+    public void Dispose()
+    {
+        Runner.Dispose();
+        _wake.Dispose();
+    }
+}

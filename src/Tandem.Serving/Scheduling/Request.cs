@@ -1,0 +1,71 @@
+using Tandem.Engine.KvCache;
+
+namespace Tandem.Serving.Scheduling;
+
+/// <summary>
+/// One request as the schedulers see it, with vLLM v1's bookkeeping: <see cref="AllTokenIds"/> is the prompt
+/// followed by the tokens generated so far, and <see cref="NumComputedTokens"/> how many of them have their
+/// KV in the current instance's pool. What a step must compute is AllTokenIds[NumComputedTokens..]: the whole
+/// prompt for a new request, a chunk of it, or the one token sampled last for a decoding request. The same
+/// rule covers recompute after preemption (NumComputedTokens drops to 0 and prompt + output is prefilled
+/// again). Owned by one instance loop at a time; handed over through queues.
+/// </summary>
+public sealed class Request
+{
+    private readonly List<int> _allTokenIds;
+    private int _cancelRequested;
+
+    public Request(string requestId, IReadOnlyList<int> promptTokenIds, int maxTokens, long arrivalOrder, double arrivalTime)
+    {
+        if (promptTokenIds.Count == 0) throw new ArgumentException("a request needs at least one prompt token", nameof(promptTokenIds));
+        RequestId = requestId;
+        _allTokenIds = new List<int>(promptTokenIds.Count + maxTokens);
+        _allTokenIds.AddRange(promptTokenIds);
+        NumPromptTokens = promptTokenIds.Count;
+        MaxTokens = maxTokens;
+        ArrivalOrder = arrivalOrder;
+        Timeline = new RequestTimeline { Arrival = arrivalTime };
+    }
+
+    public string RequestId { get; }
+    /// <summary>Controller-assigned, increasing with arrival: the preemption victim is the largest (newest).</summary>
+    public long ArrivalOrder { get; }
+    public int NumPromptTokens { get; }
+    public int MaxTokens { get; }
+    public IReadOnlyList<int> AllTokenIds => _allTokenIds;
+    internal List<int> AllTokenIdList => _allTokenIds;
+    public int NumTokens => _allTokenIds.Count;
+    public int NumOutputTokens => _allTokenIds.Count - NumPromptTokens;
+    /// <summary>Tokens whose KV is in the owning instance's pool.</summary>
+    public int NumComputedTokens { get; set; }
+    /// <summary>Tokens a step still has to compute before the next token can be sampled.</summary>
+    public int NumTokensToCompute => NumTokens - NumComputedTokens;
+    public RequestStatus Status { get; set; } = RequestStatus.Waiting;
+    public bool IsFinished => Status >= RequestStatus.FinishedStopped;
+    public int NumPreemptions { get; set; }
+    public RequestTimeline Timeline { get; }
+
+    /// <summary>Set by any thread (client gone); the owning loop acts on it at its next iteration.</summary>
+    public bool IsCancelRequested => Volatile.Read(ref _cancelRequested) != 0;
+    // A full fence: the canceller then reads Owner, while a new owner sets Owner before checking the flag,
+    // so one of the two always sees the other and no cancellation is lost in a hand-over.
+    internal void RequestCancel() => Interlocked.Exchange(ref _cancelRequested, 1);
+
+    /// <summary>Appends a sampled token (the output processor decides whether generation goes on).</summary>
+    public void AppendOutputToken(int tokenId) => _allTokenIds.Add(tokenId);
+
+    // ---- runtime-only state (null under a simulator) ----
+
+    /// <summary>Text, sampling and the client's stream; null when a simulator drives the schedulers.</summary>
+    internal RequestStream? Stream { get; set; }
+    /// <summary>Where this request's prefilled KV waits to be pulled (disaggregated mode).</summary>
+    internal KvMigrationSource? Migration { get; set; }
+    /// <summary>The instance whose loop owns the request now (cancellation wakes it).</summary>
+    internal volatile Instances.ServingInstance? Owner;
+    public long KvTransferBytes { get; set; }
+
+    public override string ToString() => $"{RequestId} ({NumComputedTokens}/{NumTokens} computed, {Status})";
+}
+
+/// <summary>A prefilled sequence left in a prefill instance's pool for a decode instance to pull.</summary>
+internal sealed record KvMigrationSource(KvSequence Sequence, Instances.PrefillInstance Holder);

@@ -1,0 +1,88 @@
+using System.Threading.Channels;
+using Tandem.Engine.Generation;
+using Tandem.Engine.Sampling;
+using Tandem.Engine.Tokenization;
+
+namespace Tandem.Serving.Scheduling;
+
+/// <summary>
+/// The output side of a request (vLLM's output processor): its sampler, the streaming detokenizer and stop
+/// string matcher, and the client's channel and completion. Used by whichever instance loop owns the
+/// request, one at a time; it survives migration and preemption, so a recomputed request continues the
+/// same text and the same random stream. Mirrors <see cref="TextGenerator"/> token for token.
+/// </summary>
+internal sealed class RequestStream
+{
+    private readonly Channel<TokenOutput> _channel = Channel.CreateUnbounded<TokenOutput>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
+    private readonly TaskCompletionSource<RequestOutcome> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Tokenizer _tokenizer;
+    private readonly StreamingDecoder _decoder;
+    private readonly StopStringMatcher _stop;
+    private readonly bool _ignoreEos;
+    private int _completed;
+
+    public RequestStream(GenerationRequest request, Tokenizer tokenizer, int vocabSize)
+    {
+        _tokenizer = tokenizer;
+        _decoder = new StreamingDecoder(tokenizer);
+        _stop = new StopStringMatcher(request.Stop);
+        _ignoreEos = request.IgnoreEos;
+        Sampler = new Sampler(request.Sampling, vocabSize);
+        TopLogProbs = Sampler.TopLogProbCount > 0 ? new TokenLogProb[Sampler.TopLogProbCount] : [];
+    }
+
+    public Sampler Sampler { get; }
+    /// <summary>Scratch for the sampler's top alternatives (copied into each TokenOutput).</summary>
+    public TokenLogProb[] TopLogProbs { get; }
+    public ChannelReader<TokenOutput> Reader => _channel.Reader;
+    public Task<RequestOutcome> Completion => _completion.Task;
+    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+
+    /// <summary>
+    /// Handles a sampled token: an end-of-generation token ends the request unseen; any other is appended,
+    /// detokenized, checked for stop strings and streamed. Returns why the request ends, or null to go on.
+    /// </summary>
+    public FinishReason? OnToken(Request request, int tokenId, TokenLogProb chosen, double now)
+    {
+        if (!_ignoreEos && _tokenizer.IsEndOfGeneration(tokenId)) return FinishReason.Stop;
+        request.AppendOutputToken(tokenId);
+        request.Timeline.TokenTimes.Add(now);
+        string released = _stop.Append(_decoder.Add(tokenId)).ToString();
+        _channel.Writer.TryWrite(new TokenOutput(tokenId, released, chosen, TopLogProbs.Length > 0 ? (TokenLogProb[])TopLogProbs.Clone() : null));
+        if (_stop.IsStopped) return FinishReason.Stop;
+        if (request.NumOutputTokens >= request.MaxTokens) return FinishReason.Length;
+        return null;
+    }
+
+    /// <summary>Flushes held-back text (unless cancelled or stopped by a stop string) and completes the handle.</summary>
+    public void Finish(Request request, FinishReason reason, double now)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return;
+        if (reason != FinishReason.Cancelled && !_stop.IsStopped)
+        {
+            string rest = _stop.Append(_decoder.Flush()).ToString() + _stop.Flush().ToString();
+            if (rest.Length > 0) _channel.Writer.TryWrite(new TokenOutput(-1, rest, default, null));
+        }
+        request.Timeline.End = now;
+        _channel.Writer.TryComplete();
+        _completion.TrySetResult(new RequestOutcome
+        {
+            FinishReason = reason,
+            PromptTokens = request.NumPromptTokens,
+            CompletionTokens = request.NumOutputTokens,
+            Timeline = request.Timeline,
+            StopString = _stop.MatchedStopString,
+            Preemptions = request.NumPreemptions,
+            KvTransferBytes = request.KvTransferBytes,
+        });
+    }
+
+    /// <summary>Ends the request with an error (a broken invariant, a failed transfer).</summary>
+    public void Fail(Request request, Exception error, double now)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return;
+        request.Timeline.End = now;
+        _channel.Writer.TryComplete(error);
+        _completion.TrySetException(error);
+    }
+}

@@ -1,0 +1,54 @@
+namespace Tandem.Serving.Scheduling;
+
+/// <summary>
+/// What one scheduling decision asks the model runner to do (vLLM's SchedulerOutput): the chunks of one
+/// forward step, the requests preempted to make room for it, and (decode instances) the KV migrations to
+/// pull. Reused across steps by its scheduler.
+/// </summary>
+public sealed class SchedulerOutput
+{
+    public List<ScheduledChunk> Scheduled { get; } = [];
+    /// <summary>Requests whose KV was freed this step; they recompute from scratch (vLLM's recompute preemption).</summary>
+    public List<Request> Preempted { get; } = [];
+    /// <summary>Decode instances: waiting requests whose KV to pull from their prefill instance before the step.</summary>
+    public List<Request> ToPull { get; } = [];
+    public int TotalTokens { get; private set; }
+    /// <summary>Prompt tokens in the step (for the latency model: prefill work vs decode work).</summary>
+    public int PrefillTokens { get; private set; }
+    public int DecodeTokens => TotalTokens - PrefillTokens;
+    public bool IsEmpty => Scheduled.Count == 0 && ToPull.Count == 0 && Preempted.Count == 0;
+    /// <summary>The clock value the decision was made at.</summary>
+    public double Now { get; internal set; }
+
+    internal void Clear(double now)
+    {
+        Scheduled.Clear();
+        Preempted.Clear();
+        ToPull.Clear();
+        TotalTokens = 0;
+        PrefillTokens = 0;
+        Now = now;
+    }
+
+    internal void Add(Request request, int numTokens)
+    {
+        Scheduled.Add(new ScheduledChunk(request, numTokens));
+        TotalTokens += numTokens;
+        if (!IsDecode(request, numTokens)) PrefillTokens += numTokens;
+    }
+
+    /// <summary>Takes a preempted request's chunk back out of the step; returns its token count.</summary>
+    internal int Unschedule(Request request)
+    {
+        int i = Scheduled.FindIndex(c => ReferenceEquals(c.Request, request));
+        if (i < 0) return 0;
+        int n = Scheduled[i].NumTokens;
+        Scheduled.RemoveAt(i);
+        TotalTokens -= n;
+        if (!IsDecode(request, n)) PrefillTokens -= n;
+        return n;
+    }
+
+    // Decode work computes only the token sampled last; anything longer (or a request without output yet) is prompt.
+    private static bool IsDecode(Request r, int n) => n == 1 && r.NumOutputTokens > 0 && r.NumComputedTokens == r.NumTokens - 1;
+}

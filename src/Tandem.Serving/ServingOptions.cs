@@ -1,0 +1,110 @@
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+
+namespace Tandem.Serving;
+
+/// <summary>Everything <see cref="ServingRuntime.Start"/> needs. <see cref="Validate"/> explains what is wrong.</summary>
+public sealed record ServingOptions
+{
+    /// <summary>A GGUF file to load (the runtime then owns and disposes the model). Give this or <see cref="Model"/>.</summary>
+    public string? ModelPath { get; init; }
+    /// <summary>An already loaded model, shared with the caller (not disposed by the runtime).</summary>
+    public LanguageModel? Model { get; init; }
+
+    public ServingMode Mode { get; init; } = ServingMode.Disaggregated;
+    /// <summary>Disaggregated mode: prefill instances.</summary>
+    public int PrefillInstances { get; init; } = 1;
+    /// <summary>Disaggregated mode: decode instances.</summary>
+    public int DecodeInstances { get; init; } = 1;
+    /// <summary>Colocated and Chunked modes: instances.</summary>
+    public int ColocatedInstances { get; init; } = 1;
+
+    /// <summary>
+    /// Cores per instance, taken in order from the process's allowed cores (prefill instances first, then
+    /// decode). Null: the allowed cores are split evenly between the instances (one prefill + one decode
+    /// by default), at least one each.
+    /// </summary>
+    public int? CoresPerInstance { get; init; }
+    /// <summary>Explicit core ids per instance (prefill instances first, then decode; or the colocated ones). Overrides <see cref="CoresPerInstance"/>.</summary>
+    public IReadOnlyList<IReadOnlyList<int>>? InstanceCores { get; init; }
+    /// <summary>Pin each instance's threads to its cores (Linux; a warning where it fails).</summary>
+    public bool PinThreads { get; init; } = true;
+
+    /// <summary>KV cache memory of each instance, in bytes (as many blocks as fit).</summary>
+    public long KvBytesPerInstance { get; init; } = 256L << 20;
+    /// <summary>KV blocks per instance; overrides <see cref="KvBytesPerInstance"/> when set (tests, exact sizing).</summary>
+    public int? KvBlocksPerInstance { get; init; }
+    /// <summary>F16 halves KV memory and transfer bytes (llama.cpp's default); F32 matches the engine's single-sequence path bit for bit.</summary>
+    public KvElementType KvElementType { get; init; } = KvElementType.F16;
+    /// <summary>Tokens per KV block (vLLM's default 16).</summary>
+    public int BlockSize { get; init; } = 16;
+    /// <summary>Longest prompt + completion per request; null: the model's trained context length.</summary>
+    public int? MaxContext { get; init; }
+
+    /// <summary>
+    /// DistServe's L_m: most prompt tokens per prefill step (prefill instances, and the prefill steps of the
+    /// vLLM-style colocated policy). 512 because a batched matmul stops gaining from more rows once each
+    /// weight row is reused across a few hundred tokens (the step becomes compute-bound and just gets
+    /// longer), and 512 is the batch llama.cpp (n_batch/n_ubatch) and vLLM's chunked prefill default to for
+    /// the same reason. Re-measure with the profiler for a given model and core count.
+    /// </summary>
+    public int PrefillTokenTarget { get; init; } = 512;
+    /// <summary>
+    /// Chunked mode: tokens per step, decode tokens included (Sarathi-Serve's token budget). 512: Sarathi-Serve
+    /// reports 512 for strict TPOT SLOs (2048 for relaxed ones); a smaller budget bounds how long a decode step
+    /// can be stretched by prompt chunks.
+    /// </summary>
+    public int ChunkBudget { get; init; } = 512;
+    /// <summary>Most requests decoding at once on an instance (vLLM's max_num_seqs).</summary>
+    public int MaxNumSeqs { get; init; } = 128;
+    /// <summary>Share of a pool kept free when admitting or pulling a request while others run (vLLM's 1% watermark).</summary>
+    public double WatermarkFraction { get; init; } = 0.01;
+
+    /// <summary>The one monotonic clock of every lifetime event.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+    /// <summary>Receives warnings (pinning failures, failed steps); default: standard error.</summary>
+    public Action<string>? OnWarning { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option and why.</summary>
+    public void Validate()
+    {
+        if ((ModelPath == null) == (Model == null))
+            throw new ArgumentException("give exactly one of ModelPath (a GGUF file) or Model (a loaded model)");
+        if (ModelPath != null && !File.Exists(ModelPath))
+            throw new ArgumentException($"model file not found: {ModelPath}", nameof(ModelPath));
+        if (Mode == ServingMode.Disaggregated)
+        {
+            Positive(PrefillInstances, nameof(PrefillInstances));
+            Positive(DecodeInstances, nameof(DecodeInstances));
+        }
+        else Positive(ColocatedInstances, nameof(ColocatedInstances));
+        if (CoresPerInstance is { } c) Positive(c, nameof(CoresPerInstance));
+        if (InstanceCores != null)
+        {
+            int expected = InstanceCount;
+            if (InstanceCores.Count != expected)
+                throw new ArgumentException($"InstanceCores lists {InstanceCores.Count} core sets but {Mode} mode here has {expected} instances", nameof(InstanceCores));
+            for (int i = 0; i < InstanceCores.Count; i++)
+                if (InstanceCores[i].Count == 0 || InstanceCores[i].Any(core => core < 0))
+                    throw new ArgumentException($"InstanceCores[{i}] must list at least one core id, none negative", nameof(InstanceCores));
+        }
+        if (KvBlocksPerInstance is { } b) Positive(b, nameof(KvBlocksPerInstance));
+        else if (KvBytesPerInstance <= 0) throw new ArgumentException($"KvBytesPerInstance must be positive; got {KvBytesPerInstance}", nameof(KvBytesPerInstance));
+        Positive(BlockSize, nameof(BlockSize));
+        if (MaxContext is { } m) Positive(m, nameof(MaxContext));
+        Positive(PrefillTokenTarget, nameof(PrefillTokenTarget));
+        Positive(ChunkBudget, nameof(ChunkBudget));
+        Positive(MaxNumSeqs, nameof(MaxNumSeqs));
+        if (WatermarkFraction is < 0 or >= 1 || double.IsNaN(WatermarkFraction))
+            throw new ArgumentException($"WatermarkFraction must be in [0, 1); got {WatermarkFraction}", nameof(WatermarkFraction));
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+    }
+
+    /// <summary>Instances the mode runs.</summary>
+    public int InstanceCount => Mode == ServingMode.Disaggregated ? PrefillInstances + DecodeInstances : ColocatedInstances;
+
+    private static void Positive(int value, string name)
+    {
+        if (value < 1) throw new ArgumentException($"{name} must be at least 1; got {value}", name);
+    }
+}

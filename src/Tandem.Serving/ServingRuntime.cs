@@ -1,0 +1,232 @@
+using Tandem.Engine.Generation;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Engine.Tokenization;
+using Tandem.Serving.Instances;
+using Tandem.Serving.Scheduling;
+
+namespace Tandem.Serving;
+
+/// <summary>
+/// The in-process runtime: DistServe's central controller in front of its instances. Submit validates a
+/// request, stamps its arrival on the one clock, and dispatches it FCFS to the prefill (or colocated)
+/// instance with the shortest queue in tokens; a prefilled request goes to the decode instance with the
+/// most free KV capacity, which pulls its KV when it has room. Every lifetime event is recorded on the
+/// request's <see cref="RequestTimeline"/>.
+/// </summary>
+public sealed class ServingRuntime : IServingEngine
+{
+    private readonly LanguageModel _model;
+    private readonly bool _ownsModel;
+    private readonly TimeProvider _time;
+    private readonly long _startTimestamp;
+    private readonly Action<string> _warn;
+    private readonly HashSet<string> _warned = [];
+    private readonly List<ServingInstance> _instances = [];
+    private readonly List<ServingInstance> _entry = [];        // prefill or colocated instances
+    private readonly List<DecodeInstance> _decode = [];
+    private readonly int _maxRequestBlocks;                      // the largest request (prompt + max_tokens) every pool it passes can hold, in blocks
+    private readonly int _blockSize;
+    private long _arrivals;
+    private int _disposed;
+
+    public ModelConfig Config => _model.Config;
+    public Tokenizer Tokenizer { get; }
+    public int MaxContext { get; }
+    public ServingMode Mode { get; }
+    public ServingOptions Options { get; }
+
+    /// <summary>Builds the instances, starts their loops, and returns the runtime.</summary>
+    public static ServingRuntime Start(ServingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var model = options.Model ?? LanguageModel.Load(options.ModelPath!);
+        try
+        {
+            return new ServingRuntime(options, model, ownsModel: options.Model == null);
+        }
+        catch
+        {
+            if (options.Model == null) model.Dispose();
+            throw;
+        }
+    }
+
+    private ServingRuntime(ServingOptions o, LanguageModel model, bool ownsModel)
+    {
+        Options = o;
+        Mode = o.Mode;
+        _model = model;
+        _ownsModel = ownsModel;
+        _time = o.TimeProvider;
+        _startTimestamp = _time.GetTimestamp();
+        _warn = o.OnWarning ?? (m => Console.Error.WriteLine("warning: " + m));
+        _blockSize = o.BlockSize;
+        Tokenizer = Tokenizer.FromGguf(model.File);
+        MaxContext = o.MaxContext ?? model.Config.ContextLength;
+        if (MaxContext > model.Config.ContextLength)
+            Warn($"MaxContext {MaxContext} is beyond the model's trained context of {model.Config.ContextLength} tokens: quality may drop");
+
+        var cores = AssignCores(o);
+        int watermark(KvBlockPool p) => (int)Math.Ceiling(p.BlockCount * o.WatermarkFraction);
+        try
+        {
+            if (o.Mode == ServingMode.Disaggregated)
+            {
+                _ = model.Fingerprint; // hashes every weight once, now rather than at the first migration
+                for (int i = 0; i < o.PrefillInstances; i++)
+                {
+                    var inst = new PrefillInstance($"prefill-{i}", this, model, NewPool(o, model), cores[i], o.PrefillTokenTarget, MaxContext, o.PinThreads);
+                    _instances.Add(inst);
+                    _entry.Add(inst);
+                }
+                for (int i = 0; i < o.DecodeInstances; i++)
+                {
+                    var pool = NewPool(o, model);
+                    var inst = new DecodeInstance($"decode-{i}", this, model, pool, cores[o.PrefillInstances + i], o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads);
+                    _instances.Add(inst);
+                    _decode.Add(inst);
+                }
+            }
+            else
+            {
+                var policy = o.Mode == ServingMode.Chunked ? ColocatedPolicy.Chunked : ColocatedPolicy.PrefillFirst;
+                int budget = o.Mode == ServingMode.Chunked ? o.ChunkBudget : o.PrefillTokenTarget;
+                for (int i = 0; i < o.ColocatedInstances; i++)
+                {
+                    var pool = NewPool(o, model);
+                    var inst = new ColocatedInstance($"colocated-{i}", this, model, pool, cores[i], policy, budget, o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads);
+                    _instances.Add(inst);
+                    _entry.Add(inst);
+                }
+            }
+        }
+        catch
+        {
+            foreach (var i in _instances) i.Dispose();
+            throw;
+        }
+        _maxRequestBlocks = _instances.Min(i => i.Kv.TotalBlocks);
+        foreach (var i in _instances) i.Start();
+    }
+
+    private static KvBlockPool NewPool(ServingOptions o, LanguageModel model) => o.KvBlocksPerInstance is { } blocks
+        ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
+        : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
+
+    /// <summary>Core sets per instance, in instance order (entry instances first, then decode).</summary>
+    private List<IReadOnlyList<int>> AssignCores(ServingOptions o)
+    {
+        int n = o.InstanceCount;
+        if (o.InstanceCores != null) return [.. o.InstanceCores];
+        var available = CpuAffinity.AvailableCores();
+        int per = o.CoresPerInstance ?? Math.Max(1, available.Count / n);
+        if (per * n > available.Count)
+            Warn($"{n} instances × {per} cores need {per * n} cores but {available.Count} are available: instances share cores");
+        var result = new List<IReadOnlyList<int>>(n);
+        for (int i = 0; i < n; i++)
+            result.Add(Enumerable.Range(i * per, per).Select(k => available[k % available.Count]).ToArray());
+        return result;
+    }
+
+    /// <summary>Seconds since the runtime started, on its TimeProvider: the clock of every timeline.</summary>
+    public double Now => _time.GetElapsedTime(_startTimestamp).TotalSeconds;
+
+    internal void Warn(string message)
+    {
+        lock (_warned)
+            if (!_warned.Add(message)) return;
+        _warn(message);
+    }
+
+    public RequestHandle Submit(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var prompt = request.PromptTokens;
+        if (prompt == null || prompt.Length == 0) throw new RequestRejectedException("the prompt is empty: give at least one token");
+        int vocab = Config.VocabSize;
+        foreach (int t in prompt)
+            if ((uint)t >= (uint)vocab) throw new RequestRejectedException($"prompt token {t} is outside the vocabulary (0..{vocab - 1})");
+        if (request.MaxTokens < 0) throw new RequestRejectedException($"max_tokens must not be negative; got {request.MaxTokens}");
+        long total = (long)prompt.Length + request.MaxTokens;
+        if (total > MaxContext)
+            throw new RequestRejectedException(
+                $"This model's maximum context length is {MaxContext} tokens. However, you requested {total} tokens " +
+                $"({prompt.Length} in the prompt, {request.MaxTokens} for the completion). Please reduce the prompt or the completion length.",
+                "context_length_exceeded");
+        int blocks = (int)((total + _blockSize - 1) / _blockSize);
+        if (blocks > _maxRequestBlocks)
+            throw new RequestRejectedException(
+                $"the request needs KV cache for {total} tokens ({blocks} blocks of {_blockSize}) but an instance holds at most " +
+                $"{_maxRequestBlocks} blocks ({_maxRequestBlocks * _blockSize} tokens): reduce the prompt or max_tokens",
+                "kv_capacity_exceeded");
+
+        RequestStream stream;
+        try
+        {
+            stream = new RequestStream(request, Tokenizer, vocab);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RequestRejectedException(e.Message);
+        }
+        double now = Now;
+        var r = new Request(request.Id, prompt, request.MaxTokens, Interlocked.Increment(ref _arrivals), now) { Stream = stream };
+        var handle = new RequestHandle(request.Id, stream.Reader, stream.Completion, () => Cancel(r));
+        if (request.MaxTokens == 0)
+        {
+            stream.Finish(r, FinishReason.Length, now);
+            return handle;
+        }
+        r.Timeline.PrefillQueued = now;
+        PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+        return handle;
+    }
+
+    private static void Cancel(Request r)
+    {
+        r.RequestCancel();
+        r.Owner?.NotifyCancel();
+    }
+
+    /// <summary>FCFS dispatch: the prefill (or colocated) instance with the fewest queued prompt tokens, then the fewest running.</summary>
+    private ServingInstance PickEntryInstance()
+    {
+        ServingInstance best = _entry[0];
+        for (int i = 1; i < _entry.Count; i++)
+        {
+            var c = _entry[i];
+            if (c.QueuedTokens < best.QueuedTokens || (c.QueuedTokens == best.QueuedTokens && c.RunningCount < best.RunningCount)) best = c;
+        }
+        return best;
+    }
+
+    /// <summary>A prefilled request goes to the decode instance with the most free KV capacity (it pulls when it has room).</summary>
+    internal void RouteToDecode(Request r)
+    {
+        DecodeInstance best = _decode[0];
+        for (int i = 1; i < _decode.Count; i++)
+            if (_decode[i].FreeCapacityBlocks > best.FreeCapacityBlocks) best = _decode[i];
+        best.Post(InstanceMessageKind.Migrate, r);
+    }
+
+    /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far).</summary>
+    internal void Resubmit(Request r) => PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+
+    public ServingSnapshot Snapshot() => new() { Instances = _instances.Select(i => i.Snapshot()).ToArray() };
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        foreach (var i in _instances) i.Stop();
+        await Task.Run(() =>
+        {
+            foreach (var i in _instances) i.Join();
+        }).ConfigureAwait(false);
+        foreach (var i in _instances) i.CancelAllAtShutdown();
+        foreach (var i in _instances) i.Dispose();
+        if (_ownsModel) _model.Dispose();
+    }
+}

@@ -1,0 +1,42 @@
+using Tandem.Cli;
+
+namespace Tandem.Server.Tests;
+
+/// <summary><c>tandem serve</c> refuses bad options with one <c>error:</c> line and exit code 1, before serving anything.</summary>
+public sealed class ServeCommandTests
+{
+    [Theory]
+    [InlineData("--kv-memory 12XB", "--kv-memory must be a size")]
+    [InlineData("--kv-memory 0MiB", "--kv-memory must be a size")]
+    [InlineData("--chat-template no-such-template", "unknown chat template 'no-such-template'")]
+    [InlineData("--mode fast", "'fast'")]
+    [InlineData("--kv-type q8", "'q8'")]
+    [InlineData("--cores 0-1;x", "--cores: 'x'")]
+    [InlineData("--port 70000", "--port must be between 0 and 65535")]
+    [InlineData("--prefill-instances 0", "PrefillInstances must be at least 1")]
+    [InlineData("--mode colocated --cores 0;1", "InstanceCores lists 2 core sets")]
+    public void Bad_options_fail_with_one_error_line(string arguments, string expected)
+    {
+        var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: ", error);
+        Assert.Contains(expected, error);
+        Assert.Equal("", output);
+    }
+
+    [Fact]
+    public void Missing_model_file_is_an_error()
+    {
+        var (code, _, error) = Run(["serve", "--model", "/no/such/model.gguf"]);
+        Assert.Equal(1, code);
+        Assert.Contains("model.gguf", error);
+    }
+
+    private static (int Code, string Out, string Error) Run(string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = TandemApp.Run(args, new CliConsole(output, error));
+        return (code, output.ToString(), error.ToString());
+    }
+}

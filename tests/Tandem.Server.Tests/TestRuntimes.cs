@@ -1,0 +1,25 @@
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Tests;
+using Tandem.Serving;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>The real serving runtime on the shared tiny model, in each mode.</summary>
+public static class TestRuntimes
+{
+    public static string ModelPath => TestPaths.Model("stories260K.gguf");
+
+    /// <summary>
+    /// One core per instance (the machine has two), F32 KV so greedy text is llama.cpp's exactly, 512 tokens of
+    /// context (the model's), and enough blocks for the concurrency tests.
+    /// </summary>
+    public static IServingEngine Start(string mode) => ServingRuntime.Start(new ServingOptions
+    {
+        ModelPath = ModelPath,
+        Mode = Enum.Parse<ServingMode>(mode, ignoreCase: true),
+        KvElementType = KvElementType.F32,
+        KvBlocksPerInstance = 256,
+        CoresPerInstance = 1,
+        OnWarning = _ => { },
+    });
+}

@@ -1,0 +1,223 @@
+using Tandem.Serving.Scheduling;
+
+namespace Tandem.Serving.Tests;
+
+/// <summary>
+/// The schedulers alone, on counted blocks and a clock value passed in (no threads, no model): what a
+/// simulator will drive. Tokens "sampled" here are made up; only the bookkeeping matters.
+/// </summary>
+public class SchedulerTests
+{
+    private long _order;
+    private double _now;
+
+    private Request NewRequest(int promptTokens, int maxTokens = 100) =>
+        new($"r{_order}", Enumerable.Repeat(5, promptTokens).ToArray(), maxTokens, ++_order, _now);
+
+    /// <summary>What the runtime does after a step: every chunk that reaches the end samples a token.</summary>
+    private static void AppendSampled(SchedulerOutput o, List<Request> sampled)
+    {
+        foreach (var r in sampled) r.AppendOutputToken(7);
+    }
+
+    private static List<Request> Sampling(SchedulerOutput o) => o.Scheduled.Where(c => c.SamplesToken).Select(c => c.Request).ToList();
+
+    [Fact]
+    public void PrefillBatchesRespectTheTokenTargetFcfs()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 1000, blockSize: 16);
+        var s = new PrefillScheduler(kv, tokenTarget: 512);
+        var rs = new[] { NewRequest(200), NewRequest(200), NewRequest(200), NewRequest(900), NewRequest(10) };
+        foreach (var r in rs) s.AddRequest(r);
+        Assert.Equal(1510, s.WaitingTokens);
+
+        var steps = new List<(string, int)[]>();
+        while (true)
+        {
+            _now += 1;
+            var o = s.Schedule(_now);
+            if (o.Scheduled.Count == 0) break;
+            Assert.True(o.TotalTokens <= 512);
+            Assert.Equal(_now, o.Now);
+            steps.Add(o.Scheduled.Select(c => (c.Request.RequestId, c.NumTokens)).ToArray());
+            var sampled = Sampling(o);
+            s.UpdateFromOutput(o);
+            AppendSampled(o, sampled);
+        }
+        // FCFS, filled to the target; the long prompt continues in chunks before later arrivals.
+        Assert.Equal([("r0", 200), ("r1", 200), ("r2", 112)], steps[0]);
+        Assert.Equal([("r2", 88), ("r3", 424)], steps[1]);
+        Assert.Equal([("r3", 476), ("r4", 10)], steps[2]);
+        Assert.Equal(3, steps.Count);
+        Assert.Equal(5, s.NumHeld);
+        Assert.All(rs, r => Assert.Equal(RequestStatus.WaitingForMigration, r.Status));
+        Assert.All(rs, r => Assert.Equal(r.NumPromptTokens, r.NumComputedTokens));
+        foreach (var r in rs) s.ReleaseHeld(r);
+        Assert.Equal(1000, kv.FreeBlocks);
+    }
+
+    [Fact]
+    public void PrefillStopsAdmittingWhileHeldKvFillsThePool()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 10, blockSize: 16);
+        var s = new PrefillScheduler(kv, tokenTarget: 512);
+        var a = NewRequest(100); // 7 blocks
+        var b = NewRequest(60);  // 4 blocks: does not fit beside a
+        s.AddRequest(a);
+        s.AddRequest(b);
+        var o = s.Schedule(0);
+        Assert.Equal([a], o.Scheduled.Select(c => c.Request));
+        s.UpdateFromOutput(o);
+        Assert.Empty(s.Schedule(1).Scheduled); // a's KV is held for migration: the pool is the buffer
+        Assert.Equal(1, s.NumWaiting);
+        s.ReleaseHeld(a);                       // a decode instance pulled it
+        Assert.Equal([b], s.Schedule(2).Scheduled.Select(c => c.Request));
+    }
+
+    [Fact]
+    public void ChunkedStepsPutDecodesFirstAndFillTheBudgetWithPromptChunks()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 1000, blockSize: 16);
+        var s = new ColocatedScheduler(kv, ColocatedPolicy.Chunked, tokenBudget: 64, maxNumSeqs: 16, watermarkBlocks: 0);
+        var decoders = new[] { NewRequest(10), NewRequest(20), NewRequest(30) };
+        foreach (var r in decoders) s.AddRequest(r);
+        var o = s.Schedule(0);
+        Assert.Equal(60, o.TotalTokens);
+        var sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        AppendSampled(o, sampled);
+
+        var longPrompt = NewRequest(1000);
+        s.AddRequest(longPrompt);
+        for (int step = 0; step < 5; step++)
+        {
+            o = s.Schedule(step + 1);
+            Assert.Equal(64, o.TotalTokens);
+            Assert.Equal(decoders, o.Scheduled.Take(3).Select(c => c.Request));   // decodes first
+            Assert.All(o.Scheduled.Take(3), c => Assert.Equal(1, c.NumTokens));
+            Assert.Equal(longPrompt, o.Scheduled[3].Request);                      // the prompt fills the rest
+            Assert.Equal(61, o.Scheduled[3].NumTokens);
+            Assert.Equal(3, o.DecodeTokens);
+            Assert.Equal(61, o.PrefillTokens);
+            sampled = Sampling(o);
+            s.UpdateFromOutput(o);
+            AppendSampled(o, sampled);
+        }
+        Assert.Equal(5 * 61, longPrompt.NumComputedTokens);
+    }
+
+    [Fact]
+    public void PrefillFirstRunsPromptsAloneThenDecodes()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 1000, blockSize: 16);
+        var s = new ColocatedScheduler(kv, ColocatedPolicy.PrefillFirst, tokenBudget: 512, maxNumSeqs: 16, watermarkBlocks: 0);
+        var a = NewRequest(50);
+        s.AddRequest(a);
+        var o = s.Schedule(0);
+        Assert.Equal(50, o.PrefillTokens);
+        var sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        AppendSampled(o, sampled);
+
+        var b = NewRequest(40);
+        s.AddRequest(b);
+        o = s.Schedule(1);                               // b waits: a prompt-only step
+        Assert.Equal([(b, 40)], o.Scheduled.Select(c => (c.Request, c.NumTokens)));
+        sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        AppendSampled(o, sampled);
+        o = s.Schedule(2);                               // nothing waits: a decode step over both
+        Assert.Equal([a, b], o.Scheduled.Select(c => c.Request));
+        Assert.Equal(2, o.DecodeTokens);
+    }
+
+    [Fact]
+    public void DecodePullsOnlyWithRoomForTheKvPlusAWatermark()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 10, blockSize: 16);
+        var s = new DecodeScheduler(kv, maxNumSeqs: 8, watermarkBlocks: 1);
+        var running = NewRequest(100);                       // 101 tokens with its next one: 7 blocks
+        running.AppendOutputToken(7);
+        running.NumComputedTokens = 100;
+        s.AddRequest(running);
+        var o = s.Schedule(0);
+        Assert.Equal([running], o.ToPull);                   // alone: no watermark needed
+        Assert.True(kv.TryAllocateSlots(running, 100));      // what the import allocates
+        s.OnMigrated(running);
+
+        var waiting = NewRequest(47);                        // 47 + 1 tokens: 3 blocks
+        waiting.AppendOutputToken(7);
+        waiting.NumComputedTokens = 47;
+        s.AddRequest(waiting);
+        o = s.Schedule(1);
+        Assert.Equal([running], o.Scheduled.Select(c => c.Request));
+        Assert.Empty(o.ToPull);                              // 3 free - 3 needed would leave less than the 1-block watermark
+        Assert.Equal(1, s.NumWaiting);
+
+        s.FinishRequest(running, RequestStatus.FinishedLengthCapped);
+        o = s.Schedule(2);
+        Assert.Equal([waiting], o.ToPull);
+    }
+
+    [Fact]
+    public void DecodePreemptsTheNewestRunningRequest()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 4, blockSize: 16);
+        var s = new DecodeScheduler(kv, maxNumSeqs: 8, watermarkBlocks: 0);
+        // Three requests at 32 tokens, each with a full second block: the next token needs a third block each.
+        var rs = Enumerable.Range(0, 3).Select(_ => NewRequest(31)).ToArray();
+        foreach (var r in rs)
+        {
+            r.AppendOutputToken(7);
+            r.NumComputedTokens = 31;
+            s.AddRequest(r);
+        }
+        // Pull them in reverse arrival order to show the victim is chosen by arrival, not by join order.
+        var o = s.Schedule(0);
+        Assert.Equal(2, o.ToPull.Count);                     // 2 blocks each: the third does not fit
+        foreach (var r in o.ToPull.AsEnumerable().Reverse()) { kv.TryAllocateSlots(r, 31); s.OnMigrated(r); }
+        o = s.Schedule(1);
+        var sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        AppendSampled(o, sampled);                          // both now at 32 computed + 1 new: need a third block each
+        Assert.Equal(0, kv.FreeBlocks);
+
+        o = s.Schedule(2);
+        var victim = Assert.Single(o.Preempted);
+        Assert.Same(rs[1], victim);                          // newest of the running two
+        Assert.Equal(0, victim.NumComputedTokens);
+        Assert.Equal(1, victim.NumPreemptions);
+        Assert.Equal(RequestStatus.Waiting, victim.Status);
+        Assert.Equal([rs[0]], o.Scheduled.Select(c => c.Request));
+        Assert.Empty(o.ToPull);
+    }
+
+    [Fact]
+    public void ColocatedPreemptionRequeuesTheVictimFirstWithItsOutputAsPrompt()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 4, blockSize: 16);
+        var s = new ColocatedScheduler(kv, ColocatedPolicy.Chunked, tokenBudget: 256, maxNumSeqs: 8, watermarkBlocks: 0);
+        var a = NewRequest(32);
+        var b = NewRequest(32);
+        var c = NewRequest(8);
+        s.AddRequest(a);
+        s.AddRequest(b);
+        var o = s.Schedule(0);
+        var sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        AppendSampled(o, sampled);                          // a, b: 33 tokens, 32 computed, 2 blocks each: pool full
+        s.AddRequest(c);
+
+        o = s.Schedule(1);                                   // a needs a third block: b (newest running) is preempted
+        Assert.Equal([b], o.Preempted);
+        Assert.Equal([a], o.Scheduled.Select(x => x.Request));
+        Assert.Equal(33, b.NumTokensToCompute);              // prompt + its output, recomputed from scratch
+        sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        AppendSampled(o, sampled);
+        s.FinishRequest(a, RequestStatus.FinishedLengthCapped);
+        o = s.Schedule(2);
+        Assert.Equal([b, c], o.Scheduled.Select(x => x.Request)); // the victim goes before later arrivals
+        Assert.Equal([33, 8], o.Scheduled.Select(x => x.NumTokens));
+    }
+}
