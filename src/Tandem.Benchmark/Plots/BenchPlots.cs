@@ -27,6 +27,7 @@ public static class BenchPlots
         }
         var goal = plot.Add.HorizontalLine(target * 100);
         goal.LinePattern = LinePattern.Dashed;
+        goal.Color = Colors.Black.WithAlpha(0.6);
         goal.LineWidth = 1;
         goal.LegendText = $"target {target * 100:0.#}%";
         plot.Axes.SetLimitsY(0, 105);
@@ -66,6 +67,7 @@ public static class BenchPlots
         {
             var mark = plot.Add.VerticalLine(slo * 1000);
             mark.LinePattern = LinePattern.Dashed;
+            mark.Color = Colors.Black.WithAlpha(0.6);
             mark.LegendText = $"SLO {slo * 1000:0.##} ms";
         }
         plot.Axes.SetLimitsY(0, 1.02);

@@ -41,6 +41,8 @@ public static class BenchCommands
         var outputCv = new Option<double?>("--output-cv") { Description = "Answer length CV (0 = fixed)" };
         var maxModelLen = new Option<int?>("--max-model-len") { Description = "Cap on prompt + answer tokens" };
         var tokenIds = new Option<bool>("--token-ids") { Description = "Send prompts as token-id arrays (completions only): exact prompt lengths" };
+        var tokenIdMin = new Option<int>("--token-id-min") { Description = "Lowest token id --token-ids draws", DefaultValueFactory = _ => PromptBuilder.DefaultTokenIdMin };
+        var tokenIdMax = new Option<int>("--token-id-max") { Description = "Token ids drawn are below this (keep it within the model's vocabulary)", DefaultValueFactory = _ => PromptBuilder.DefaultTokenIdMax };
         var rate = new Option<string?>("--rate") { Description = "Request rate (req/s) or 'inf' for all at once; with --goodput: the first rate tried" };
         var rates = new Option<string?>("--rates") { Description = "Comma-separated rates to sweep, e.g. 1,2,4,inf" };
         var cv = new Option<double?>("--cv") { Description = "Arrival burstiness as the CV of inter-arrival gaps: 1 = Poisson (default), >1 burstier, 0 evenly spaced" };
@@ -66,7 +68,7 @@ public static class BenchCommands
         var command = new Command("serve", "Measure latency, SLO attainment and goodput of an OpenAI-compatible server.")
         {
             baseUrl, endpoint, model, apiKey, label, workload, dataset, numPrompts, inputLen, outputLen, inputCv, outputCv, maxModelLen,
-            tokenIds, rate, rates, cv, burstiness, seed, maxConcurrency, timeout, sloTtft, sloTpot, measureFrom, goodput, attainment,
+            tokenIds, tokenIdMin, tokenIdMax, rate, rates, cv, burstiness, seed, maxConcurrency, timeout, sloTtft, sloTpot, measureFrom, goodput, attainment,
             precision, maxRate, devices, warmup, noTimeline, noIgnoreEos, outJson, csv, plots,
         };
         command.SetAction(async (parse, ct) =>
@@ -105,6 +107,8 @@ public static class BenchCommands
                 OutputCv = parse.GetValue(outputCv),
                 MaxModelLength = parse.GetValue(maxModelLen),
                 PromptFormat = parse.GetValue(tokenIds) ? PromptFormat.TokenIds : PromptFormat.Text,
+                TokenIdMin = parse.GetValue(tokenIdMin),
+                TokenIdMax = parse.GetValue(tokenIdMax),
                 Rates = rateList,
                 ArrivalCv = arrivalCv,
                 Seed = parse.GetValue(seed),
