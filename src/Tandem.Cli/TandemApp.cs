@@ -13,6 +13,7 @@ public static class TandemApp
         root.Add(ModelCommands.Create(console));
         root.Add(GenerateCommand.Create(console));
         root.Add(ServeCommand.Create(console));
+        root.Add(BenchCommands.Create(console));
         return root;
     }
 

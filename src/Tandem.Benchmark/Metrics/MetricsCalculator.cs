@@ -1,0 +1,50 @@
+using Tandem.Benchmark.Client;
+
+namespace Tandem.Benchmark.Metrics;
+
+/// <summary>Turns a run's records into its <see cref="RunSummary"/>.</summary>
+public static class MetricsCalculator
+{
+    public static RunSummary Summarize(IReadOnlyList<RequestRecord> records, double durationSeconds, SloSpec slo, LatencyOrigin origin = LatencyOrigin.Arrival)
+    {
+        var ok = records.Where(r => r.Success).ToList();
+        int good = records.Count(r => RequestMetrics.MeetsSlo(r, slo, origin));
+        long input = ok.Sum(r => (long)(r.PromptTokensReported ?? r.PromptTokens));
+        long output = ok.Sum(r => (long)r.OutputTokens);
+        double PerSecond(double x) => durationSeconds > 0 ? x / durationSeconds : 0;
+        return new RunSummary
+        {
+            Total = records.Count,
+            Completed = ok.Count,
+            Failed = records.Count - ok.Count,
+            TimedOut = records.Count(r => r.TimedOut),
+            DurationSeconds = durationSeconds,
+            InputTokens = input,
+            OutputTokens = output,
+            RequestThroughput = PerSecond(ok.Count),
+            OutputTokenThroughput = PerSecond(output),
+            TotalTokenThroughput = PerSecond(input + output),
+            Ttft = LatencyStats.From(ok.Select(r => RequestMetrics.Ttft(r, origin)).OfType<double>()),
+            Tpot = LatencyStats.From(ok.Select(RequestMetrics.Tpot).OfType<double>()),
+            Itl = LatencyStats.From(ok.SelectMany(RequestMetrics.Itls)),
+            E2e = LatencyStats.From(ok.Select(r => RequestMetrics.E2e(r, origin)).OfType<double>()),
+            SloTtftSeconds = slo.TtftSeconds,
+            SloTpotSeconds = slo.TpotSeconds,
+            GoodRequests = good,
+            SloAttainment = records.Count == 0 ? 0 : good / (double)records.Count,
+            GoodRequestThroughput = PerSecond(good),
+            Breakdown = Breakdown(ok),
+        };
+    }
+
+    private static LatencyBreakdown? Breakdown(List<RequestRecord> ok)
+    {
+        var timelines = ok.Select(r => r.ServerTimeline).OfType<ServerTimeline>().ToList();
+        if (timelines.Count == 0) return null;
+        return new LatencyBreakdown(timelines.Count,
+            LatencyStats.From(timelines.Select(t => t.Queue).OfType<double>()),
+            LatencyStats.From(timelines.Select(t => t.Prefill).OfType<double>()),
+            LatencyStats.From(timelines.Select(t => t.Transfer).OfType<double>()),
+            LatencyStats.From(timelines.Select(t => t.Decode).OfType<double>()));
+    }
+}

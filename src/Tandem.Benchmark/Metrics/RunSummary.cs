@@ -1,0 +1,33 @@
+namespace Tandem.Benchmark.Metrics;
+
+/// <summary>Where a Tandem server's time went (from <c>tandem_timeline</c>), over the successful requests that reported one.</summary>
+public sealed record LatencyBreakdown(int Requests, LatencyStats? Queue, LatencyStats? Prefill, LatencyStats? Transfer, LatencyStats? Decode);
+
+/// <summary>The numbers of one run. Latencies in seconds; throughputs per second of run duration.</summary>
+public sealed record RunSummary
+{
+    public required int Total { get; init; }
+    public required int Completed { get; init; }
+    public required int Failed { get; init; }
+    public required int TimedOut { get; init; }
+    public required double DurationSeconds { get; init; }
+    public required long InputTokens { get; init; }
+    public required long OutputTokens { get; init; }
+    /// <summary>Completed requests per second.</summary>
+    public required double RequestThroughput { get; init; }
+    public required double OutputTokenThroughput { get; init; }
+    public required double TotalTokenThroughput { get; init; }
+    public LatencyStats? Ttft { get; init; }
+    public LatencyStats? Tpot { get; init; }
+    public LatencyStats? Itl { get; init; }
+    public LatencyStats? E2e { get; init; }
+    public required double SloTtftSeconds { get; init; }
+    public required double SloTpotSeconds { get; init; }
+    /// <summary>Requests meeting both SLOs (failures never do).</summary>
+    public required int GoodRequests { get; init; }
+    /// <summary>GoodRequests / Total.</summary>
+    public required double SloAttainment { get; init; }
+    /// <summary>GoodRequests per second of run: vLLM's per-run "request goodput" (the search's goodput is a rate, see GoodputSearch).</summary>
+    public required double GoodRequestThroughput { get; init; }
+    public LatencyBreakdown? Breakdown { get; init; }
+}

@@ -1,0 +1,107 @@
+using Tandem.Benchmark.Arrivals;
+using Tandem.Benchmark.Client;
+using Tandem.Benchmark.Goodput;
+using Tandem.Benchmark.Reports;
+using Tandem.Benchmark.Workloads;
+
+namespace Tandem.Benchmark;
+
+/// <summary>
+/// <c>tandem bench serve</c> without the console: draws the workload, then runs it at each rate (a sweep) or
+/// bisects the goodput, and returns the whole <see cref="BenchReport"/>. Every run replays the same requests and the
+/// same arrival pattern stretched to its rate, so runs differ only in load.
+/// </summary>
+public static class ServeBenchmark
+{
+    public static async Task<BenchReport> RunAsync(ServeBenchmarkOptions options, IBenchObserver? observer = null,
+        HttpMessageHandler? handler = null, CancellationToken ct = default)
+    {
+        options.Validate();
+        var started = DateTimeOffset.UtcNow;
+        var requests = BuildWorkload(options);
+        string model = options.Model ?? await OpenAiStreamingClient.FirstModelAsync(options.BaseUrl, options.ApiKey, handler, ct).ConfigureAwait(false);
+        using var client = new OpenAiStreamingClient(new ClientOptions
+        {
+            BaseUrl = options.BaseUrl,
+            Endpoint = options.Endpoint,
+            Model = model,
+            Timeout = options.Timeout,
+            RequestTimeline = options.RequestTimeline,
+            IgnoreEos = options.IgnoreEos,
+            ApiKey = options.ApiKey,
+        }, handler);
+
+        for (int i = 0; i < options.WarmupRequests; i++)
+        {
+            var warm = await client.SendAsync(requests[i % requests.Count], new BenchClock(), 0, ct).ConfigureAwait(false);
+            if (!warm.Success) throw new BenchmarkFailedException($"warm-up request to {options.BaseUrl} failed: {warm.Error}");
+        }
+
+        var runs = new List<RunReport>();
+        async Task<RunReport> RunAt(double rate, CancellationToken token)
+        {
+            var arrivals = new ArrivalProcess(rate, options.ArrivalCv);
+            observer?.RunStarting(rate, requests.Count);
+            var progress = observer is null ? null : new SynchronousProgress<RunProgress>(p => observer.Progress(rate, p));
+            var result = await BenchmarkRunner.RunAsync(client, requests, arrivals.ArrivalTimes(requests.Count, options.Seed),
+                options.MaxConcurrency, progress, token).ConfigureAwait(false);
+            var run = ReportBuilder.Run(arrivals, result, options.Slo, options.LatencyOrigin, options.Devices);
+            runs.Add(run);
+            observer?.RunFinished(run);
+            return run;
+        }
+
+        GoodputReport? goodput = null;
+        if (options.Goodput is { } search)
+        {
+            var found = await GoodputSearch.FindAsync(async (rate, token) => (await RunAt(rate, token).ConfigureAwait(false)).Summary.SloAttainment,
+                search, p => observer?.Probed(p, search.Target), ct).ConfigureAwait(false);
+            goodput = ReportBuilder.Goodput(found, options.Devices);
+        }
+        else
+        {
+            foreach (double rate in options.Rates) await RunAt(rate, ct).ConfigureAwait(false);
+        }
+
+        return new BenchReport
+        {
+            Config = new BenchConfig
+            {
+                Label = options.Label ?? model,
+                BaseUrl = options.BaseUrl.ToString(),
+                Endpoint = options.Endpoint.Path(),
+                Model = model,
+                Workload = options.Dataset is null ? options.Workload : "dataset",
+                Dataset = options.Dataset,
+                NumPrompts = options.NumPrompts,
+                InputLenMean = requests.Average(r => (double)r.PromptTokens),
+                OutputLenMean = requests.Average(r => (double)r.OutputTokens),
+                MaxModelLen = options.MaxModelLength,
+                PromptFormat = options.PromptFormat == PromptFormat.TokenIds ? "token_ids" : "text",
+                ArrivalCv = options.ArrivalCv,
+                Seed = options.Seed,
+                MaxConcurrency = options.MaxConcurrency,
+                TimeoutSeconds = options.Timeout.TotalSeconds,
+                SloTtftSeconds = options.Slo.TtftSeconds,
+                SloTpotSeconds = options.Slo.TpotSeconds,
+                Devices = options.Devices,
+                LatencyOrigin = options.LatencyOrigin.ToString().ToLowerInvariant(),
+                StartedUtc = started,
+            },
+            Runs = runs,
+            Goodput = goodput,
+        };
+    }
+
+    public static IReadOnlyList<BenchRequest> BuildWorkload(ServeBenchmarkOptions o) =>
+        o.Dataset is { } path
+            ? DatasetWorkload.Load(path, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength)
+            : WorkloadGenerator.Generate(WorkloadSpec.Preset(o.Workload, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.MaxModelLength),
+                o.NumPrompts, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax);
+
+    /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to a captured context that a console app lacks).</summary>
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
