@@ -28,6 +28,16 @@ public static class ServeCommand
         var kvMemory = new Option<string>("--kv-memory") { Description = "KV cache memory per instance, e.g. 512MiB, 2GiB", DefaultValueFactory = _ => "256MiB" };
         var kvType = new Option<string>("--kv-type") { Description = "KV cache element type", DefaultValueFactory = _ => "f16" };
         kvType.AcceptOnlyFromAmong("f32", "f16");
+        var prefillTarget = new Option<int>("--prefill-token-target")
+        {
+            Description = "Prompt tokens a prefill instance batches per step (DistServe's L_m)",
+            DefaultValueFactory = _ => new ServingOptions().PrefillTokenTarget,
+        };
+        var chunkBudget = new Option<int>("--chunk-budget")
+        {
+            Description = "Tokens per step in chunked mode (decode tokens first, prompt chunks fill the rest)",
+            DefaultValueFactory = _ => new ServingOptions().ChunkBudget,
+        };
         var context = new Option<int?>("--ctx-size", "-c") { Description = "Longest prompt + completion per request (default: the model's context)" };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 8000 };
@@ -36,7 +46,7 @@ public static class ServeCommand
 
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, context, host, port, servedName, chatTemplate,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -65,6 +75,8 @@ public static class ServeCommand
                 KvBytesPerInstance = kvBytes,
                 KvElementType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
                 MaxContext = parse.GetValue(context),
+                PrefillTokenTarget = parse.GetValue(prefillTarget),
+                ChunkBudget = parse.GetValue(chunkBudget),
                 OnWarning = m => console.Error.WriteLine($"warning: {m}"),
             };
             try
