@@ -1,3 +1,4 @@
+using Tandem.Engine.Tests.Oracle;
 using System.Diagnostics;
 using LLama.Native;
 
@@ -115,7 +116,7 @@ public sealed class LlamaCppRunner
     {
         if (!File.Exists(ggufPath))
             throw new FileNotFoundException("GGUF file not found", ggufPath);
-        LlamaCppSetup.EnsureInitialized();
+        LlamaCppNative.EnsureInitialized();
         var modelParams = LLamaModelParams.Default();
         modelParams.n_gpu_layers = 0;
         modelParams.use_extra_bufts = RepackWeights;
@@ -125,7 +126,7 @@ public sealed class LlamaCppRunner
         }
         catch (Exception e)
         {
-            throw new InvalidOperationException($"llama.cpp could not load {ggufPath}: {LlamaCppSetup.LastProblem}", e);
+            throw new InvalidOperationException($"llama.cpp could not load {ggufPath}: {LlamaCppNative.LastProblem}", e);
         }
     }
 
@@ -153,7 +154,7 @@ public sealed class LlamaCppRunner
         }
         catch (Exception e)
         {
-            throw new InvalidOperationException($"llama.cpp could not create a context: {LlamaCppSetup.LastProblem}", e);
+            throw new InvalidOperationException($"llama.cpp could not create a context: {LlamaCppNative.LastProblem}", e);
         }
     }
 
@@ -176,7 +177,7 @@ public sealed class LlamaCppRunner
     {
         var result = context.Decode(batch);
         if (result != DecodeResult.Ok)
-            throw new InvalidOperationException($"llama_decode returned {result}: {LlamaCppSetup.LastProblem}");
+            throw new InvalidOperationException($"llama_decode returned {result}: {LlamaCppNative.LastProblem}");
     }
 
     /// <summary>Reproducible random token ids valid for the vocabulary; prompts start with BOS when the model has one.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using LLama.Native;
 using Tandem.Bench;
+using Tandem.Engine.Tests.Oracle;
 using Tandem.Engine.KvCache;
 
 // Side-by-side timing of Tandem and llama.cpp (through LLamaSharp) on the same GGUF files, same thread
@@ -83,7 +84,7 @@ switch (mode)
         foreach (var f in files)
         {
             var (p, d) = llama.Time(f, threads, pp, tg);
-            Console.WriteLine(Inv($"{Path.GetFileName(f)}: pp{pp} {p:F1} tok/s, tg{tg} {d:F1} tok/s ({LlamaCppSetup.LoadedLibraryPath})"));
+            Console.WriteLine(Inv($"{Path.GetFileName(f)}: pp{pp} {p:F1} tok/s, tg{tg} {d:F1} tok/s ({LlamaCppNative.LoadedLibraryPath})"));
         }
         return 0;
     default:

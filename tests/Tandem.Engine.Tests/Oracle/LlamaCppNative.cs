@@ -3,7 +3,8 @@ using LLama.Native;
 namespace Tandem.Engine.Tests.Oracle;
 
 /// <summary>
-/// One-time setup of LLamaSharp's native llama.cpp library for the oracle: silences llama.cpp/ggml logging
+/// One-time setup of LLamaSharp's native llama.cpp library for the oracle and the benchmarks (bench/Tandem.Bench
+/// compiles this file too): silences llama.cpp/ggml logging
 /// (model-load chatter would otherwise flood test output) and keeps the most recent warning/error line so
 /// failures can say what llama.cpp complained about.
 /// </summary>
@@ -15,6 +16,13 @@ public static class LlamaCppNative
 
     /// <summary>The last warning or error line llama.cpp logged, if any.</summary>
     public static string? LastProblem => _lastProblem;
+
+    /// <summary>Where the loaded libllama came from (Linux only: read from /proc/self/maps), to see which CPU variant was picked.</summary>
+    public static string? LoadedLibraryPath =>
+        File.Exists("/proc/self/maps")
+            ? File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
+                .FirstOrDefault(p => p != null && p.EndsWith("/libllama.so", StringComparison.Ordinal))
+            : null;
 
     /// <summary>Configures logging and loads the native library. Safe to call many times, from any thread.</summary>
     public static void EnsureInitialized()
