@@ -76,7 +76,7 @@ public sealed unsafe class MatMul : IParallelJob
             case GgmlType.F32 when _tinyBlas: RowsTinyBlasF32(begin, end); break;
             case GgmlType.F16 when _tinyBlas: RowsTinyBlasF16(begin, end); break;
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
-            case GgmlType.F16: Rows<RowF16>(begin, end); break;
+            case GgmlType.F16: RowsBy4<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
             case GgmlType.Q4_0: RowsBy4<RowQ4_0>(begin, end); break;
             case GgmlType.Q4_1: Rows<RowQ4_1>(begin, end); break;

@@ -40,18 +40,18 @@ internal static class LegacyDot4
         int xb = TDecoder.BlockBytes;
         for (int ib = 0; ib < nb; ib++)
         {
-            float dx = ReadHalf(ref x, 0);
+            // The four activation scales widened together, then dx * dy as four float products:
+            // the same values as the single kernel's ReadHalf(x) * ReadHalf(y).
+            Vector128<float> d = Vector128.Create(ReadHalf(ref x, 0)) * HalfToSingle4(Vector128.Create(
+                (uint)Unsafe.ReadUnaligned<ushort>(ref y0), Unsafe.ReadUnaligned<ushort>(ref y1),
+                Unsafe.ReadUnaligned<ushort>(ref y2), Unsafe.ReadUnaligned<ushort>(ref y3)));
             Vector256<sbyte> qx = TDecoder.Decode(ref x);
             Vector256<byte> ax = Avx2.Sign(qx, qx).AsByte();
 
-            float d0 = dx * ReadHalf(ref y0, 0);
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(d0), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y0, 2)).AsSByte(), qx)), acc0);
-            float d1 = dx * ReadHalf(ref y1, 0);
-            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(d1), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y1, 2)).AsSByte(), qx)), acc1);
-            float d2 = dx * ReadHalf(ref y2, 0);
-            acc2 = Vector256.FusedMultiplyAdd(Vector256.Create(d2), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y2, 2)).AsSByte(), qx)), acc2);
-            float d3 = dx * ReadHalf(ref y3, 0);
-            acc3 = Vector256.FusedMultiplyAdd(Vector256.Create(d3), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y3, 2)).AsSByte(), qx)), acc3);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(0)), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y0, 2)).AsSByte(), qx)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(1)), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y1, 2)).AsSByte(), qx)), acc1);
+            acc2 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(2)), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y2, 2)).AsSByte(), qx)), acc2);
+            acc3 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(3)), MulSumUs8Pairs(ax, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref y3, 2)).AsSByte(), qx)), acc3);
 
             x = ref Unsafe.Add(ref x, xb);
             y0 = ref Unsafe.Add(ref y0, RowQ8_0.BlockBytes);
@@ -63,6 +63,18 @@ internal static class LegacyDot4
         results[1] = HorizontalSum(acc1);
         results[2] = HorizontalSum(acc2);
         results[3] = HorizontalSum(acc3);
+    }
+
+    /// <summary>Four F16 bit patterns (in the low halves of the lanes) to F32, lane for lane what <see cref="FloatConversions.HalfToSingle"/> gives.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> HalfToSingle4(Vector128<uint> h)
+    {
+        Vector128<uint> magnitude = (h & Vector128.Create(0x7FFFu)) << 13;
+        Vector128<float> f = magnitude.AsSingle() * Vector128.Create(FloatConversions.TwoPow112);
+        // Exponent 31 (inf/NaN) keeps its bits, as the scalar conversion does.
+        f = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(magnitude, Vector128.Create(0x0F800000u)).AsSingle(),
+            (magnitude | Vector128.Create(0x7F800000u)).AsSingle(), f);
+        return (f.AsUInt32() | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
     }
 
     /// <summary>Checks the row lengths as the single-pair <c>Dot</c> does; returns the block count.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Tandem.Engine.Gguf;
 using Tandem.Engine.Quantization;
 using Xunit;
@@ -17,6 +18,7 @@ public class MultiRowDotTests
         { GgmlType.Q5_0, 32 }, { GgmlType.Q5_0, 224 }, { GgmlType.Q5_0, 576 }, { GgmlType.Q5_0, 1536 },
         { GgmlType.Q4_K, 256 }, { GgmlType.Q4_K, 768 }, { GgmlType.Q4_K, 1536 },
         { GgmlType.Q6_K, 256 }, { GgmlType.Q6_K, 768 }, { GgmlType.Q6_K, 1536 },
+        { GgmlType.F16, 8 }, { GgmlType.F16, 64 }, { GgmlType.F16, 200 }, { GgmlType.F16, 576 },
     };
 
     [Theory]
@@ -51,6 +53,18 @@ public class MultiRowDotTests
         Assert.Throws<ArgumentException>(() => RowQ8_0.Dot4(w, full, full, half, full, 64, new float[4]));
     }
 
+    [Fact]
+    public void Four_wide_half_conversion_equals_the_scalar_one_for_every_bit_pattern()
+    {
+        for (uint h = 0; h <= 0xFFFF; h += 4)
+        {
+            var got = LegacyDot4.HalfToSingle4(Vector128.Create(h, h + 1, h + 2, h + 3));
+            for (int k = 0; k < 4; k++)
+                Assert.Equal(BitConverter.SingleToUInt32Bits(FloatConversions.HalfToSingle((ushort)(h + k))),
+                    BitConverter.SingleToUInt32Bits(got.GetElement(k)));
+        }
+    }
+
     internal static void Dot4(GgmlType type, byte[] w, byte[][] a, int n, float[] results)
     {
         switch (type)
@@ -60,6 +74,7 @@ public class MultiRowDotTests
             case GgmlType.Q5_0: RowQ5_0.Dot4(w, a[0], a[1], a[2], a[3], n, results); break;
             case GgmlType.Q4_K: RowQ4_K.Dot4(w, a[0], a[1], a[2], a[3], n, results); break;
             case GgmlType.Q6_K: RowQ6_K.Dot4(w, a[0], a[1], a[2], a[3], n, results); break;
+            case GgmlType.F16: RowF16.Dot4(w, a[0], a[1], a[2], a[3], n, results); break;
             default: throw new ArgumentOutOfRangeException(nameof(type));
         }
     }
