@@ -76,16 +76,16 @@ public sealed unsafe class MatMul : IParallelJob
             case GgmlType.F32 when _tinyBlas: RowsTinyBlasF32(begin, end); break;
             case GgmlType.F16 when _tinyBlas: RowsTinyBlasF16(begin, end); break;
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
-            case GgmlType.F16: Rows<RowF16>(begin, end); break;
+            case GgmlType.F16: RowsBy4<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
-            case GgmlType.Q4_0: Rows<RowQ4_0>(begin, end); break;
+            case GgmlType.Q4_0: RowsBy4<RowQ4_0>(begin, end); break;
             case GgmlType.Q4_1: Rows<RowQ4_1>(begin, end); break;
-            case GgmlType.Q5_0: Rows<RowQ5_0>(begin, end); break;
+            case GgmlType.Q5_0: RowsBy4<RowQ5_0>(begin, end); break;
             case GgmlType.Q5_1: Rows<RowQ5_1>(begin, end); break;
-            case GgmlType.Q8_0: Rows<RowQ8_0>(begin, end); break;
-            case GgmlType.Q4_K: Rows<RowQ4_K>(begin, end); break;
+            case GgmlType.Q8_0: RowsBy4<RowQ8_0>(begin, end); break;
+            case GgmlType.Q4_K: RowsBy4<RowQ4_K>(begin, end); break;
             case GgmlType.Q5_K: Rows<RowQ5_K>(begin, end); break;
-            case GgmlType.Q6_K: Rows<RowQ6_K>(begin, end); break;
+            case GgmlType.Q6_K: RowsBy4<RowQ6_K>(begin, end); break;
             default: throw new NotSupportedException($"matmul on {GgmlTypeInfo.Name(_w.Type)}");
         }
     }
@@ -98,6 +98,32 @@ public sealed unsafe class MatMul : IParallelJob
         {
             var wr = new ReadOnlySpan<byte>(_w.Data + (long)r * wrb, wrb);
             for (int t = 0; t < n; t++)
+                _y[(long)t * rows + r] = T.Dot(wr, new ReadOnlySpan<byte>(_xqPtr + (long)t * xqb, xqb), cols);
+        }
+    }
+
+    /// <summary>As <see cref="Rows{T}"/>, with the bit-identical four-token kernel for runs of four tokens.</summary>
+    private void RowsBy4<T>(int begin, int end) where T : IMultiRowDot
+    {
+        int cols = _w.Cols, rows = _w.Rows, n = _n, xqb = _xqRowBytes;
+        int wrb = (int)_w.RowBytes;
+        Span<float> four = stackalloc float[4];
+        for (int r = begin; r < end; r++)
+        {
+            var wr = new ReadOnlySpan<byte>(_w.Data + (long)r * wrb, wrb);
+            int t = 0;
+            // Four tokens at a time so that each weight block is decoded once per four dots.
+            for (; t + 4 <= n; t += 4)
+            {
+                byte* a = _xqPtr + (long)t * xqb;
+                T.Dot4(wr, new ReadOnlySpan<byte>(a, xqb), new ReadOnlySpan<byte>(a + xqb, xqb),
+                    new ReadOnlySpan<byte>(a + 2L * xqb, xqb), new ReadOnlySpan<byte>(a + 3L * xqb, xqb), cols, four);
+                _y[(long)t * rows + r] = four[0];
+                _y[(long)(t + 1) * rows + r] = four[1];
+                _y[(long)(t + 2) * rows + r] = four[2];
+                _y[(long)(t + 3) * rows + r] = four[3];
+            }
+            for (; t < n; t++)
                 _y[(long)t * rows + r] = T.Dot(wr, new ReadOnlySpan<byte>(_xqPtr + (long)t * xqb, xqb), cols);
         }
     }

@@ -138,6 +138,71 @@ public static class GgmlFloatDot
         return (float)sum;
     }
 
+    /// <summary>
+    /// <see cref="VecDotF16"/> of one row <paramref name="x"/> with four rows at once, widening <paramref name="x"/>
+    /// once for all four. Each result is bit-identical to <c>VecDotF16(x, yk)</c>: per pair the same FMAs into
+    /// its own four accumulators, the same reduction, the same double tail, and the same inf/NaN fallback.
+    /// Only the 16-lane form is interleaved; other widths make four single calls.
+    /// </summary>
+    public static void VecDotF16x4(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y0, ReadOnlySpan<ushort> y1,
+        ReadOnlySpan<ushort> y2, ReadOnlySpan<ushort> y3, Span<float> results)
+    {
+        int n = x.Length;
+        if (Width != 16 || y0.Length < n || y1.Length < n || y2.Length < n || y3.Length < n)
+        {
+            results[0] = VecDotF16(x, y0); results[1] = VecDotF16(x, y1);
+            results[2] = VecDotF16(x, y2); results[3] = VecDotF16(x, y3);
+            return;
+        }
+        ref ushort xr = ref MemoryMarshal.GetReference(x);
+        ref ushort r0 = ref MemoryMarshal.GetReference(y0);
+        ref ushort r1 = ref MemoryMarshal.GetReference(y1);
+        ref ushort r2 = ref MemoryMarshal.GetReference(y2);
+        ref ushort r3 = ref MemoryMarshal.GetReference(y3);
+        Vector512<float> a00 = Vector512<float>.Zero, a01 = a00, a02 = a00, a03 = a00;
+        Vector512<float> a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        Vector512<float> a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        Vector512<float> a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        Vector512<uint> ex = Vector512<uint>.Zero, e0 = ex, e1 = ex, e2 = ex, e3 = ex;
+        int i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            Vector512<float> w0 = Half16(ref xr, i, ref ex), w1 = Half16(ref xr, i + 16, ref ex);
+            Vector512<float> w2 = Half16(ref xr, i + 32, ref ex), w3 = Half16(ref xr, i + 48, ref ex);
+            a00 = Vector512.FusedMultiplyAdd(w0, Half16(ref r0, i, ref e0), a00);
+            a01 = Vector512.FusedMultiplyAdd(w1, Half16(ref r0, i + 16, ref e0), a01);
+            a02 = Vector512.FusedMultiplyAdd(w2, Half16(ref r0, i + 32, ref e0), a02);
+            a03 = Vector512.FusedMultiplyAdd(w3, Half16(ref r0, i + 48, ref e0), a03);
+            a10 = Vector512.FusedMultiplyAdd(w0, Half16(ref r1, i, ref e1), a10);
+            a11 = Vector512.FusedMultiplyAdd(w1, Half16(ref r1, i + 16, ref e1), a11);
+            a12 = Vector512.FusedMultiplyAdd(w2, Half16(ref r1, i + 32, ref e1), a12);
+            a13 = Vector512.FusedMultiplyAdd(w3, Half16(ref r1, i + 48, ref e1), a13);
+            a20 = Vector512.FusedMultiplyAdd(w0, Half16(ref r2, i, ref e2), a20);
+            a21 = Vector512.FusedMultiplyAdd(w1, Half16(ref r2, i + 16, ref e2), a21);
+            a22 = Vector512.FusedMultiplyAdd(w2, Half16(ref r2, i + 32, ref e2), a22);
+            a23 = Vector512.FusedMultiplyAdd(w3, Half16(ref r2, i + 48, ref e2), a23);
+            a30 = Vector512.FusedMultiplyAdd(w0, Half16(ref r3, i, ref e3), a30);
+            a31 = Vector512.FusedMultiplyAdd(w1, Half16(ref r3, i + 16, ref e3), a31);
+            a32 = Vector512.FusedMultiplyAdd(w2, Half16(ref r3, i + 32, ref e3), a32);
+            a33 = Vector512.FusedMultiplyAdd(w3, Half16(ref r3, i + 48, ref e3), a33);
+        }
+        results[0] = FinishF16(x, y0, i, ex, e0, (a00 + a02) + (a01 + a03));
+        results[1] = FinishF16(x, y1, i, ex, e1, (a10 + a12) + (a11 + a13));
+        results[2] = FinishF16(x, y2, i, ex, e2, (a20 + a22) + (a21 + a23));
+        results[3] = FinishF16(x, y3, i, ex, e3, (a30 + a32) + (a31 + a33));
+    }
+
+    /// <summary>The end of <see cref="VecDotF16"/>'s 16-lane path for one pair: inf/NaN fallback, reduction, double tail.</summary>
+    private static float FinishF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y, int i,
+        Vector512<uint> expX, Vector512<uint> expY, Vector512<float> acc)
+    {
+        if (Vector512.GreaterThanOrEqualAny(Vector512.Max(expX, expY), Vector512.Create(0x7C00u))) return PlainF16(x, y);
+        double sum = GgmlSimd.ReduceAdd(acc);
+        for (; i < x.Length; i++)
+            sum += FloatConversions.HalfToSingle(x[i]) * FloatConversions.HalfToSingle(y[i]);
+        return (float)sum;
+    }
+
     /// <summary>tinyBLAS's F16 dot for one output (both operands widened to F32, one FMA accumulator, hsum).</summary>
     public static float TinyBlasF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
     {

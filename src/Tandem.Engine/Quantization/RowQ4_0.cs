@@ -11,7 +11,7 @@ namespace Tandem.Engine.Quantization;
 /// 4-bit quants whose low nibbles are elements 0..15 and high nibbles elements 16..31; value = (q - 8) * d.
 /// Dotted with Q8_0 activations.
 /// </summary>
-public readonly struct RowQ4_0 : IRowType
+public readonly struct RowQ4_0 : IMultiRowDot
 {
     public const int BlockBytes = 2 + 16;
 
@@ -90,6 +90,34 @@ public readonly struct RowQ4_0 : IRowType
             y = ref Unsafe.Add(ref y, RowQ8_0.BlockBytes);
         }
         return HorizontalSum(acc);
+    }
+
+    /// <summary>
+    /// Four activation rows at once; bit-identical to four <see cref="Dot"/> calls (see <see cref="LegacyDot4"/>).
+    /// </summary>
+    public static void Dot4(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
+        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results)
+    {
+        int nb = LegacyDot4.CheckRows(n, weights, BlockBytes, a0, a1, a2, a3, results);
+        if (UseAvx2)
+        {
+            LegacyDot4.Avx2Dot4<Q4_0Block>(weights, a0, a1, a2, a3, nb, results);
+            return;
+        }
+        results[0] = DotScalar(weights, a0, nb);
+        results[1] = DotScalar(weights, a1, nb);
+        results[2] = DotScalar(weights, a2, nb);
+        results[3] = DotScalar(weights, a3, nb);
+    }
+
+    /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
+    private readonly struct Q4_0Block : ILegacyBlockDecoder
+    {
+        public static int BlockBytes => RowQ4_0.BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Decode(ref byte block) =>
+            (BytesFromNibbles(ref Unsafe.Add(ref block, 2)) - Vector256.Create((byte)8)).AsSByte();
     }
 
     /// <summary>Portable form of the dot product (ggml's generic one): exact integer block sums, F32 accumulation.</summary>

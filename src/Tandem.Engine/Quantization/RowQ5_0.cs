@@ -11,7 +11,7 @@ namespace Tandem.Engine.Quantization;
 /// the fifth bit of element j at bit j, then 16 bytes of low 4 bits (low nibbles elements 0..15, high nibbles
 /// 16..31); value = (q - 16) * d. Dotted with Q8_0 activations.
 /// </summary>
-public readonly struct RowQ5_0 : IRowType
+public readonly struct RowQ5_0 : IMultiRowDot
 {
     public const int BlockBytes = 2 + 4 + 16;
 
@@ -102,6 +102,34 @@ public readonly struct RowQ5_0 : IRowType
             y = ref Unsafe.Add(ref y, RowQ8_0.BlockBytes);
         }
         return HorizontalSum(acc);
+    }
+
+    /// <summary>
+    /// Four activation rows at once; bit-identical to four <see cref="Dot"/> calls (see <see cref="LegacyDot4"/>).
+    /// </summary>
+    public static void Dot4(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
+        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results)
+    {
+        int nb = LegacyDot4.CheckRows(n, weights, BlockBytes, a0, a1, a2, a3, results);
+        if (UseAvx2)
+        {
+            LegacyDot4.Avx2Dot4<Q5_0Block>(weights, a0, a1, a2, a3, nb, results);
+            return;
+        }
+        results[0] = DotScalar(weights, a0, nb);
+        results[1] = DotScalar(weights, a1, nb);
+        results[2] = DotScalar(weights, a2, nb);
+        results[3] = DotScalar(weights, a3, nb);
+    }
+
+    /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
+    private readonly struct Q5_0Block : ILegacyBlockDecoder
+    {
+        public static int BlockBytes => RowQ5_0.BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Decode(ref byte block) =>
+            (BytesFromNibbles(ref Unsafe.Add(ref block, 6)) | Vector256.AndNot(Vector256.Create((byte)0xF0), BytesFromBits(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref block, 2))))).AsSByte();
     }
 
     /// <summary>Portable form: exact integer block sums, F32 accumulation.</summary>

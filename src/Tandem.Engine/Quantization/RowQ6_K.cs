@@ -11,7 +11,7 @@ namespace Tandem.Engine.Quantization;
 /// Q6_K: 256-element super-blocks of sixteen 16-element sub-blocks, 6-bit quants (low 4 bits in ql, high 2
 /// in qh) with a signed 8-bit scale per sub-block and an fp16 super-scale: x = d·sc·(q − 32).
 /// </summary>
-public readonly struct RowQ6_K : IRowType
+public readonly struct RowQ6_K : IMultiRowDot
 {
     public static GgmlType Type => GgmlType.Q6_K;
     public static GgmlType DotType => GgmlType.Q8_K;
@@ -177,6 +177,111 @@ public readonly struct RowQ6_K : IRowType
             acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
         }
         return KQuantSimd.HorizontalSum(acc);
+    }
+
+    /// <summary>
+    /// Four Q8_K activation rows at once: the 6-bit quants and scales of each super-block are unpacked once
+    /// and used for all four. Per pair the integer sums and the float operations (d, FMA, final sum) are
+    /// those of <see cref="Dot"/> in the same order, so each result is bit-identical to it.
+    /// </summary>
+    public static unsafe void Dot4(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
+        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results)
+    {
+        int nb = BlockCount(n);
+        int shortest = Math.Min(Math.Min(a0.Length, a1.Length), Math.Min(a2.Length, a3.Length));
+        if (weights.Length < nb * Q6KBytes || shortest < nb * Q8KBytes)
+            throw new ArgumentException("row spans are shorter than n elements");
+        if (results.Length < 4) throw new ArgumentException("results must hold four values", nameof(results));
+        if (!(Avx2.IsSupported && Fma.IsSupported))
+        {
+            results[0] = KQuantGenericDot.Q6K(weights, a0, n);
+            results[1] = KQuantGenericDot.Q6K(weights, a1, n);
+            results[2] = KQuantGenericDot.Q6K(weights, a2, n);
+            results[3] = KQuantGenericDot.Q6K(weights, a3, n);
+            return;
+        }
+        fixed (byte* x = weights)
+        fixed (byte* y0 = a0)
+        fixed (byte* y1 = a1)
+        fixed (byte* y2 = a2)
+        fixed (byte* y3 = a3)
+        fixed (float* r = results)
+            Dot4Avx2(x, y0, y1, y2, y3, nb, r);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Dot4Avx2(byte* x, byte* y0, byte* y1, byte* y2, byte* y3, int nb, float* results)
+    {
+        Vector256<byte> m4 = Vector256.Create((byte)0xF);
+        Vector256<byte> m3 = Vector256.Create((byte)3);
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+
+        for (int i = 0; i < nb; i++, x += Q6KBytes, y0 += Q8KBytes, y1 += Q8KBytes, y2 += Q8KBytes, y3 += Q8KBytes)
+        {
+            float xd = HalfToFloat(Unsafe.ReadUnaligned<ushort>(x + DOffset));
+            sbyte* sc = (sbyte*)(x + ScalesOffset);
+            Vector256<short> scales16 = Avx2.ConvertToVector256Int16(Sse2.LoadVector128(sc));
+            Vector256<int> sumi0 = Vector256<int>.Zero, sumi1 = Vector256<int>.Zero;
+            Vector256<int> sumi2 = Vector256<int>.Zero, sumi3 = Vector256<int>.Zero;
+
+            byte* ql = x + QlOffset;
+            byte* qh = x + QhOffset;
+            int q8 = Q8KQsOffset;
+            for (int j = 0; j < 2; j++, ql += 64, qh += 32, q8 += 128, sc += 8)
+            {
+                Vector256<byte> bits1 = Avx.LoadVector256(ql);
+                Vector256<byte> bits2 = Avx.LoadVector256(ql + 32);
+                Vector256<ushort> bitsH = Avx.LoadVector256(qh).AsUInt16();
+
+                Vector256<byte> q0 = Avx2.Or(Avx2.And(bits1, m4), Avx2.ShiftLeftLogical(Avx2.And(bitsH.AsByte(), m3).AsUInt16(), 4).AsByte());
+                Vector256<byte> q1 = Avx2.Or(Avx2.And(bits2, m4), Avx2.ShiftLeftLogical(Avx2.And(Avx2.ShiftRightLogical(bitsH, 2).AsByte(), m3).AsUInt16(), 4).AsByte());
+                Vector256<byte> q2 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(bits1.AsUInt16(), 4).AsByte(), m4),
+                                             Avx2.ShiftLeftLogical(Avx2.And(Avx2.ShiftRightLogical(bitsH, 4).AsByte(), m3).AsUInt16(), 4).AsByte());
+                Vector256<byte> q3 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(bits2.AsUInt16(), 4).AsByte(), m4),
+                                             Avx2.ShiftLeftLogical(Avx2.And(Avx2.ShiftRightLogical(bitsH, 6).AsByte(), m3).AsUInt16(), 4).AsByte());
+                Vector256<short> c0 = Vector256.Create(Vector128.Create((short)sc[0]), Vector128.Create((short)sc[1]));
+                Vector256<short> c1 = Vector256.Create(Vector128.Create((short)sc[2]), Vector128.Create((short)sc[3]));
+                Vector256<short> c2 = Vector256.Create(Vector128.Create((short)sc[4]), Vector128.Create((short)sc[5]));
+                Vector256<short> c3 = Vector256.Create(Vector128.Create((short)sc[6]), Vector128.Create((short)sc[7]));
+
+                sumi0 = Quarter(sumi0, q0, q1, q2, q3, c0, c1, c2, c3, (sbyte*)(y0 + q8));
+                sumi1 = Quarter(sumi1, q0, q1, q2, q3, c0, c1, c2, c3, (sbyte*)(y1 + q8));
+                sumi2 = Quarter(sumi2, q0, q1, q2, q3, c0, c1, c2, c3, (sbyte*)(y2 + q8));
+                sumi3 = Quarter(sumi3, q0, q1, q2, q3, c0, c1, c2, c3, (sbyte*)(y3 + q8));
+            }
+            acc0 = Finish(acc0, sumi0, scales16, xd, y0);
+            acc1 = Finish(acc1, sumi1, scales16, xd, y1);
+            acc2 = Finish(acc2, sumi2, scales16, xd, y2);
+            acc3 = Finish(acc3, sumi3, scales16, xd, y3);
+        }
+        results[0] = KQuantSimd.HorizontalSum(acc0);
+        results[1] = KQuantSimd.HorizontalSum(acc1);
+        results[2] = KQuantSimd.HorizontalSum(acc2);
+        results[3] = KQuantSimd.HorizontalSum(acc3);
+    }
+
+    /// <summary>One row's integer sums over 128 quants, added to <paramref name="sumi"/> in <see cref="DotAvx2"/>'s grouping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<int> Quarter(Vector256<int> sumi, Vector256<byte> q0, Vector256<byte> q1,
+        Vector256<byte> q2, Vector256<byte> q3, Vector256<short> c0, Vector256<short> c1, Vector256<short> c2,
+        Vector256<short> c3, sbyte* q8)
+    {
+        sumi = Avx2.Add(sumi, Avx2.Add(Avx2.MultiplyAddAdjacent(c0, Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(q8))),
+                                       Avx2.MultiplyAddAdjacent(c1, Avx2.MultiplyAddAdjacent(q1, Avx.LoadVector256(q8 + 32)))));
+        return Avx2.Add(sumi, Avx2.Add(Avx2.MultiplyAddAdjacent(c2, Avx2.MultiplyAddAdjacent(q2, Avx.LoadVector256(q8 + 64))),
+                                       Avx2.MultiplyAddAdjacent(c3, Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(q8 + 96)))));
+    }
+
+    /// <summary>Takes the −32 offset off one row's sums and accumulates them, as the end of <see cref="DotAvx2"/>'s block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> Finish(Vector256<float> acc, Vector256<int> sumi, Vector256<short> scales16, float xd, byte* y)
+    {
+        float d = Unsafe.ReadUnaligned<float>(y) * xd;
+        Vector256<short> bsums = Avx.LoadVector256((short*)(y + Q8KBsumsOffset));
+        Vector256<int> offset = Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(bsums, scales16), 5);
+        sumi = Avx2.Subtract(sumi, offset);
+        return Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
     }
 
     /// <summary>Σ sc·q·q8 over 32 unsigned quants, two 16-element sub-blocks with scales s0 and s1, in ggml's lane layout.</summary>

@@ -10,7 +10,7 @@ namespace Tandem.Engine.Quantization;
 /// Q8_0 rows: blocks of 32 as ggml's <c>block_q8_0</c> (34 bytes): F16 scale <c>d</c>, then 32 int8 quants;
 /// value = q * d. Used both for stored weights and as the activation type of Q4_0, Q5_0 and Q8_0.
 /// </summary>
-public readonly struct RowQ8_0 : IRowType
+public readonly struct RowQ8_0 : IMultiRowDot
 {
     public const int BlockBytes = 2 + 32;
 
@@ -72,6 +72,34 @@ public readonly struct RowQ8_0 : IRowType
             y = ref Unsafe.Add(ref y, BlockBytes);
         }
         return HorizontalSum(acc);
+    }
+
+    /// <summary>
+    /// Four activation rows at once; bit-identical to four <see cref="Dot"/> calls (see <see cref="LegacyDot4"/>).
+    /// </summary>
+    public static void Dot4(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
+        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results)
+    {
+        int nb = LegacyDot4.CheckRows(n, weights, BlockBytes, a0, a1, a2, a3, results);
+        if (UseAvx2)
+        {
+            LegacyDot4.Avx2Dot4<Q8_0Block>(weights, a0, a1, a2, a3, nb, results);
+            return;
+        }
+        results[0] = DotScalar(weights, a0, nb);
+        results[1] = DotScalar(weights, a1, nb);
+        results[2] = DotScalar(weights, a2, nb);
+        results[3] = DotScalar(weights, a3, nb);
+    }
+
+    /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
+    private readonly struct Q8_0Block : ILegacyBlockDecoder
+    {
+        public static int BlockBytes => RowQ8_0.BlockBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Decode(ref byte block) =>
+            Vector256.LoadUnsafe(ref Unsafe.Add(ref block, 2)).AsSByte();
     }
 
     /// <summary>Portable form: exact integer block sums, F32 accumulation.</summary>
