@@ -1,3 +1,4 @@
+using System.Globalization;
 using Tandem.Benchmark.Arrivals;
 using Tandem.Benchmark.Client;
 using Tandem.Benchmark.Goodput;
@@ -18,7 +19,9 @@ public static class ServeBenchmark
     {
         options.Validate();
         var started = DateTimeOffset.UtcNow;
-        var requests = BuildWorkload(options);
+        var workload = PrepareWorkload(options);
+        var requests = workload.Requests;
+        var timedTrace = workload.Trace is { HasArrivalTimes: true } t ? t : null;
         string model = options.Model ?? await OpenAiStreamingClient.FirstModelAsync(options.BaseUrl, options.ApiKey, handler, ct).ConfigureAwait(false);
         using var client = new OpenAiStreamingClient(new ClientOptions
         {
@@ -40,12 +43,24 @@ public static class ServeBenchmark
         var runs = new List<RunReport>();
         async Task<RunReport> RunAt(double rate, CancellationToken token)
         {
-            var arrivals = new ArrivalProcess(rate, options.ArrivalCv);
+            double[] times;
+            string arrival;
+            if (timedTrace is not null)
+            {
+                times = timedTrace.ArrivalTimesAt(rate);
+                arrival = double.IsPositiveInfinity(rate) ? "all at once (trace)"
+                    : string.Create(CultureInfo.InvariantCulture, $"trace {rate:G4}/s (its times x{timedTrace.NativeRate / rate:G4})");
+            }
+            else
+            {
+                var arrivals = new ArrivalProcess(rate, options.ArrivalCv);
+                times = arrivals.ArrivalTimes(requests.Count, options.Seed);
+                arrival = arrivals.Describe();
+            }
             observer?.RunStarting(rate, requests.Count);
             var progress = observer is null ? null : new SynchronousProgress<RunProgress>(p => observer.Progress(rate, p));
-            var result = await BenchmarkRunner.RunAsync(client, requests, arrivals.ArrivalTimes(requests.Count, options.Seed),
-                options.MaxConcurrency, progress, token).ConfigureAwait(false);
-            var run = ReportBuilder.Run(arrivals, result, options.Slo, options.LatencyOrigin, options.Devices);
+            var result = await BenchmarkRunner.RunAsync(client, requests, times, options.MaxConcurrency, progress, token).ConfigureAwait(false);
+            var run = ReportBuilder.Run(rate, arrival, result, options.Slo, options.LatencyOrigin, options.Devices);
             runs.Add(run);
             observer?.RunFinished(run);
             return run;
@@ -60,7 +75,9 @@ public static class ServeBenchmark
         }
         else
         {
-            foreach (double rate in options.Rates) await RunAt(rate, ct).ConfigureAwait(false);
+            // A timed trace with no rate given replays at its own pace (stretched by --time-scale).
+            var rates = options.Rates ?? [timedTrace is null ? double.PositiveInfinity : timedTrace.NativeRate / options.TimeScale];
+            foreach (double rate in rates) await RunAt(rate, ct).ConfigureAwait(false);
         }
 
         return new BenchReport
@@ -71,9 +88,11 @@ public static class ServeBenchmark
                 BaseUrl = options.BaseUrl.ToString(),
                 Endpoint = options.Endpoint.Path(),
                 Model = model,
-                Workload = options.Dataset is null ? options.Workload : "dataset",
-                Dataset = options.Dataset,
-                NumPrompts = options.NumPrompts,
+                Workload = workload.Trace is not null ? "trace" : options.Dataset is not null ? "dataset" : options.Workload,
+                Dataset = options.Trace ?? options.Dataset,
+                Tokenizer = options.Tokenizer,
+                TraceRate = timedTrace?.NativeRate,
+                NumPrompts = requests.Count,
                 InputLenMean = requests.Average(r => (double)r.PromptTokens),
                 OutputLenMean = requests.Average(r => (double)r.OutputTokens),
                 MaxModelLen = options.MaxModelLength,
@@ -93,11 +112,42 @@ public static class ServeBenchmark
         };
     }
 
-    public static IReadOnlyList<BenchRequest> BuildWorkload(ServeBenchmarkOptions o) =>
-        o.Dataset is { } path
-            ? DatasetWorkload.Load(path, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength)
-            : WorkloadGenerator.Generate(WorkloadSpec.Preset(o.Workload, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.MaxModelLength),
-                o.NumPrompts, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax);
+    public static IReadOnlyList<BenchRequest> BuildWorkload(ServeBenchmarkOptions o) => PrepareWorkload(o).Requests;
+
+    /// <summary>The requests of a run, and the trace they came from when there is one (its arrival times drive the runs).</summary>
+    public sealed record PreparedWorkload(IReadOnlyList<BenchRequest> Requests, RequestTrace? Trace);
+
+    public static PreparedWorkload PrepareWorkload(ServeBenchmarkOptions o)
+    {
+        var exact = o.Tokenizer is { } tokenizerPath ? LoadTokenizer(tokenizerPath) : null;
+        string? tracePath = o.Trace ?? (o.Dataset is { } d && TraceWorkload.IsTrace(d) ? d : null);
+        if (tracePath is not null)
+        {
+            var trace = TraceWorkload.Read(tracePath).Take(o.NumPrompts);
+            return new PreparedWorkload(TraceWorkload.Requests(trace, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength,
+                o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact), trace);
+        }
+        if (o.Dataset is { } path)
+        {
+            if (o.PromptFormat == PromptFormat.TokenIds)
+                throw new ArgumentException("--token-ids works with synthetic workloads and traces only (a dataset's prompts are text)");
+            return new PreparedWorkload(DatasetWorkload.Load(path, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength, exact is null ? null : exact.Count), null);
+        }
+        return new PreparedWorkload(WorkloadGenerator.Generate(WorkloadSpec.Preset(o.Workload, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.MaxModelLength),
+            o.NumPrompts, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact), null);
+    }
+
+    private static ExactTextPromptBuilder LoadTokenizer(string path)
+    {
+        try
+        {
+            return ExactTextPromptBuilder.FromGguf(path);
+        }
+        catch (Exception e) when (e is not ArgumentException)
+        {
+            throw new ArgumentException($"--tokenizer {path}: {e.Message}", e);
+        }
+    }
 
     /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to a captured context that a console app lacks).</summary>
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>

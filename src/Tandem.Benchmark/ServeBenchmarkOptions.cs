@@ -15,9 +15,22 @@ public sealed record ServeBenchmarkOptions
     /// <summary>Name for this system in tables and plots (default: the model).</summary>
     public string? Label { get; init; }
 
-    /// <summary>A preset name (<see cref="WorkloadSpec.PresetNames"/>); ignored when <see cref="Dataset"/> is set.</summary>
+    /// <summary>A preset name (<see cref="WorkloadSpec.PresetNames"/>) or <c>fixed:IN:OUT</c>; ignored when <see cref="Dataset"/> or <see cref="Trace"/> is set.</summary>
     public string Workload { get; init; } = "fixed";
+    /// <summary>JSONL of prompts, ShareGPT JSON, or a request trace (recognised by its <c>input_len</c> rows, see <see cref="TraceWorkload"/>).</summary>
     public string? Dataset { get; init; }
+    /// <summary>A request trace (JSONL of input_len, output_len, arrival_time); the same as giving it as <see cref="Dataset"/>.</summary>
+    public string? Trace { get; init; }
+    /// <summary>
+    /// With a timed trace and no <see cref="Rates"/>: multiplies the trace's times (2 = half as fast). Rates, when
+    /// given, stretch the trace to each mean rate instead.
+    /// </summary>
+    public double TimeScale { get; init; } = 1.0;
+    /// <summary>
+    /// A GGUF file (model or vocabulary) whose tokenizer sizes text prompts exactly (<see cref="ExactTextPromptBuilder"/>)
+    /// and counts dataset prompts; null: common words, about one token each, and four characters per token for datasets.
+    /// </summary>
+    public string? Tokenizer { get; init; }
     public int NumPrompts { get; init; } = 100;
     public int? InputLength { get; init; }
     public int? OutputLength { get; init; }
@@ -28,8 +41,11 @@ public sealed record ServeBenchmarkOptions
     public int TokenIdMin { get; init; } = PromptBuilder.DefaultTokenIdMin;
     public int TokenIdMax { get; init; } = PromptBuilder.DefaultTokenIdMax;
 
-    /// <summary>Rates to run, one run each (requests per second; infinity = all at once). Ignored by a goodput search.</summary>
-    public IReadOnlyList<double> Rates { get; init; } = [double.PositiveInfinity];
+    /// <summary>
+    /// Rates to run, one run each (requests per second; infinity = all at once). Ignored by a goodput search. Null:
+    /// a timed trace's own pace (times <see cref="TimeScale"/>), otherwise all at once.
+    /// </summary>
+    public IReadOnlyList<double>? Rates { get; init; }
     /// <summary>Coefficient of variation of the gaps between arrivals: 1 = Poisson.</summary>
     public double ArrivalCv { get; init; } = 1.0;
     public int Seed { get; init; }
@@ -57,12 +73,16 @@ public sealed record ServeBenchmarkOptions
         if (MaxConcurrency is < 1) throw new ArgumentException($"--max-concurrency must be at least 1, got {MaxConcurrency}");
         if (WarmupRequests < 0) throw new ArgumentException($"--warmup must be 0 or more, got {WarmupRequests}");
         if (Timeout <= TimeSpan.Zero) throw new ArgumentException("--timeout must be positive");
-        if (Rates.Count == 0 || Rates.Any(r => !(r > 0))) throw new ArgumentException("rates must be positive (or inf)");
+        if (Rates is { } rates && (rates.Count == 0 || rates.Any(r => !(r > 0)))) throw new ArgumentException("rates must be positive (or inf)");
+        if (!(TimeScale > 0) || double.IsInfinity(TimeScale)) throw new ArgumentException($"--time-scale must be a positive number, got {TimeScale}");
+        if (TimeScale != 1.0 && (Rates is not null || Goodput is not null))
+            throw new ArgumentException("--time-scale replays a trace at its own pace: it does not combine with --rate/--rates or --goodput, which set the pace themselves");
+        if (Trace is not null && Dataset is not null) throw new ArgumentException("give --trace or --dataset, not both");
+        if (Tokenizer is not null && PromptFormat == PromptFormat.TokenIds)
+            throw new ArgumentException("--tokenizer sizes text prompts; --token-ids sends ids: give one of them");
         if (!(ArrivalCv >= 0) || double.IsInfinity(ArrivalCv)) throw new ArgumentException($"--cv must be 0 or more, got {ArrivalCv}");
         if (PromptFormat == PromptFormat.TokenIds && Endpoint == ApiEndpoint.ChatCompletions)
             throw new ArgumentException("--token-ids needs the completions endpoint (chat messages are text)");
-        if (PromptFormat == PromptFormat.TokenIds && Dataset is not null)
-            throw new ArgumentException("--token-ids works with synthetic workloads only (a dataset's prompts are text)");
         if (Goodput is { } g)
         {
             g.Validate();

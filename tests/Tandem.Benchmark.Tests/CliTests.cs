@@ -62,7 +62,64 @@ public class CliTests
         Assert.Contains("attainment.png", stdout);
     }
 
+    [Fact]
+    public async Task UrlAliasFixedLengthsTraceAndTokenizer()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync((_, _) => new FakePlan(0.01, 0.03));
+        string dir = TestPaths.NewTempDir();
+        string a = Path.Combine(dir, "a.json");
+
+        // --url is --base-url; fixed:IN:OUT sets both lengths.
+        var (code, stdout, stderr) = Run("bench", "serve", "--url", server.BaseUrl.ToString(), "--workload", "fixed:8:3", "-n", "3",
+            "--warmup", "0", "--slo-ttft", "10", "--slo-tpot", "10", "--out", a);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("SLO attainment, TTFT only", stdout);
+        Assert.Contains("SLO attainment, TPOT only", stdout);
+        var report = BenchReportJson.Read(a);
+        Assert.Equal(server.BaseUrl.ToString(), report.Config.BaseUrl);
+        Assert.Equal("fixed:8:3", report.Config.Workload);
+        Assert.All(report.Runs[0].Requests, q => Assert.Equal((8, 3, 3), (q.PromptTokens, q.OutputTokensRequested, q.OutputTokens)));
+        Assert.All(server.Bodies, b => Assert.Equal(8, b.GetProperty("prompt").GetString()!.Split(' ').Length));
+        Assert.Equal(1.0, report.Runs[0].Summary.SloAttainmentTtft);
+
+        // A timed trace given with --trace, replayed at twice its pace, prompts as exact token ids.
+        string trace = Path.Combine(dir, "trace.jsonl");
+        File.WriteAllLines(trace, ["{\"input_len\": 5, \"output_len\": 2, \"arrival_time\": 0}", "{\"input_len\": 9, \"output_len\": 4, \"arrival_time\": 0.2}",
+            "{\"input_len\": 3, \"output_len\": 1, \"arrival_time\": 0.4}"]);
+        server.Bodies.Clear();
+        (code, _, stderr) = Run("bench", "serve", "--url", server.BaseUrl.ToString(), "--trace", trace, "--token-ids", "--time-scale", "2",
+            "--warmup", "0", "--out", a);
+        Assert.True(code == 0, stderr);
+        report = BenchReportJson.Read(a);
+        Assert.Equal("trace", report.Config.Workload);
+        Assert.Equal(3, report.Config.NumPrompts); // every row, not the default 100
+        Assert.Equal(5.0, report.Config.TraceRate!.Value, 9);
+        var run = Assert.Single(report.Runs);
+        Assert.Equal(2.5, run.Rate, 9);
+        Assert.Equal([0.0, 0.4, 0.8], run.Requests.Select(q => Math.Round(q.ScheduledS, 9)));
+        Assert.Equal([(5, 2), (9, 4), (3, 1)], run.Requests.Select(q => (q.PromptTokens, q.OutputTokens)));
+        Assert.Equal([(3, 1), (5, 2), (9, 4)], server.Bodies.Select(b => (b.GetProperty("prompt").GetArrayLength(), b.GetProperty("max_tokens").GetInt32())).Order());
+        Assert.All(run.Requests, q => Assert.True(q.SentS >= q.ScheduledS)); // nothing goes before its arrival time
+
+        // Text prompts of exact length with the model's tokenizer.
+        string vocab = TestPaths.Vocab("ggml-vocab-gpt-2.gguf");
+        var tokenizer = Workloads.ExactTextPromptBuilder.FromGguf(vocab);
+        server.Bodies.Clear();
+        (code, _, stderr) = Run("bench", "serve", "--url", server.BaseUrl.ToString(), "--workload", "fixed:21:2", "-n", "2", "--warmup", "0",
+            "--tokenizer", vocab, "--out", a);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(vocab, BenchReportJson.Read(a).Config.Tokenizer);
+        Assert.All(server.Bodies, b => Assert.Equal(21, tokenizer.Count(b.GetProperty("prompt").GetString()!)));
+    }
+
     [Theory]
+    [InlineData("--workload", "fixed:8")]
+    [InlineData("--workload", "fixed:8:4", "--input-len", "3")]
+    [InlineData("--time-scale", "2", "--rate", "1")]
+    [InlineData("--time-scale", "0")]
+    [InlineData("--tokenizer", "/nonexistent/vocab.gguf")]
+    [InlineData("--tokenizer", "/nonexistent/vocab.gguf", "--token-ids")]
+    [InlineData("--trace", "/nonexistent/trace.jsonl", "--dataset", "/nonexistent/other.jsonl")]
     [InlineData("--rate", "0")]
     [InlineData("--rates", "1,x")]
     [InlineData("--workload", "nope")]

@@ -83,4 +83,26 @@ public class WorkloadTests
         Assert.All(DatasetWorkload.Load(share, 2, 0, fixedOutputLength: 9), r => Assert.Equal(9, r.OutputTokens));
         Assert.Throws<ArgumentException>(() => DatasetWorkload.Load(share, 2, 0, maxModelLength: 5));
     }
+
+    [Fact]
+    public void FixedColonInColonOutSetsBothLengths()
+    {
+        var spec = WorkloadSpec.Preset("fixed:128:32");
+        Assert.Equal("fixed", spec.Name);
+        var requests = WorkloadGenerator.Generate(spec, 5, seed: 2, PromptFormat.TokenIds);
+        Assert.All(requests, r =>
+        {
+            Assert.Equal(128, r.PromptTokenIds!.Length);
+            Assert.Equal(32, r.OutputTokens);
+        });
+        Assert.Equal(WorkloadGenerator.Generate(WorkloadSpec.Preset("fixed", 128, 32), 5, 2, PromptFormat.TokenIds).Select(r => r.PromptTokenIds),
+            requests.Select(r => r.PromptTokenIds));
+        Assert.Equal((9, 1), WorkloadSpec.ParseFixed("FIXED:9:1"));
+        Assert.Null(WorkloadSpec.ParseFixed("fixed"));
+
+        foreach (string bad in (string[])["fixed:128", "fixed:0:3", "fixed:3:-1", "fixed:a:b", "fixed:1:2:3", "fixed:1.5:2"])
+            Assert.Throws<ArgumentException>(() => WorkloadSpec.Preset(bad));
+        Assert.Throws<ArgumentException>(() => WorkloadSpec.Preset("fixed:8:4", inputLength: 8));
+        Assert.Throws<ArgumentException>(() => WorkloadSpec.Preset("fixed:8:4", maxModelLength: 10));
+    }
 }

@@ -9,6 +9,9 @@ public static class MetricsCalculator
     {
         var ok = records.Where(r => r.Success).ToList();
         int good = records.Count(r => RequestMetrics.MeetsSlo(r, slo, origin));
+        int goodTtft = records.Count(r => RequestMetrics.MeetsTtftSlo(r, slo, origin));
+        int goodTpot = records.Count(r => RequestMetrics.MeetsTpotSlo(r, slo));
+        double Share(int n) => records.Count == 0 ? 0 : n / (double)records.Count;
         long input = ok.Sum(r => (long)(r.PromptTokensReported ?? r.PromptTokens));
         long output = ok.Sum(r => (long)r.OutputTokens);
         double PerSecond(double x) => durationSeconds > 0 ? x / durationSeconds : 0;
@@ -31,7 +34,11 @@ public static class MetricsCalculator
             SloTtftSeconds = slo.TtftSeconds,
             SloTpotSeconds = slo.TpotSeconds,
             GoodRequests = good,
-            SloAttainment = records.Count == 0 ? 0 : good / (double)records.Count,
+            SloAttainment = Share(good),
+            GoodRequestsTtft = goodTtft,
+            SloAttainmentTtft = Share(goodTtft),
+            GoodRequestsTpot = goodTpot,
+            SloAttainmentTpot = Share(goodTpot),
             GoodRequestThroughput = PerSecond(good),
             Breakdown = Breakdown(ok),
         };

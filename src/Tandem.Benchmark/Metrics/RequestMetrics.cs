@@ -30,14 +30,22 @@ public static class RequestMetrics
     }
 
     /// <summary>
-    /// Whether a request meets both SLOs. A failed or timed-out request never does. A one-token answer has no TPOT and
-    /// is judged on TTFT alone (as vLLM's goodput does).
+    /// Whether a request meets both SLOs (what goodput counts). A failed or timed-out request never does. A one-token
+    /// answer has no TPOT and is judged on TTFT alone (as vLLM's goodput does).
     /// </summary>
-    public static bool MeetsSlo(RequestRecord r, SloSpec slo, LatencyOrigin origin = LatencyOrigin.Arrival)
-    {
-        if (Ttft(r, origin) is not double ttft || ttft > slo.TtftSeconds) return false;
-        return Tpot(r) is not double tpot || tpot <= slo.TpotSeconds;
-    }
+    public static bool MeetsSlo(RequestRecord r, SloSpec slo, LatencyOrigin origin = LatencyOrigin.Arrival) =>
+        MeetsTtftSlo(r, slo, origin) && MeetsTpotSlo(r, slo);
+
+    /// <summary>Whether a request meets the TTFT SLO, whatever its TPOT. A failed request does not.</summary>
+    public static bool MeetsTtftSlo(RequestRecord r, SloSpec slo, LatencyOrigin origin = LatencyOrigin.Arrival) =>
+        Ttft(r, origin) is double ttft && ttft <= slo.TtftSeconds;
+
+    /// <summary>
+    /// Whether a request meets the TPOT SLO, whatever its TTFT. A failed request does not; a successful one-token
+    /// answer has no decode phase and does (so that both-SLO attainment is exactly TTFT-and-TPOT).
+    /// </summary>
+    public static bool MeetsTpotSlo(RequestRecord r, SloSpec slo) =>
+        r.Success && (Tpot(r) is not double tpot || tpot <= slo.TpotSeconds);
 
     /// <summary>Share of <paramref name="records"/> meeting the SLO, failures included in the denominator.</summary>
     public static double Attainment(IReadOnlyCollection<RequestRecord> records, SloSpec slo, LatencyOrigin origin = LatencyOrigin.Arrival) =>

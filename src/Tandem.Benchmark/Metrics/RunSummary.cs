@@ -25,8 +25,16 @@ public sealed record RunSummary
     public required double SloTpotSeconds { get; init; }
     /// <summary>Requests meeting both SLOs (failures never do).</summary>
     public required int GoodRequests { get; init; }
-    /// <summary>GoodRequests / Total.</summary>
+    /// <summary>GoodRequests / Total: requests meeting both SLOs, the attainment goodput is judged on.</summary>
     public required double SloAttainment { get; init; }
+    /// <summary>Requests meeting the TTFT SLO, whatever their TPOT (absent from reports written before it existed).</summary>
+    public int GoodRequestsTtft { get; init; }
+    /// <summary>GoodRequestsTtft / Total.</summary>
+    public double SloAttainmentTtft { get; init; }
+    /// <summary>Requests meeting the TPOT SLO, whatever their TTFT (a successful one-token answer does).</summary>
+    public int GoodRequestsTpot { get; init; }
+    /// <summary>GoodRequestsTpot / Total.</summary>
+    public double SloAttainmentTpot { get; init; }
     /// <summary>GoodRequests per second of run: vLLM's per-run "request goodput" (the search's goodput is a rate, see GoodputSearch).</summary>
     public required double GoodRequestThroughput { get; init; }
     public LatencyBreakdown? Breakdown { get; init; }

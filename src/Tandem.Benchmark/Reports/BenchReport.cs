@@ -27,9 +27,14 @@ public sealed record BenchConfig
     public required string BaseUrl { get; init; }
     public required string Endpoint { get; init; }
     public required string Model { get; init; }
-    /// <summary>Preset name, or "dataset".</summary>
+    /// <summary>Preset name (as given, e.g. "fixed:128:32"), "dataset" or "trace".</summary>
     public required string Workload { get; init; }
+    /// <summary>The dataset or trace file.</summary>
     public string? Dataset { get; init; }
+    /// <summary>The GGUF file whose tokenizer sized text prompts exactly, if one was given.</summary>
+    public string? Tokenizer { get; init; }
+    /// <summary>For a trace with arrival times: its own mean rate (requests per second) before scaling.</summary>
+    public double? TraceRate { get; init; }
     public required int NumPrompts { get; init; }
     public double? InputLenMean { get; init; }
     public double? OutputLenMean { get; init; }
@@ -80,7 +85,10 @@ public sealed record RequestReport
     public double? TtftS { get; init; }
     public double? TpotS { get; init; }
     public double? E2eS { get; init; }
+    /// <summary>Meets both SLOs.</summary>
     public required bool MeetsSlo { get; init; }
+    public bool MeetsTtftSlo { get; init; }
+    public bool MeetsTpotSlo { get; init; }
     public IReadOnlyList<double> TokenTimesS { get; init; } = [];
     public ServerTimeline? ServerTimeline { get; init; }
 
@@ -105,6 +113,8 @@ public sealed record RequestReport
         TpotS = RequestMetrics.Tpot(r),
         E2eS = RequestMetrics.E2e(r, origin),
         MeetsSlo = RequestMetrics.MeetsSlo(r, slo, origin),
+        MeetsTtftSlo = RequestMetrics.MeetsTtftSlo(r, slo, origin),
+        MeetsTpotSlo = RequestMetrics.MeetsTpotSlo(r, slo),
         TokenTimesS = r.TokenTimes,
         ServerTimeline = r.ServerTimeline,
     };

@@ -31,7 +31,9 @@ public static class ConsoleReport
         head.AddRow("total token throughput", Num(s.TotalTokenThroughput, "0.0") + " tok/s");
         head.AddRow("input / output tokens", $"{s.InputTokens} / {s.OutputTokens}");
         head.AddRow("SLO (TTFT / TPOT)", $"{Slo(s.SloTtftSeconds)} / {Slo(s.SloTpotSeconds)}");
-        head.AddRow("[bold]SLO attainment[/]", $"[bold]{Num(s.SloAttainment * 100, "0.0")}%[/] ({s.GoodRequests}/{s.Total})");
+        head.AddRow("SLO attainment, TTFT only", $"{Num(s.SloAttainmentTtft * 100, "0.0")}% ({s.GoodRequestsTtft}/{s.Total})");
+        head.AddRow("SLO attainment, TPOT only", $"{Num(s.SloAttainmentTpot * 100, "0.0")}% ({s.GoodRequestsTpot}/{s.Total})");
+        head.AddRow("[bold]SLO attainment, both[/]", $"[bold]{Num(s.SloAttainment * 100, "0.0")}%[/] ({s.GoodRequests}/{s.Total})");
         head.AddRow("good request throughput", Num(s.GoodRequestThroughput, "0.000") + " req/s");
         console.Write(head);
 
@@ -64,7 +66,7 @@ public static class ConsoleReport
         var t = new Table { Border = TableBorder.Rounded, Title = new TableTitle(Markup.Escape(label)) };
         t.AddColumn(new TableColumn("rate").RightAligned());
         if (devices > 1) t.AddColumn(new TableColumn("rate/dev").RightAligned());
-        foreach (string c in (string[])["ok/total", "req/s", "tok/s", "TTFT p90 ms", "TPOT p90 ms", "E2E p90 ms", "attainment"])
+        foreach (string c in (string[])["ok/total", "req/s", "tok/s", "TTFT p90 ms", "TPOT p90 ms", "E2E p90 ms", "TTFT att.", "TPOT att.", "attainment"])
             t.AddColumn(new TableColumn(c).RightAligned());
         foreach (var run in runs)
         {
@@ -72,7 +74,8 @@ public static class ConsoleReport
             var cells = new List<string> { Rate(run.Rate) };
             if (devices > 1) cells.Add(Rate(run.RatePerDevice));
             cells.AddRange([$"{s.Completed}/{s.Total}", Num(s.RequestThroughput, "0.000"), Num(s.OutputTokenThroughput, "0.0"),
-                Ms(s.Ttft?.P90), Ms(s.Tpot?.P90), Ms(s.E2e?.P90), Num(s.SloAttainment * 100, "0.0") + "%"]);
+                Ms(s.Ttft?.P90), Ms(s.Tpot?.P90), Ms(s.E2e?.P90),
+                Num(s.SloAttainmentTtft * 100, "0.0") + "%", Num(s.SloAttainmentTpot * 100, "0.0") + "%", Num(s.SloAttainment * 100, "0.0") + "%"]);
             t.AddRow(cells.ToArray());
         }
         console.Write(t);

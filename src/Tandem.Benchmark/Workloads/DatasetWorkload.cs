@@ -12,13 +12,15 @@ public static class DatasetWorkload
 {
     public const double CharactersPerToken = 4.0;
 
-    public static IReadOnlyList<BenchRequest> Load(string path, int count, int seed, int? maxModelLength = null, int? fixedOutputLength = null)
+    /// <param name="countTokens">Counts a prompt's tokens (the model's tokenizer); null: estimated from its characters.</param>
+    public static IReadOnlyList<BenchRequest> Load(string path, int count, int seed, int? maxModelLength = null, int? fixedOutputLength = null,
+        Func<string, int>? countTokens = null)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), $"--num-prompts must be at least 1, got {count}");
         if (!File.Exists(path)) throw new FileNotFoundException($"dataset file not found: {path}", path);
         var entries = Read(path);
         var usable = entries
-            .Select(e => (e.Prompt, Input: EstimateTokens(e.Prompt), Output: fixedOutputLength ?? e.OutputLength))
+            .Select(e => (e.Prompt, Input: countTokens?.Invoke(e.Prompt) ?? EstimateTokens(e.Prompt), Output: fixedOutputLength ?? e.OutputLength))
             .Where(e => e.Input >= 1 && e.Output >= 1 && (maxModelLength is not int cap || e.Input + e.Output <= cap))
             .ToList();
         if (usable.Count == 0)

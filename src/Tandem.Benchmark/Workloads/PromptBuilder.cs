@@ -13,7 +13,7 @@ public static class PromptBuilder
     public const int DefaultTokenIdMin = 1000;
     public const int DefaultTokenIdMax = 8000;
 
-    private static readonly string[] Words =
+    internal static readonly string[] Words =
     [
         "the", "of", "and", "to", "in", "is", "it", "you", "that", "he", "was", "for", "on", "are", "as", "with",
         "his", "they", "at", "be", "this", "have", "from", "or", "one", "had", "by", "word", "but", "not", "what",

@@ -19,13 +19,22 @@ public sealed record WorkloadSpec(string Name, LengthDistribution Input, LengthD
     public static WorkloadSpec Preset(string name, int? inputLength = null, int? outputLength = null,
         double? inputCv = null, double? outputCv = null, int? maxModelLength = null)
     {
+        if (ParseFixed(name) is var (fixedIn, fixedOut))
+        {
+            if (inputLength is not null || outputLength is not null)
+                throw new ArgumentException($"'{name}' already sets both lengths: drop --input-len/--output-len, or use --workload fixed with them");
+            if (inputCv is > 0 || outputCv is > 0) throw new ArgumentException($"'{name}' has fixed lengths: a length CV does not apply");
+            name = "fixed";
+            inputLength = fixedIn;
+            outputLength = fixedOut;
+        }
         (double inMean, double inCv, double outMean, double outCv) = name.ToLowerInvariant() switch
         {
             "chatbot" => (512.0, 0.8, 256.0, 0.9),
             "code" => (160.0, 0.4, 96.0, 0.5),
             "summarization" => (1536.0, 0.4, 96.0, 0.5),
             "fixed" => (128.0, 0.0, 128.0, 0.0),
-            _ => throw new ArgumentException($"unknown workload '{name}' (known: {string.Join(", ", PresetNames)})"),
+            _ => throw new ArgumentException($"unknown workload '{name}' (known: {string.Join(", ", PresetNames)}, fixed:IN:OUT)"),
         };
         if (inputLength is < 1) throw new ArgumentException($"--input-len must be at least 1, got {inputLength}");
         if (outputLength is < 1) throw new ArgumentException($"--output-len must be at least 1, got {outputLength}");
@@ -44,5 +53,20 @@ public sealed record WorkloadSpec(string Name, LengthDistribution Input, LengthD
             new LengthDistribution(inMean, inCv, 1, Math.Max(1, maxLen)),
             new LengthDistribution(outMean, outCv, 1, Math.Max(1, maxLen)),
             maxModelLength);
+    }
+
+    /// <summary>
+    /// The lengths of <c>fixed:IN:OUT</c> (e.g. <c>fixed:128:32</c>: 128-token prompts, 32-token answers); null for
+    /// any other name. Throws when the name starts with <c>fixed:</c> but the lengths are not two positive integers.
+    /// </summary>
+    public static (int Input, int Output)? ParseFixed(string name)
+    {
+        if (!name.StartsWith("fixed:", StringComparison.OrdinalIgnoreCase)) return null;
+        var parts = name.Split(':');
+        if (parts.Length == 3
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int input) && input >= 1
+            && int.TryParse(parts[2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int output) && output >= 1)
+            return (input, output);
+        throw new ArgumentException($"--workload '{name}': expected fixed:IN:OUT with two positive token counts, e.g. fixed:128:32");
     }
 }

@@ -27,14 +27,17 @@ public static class BenchCommands
 
     private static Command CreateServe(CliConsole console)
     {
-        var baseUrl = new Option<string>("--base-url") { Description = "Server root URL", DefaultValueFactory = _ => "http://127.0.0.1:8000" };
+        var baseUrl = new Option<string>("--base-url", "--url") { Description = "Server root URL", DefaultValueFactory = _ => "http://127.0.0.1:8000" };
         var endpoint = new Option<string>("--endpoint") { Description = "/v1/completions or /v1/chat/completions", DefaultValueFactory = _ => "/v1/completions" };
         var model = new Option<string?>("--model") { Description = "Model name (default: the first from /v1/models)" };
         var apiKey = new Option<string?>("--api-key") { Description = "Bearer token, if the server wants one" };
         var label = new Option<string?>("--label") { Description = "Name of this system in tables and plots (default: the model)" };
-        var workload = new Option<string>("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}", DefaultValueFactory = _ => "fixed" };
-        var dataset = new Option<string?>("--dataset") { Description = "JSONL of {prompt, output_len}, or ShareGPT JSON (replaces --workload)" };
-        var numPrompts = new Option<int>("--num-prompts", "-n") { Description = "Requests per run", DefaultValueFactory = _ => 100 };
+        var workload = new Option<string>("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}, or fixed:IN:OUT (e.g. fixed:128:32)", DefaultValueFactory = _ => "fixed" };
+        var dataset = new Option<string?>("--dataset") { Description = "JSONL of {prompt, output_len}, ShareGPT JSON, or a trace of {input_len, output_len, arrival_time} rows (replaces --workload)" };
+        var trace = new Option<string?>("--trace") { Description = "JSONL trace of {input_len, output_len, arrival_time} rows: exact lengths, and the trace's arrival times when it has them" };
+        var timeScale = new Option<double?>("--time-scale") { Description = "Multiply a timed trace's arrival times (2 = half as fast); without it and without --rate the trace replays as is" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "GGUF file (model or vocabulary) whose tokenizer makes text prompts of exact token lengths" };
+        var numPrompts = new Option<int?>("--num-prompts", "-n") { Description = "Requests per run (default 100; a trace: all its rows)" };
         var inputLen = new Option<int?>("--input-len") { Description = "Mean prompt length in tokens (exact for 'fixed')" };
         var outputLen = new Option<int?>("--output-len") { Description = "Mean answer length in tokens (exact for 'fixed'; for a dataset: overrides every answer length)" };
         var inputCv = new Option<double?>("--input-cv") { Description = "Prompt length CV (0 = fixed)" };
@@ -43,7 +46,7 @@ public static class BenchCommands
         var tokenIds = new Option<bool>("--token-ids") { Description = "Send prompts as token-id arrays (completions only): exact prompt lengths" };
         var tokenIdMin = new Option<int>("--token-id-min") { Description = "Lowest token id --token-ids draws", DefaultValueFactory = _ => PromptBuilder.DefaultTokenIdMin };
         var tokenIdMax = new Option<int>("--token-id-max") { Description = "Token ids drawn are below this (keep it within the model's vocabulary)", DefaultValueFactory = _ => PromptBuilder.DefaultTokenIdMax };
-        var rate = new Option<string?>("--rate") { Description = "Request rate (req/s) or 'inf' for all at once; with --goodput: the first rate tried" };
+        var rate = new Option<string?>("--rate") { Description = "Request rate (req/s) or 'inf' for all at once (default inf; a timed trace: its own pace, stretched to the rate when given); with --goodput: the first rate tried" };
         var rates = new Option<string?>("--rates") { Description = "Comma-separated rates to sweep, e.g. 1,2,4,inf" };
         var cv = new Option<double?>("--cv") { Description = "Arrival burstiness as the CV of inter-arrival gaps: 1 = Poisson (default), >1 burstier, 0 evenly spaced" };
         var burstiness = new Option<double?>("--burstiness") { Description = "vLLM's gamma shape k (CV = 1/sqrt(k)); alternative to --cv" };
@@ -67,7 +70,7 @@ public static class BenchCommands
 
         var command = new Command("serve", "Measure latency, SLO attainment and goodput of an OpenAI-compatible server.")
         {
-            baseUrl, endpoint, model, apiKey, label, workload, dataset, numPrompts, inputLen, outputLen, inputCv, outputCv, maxModelLen,
+            baseUrl, endpoint, model, apiKey, label, workload, dataset, trace, timeScale, tokenizer, numPrompts, inputLen, outputLen, inputCv, outputCv, maxModelLen,
             tokenIds, tokenIdMin, tokenIdMax, rate, rates, cv, burstiness, seed, maxConcurrency, timeout, sloTtft, sloTpot, measureFrom, goodput, attainment,
             precision, maxRate, devices, warmup, noTimeline, noIgnoreEos, outJson, csv, plots,
         };
@@ -78,9 +81,11 @@ public static class BenchCommands
             if (!Uri.TryCreate(parse.GetValue(baseUrl), UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https"))
                 throw new CliUsageException($"--base-url must be an http(s) URL, got '{parse.GetValue(baseUrl)}'");
             double arrivalCv = parse.GetValue(burstiness) is double b ? CvFromBurstiness(b) : parse.GetValue(cv) ?? 1.0;
-            var rateList = ParseRates(parse.GetValue(rates) ?? parse.GetValue(rate) ?? "inf");
+            string? rateText = parse.GetValue(rates) ?? parse.GetValue(rate);
+            // No rate: all at once, or a timed trace at its own pace (decided once the trace is read).
+            List<double>? rateList = rateText is null ? null : ParseRates(rateText);
             bool search = parse.GetValue(goodput);
-            if (search && rateList.Count > 1) throw new CliUsageException("--goodput searches rates itself: give at most one --rate to start from");
+            if (search && rateList is { Count: > 1 }) throw new CliUsageException("--goodput searches rates itself: give at most one --rate to start from");
             var origin = parse.GetValue(measureFrom)!.ToLowerInvariant() switch
             {
                 "arrival" => LatencyOrigin.Arrival,
@@ -89,7 +94,8 @@ public static class BenchCommands
             };
             double slo1 = parse.GetValue(sloTtft) ?? double.PositiveInfinity, slo2 = parse.GetValue(sloTpot) ?? double.PositiveInfinity;
             if (!(slo1 > 0) || !(slo2 > 0)) throw new CliUsageException("--slo-ttft and --slo-tpot must be positive seconds");
-            double firstRate = search && double.IsFinite(rateList[0]) ? rateList[0] : 1.0;
+            double firstRate = search && rateList is not null && double.IsFinite(rateList[0]) ? rateList[0] : 1.0;
+            bool isTrace = parse.GetValue(trace) is not null || (parse.GetValue(dataset) is { } ds && TraceWorkload.IsTrace(ds));
 
             var options = new ServeBenchmarkOptions
             {
@@ -100,7 +106,10 @@ public static class BenchCommands
                 Label = parse.GetValue(label),
                 Workload = parse.GetValue(workload)!,
                 Dataset = parse.GetValue(dataset),
-                NumPrompts = parse.GetValue(numPrompts),
+                Trace = parse.GetValue(trace),
+                TimeScale = parse.GetValue(timeScale) ?? 1.0,
+                Tokenizer = parse.GetValue(tokenizer),
+                NumPrompts = parse.GetValue(numPrompts) ?? (isTrace ? int.MaxValue : 100),
                 InputLength = parse.GetValue(inputLen),
                 OutputLength = parse.GetValue(outputLen),
                 InputCv = parse.GetValue(inputCv),
