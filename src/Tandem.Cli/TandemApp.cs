@@ -9,7 +9,7 @@ public static class TandemApp
 {
     public static RootCommand BuildRoot(CliConsole console)
     {
-        var root = new RootCommand("Tandem: LLM inference on GGUF models, computing what llama.cpp computes.");
+        var root = new RootCommand("Tandem: disaggregated LLM serving for .NET — a GGUF engine that computes what llama.cpp computes, an OpenAI-compatible server, and SLO benchmarks.");
         root.Add(ModelCommands.Create(console));
         root.Add(GenerateCommand.Create(console));
         root.Add(ServeCommand.Create(console));
