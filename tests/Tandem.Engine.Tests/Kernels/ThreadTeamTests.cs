@@ -1,0 +1,74 @@
+using Tandem.Engine.Kernels;
+
+namespace Tandem.Engine.Tests.Kernels;
+
+public class ThreadTeamTests
+{
+    /// <summary>Counts how often each item runs and which team members ran any.</summary>
+    private sealed class CountingJob(int items) : IParallelJob
+    {
+        public readonly int[] Hits = new int[items];
+        public readonly int[] Workers = new int[8];
+
+        public void Execute(int begin, int end, int worker)
+        {
+            for (int i = begin; i < end; i++) Interlocked.Increment(ref Hits[i]);
+            Interlocked.Increment(ref Workers[worker]);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1000, 7)]
+    [InlineData(2, 1, 1)]
+    [InlineData(2, 1000, 1)]
+    [InlineData(3, 12345, 64)]
+    [InlineData(4, 100, 1000)]
+    public void EveryItemRunsExactlyOnce(int size, int items, int grain)
+    {
+        using var team = new ThreadTeam(size);
+        for (int round = 0; round < 200; round++) // many back-to-back jobs: generations must not mix
+        {
+            var job = new CountingJob(items);
+            team.Run(job, items, grain);
+            Assert.All(job.Hits, h => Assert.Equal(1, h));
+        }
+    }
+
+    [Fact]
+    public void WorkersThatSleptBetweenJobsStillHelp()
+    {
+        using var team = new ThreadTeam(2);
+        var job = new CountingJob(100_000);
+        Thread.Sleep(5); // longer than the spin: the worker is asleep when the job is published
+        team.Run(job, job.Hits.Length, 1);
+        Assert.All(job.Hits, h => Assert.Equal(1, h));
+    }
+
+    private sealed class FailingJob : IParallelJob
+    {
+        public void Execute(int begin, int end, int worker)
+        {
+            if (begin <= 500 && 500 < end) throw new InvalidOperationException("item 500 failed");
+        }
+    }
+
+    [Fact]
+    public void AFailureSurfacesAndTheTeamKeepsWorking()
+    {
+        using var team = new ThreadTeam(2);
+        var e = Assert.Throws<AggregateException>(() => team.Run(new FailingJob(), 1000, 10));
+        Assert.Contains("item 500 failed", e.InnerException!.Message);
+        var job = new CountingJob(1000);
+        team.Run(job, 1000, 10);
+        Assert.All(job.Hits, h => Assert.Equal(1, h));
+    }
+
+    [Fact]
+    public void DisposeStopsTheWorkers()
+    {
+        var team = new ThreadTeam(3);
+        team.Run(new CountingJob(10), 10, 1);
+        team.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => team.Run(new CountingJob(10), 10, 1));
+    }
+}
