@@ -14,6 +14,9 @@ internal interface ILegacyBlockDecoder
 
     /// <summary>The block's 32 quants as signed bytes (ggml's <c>qx</c>).</summary>
     static abstract Vector256<sbyte> Decode(ref byte block);
+
+    /// <summary>The type's portable dot product, used where AVX2/FMA are missing.</summary>
+    static abstract float DotScalar(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb);
 }
 
 /// <summary>
@@ -25,6 +28,47 @@ internal interface ILegacyBlockDecoder
 /// </summary>
 internal static class LegacyDot4
 {
+    /// <summary>
+    /// ggml's AVX2 <c>ggml_vec_dot_qX_0_q8_0</c> for any type whose blocks decode to signed bytes: one 8-lane
+    /// accumulator, <c>acc = fma(dx*dy, sum(qx*qy), acc)</c> per block, then <c>hsum_float_8</c>.
+    /// Q4_0, Q5_0 and Q8_0 differ only in <see cref="ILegacyBlockDecoder.Decode"/>.
+    /// </summary>
+    public static float Avx2Dot<TDecoder>(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb)
+        where TDecoder : ILegacyBlockDecoder
+    {
+        ref byte x = ref MemoryMarshal.GetReference(weights);
+        ref byte y = ref MemoryMarshal.GetReference(activations);
+        Vector256<float> acc = Vector256<float>.Zero;
+        int xb = TDecoder.BlockBytes;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            float d = ReadHalf(ref x, 0) * ReadHalf(ref y, 0);
+            Vector256<sbyte> qx = TDecoder.Decode(ref x);
+            Vector256<sbyte> qy = Vector256.LoadUnsafe(ref Unsafe.Add(ref y, 2)).AsSByte();
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), MulSumI8Pairs(qx, qy), acc);
+            x = ref Unsafe.Add(ref x, xb);
+            y = ref Unsafe.Add(ref y, RowQ8_0.BlockBytes);
+        }
+        return HorizontalSum(acc);
+    }
+
+    /// <summary>The <c>Dot4</c> of a type with Q8_0 activations: checks the rows, then the AVX2 kernel or four portable dots.</summary>
+    public static void Dot4<TDecoder>(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
+        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results)
+        where TDecoder : ILegacyBlockDecoder
+    {
+        int nb = CheckRows(n, weights, TDecoder.BlockBytes, a0, a1, a2, a3, results);
+        if (UseAvx2)
+        {
+            Avx2Dot4<TDecoder>(weights, a0, a1, a2, a3, nb, results);
+            return;
+        }
+        results[0] = TDecoder.DotScalar(weights, a0, nb);
+        results[1] = TDecoder.DotScalar(weights, a1, nb);
+        results[2] = TDecoder.DotScalar(weights, a2, nb);
+        results[3] = TDecoder.DotScalar(weights, a3, nb);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx2Dot4<TDecoder>(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
         ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int nb, Span<float> results)

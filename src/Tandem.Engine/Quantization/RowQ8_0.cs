@@ -57,45 +57,23 @@ public readonly struct RowQ8_0 : IMultiRowDot
     }
 
     /// <summary>ggml's AVX2 <c>ggml_vec_dot_q8_0_q8_0</c>: one 8-lane accumulator, <c>acc = fma(dx*dy, sums, acc)</c> per block.</summary>
-    internal static float DotAvx2(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb)
-    {
-        ref byte x = ref MemoryMarshal.GetReference(weights);
-        ref byte y = ref MemoryMarshal.GetReference(activations);
-        Vector256<float> acc = Vector256<float>.Zero;
-        for (int ib = 0; ib < nb; ib++)
-        {
-            float d = ReadHalf(ref x, 0) * ReadHalf(ref y, 0);
-            Vector256<sbyte> qx = Vector256.LoadUnsafe(ref Unsafe.Add(ref x, 2)).AsSByte();
-            Vector256<sbyte> qy = Vector256.LoadUnsafe(ref Unsafe.Add(ref y, 2)).AsSByte();
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), MulSumI8Pairs(qx, qy), acc);
-            x = ref Unsafe.Add(ref x, BlockBytes);
-            y = ref Unsafe.Add(ref y, BlockBytes);
-        }
-        return HorizontalSum(acc);
-    }
+    internal static float DotAvx2(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb) =>
+        LegacyDot4.Avx2Dot<Q8_0Block>(weights, activations, nb);
 
     /// <summary>
     /// Four activation rows at once; bit-identical to four <see cref="Dot"/> calls (see <see cref="LegacyDot4"/>).
     /// </summary>
     public static void Dot4(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> a0, ReadOnlySpan<byte> a1,
-        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results)
-    {
-        int nb = LegacyDot4.CheckRows(n, weights, BlockBytes, a0, a1, a2, a3, results);
-        if (UseAvx2)
-        {
-            LegacyDot4.Avx2Dot4<Q8_0Block>(weights, a0, a1, a2, a3, nb, results);
-            return;
-        }
-        results[0] = DotScalar(weights, a0, nb);
-        results[1] = DotScalar(weights, a1, nb);
-        results[2] = DotScalar(weights, a2, nb);
-        results[3] = DotScalar(weights, a3, nb);
-    }
+        ReadOnlySpan<byte> a2, ReadOnlySpan<byte> a3, int n, Span<float> results) =>
+        LegacyDot4.Dot4<Q8_0Block>(weights, a0, a1, a2, a3, n, results);
 
     /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
     private readonly struct Q8_0Block : ILegacyBlockDecoder
     {
         public static int BlockBytes => RowQ8_0.BlockBytes;
+
+        public static float DotScalar(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb) =>
+            RowQ8_0.DotScalar(weights, activations, nb);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<sbyte> Decode(ref byte block) =>
