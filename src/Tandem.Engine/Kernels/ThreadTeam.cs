@@ -13,6 +13,19 @@ namespace Tandem.Engine.Kernels;
 /// </list>
 /// Workers spin for <see cref="SpinMicroseconds"/> before they block: a decode step issues a few hundred
 /// jobs of tens of microseconds, and an OS wake-up per job would cost as much as the job.
+/// <para>
+/// <b>Why a claim can never touch the wrong job.</b> A claim is a compare-and-swap on the state word
+/// (generation, next item), and the claimer reads the job's fields (<c>_job</c>, <c>_itemCount</c>,
+/// <c>_grain</c>) between reading the word and swapping it. Those fields are rewritten only while the word
+/// holds a <em>closed</em> generation (odd; its next item is past any count, so nothing is claimable):
+/// <see cref="Run"/> first swaps in the closed generation, then writes the fields, then swaps in the new open
+/// (even) generation. So a claimer that read fields of a newer job read them after the word changed away
+/// from the value it holds, and its swap fails; a swap that succeeds proves the fields it read belong to the
+/// generation it claimed. Without the closed step (before this fix) a worker that read the old word, then
+/// the new job's count, could still swap on the old word: it ran items of the new job under the old
+/// generation, some twice, added them to the done count and let <see cref="Run"/> return early. This showed
+/// only when the publishing thread lost its core inside that window, i.e. under CPU contention.
+/// </para>
 /// </summary>
 public sealed class ThreadTeam : IDisposable
 {
@@ -21,12 +34,15 @@ public sealed class ThreadTeam : IDisposable
     private readonly int[] _sleeping;
     private readonly long _spinTicks;
 
-    // The current job; written by the caller only while no items of the previous job remain unclaimed.
+    // The current job; written by the caller only while the state holds a closed generation (see above).
     private IParallelJob? _job;
     private int _itemCount;
     private int _grain;
-    // High 32 bits: generation of the current job; low 32 bits: next unclaimed item.
+    // High 32 bits: generation (even: a job is open for claims; odd: closed while the next job's fields are
+    // written); low 32 bits: next unclaimed item.
     private long _state;
+    // The low half of a closed state: past any item count, so a claimer that reads it stops.
+    private const long ClosedNext = int.MaxValue;
     private int _done;
     private volatile bool _disposed;
     private Exception? _failure;
@@ -70,13 +86,18 @@ public sealed class ThreadTeam : IDisposable
             return;
         }
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // Close: from here until the open below, every claim on an earlier state word fails, so no worker can
+        // pair the fields written next with an old generation. (Full fences on both swaps.)
+        int open = (int)(Volatile.Read(ref _state) >> 32);
+        Debug.Assert((open & 1) == 0, "Run is not reentrant");
+        Interlocked.Exchange(ref _state, ((long)(open + 1) << 32) | ClosedNext);
         _job = job;
         _itemCount = itemCount;
         _grain = grain;
         _failure = null;
         Volatile.Write(ref _done, 0);
-        int generation = (int)(Volatile.Read(ref _state) >> 32) + 1;
-        Interlocked.Exchange(ref _state, (long)generation << 32); // publishes the fields above (full fence)
+        int generation = open + 2;
+        Interlocked.Exchange(ref _state, (long)generation << 32); // opens the job and publishes the fields above
         for (int i = 0; i < _workers.Length; i++)
             if (Interlocked.Exchange(ref _sleeping[i], 0) == 1) _wake[i].Release();
 
@@ -96,14 +117,15 @@ public sealed class ThreadTeam : IDisposable
             long s = Volatile.Read(ref _state);
             if ((int)(s >> 32) != generation) return;
             int begin = (int)s, n = _itemCount, g = _grain;
+            var job = _job;
             if (begin >= n) return;
-            // The claim succeeds only if the state is unchanged, so n, g and _job read above belong to this generation.
+            // Succeeds only if the word still holds s: then no close happened since it was read, so n, g and
+            // job (read after s) are this generation's (see the class comment).
             if (Interlocked.CompareExchange(ref _state, s + g, s) != s) continue;
-            var job = _job!;
-            int end = Math.Min(n, begin + g);
+            int end = (int)Math.Min(n, (long)begin + g);
             try
             {
-                job.Execute(begin, end, worker);
+                job!.Execute(begin, end, worker);
             }
             catch (Exception e)
             {
@@ -124,24 +146,27 @@ public sealed class ThreadTeam : IDisposable
         }
     }
 
-    /// <summary>Waits until a job newer than <paramref name="seen"/> is published; returns its generation.</summary>
+    /// <summary>
+    /// Waits until an open job newer than <paramref name="seen"/> is published; returns its generation. A closed
+    /// generation means the caller is writing the next job: keep waiting for the open that follows it.
+    /// </summary>
     private int WaitForJob(int w, int seen)
     {
         long until = Stopwatch.GetTimestamp() + _spinTicks;
         while (true)
         {
             int generation = (int)(Volatile.Read(ref _state) >> 32);
-            if (generation != seen || _disposed) return generation;
+            if (IsNewOpen(generation, seen) || _disposed) return generation;
             if (Stopwatch.GetTimestamp() < until)
             {
                 Thread.SpinWait(16);
                 continue;
             }
-            // Announce sleep, then re-check: the publisher bumps the generation before it looks at
+            // Announce sleep, then re-check: the publisher opens the generation before it looks at
             // _sleeping, and both sides use full fences, so one of us always sees the other.
             Interlocked.Exchange(ref _sleeping[w], 1);
             generation = (int)(Volatile.Read(ref _state) >> 32);
-            if (generation != seen || _disposed)
+            if (IsNewOpen(generation, seen) || _disposed)
             {
                 if (Interlocked.Exchange(ref _sleeping[w], 0) == 0) _wake[w].Wait(); // a release is on its way: consume it
                 return generation;
@@ -151,11 +176,13 @@ public sealed class ThreadTeam : IDisposable
         }
     }
 
+    private static bool IsNewOpen(int generation, int seen) => generation != seen && (generation & 1) == 0;
+
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        Interlocked.Add(ref _state, 1L << 32);
+        Interlocked.Add(ref _state, 2L << 32); // a new open generation with nothing to claim: wakes spinning workers
         for (int i = 0; i < _workers.Length; i++)
             if (Interlocked.Exchange(ref _sleeping[i], 0) == 1) _wake[i].Release();
         foreach (var t in _workers) t.Join();
