@@ -3,13 +3,14 @@ using System.Text;
 namespace Tandem.Engine.Tokenization;
 
 /// <summary>
-/// Turns generated token ids into text one token at a time. Each token contributes llama.cpp's
-/// token_to_piece bytes; the first token loses its leading space when the vocabulary adds a space prefix
-/// (llama_detokenize's rule, so a SentencePiece "▁Once" first token streams as "Once", but after a BOS or any
-/// other first token the space stays). Bytes of a character split across byte-fallback tokens are held back
-/// until the character is complete; bytes that can never form a character come out as U+FFFD.
-/// llama.cpp's streaming paths (server, cli) do not apply the clean_spaces pass that whole-text
-/// <see cref="Tokenizer.Decode"/> does for some BPE vocabularies, and neither does this class.
+/// Turns generated token ids into text one token at a time. The text of a continuation is exactly the
+/// concatenation of llama.cpp's token_to_piece (lstrip 0) of its tokens, which is what llama.cpp's server
+/// streams and llama-cli prints. No token loses its leading space: generated tokens always continue a prompt, so
+/// a SentencePiece "▁down" after "The cat sat" is " down". (Whole-text <see cref="Tokenizer.Decode"/>, llama.cpp's
+/// llama_detokenize, drops the first token's space instead, because there the first token begins the text.)
+/// Bytes of a character split across byte-fallback tokens are held back until the character is complete; bytes
+/// that can never form a character come out as U+FFFD. llama.cpp's streaming paths (server, cli) do not apply the
+/// clean_spaces pass that <see cref="Tokenizer.Decode"/> does for some BPE vocabularies, and neither does this class.
 /// </summary>
 public sealed class StreamingDecoder
 {
@@ -18,7 +19,6 @@ public sealed class StreamingDecoder
     private readonly Decoder _utf8 = new UTF8Encoding(false, false).GetDecoder();
     private readonly List<byte> _piece = new();
     private char[] _chars = new char[64];
-    private bool _first = true;
 
     /// <param name="renderSpecial">Render control tokens as their text (llama.cpp's special = true); off by default.</param>
     public StreamingDecoder(Tokenizer tokenizer, bool renderSpecial = false)
@@ -31,8 +31,7 @@ public sealed class StreamingDecoder
     public string Add(int id)
     {
         _piece.Clear();
-        _tokenizer.AppendPiece(id, _renderSpecial, _first && _tokenizer.Vocabulary.AddSpacePrefix, _piece);
-        _first = false;
+        _tokenizer.AppendPiece(id, _renderSpecial, stripLeadingSpace: false, _piece);
         return DecodeBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_piece), flush: false);
     }
 
@@ -40,11 +39,7 @@ public sealed class StreamingDecoder
     public string Flush() => DecodeBytes([], flush: true);
 
     /// <summary>Forgets all state, for a new sequence.</summary>
-    public void Reset()
-    {
-        _utf8.Reset();
-        _first = true;
-    }
+    public void Reset() => _utf8.Reset();
 
     private string DecodeBytes(ReadOnlySpan<byte> bytes, bool flush)
     {

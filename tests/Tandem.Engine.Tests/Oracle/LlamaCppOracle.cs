@@ -1,4 +1,3 @@
-using System.Text;
 using LLama.Native;
 
 namespace Tandem.Engine.Tests.Oracle;
@@ -13,7 +12,6 @@ public sealed class LlamaCppOracle : IDisposable
     private readonly SafeLlamaModelHandle _model;
     private readonly SafeLLamaContextHandle _context;
     private readonly LLamaBatch _batch = new();
-    private byte[] _pieceBuffer = new byte[64];
 
     public LlamaCppOracle(string ggufPath, LlamaCppOracleOptions? options = null)
     {
@@ -36,6 +34,7 @@ public sealed class LlamaCppOracle : IDisposable
         {
             throw new InvalidOperationException($"llama.cpp could not load {ggufPath}: {LlamaCppNative.LastProblem}", e);
         }
+        Vocabulary = new LlamaCppVocabulary(_model);
 
         int contextSize = Options.ContextSize > 0 ? Options.ContextSize : Math.Min(_model.ContextSize, 4096);
         int batchSize = Options.BatchSize > 0 ? Options.BatchSize : Math.Min(512, contextSize);
@@ -85,40 +84,14 @@ public sealed class LlamaCppOracle : IDisposable
     /// <summary>Whether llama.cpp treats the token as end of generation (EOS, EOT, ...).</summary>
     public bool IsEndOfGeneration(int token) => ((LLamaToken)token).IsEndOfGeneration(_model.Vocab);
 
-    /// <summary>
-    /// llama_tokenize. <paramref name="addBos"/> is llama.cpp's add_special (BOS, and EOS where the vocabulary asks
-    /// for it); <paramref name="parseSpecial"/> lets control-token text such as "&lt;s&gt;" become the control token.
-    /// </summary>
-    public int[] Tokenize(string text, bool addBos, bool parseSpecial = false)
-    {
-        var tokens = _model.Tokenize(text, addBos, parseSpecial, Encoding.UTF8);
-        var ids = new int[tokens.Length];
-        for (int i = 0; i < tokens.Length; i++)
-            ids[i] = (int)tokens[i];
-        return ids;
-    }
+    /// <summary>llama.cpp's tokenizer and token pieces for this model.</summary>
+    public LlamaCppVocabulary Vocabulary { get; }
 
-    /// <summary>The UTF-8 bytes of llama_token_to_piece (special tokens rendered as empty) for one token.</summary>
-    public byte[] TokenPiece(int token)
-    {
-        CheckToken(token);
-        uint size = _model.TokenToSpan(token, _pieceBuffer, 0, false);
-        if (size > _pieceBuffer.Length)
-        {
-            _pieceBuffer = new byte[Math.Max(size, (uint)_pieceBuffer.Length * 2)];
-            size = _model.TokenToSpan(token, _pieceBuffer, 0, false);
-        }
-        return _pieceBuffer.AsSpan(0, (int)size).ToArray();
-    }
+    /// <inheritdoc cref="LlamaCppVocabulary.Tokenize"/>
+    public int[] Tokenize(string text, bool addBos, bool parseSpecial = false) => Vocabulary.Tokenize(text, addBos, parseSpecial);
 
-    /// <summary>The concatenated pieces of the tokens, decoded as UTF-8.</summary>
-    public string Detokenize(ReadOnlySpan<int> tokens)
-    {
-        var bytes = new List<byte>();
-        foreach (int token in tokens)
-            bytes.AddRange(TokenPiece(token));
-        return Encoding.UTF8.GetString(bytes.ToArray());
-    }
+    /// <inheritdoc cref="LlamaCppVocabulary.StreamedText"/>
+    public string StreamedText(ReadOnlySpan<int> tokens) => Vocabulary.StreamedText(tokens);
 
     /// <summary>Evaluates the tokens (positions 0..n-1) from an empty cache and returns the logits of the last position.</summary>
     public float[] EvaluateLastLogits(ReadOnlySpan<int> tokens)
@@ -149,6 +122,17 @@ public sealed class LlamaCppOracle : IDisposable
         var logits = new List<float[]>(count);
         int[] tokens = Greedy(prompt, count, stopAtEndOfGeneration, logits);
         return (tokens, logits.ToArray());
+    }
+
+    /// <summary>
+    /// What llama.cpp's server answers a greedy request with: up to <paramref name="maxTokens"/> argmax tokens,
+    /// ending with (and including) an end-of-generation token if one comes, and their streamed text, in which that
+    /// end token shows as nothing.
+    /// </summary>
+    public (int[] Tokens, string Text) GreedyCompletion(ReadOnlySpan<int> prompt, int maxTokens)
+    {
+        int[] tokens = GreedyContinuation(prompt, maxTokens, stopAtEndOfGeneration: true);
+        return (tokens, StreamedText(tokens));
     }
 
     /// <summary>Index of the largest logit; the first one wins ties, as in llama.cpp's greedy sampler.</summary>

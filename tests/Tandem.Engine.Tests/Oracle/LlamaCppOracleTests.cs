@@ -181,11 +181,11 @@ public class LlamaCppOracleTests
     }
 
     [Fact]
-    public void Detokenize_renders_the_reference_text()
+    public void Streamed_text_renders_the_reference_text()
     {
         using var oracle = new LlamaCppOracle(TestPaths.Model("stories260K.gguf"));
 
-        string text = oracle.Detokenize(Ids("432,383,286,261,376,298,315,421,395,317,426,338,401,396,267,337,410,408,419,292,411,322,265,282,295,433,426,385,328,432,358,394"));
+        string text = oracle.StreamedText(Ids("432,383,286,261,376,298,315,421,395,317,426,338,401,396,267,337,410,408,419,292,411,322,265,282,295,433,426,385,328,432,358,394"));
 
         Assert.Equal(", there was a little girl named Lily. She loved to play outside in the park. One day, she saw", text);
     }
