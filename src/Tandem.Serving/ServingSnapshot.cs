@@ -22,4 +22,9 @@ public sealed record InstanceSnapshot
     public IReadOnlyList<int> Cores { get; init; } = [];
     /// <summary>Prefill instances: prefilled requests whose KV waits in this pool for a decode instance to pull it.</summary>
     public int Held { get; init; }
+    /// <summary>
+    /// Tokens this instance has run through the model since it started (prompt tokens prefilled, one per request per
+    /// decode step; recomputation after preemption counts again): how the controller spread the work.
+    /// </summary>
+    public long TokensComputed { get; init; }
 }

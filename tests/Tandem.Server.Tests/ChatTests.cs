@@ -65,7 +65,9 @@ public sealed class ChatTests(ServerFixture fixture) : IClassFixture<ServerFixtu
         Assert.Equal(ChatMessageRole.Assistant, role);
         Assert.Equal(ChatFinishReason.Length, finish);
         Assert.True(updates > 3);
-        if (usage is not null) Assert.Equal(20, usage.OutputTokenCount); // present when the SDK asks for include_usage
+        // The SDK asks for stream_options.include_usage on every streamed call, so the usage chunk must come.
+        Assert.NotNull(usage);
+        Assert.Equal(20, usage.OutputTokenCount);
     }
 
     [Fact]

@@ -94,8 +94,11 @@ public class LoadTests
         foreach (var r in results) AssertTimelineOrdered(r.Outcome, mode);
         Assert.Contains(results, r => r.Outcome.CompletionTokens > 1);
         await AssertPoolsDrain(engine);
-        // Both instances of the entry role got work.
-        Assert.Equal(mode == ServingMode.Disaggregated ? 4 : 2, engine.Snapshot().Instances.Count);
+        // Both instances of each role got work: the controller spread the prompts over the prefill (or colocated)
+        // instances and the prefilled requests over the decode instances.
+        var instances = engine.Snapshot().Instances;
+        Assert.Equal(mode == ServingMode.Disaggregated ? 4 : 2, instances.Count);
+        Assert.All(instances, i => Assert.True(i.TokensComputed > 0, $"{i.Name} computed no tokens"));
     }
 
     [Fact]

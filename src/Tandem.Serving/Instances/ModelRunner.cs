@@ -20,6 +20,7 @@ internal sealed class ModelRunner : IDisposable
     private readonly List<SampledToken> _sampled = [];
     private readonly int _vocab;
     private float[] _logits;
+    private long _tokensComputed; // written by the instance's loop only, read by Snapshot() from any thread
 
     public ModelRunner(Transformer transformer)
     {
@@ -29,6 +30,9 @@ internal sealed class ModelRunner : IDisposable
     }
 
     public Transformer Transformer => _transformer;
+
+    /// <summary>Tokens run through the model so far (every scheduled chunk's tokens): the instance's cumulative work.</summary>
+    public long TokensComputed => Volatile.Read(ref _tokensComputed);
 
     /// <summary>Runs the step; the returned list is valid until the next call.</summary>
     public IReadOnlyList<SampledToken> Execute(SchedulerOutput output, PagedKvCacheManager kv)
@@ -47,6 +51,7 @@ internal sealed class ModelRunner : IDisposable
         int rows = _batch.LogitRows;
         if (_logits.Length < rows * _vocab) _logits = new float[Math.Max(rows, _logits.Length / _vocab * 2) * _vocab];
         _transformer.Forward(_batch, _logits);
+        Volatile.Write(ref _tokensComputed, _tokensComputed + output.TotalTokens);
 
         int row = 0;
         foreach (var c in output.Scheduled)

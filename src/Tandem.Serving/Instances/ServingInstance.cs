@@ -163,6 +163,7 @@ internal abstract class ServingInstance : IDisposable
         KvBlocksTotal = Kv.Pool.BlockCount,
         Cores = Cores,
         Held = HeldCount,
+        TokensComputed = Runner.TokensComputed,
     };
 
     /// <summary>Published by prefill instances: requests whose KV waits here to be pulled.</summary>

@@ -1,39 +1,21 @@
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
-
 namespace Tandem.Engine.Tests.Quantization;
 
 /// <summary>
 /// Direct calls into the AVX2 build of ggml that LLamaSharp.Backend.Cpu ships (libggml-base / libggml-cpu),
 /// so that the legacy row kernels can be compared bit for bit with the functions llama.cpp itself runs.
-/// Only on linux-x64 machines with AVX2; <see cref="Instance"/> is null elsewhere.
+/// Only on linux-x64 machines with AVX2: elsewhere <see cref="Require"/> skips the calling test.
 /// </summary>
 internal sealed unsafe class GgmlCpuLibrary
 {
-    public static GgmlCpuLibrary? Instance { get; } = TryLoad();
+    private readonly GgmlNativeBuild _build;
 
-    private readonly nint _base, _cpu;
+    private GgmlCpuLibrary(GgmlNativeBuild build) => _build = build;
 
-    private GgmlCpuLibrary(nint baseLib, nint cpuLib)
-    {
-        _base = baseLib;
-        _cpu = cpuLib;
-        ((delegate* unmanaged<void>)NativeLibrary.GetExport(_cpu, "ggml_cpu_init"))();
-    }
+    /// <summary>The library, or the calling (skippable) test is reported as skipped with the reason it cannot run here.</summary>
+    public static GgmlCpuLibrary Require() => new(GgmlNativeBuild.Require("avx2"));
 
-    private static GgmlCpuLibrary? TryLoad()
-    {
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64 || !Avx2.IsSupported || !Fma.IsSupported)
-            return null;
-        string dir = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "avx2");
-        // Loading base first lets the cpu library's NEEDED entry resolve to it.
-        nint baseLib = NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
-        nint cpuLib = NativeLibrary.Load(Path.Combine(dir, "libggml-cpu.so"));
-        return new GgmlCpuLibrary(baseLib, cpuLib);
-    }
-
-    private nint Base(string name) => NativeLibrary.GetExport(_base, name);
-    private nint Cpu(string name) => NativeLibrary.GetExport(_cpu, name);
+    private nint Base(string name) => _build.BaseExport(name);
+    private nint Cpu(string name) => _build.CpuExport(name);
 
     /// <summary><c>quantize_row_X_ref</c> from ggml-base (weights) or <c>quantize_row_q8_0/q8_1</c> from ggml-cpu (activations).</summary>
     public byte[] Quantize(string function, bool cpu, float[] x, int rowBytes)

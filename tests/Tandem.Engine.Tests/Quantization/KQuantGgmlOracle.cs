@@ -1,6 +1,4 @@
 using Tandem.Engine.Gguf;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Tandem.Engine.Tests.Quantization;
 
@@ -11,55 +9,30 @@ namespace Tandem.Engine.Tests.Quantization;
 /// </summary>
 internal sealed unsafe class KQuantGgmlOracle
 {
-    private static readonly Dictionary<string, KQuantGgmlOracle?> Loaded = new();
-
     private readonly delegate* unmanaged<float*, byte*, long, void> _quantizeQ4K, _quantizeQ5K, _quantizeQ6K, _quantizeQ8KRef, _quantizeQ8K;
     private readonly delegate* unmanaged<byte*, float*, long, void> _dequantizeQ4K, _dequantizeQ5K, _dequantizeQ6K;
     private readonly delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void> _dotQ4K, _dotQ5K, _dotQ6K;
 
-    public string Variant { get; }
-
-    private KQuantGgmlOracle(string variant, nint baseLib, nint cpuLib)
+    private KQuantGgmlOracle(GgmlNativeBuild build)
     {
-        Variant = variant;
-        _quantizeQ4K = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(baseLib, "quantize_row_q4_K_ref");
-        _quantizeQ5K = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(baseLib, "quantize_row_q5_K_ref");
-        _quantizeQ6K = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(baseLib, "quantize_row_q6_K_ref");
-        _quantizeQ8KRef = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(baseLib, "quantize_row_q8_K_ref");
-        _dequantizeQ4K = (delegate* unmanaged<byte*, float*, long, void>)NativeLibrary.GetExport(baseLib, "dequantize_row_q4_K");
-        _dequantizeQ5K = (delegate* unmanaged<byte*, float*, long, void>)NativeLibrary.GetExport(baseLib, "dequantize_row_q5_K");
-        _dequantizeQ6K = (delegate* unmanaged<byte*, float*, long, void>)NativeLibrary.GetExport(baseLib, "dequantize_row_q6_K");
-        _quantizeQ8K = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(cpuLib, "quantize_row_q8_K");
-        _dotQ4K = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)NativeLibrary.GetExport(cpuLib, "ggml_vec_dot_q4_K_q8_K");
-        _dotQ5K = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)NativeLibrary.GetExport(cpuLib, "ggml_vec_dot_q5_K_q8_K");
-        _dotQ6K = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)NativeLibrary.GetExport(cpuLib, "ggml_vec_dot_q6_K_q8_K");
-        ((delegate* unmanaged<void>)NativeLibrary.GetExport(cpuLib, "ggml_cpu_init"))();
+        _quantizeQ4K = (delegate* unmanaged<float*, byte*, long, void>)build.BaseExport("quantize_row_q4_K_ref");
+        _quantizeQ5K = (delegate* unmanaged<float*, byte*, long, void>)build.BaseExport("quantize_row_q5_K_ref");
+        _quantizeQ6K = (delegate* unmanaged<float*, byte*, long, void>)build.BaseExport("quantize_row_q6_K_ref");
+        _quantizeQ8KRef = (delegate* unmanaged<float*, byte*, long, void>)build.BaseExport("quantize_row_q8_K_ref");
+        _dequantizeQ4K = (delegate* unmanaged<byte*, float*, long, void>)build.BaseExport("dequantize_row_q4_K");
+        _dequantizeQ5K = (delegate* unmanaged<byte*, float*, long, void>)build.BaseExport("dequantize_row_q5_K");
+        _dequantizeQ6K = (delegate* unmanaged<byte*, float*, long, void>)build.BaseExport("dequantize_row_q6_K");
+        _quantizeQ8K = (delegate* unmanaged<float*, byte*, long, void>)build.CpuExport("quantize_row_q8_K");
+        _dotQ4K = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)build.CpuExport("ggml_vec_dot_q4_K_q8_K");
+        _dotQ5K = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)build.CpuExport("ggml_vec_dot_q5_K_q8_K");
+        _dotQ6K = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)build.CpuExport("ggml_vec_dot_q6_K_q8_K");
     }
 
-    /// <summary>The oracle for one build variant ("avx2", "avx512"), or null where it is absent or this CPU cannot run it.</summary>
-    public static KQuantGgmlOracle? TryLoad(string variant)
-    {
-        lock (Loaded)
-        {
-            if (Loaded.TryGetValue(variant, out var cached))
-                return cached;
-            KQuantGgmlOracle? oracle = null;
-            bool cpuOk = variant switch
-            {
-                "avx2" => Avx2.IsSupported && Fma.IsSupported,
-                "avx512" => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512Vbmi.IsSupported,
-                _ => false,
-            };
-            string dir = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", variant);
-            string basePath = Path.Combine(dir, "libggml-base.so");
-            string cpuPath = Path.Combine(dir, "libggml-cpu.so");
-            if (cpuOk && OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
-                && File.Exists(basePath) && File.Exists(cpuPath))
-                oracle = new KQuantGgmlOracle(variant, NativeLibrary.Load(basePath), NativeLibrary.Load(cpuPath));
-            Loaded[variant] = oracle;
-            return oracle;
-        }
-    }
+    /// <summary>
+    /// The oracle for one build variant ("avx2", "avx512"); where this machine cannot run it, the calling
+    /// (skippable) test is reported as skipped with the reason.
+    /// </summary>
+    public static KQuantGgmlOracle Require(string variant) => new(GgmlNativeBuild.Require(variant));
 
     public byte[] QuantizeRef(GgmlType type, float[] x)
     {

@@ -6,24 +6,14 @@ namespace Tandem.Engine.Tests.Quantization;
 /// <summary>
 /// Bit-for-bit comparison with ggml's own functions (AVX2 build shipped with LLamaSharp.Backend.Cpu): reference
 /// quantisers, dequantisers, the AVX2 activation quantisers and the AVX2 dot products.
+/// Each test needs that build and is reported as skipped, with the reason, on a machine that cannot run it.
 /// </summary>
 public class LegacyGgmlOracleTests
 {
-    private static readonly GgmlCpuLibrary? Ggml = GgmlCpuLibrary.Instance;
-
     public static TheoryData<GgmlType, string> QuantTypes() => new()
     {
         { GgmlType.Q4_0, "q4_0" }, { GgmlType.Q4_1, "q4_1" }, { GgmlType.Q5_0, "q5_0" }, { GgmlType.Q5_1, "q5_1" }, { GgmlType.Q8_0, "q8_0" },
     };
-
-    [Fact]
-    public void TheGgmlLibraryLoadsWhereItShould()
-    {
-        // The other tests return early without it; make sure that is only on machines that cannot run it.
-        if (OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64 &&
-            System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported)
-            Assert.NotNull(Ggml);
-    }
 
     private static IEnumerable<float[]> Rows()
     {
@@ -51,11 +41,11 @@ public class LegacyGgmlOracleTests
         yield return ties;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(QuantTypes))]
     public void WeightQuantiseAndDequantiseMatchGgml(GgmlType type, string name)
     {
-        if (Ggml is null) return;
+        var ggml = GgmlCpuLibrary.Require();
         foreach (float[] x in Rows())
         {
             int rowBytes = (int)GgmlTypeInfo.RowBytes(type, x.Length);
@@ -63,35 +53,35 @@ public class LegacyGgmlOracleTests
             RowKernels.Quantize(type, x, ours);
             // Q8_0 weights use the AVX2 activation semantics (see RowQ8_0.Quantize), the others ggml's _ref.
             byte[] theirs = type == GgmlType.Q8_0
-                ? Ggml.Quantize("quantize_row_q8_0", cpu: true, x, rowBytes)
-                : Ggml.Quantize($"quantize_row_{name}_ref", cpu: false, x, rowBytes);
+                ? ggml.Quantize("quantize_row_q8_0", cpu: true, x, rowBytes)
+                : ggml.Quantize($"quantize_row_{name}_ref", cpu: false, x, rowBytes);
             Assert.Equal(theirs, ours);
 
             var deq = new float[x.Length];
             RowKernels.Dequantize(type, ours, deq);
-            Assert.Equal(Ggml.Dequantize($"dequantize_row_{name}", ours, x.Length), deq);
+            Assert.Equal(ggml.Dequantize($"dequantize_row_{name}", ours, x.Length), deq);
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void ActivationQuantisersMatchGgmlsAvx2Path()
     {
-        if (Ggml is null) return;
+        var ggml = GgmlCpuLibrary.Require();
         foreach (float[] x in Rows())
         {
             var q8_0 = new byte[x.Length / 32 * RowQ8_0.BlockBytes];
             RowQ8_0.Quantize(x, q8_0);
-            Assert.Equal(Ggml.Quantize("quantize_row_q8_0", cpu: true, x, q8_0.Length), q8_0);
+            Assert.Equal(ggml.Quantize("quantize_row_q8_0", cpu: true, x, q8_0.Length), q8_0);
             var q8_1 = new byte[x.Length / 32 * ActivationQ8_1.BlockBytes];
             ActivationQ8_1.Quantize(x, q8_1);
-            Assert.Equal(Ggml.Quantize("quantize_row_q8_1", cpu: true, x, q8_1.Length), q8_1);
+            Assert.Equal(ggml.Quantize("quantize_row_q8_1", cpu: true, x, q8_1.Length), q8_1);
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void F16AndBF16ActivationConversionsMatchGgml()
     {
-        if (Ggml is null) return;
+        var ggml = GgmlCpuLibrary.Require();
         foreach (int n in new[] { 7, 64, 1000 })
         {
             float[] x = LegacyQuantTests.RandomRow(n, n);
@@ -100,18 +90,18 @@ public class LegacyGgmlOracleTests
             x[0] = BitConverter.UInt32BitsToSingle(0x3F808000); // BF16 tie
             var f16 = new byte[2 * n];
             RowF16.Quantize(x, f16);
-            Assert.Equal(Ggml.ConvertRow("ggml_cpu_fp32_to_fp16", x), f16);
+            Assert.Equal(ggml.ConvertRow("ggml_cpu_fp32_to_fp16", x), f16);
             var bf16 = new byte[2 * n];
             RowBF16.Quantize(x, bf16);
-            Assert.Equal(Ggml.ConvertRow("ggml_cpu_fp32_to_bf16", x), bf16);
+            Assert.Equal(ggml.ConvertRow("ggml_cpu_fp32_to_bf16", x), bf16);
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(QuantTypes))]
     public void QuantisedDotsAreBitIdenticalToGgmlsAvx2Dots(GgmlType type, string name)
     {
-        if (Ggml is null) return;
+        var ggml = GgmlCpuLibrary.Require();
         string activation = RowKernels.DotType(type) == GgmlType.Q8_1 ? "q8_1" : "q8_0";
         foreach (float[] w in Rows())
         {
@@ -119,26 +109,26 @@ public class LegacyGgmlOracleTests
             var c = LegacyQuantCase.Of(type);
             byte[] wq = c.Quantize(w);
             byte[] aq = c.QuantizeActivations(LegacyQuantTests.RandomRow(n, n + 5, 0.1f));
-            float theirs = Ggml.Dot($"ggml_vec_dot_{name}_{activation}", wq, aq, n);
+            float theirs = ggml.Dot($"ggml_vec_dot_{name}_{activation}", wq, aq, n);
             float ours = RowKernels.Dot(type, wq, aq, n);
             // Same operations in the same order (per-block FMA into 8 lanes, ggml's horizontal sum).
             Assert.Equal(BitConverter.SingleToUInt32Bits(theirs), BitConverter.SingleToUInt32Bits(ours));
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(GgmlType.F16, "ggml_vec_dot_f16")]
     [InlineData(GgmlType.BF16, "ggml_vec_dot_bf16")]
     public void FloatDotsAgreeWithGgmlToFloatRounding(GgmlType type, string function)
     {
-        if (Ggml is null) return;
+        var ggml = GgmlCpuLibrary.Require();
         var c = LegacyQuantCase.Of(type);
         foreach (int n in new[] { 8, 100, 4096 })
         {
             byte[] w = c.Quantize(LegacyQuantTests.RandomRow(n, n));
             byte[] a = c.QuantizeActivations(LegacyQuantTests.RandomRow(n, n + 1));
             (double reference, double tolerance) = LegacyQuantTests.Reference(c, w, a, n);
-            float theirs = Ggml.Dot(function, w, a, n);
+            float theirs = ggml.Dot(function, w, a, n);
             Assert.True(Math.Abs(theirs - reference) <= tolerance, $"ggml {theirs} vs reference {reference}");
             Assert.True(Math.Abs(RowKernels.Dot(type, w, a, n) - theirs) <= 2 * tolerance);
         }
