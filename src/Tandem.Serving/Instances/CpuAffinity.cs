@@ -12,7 +12,7 @@ public static partial class CpuAffinity
 {
     private const int MaskWords = 16; // 1024 CPUs, glibc's cpu_set_t
 
-    /// <summary>The cores this process may run on (its affinity mask on Linux; 0..ProcessorCount-1 elsewhere).</summary>
+    /// <summary>The cores this process may run on (its main thread's affinity mask on Linux; 0..ProcessorCount-1 elsewhere).</summary>
     public static IReadOnlyList<int> AvailableCores()
     {
         if (OperatingSystem.IsLinux())
@@ -20,7 +20,9 @@ public static partial class CpuAffinity
             try
             {
                 var mask = new ulong[MaskWords];
-                if (sched_getaffinity(0, MaskWords * 8, mask) == 0)
+                // The process id names the main thread; 0 would name the calling thread, whose mask is one core
+                // when it is itself a pinned instance thread.
+                if (sched_getaffinity(Environment.ProcessId, MaskWords * 8, mask) == 0)
                 {
                     var cores = new List<int>();
                     for (int i = 0; i < MaskWords * 64; i++)

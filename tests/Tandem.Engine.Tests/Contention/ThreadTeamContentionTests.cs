@@ -44,7 +44,7 @@ public class ThreadTeamContentionTests(ITestOutputHelper output)
         string? firstBad = null;
         // Bounded in time and in runs: each run is a few microseconds, so this is tens of thousands of jobs.
         var batch = new (TracedJob Job, int Grain)[16];
-        while (clock.Elapsed < BusyThreads.TestDuration(3))
+        while (clock.Elapsed < BusyThreads.TestDuration(5))
         {
             // Several jobs back to back, as a forward pass issues them: the next Run publishes its job while
             // workers are still leaving the previous one, which is where the race lived.

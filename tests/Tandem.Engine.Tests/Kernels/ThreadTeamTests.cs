@@ -34,14 +34,45 @@ public class ThreadTeamTests
         }
     }
 
+    /// <summary>The caller's items wait (bounded) until the worker has run one: the job cannot finish without it.</summary>
+    private sealed class NeedsTheWorkerJob(int items) : IParallelJob
+    {
+        public readonly int[] Hits = new int[items];
+        public int WorkerItems;
+
+        public void Execute(int begin, int end, int worker)
+        {
+            if (worker != 0) Interlocked.Add(ref WorkerItems, end - begin);
+            else SpinWait.SpinUntil(() => Volatile.Read(ref WorkerItems) > 0, TimeSpan.FromSeconds(10));
+            for (int i = begin; i < end; i++) Interlocked.Increment(ref Hits[i]);
+        }
+    }
+
     [Fact]
     public void WorkersThatSleptBetweenJobsStillHelp()
     {
         using var team = new ThreadTeam(2);
-        var job = new CountingJob(100_000);
-        Thread.Sleep(5); // longer than the spin: the worker is asleep when the job is published
-        team.Run(job, job.Hits.Length, 1);
-        Assert.All(job.Hits, h => Assert.Equal(1, h));
+        for (int round = 0; round < 3; round++)
+        {
+            var job = new NeedsTheWorkerJob(1000);
+            Thread.Sleep(5); // longer than the spin: the worker is asleep when the job is published
+            team.Run(job, job.Hits.Length, 1);
+            Assert.All(job.Hits, h => Assert.Equal(1, h));
+            Assert.True(job.WorkerItems > 0, $"round {round}: the sleeping worker was not woken to help");
+        }
+    }
+
+    [Fact]
+    public void EachWorkerStartsOnceWithItsIndex()
+    {
+        var started = new System.Collections.Concurrent.ConcurrentBag<int>();
+        using (var team = new ThreadTeam(4, started.Add))
+        {
+            var job = new CountingJob(100);
+            team.Run(job, 100, 1);
+            SpinWait.SpinUntil(() => started.Count == 3, TimeSpan.FromSeconds(10));
+        }
+        Assert.Equal([1, 2, 3], started.Order());
     }
 
     private sealed class FailingJob : IParallelJob
