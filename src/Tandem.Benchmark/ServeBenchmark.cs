@@ -9,8 +9,9 @@ namespace Tandem.Benchmark;
 
 /// <summary>
 /// <c>tandem bench serve</c> without the console: draws the workload, then runs it at each rate (a sweep) or
-/// bisects the goodput, and returns the whole <see cref="BenchReport"/>. Every run replays the same requests and the
-/// same arrival pattern stretched to its rate, so runs differ only in load.
+/// bisects the goodput, and returns the whole <see cref="BenchReport"/>. Every run replays the same lengths and the
+/// same arrival pattern stretched to its rate, so runs differ only in load; each run's prompts are its own
+/// (<see cref="RunPrompts"/>), so no server answers them from a prompt cache filled by the warm-up or an earlier run.
 /// </summary>
 public static class ServeBenchmark
 {
@@ -34,15 +35,18 @@ public static class ServeBenchmark
             ApiKey = options.ApiKey,
         }, handler);
 
+        // Warm-up prompts are never measured ones: a server with a prompt cache would answer the first measured request from it.
         for (int i = 0; i < options.WarmupRequests; i++)
         {
-            var warm = await client.SendAsync(requests[i % requests.Count], new BenchClock(), 0, ct).ConfigureAwait(false);
+            var warm = await client.SendAsync(workload.Prompts.Warmup(i), new BenchClock(), 0, ct).ConfigureAwait(false);
             if (!warm.Success) throw new BenchmarkFailedException($"warm-up request to {options.BaseUrl} failed: {warm.Error}");
         }
 
         var runs = new List<RunReport>();
         async Task<RunReport> RunAt(double rate, CancellationToken token)
         {
+            // Each run (a sweep's rate, a search's probe) prefills prompts no earlier run sent.
+            var runRequests = workload.Prompts.ForRun(runs.Count);
             double[] times;
             string arrival;
             if (timedTrace is not null)
@@ -59,7 +63,7 @@ public static class ServeBenchmark
             }
             observer?.RunStarting(rate, requests.Count);
             var progress = observer is null ? null : new SynchronousProgress<RunProgress>(p => observer.Progress(rate, p));
-            var result = await BenchmarkRunner.RunAsync(client, requests, times, options.MaxConcurrency, progress, token).ConfigureAwait(false);
+            var result = await BenchmarkRunner.RunAsync(client, runRequests, times, options.MaxConcurrency, progress, token).ConfigureAwait(false);
             var run = ReportBuilder.Run(rate, arrival, result, options.Slo, options.LatencyOrigin, options.Devices);
             runs.Add(run);
             observer?.RunFinished(run);
@@ -114,27 +118,34 @@ public static class ServeBenchmark
 
     public static IReadOnlyList<BenchRequest> BuildWorkload(ServeBenchmarkOptions o) => PrepareWorkload(o).Requests;
 
-    /// <summary>The requests of a run, and the trace they came from when there is one (its arrival times drive the runs).</summary>
-    public sealed record PreparedWorkload(IReadOnlyList<BenchRequest> Requests, RequestTrace? Trace);
+    /// <summary>
+    /// The requests of the first run, the trace they came from when there is one (its arrival times drive the runs), and
+    /// the prompts of every run and of the warm-up (<see cref="RunPrompts"/>).
+    /// </summary>
+    public sealed record PreparedWorkload(IReadOnlyList<BenchRequest> Requests, RequestTrace? Trace, RunPrompts Prompts);
 
     public static PreparedWorkload PrepareWorkload(ServeBenchmarkOptions o)
     {
         var exact = o.Tokenizer is { } tokenizerPath ? LoadTokenizer(tokenizerPath) : null;
+        RunPrompts Prompts(IReadOnlyList<BenchRequest> requests, bool redraw = true) =>
+            new(requests, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact, redraw);
         string? tracePath = o.Trace ?? (o.Dataset is { } d && TraceWorkload.IsTrace(d) ? d : null);
         if (tracePath is not null)
         {
             var trace = TraceWorkload.Read(tracePath).Take(o.NumPrompts);
-            return new PreparedWorkload(TraceWorkload.Requests(trace, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength,
-                o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact), trace);
+            var traced = TraceWorkload.Requests(trace, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact);
+            return new PreparedWorkload(traced, trace, Prompts(traced));
         }
         if (o.Dataset is { } path)
         {
             if (o.PromptFormat == PromptFormat.TokenIds)
                 throw new ArgumentException("--token-ids works with synthetic workloads and traces only (a dataset's prompts are text)");
-            return new PreparedWorkload(DatasetWorkload.Load(path, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength, exact is null ? null : exact.Count), null);
+            var loaded = DatasetWorkload.Load(path, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength, exact is null ? null : exact.Count);
+            return new PreparedWorkload(loaded, null, Prompts(loaded, redraw: false));
         }
-        return new PreparedWorkload(WorkloadGenerator.Generate(WorkloadSpec.Preset(o.Workload, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.MaxModelLength),
-            o.NumPrompts, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact), null);
+        var generated = WorkloadGenerator.Generate(WorkloadSpec.Preset(o.Workload, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.MaxModelLength),
+            o.NumPrompts, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact);
+        return new PreparedWorkload(generated, null, Prompts(generated));
     }
 
     private static ExactTextPromptBuilder LoadTokenizer(string path)

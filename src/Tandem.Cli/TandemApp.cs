@@ -17,7 +17,7 @@ public static class TandemApp
         return root;
     }
 
-    /// <summary>Runs the command line; returns the process exit code (0 success, 1 any error).</summary>
+    /// <summary>Runs the command line; returns the process exit code (0 success, 1 any error, including a server shutdown that had to cut requests).</summary>
     public static int Run(string[] args, CliConsole? console = null)
     {
         console ??= CliConsole.System;
@@ -29,12 +29,17 @@ public static class TandemApp
                 console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
                 return 1;
             }
-            return parse.Invoke(new InvocationConfiguration
+            var invocation = new InvocationConfiguration
             {
                 Output = console.Out,
                 Error = console.Error,
                 EnableDefaultExceptionHandler = false,
-            });
+            };
+            // System.CommandLine answers SIGTERM / Ctrl+C by ending the process 2 s after cancelling the command. The
+            // server drains for --shutdown-timeout instead: its host's console lifetime takes those signals.
+            if (parse.CommandResult.Command.Name == ServeCommand.Name)
+                invocation.ProcessTerminationTimeout = null;
+            return parse.Invoke(invocation);
         }
         catch (Exception e)
         {

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Tandem.Server.Chat;
 using Tandem.Server.Completions;
 using Tandem.Server.Health;
@@ -16,14 +17,18 @@ namespace Tandem.Server;
 public static class TandemApiExtensions
 {
     /// <summary>
-    /// Registers the API over <paramref name="engine"/> (not owned: the caller disposes it after the host stops).
+    /// Registers the API over <paramref name="engine"/> (not owned: the caller disposes it after the host stops), and its
+    /// graceful shutdown (<see cref="ShutdownDrain"/>): give the host a ShutdownTimeout longer than
+    /// <see cref="TandemApiOptions.ShutdownTimeout"/>, as <see cref="TandemServer"/> does.
     /// Throws <see cref="Tandem.Engine.Chat.ChatTemplateException"/> for an unknown chat template name.
     /// </summary>
     public static IServiceCollection AddTandemApi(this IServiceCollection services, IServingEngine engine, Action<TandemApiOptions>? configure = null)
     {
         var options = new TandemApiOptions();
         configure?.Invoke(options);
-        services.AddSingleton(sp => new TandemApi(engine, options, sp.GetService<TimeProvider>()));
+        services.AddSingleton(sp => new ShutdownDrain(options.ShutdownTimeout, sp.GetService<IHostApplicationLifetime>(), sp.GetService<TimeProvider>()));
+        services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
+        services.AddSingleton(sp => new TandemApi(engine, options, sp.GetService<TimeProvider>(), sp.GetRequiredService<ShutdownDrain>()));
         return services;
     }
 

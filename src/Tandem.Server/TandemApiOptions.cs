@@ -17,4 +17,10 @@ public sealed class TandemApiOptions
 
     /// <summary>Largest <c>n</c> (choices per prompt), and the most choices one call may fan out to in all.</summary>
     public int MaxChoices { get; set; } = 128;
+
+    /// <summary>
+    /// How long generation requests in flight may run once shutdown begins (new ones get 503 at once); those still
+    /// running then end with finish_reason "abort". ASP.NET Core's own default, 30 s.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -19,12 +19,18 @@ public sealed class TandemServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
+    /// <summary>Time past the grace period for cut requests to end (the runtime stops them at its next step) and answer.</summary>
+    public static readonly TimeSpan ShutdownFinishAllowance = TimeSpan.FromSeconds(10);
+
     private TandemServer(WebApplication app) => _app = app;
 
     public static TandemServer Create(IServingEngine engine, TandemServerOptions options)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
+        // The drain takes the API's grace period; the host's own timeout adds time for the cut requests to send their
+        // last chunk and for Kestrel to close, and only then aborts connections.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Api.ShutdownTimeout + ShutdownFinishAllowance);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (options.Host is "localhost")
@@ -42,6 +48,7 @@ public sealed class TandemServer : IAsyncDisposable
             api.ModelChatTemplate = o.ModelChatTemplate;
             api.MaxRequestBodyBytes = o.MaxRequestBodyBytes;
             api.MaxChoices = o.MaxChoices;
+            api.ShutdownTimeout = o.ShutdownTimeout;
         });
         var app = builder.Build();
         app.MapTandemApi();
@@ -63,7 +70,11 @@ public sealed class TandemServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops when <see cref="StopAsync"/> is called or the process gets Ctrl+C / SIGTERM (the host's lifetime handles both).</summary>
+    /// <summary>
+    /// Stops when <see cref="StopAsync"/> is called or the process gets Ctrl+C / SIGTERM (the host's lifetime handles
+    /// both): new generation requests get 503 at once, those in flight finish or are cut after
+    /// <see cref="TandemApiOptions.ShutdownTimeout"/> (<see cref="ShutdownDrain"/>).
+    /// </summary>
     public IHostApplicationLifetime Lifetime => _app.Lifetime;
 
     public Task StartAsync(CancellationToken cancellation = default) => _app.StartAsync(cancellation);

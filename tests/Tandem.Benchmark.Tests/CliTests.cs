@@ -7,7 +7,7 @@ namespace Tandem.Benchmark.Tests;
 /// <summary><c>tandem bench serve</c> and <c>tandem bench plot</c> through the real command line, against the fake server.</summary>
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();

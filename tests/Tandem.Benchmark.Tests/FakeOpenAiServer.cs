@@ -14,6 +14,17 @@ namespace Tandem.Benchmark.Tests;
 /// <summary>What the fake server does with one request.</summary>
 public enum FakeBehaviour { Stream, HttpError, Hang, StreamError }
 
+/// <summary>How the fake server's prompt cache tells clients what it reused.</summary>
+public enum FakeCacheReport
+{
+    /// <summary>It keeps no cache (says nothing).</summary>
+    None,
+    /// <summary>OpenAI's <c>usage.prompt_tokens_details.cached_tokens</c> (vLLM, SGLang).</summary>
+    Usage,
+    /// <summary>llama.cpp's <c>timings.cache_n</c> in the last chunk.</summary>
+    LlamaCppTimings,
+}
+
 /// <summary>
 /// The plan for one request, decided when it arrives from <c>others</c> (requests already in flight) and
 /// <c>arrival</c> (its 0-based arrival number). Times are seconds after the request's arrival at the server.
@@ -38,7 +49,13 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
 
     public bool SendUsage { get; init; } = true;
     public bool SendTimeline { get; init; } = true;
+    /// <summary>
+    /// With a report style, the server behaves like a prompt cache: a prompt's tokens (words, or ids) shared as a prefix
+    /// with any prompt it saw before count as cached, all but the last (llama.cpp always evaluates one), and it says so.
+    /// </summary>
+    public FakeCacheReport CacheReport { get; init; }
     public List<JsonElement> Bodies { get; } = [];
+    private readonly List<string[]> _seenPrompts = [];
     public List<int> InFlightAtArrival { get; } = [];
 
     private FakeOpenAiServer(WebApplication app, Func<int, int, FakePlan> plan)
@@ -50,13 +67,14 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     public Uri BaseUrl { get; private set; } = null!;
 
     /// <param name="plan">(requests in flight before this one, arrival number) → plan.</param>
-    public static async Task<FakeOpenAiServer> StartAsync(Func<int, int, FakePlan> plan, bool sendUsage = true, bool sendTimeline = true)
+    public static async Task<FakeOpenAiServer> StartAsync(Func<int, int, FakePlan> plan, bool sendUsage = true, bool sendTimeline = true,
+        FakeCacheReport cacheReport = FakeCacheReport.None)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
         var app = builder.Build();
-        var server = new FakeOpenAiServer(app, plan) { SendUsage = sendUsage, SendTimeline = sendTimeline };
+        var server = new FakeOpenAiServer(app, plan) { SendUsage = sendUsage, SendTimeline = sendTimeline, CacheReport = cacheReport };
         app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = new[] { new { id = ModelName, @object = "model" } } }));
         app.MapPost("/v1/completions", ctx => server.Generate(ctx, chat: false));
         app.MapPost("/v1/chat/completions", ctx => server.Generate(ctx, chat: true));
@@ -73,13 +91,20 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         var body = doc.RootElement.Clone();
         int maxTokens = body.GetProperty("max_tokens").GetInt32();
         bool usage = body.TryGetProperty("stream_options", out var so) && so.TryGetProperty("include_usage", out var iu) && iu.GetBoolean();
-        int others, arrival;
+        int others, arrival, cached = 0;
         lock (_lock)
         {
             others = _inFlight++;
             arrival = _arrivals++;
             Bodies.Add(body);
             InFlightAtArrival.Add(others);
+            if (CacheReport != FakeCacheReport.None)
+            {
+                string[] prompt = PromptTokenList(body);
+                foreach (var seen in _seenPrompts)
+                    cached = Math.Max(cached, Math.Min(CommonPrefix(prompt, seen), prompt.Length - 1));
+                _seenPrompts.Add(prompt);
+            }
         }
         try
         {
@@ -136,9 +161,18 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
                     : (object)new { index = 0, text = "", finish_reason = "length" } },
             };
             if (SendTimeline) final["tandem_timeline"] = timeline;
+            int promptTokens = PromptTokenList(body).Length;
+            if (CacheReport == FakeCacheReport.LlamaCppTimings) final["timings"] = new { cache_n = cached, prompt_n = promptTokens - cached };
             await Send(ctx, final);
             if (usage && SendUsage)
-                await Send(ctx, new { id = "x", choices = Array.Empty<object>(), usage = new { prompt_tokens = PromptTokens(body), completion_tokens = maxTokens, total_tokens = PromptTokens(body) + maxTokens } });
+            {
+                var counts = new Dictionary<string, object>
+                {
+                    ["prompt_tokens"] = promptTokens, ["completion_tokens"] = maxTokens, ["total_tokens"] = promptTokens + maxTokens,
+                };
+                if (CacheReport == FakeCacheReport.Usage) counts["prompt_tokens_details"] = new { cached_tokens = cached };
+                await Send(ctx, new { id = "x", choices = Array.Empty<object>(), usage = counts });
+            }
             await Done(ctx);
         }
         catch (OperationCanceledException)
@@ -150,10 +184,18 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         }
     }
 
-    private static int PromptTokens(JsonElement body) =>
+    /// <summary>A request's prompt as the fake counts it: its token ids, or its words.</summary>
+    public static string[] PromptTokenList(JsonElement body) =>
         body.TryGetProperty("prompt", out var p)
-            ? p.ValueKind == JsonValueKind.Array ? p.GetArrayLength() : p.GetString()!.Split(' ').Length
-            : body.GetProperty("messages")[0].GetProperty("content").GetString()!.Split(' ').Length;
+            ? p.ValueKind == JsonValueKind.Array ? p.EnumerateArray().Select(t => t.GetRawText()).ToArray() : p.GetString()!.Split(' ')
+            : body.GetProperty("messages")[0].GetProperty("content").GetString()!.Split(' ');
+
+    private static int CommonPrefix(string[] a, string[] b)
+    {
+        int n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return n;
+    }
 
     private static async Task Send(HttpContext ctx, object chunk)
     {

@@ -51,12 +51,12 @@ public static class ApiCalls
     };
 
     /// <summary>Asserts an OpenAI error body: status, type, and the param / code when given.</summary>
-    public static void AssertError(Reply reply, HttpStatusCode status, string? param = null, string? code = null)
+    public static void AssertError(Reply reply, HttpStatusCode status, string? param = null, string? code = null, string type = "invalid_request_error")
     {
         Assert.Equal(status, reply.Status);
         var error = reply.Body.GetProperty("error");
         Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("message").GetString()));
-        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Equal(type, error.GetProperty("type").GetString());
         Assert.True(error.TryGetProperty("param", out var p));
         Assert.True(error.TryGetProperty("code", out var c));
         if (param is not null) Assert.Equal(param, p.GetString());

@@ -13,6 +13,7 @@ public sealed class ServeCommandTests
     [InlineData("--kv-type q8", "'q8'")]
     [InlineData("--cores 0-1;x", "--cores: 'x'")]
     [InlineData("--port 70000", "--port must be between 0 and 65535")]
+    [InlineData("--shutdown-timeout -1", "--shutdown-timeout must be between 0 and 86400 seconds")]
     [InlineData("--prefill-instances 0", "PrefillInstances must be at least 1")]
     [InlineData("--mode colocated --cores 0;1", "InstanceCores lists 2 core sets")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)

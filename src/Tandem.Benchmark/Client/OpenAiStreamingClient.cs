@@ -98,7 +98,7 @@ public sealed class OpenAiStreamingClient : IDisposable
     {
         byte[] body = RequestBody(request);
         var tokenTimes = new List<double>();
-        int? completionTokens = null, promptTokens = null, status = null;
+        int? completionTokens = null, promptTokens = null, cachedPromptTokens = null, status = null;
         string? error = null, finish = null;
         ServerTimeline? timeline = null;
         bool timedOut = false;
@@ -150,7 +150,12 @@ public sealed class OpenAiStreamingClient : IDisposable
                     {
                         if (usage.TryGetProperty("completion_tokens", out var c) && c.TryGetInt32(out int ci)) completionTokens = ci;
                         if (usage.TryGetProperty("prompt_tokens", out var p) && p.TryGetInt32(out int pi)) promptTokens = pi;
+                        if (usage.TryGetProperty("prompt_tokens_details", out var details))
+                            cachedPromptTokens = CachedTokens(details, "cached_tokens", cachedPromptTokens);
                     }
+                    // llama.cpp's server says in its last chunk how many prompt tokens it took from the slot's cache.
+                    if (root.TryGetProperty("timings", out var timings))
+                        cachedPromptTokens = CachedTokens(timings, "cache_n", cachedPromptTokens);
                     if (root.TryGetProperty("tandem_timeline", out var tl)) timeline = ServerTimeline.FromJson(tl) ?? timeline;
                 }
                 if (error is null && !done && finish is null) error = "stream ended before [DONE]";
@@ -172,6 +177,7 @@ public sealed class OpenAiStreamingClient : IDisposable
             Index = request.Index,
             PromptTokens = request.PromptTokens,
             PromptTokensReported = promptTokens,
+            CachedPromptTokens = cachedPromptTokens,
             OutputTokensRequested = request.OutputTokens,
             OutputTokens = completionTokens ?? tokenTimes.Count,
             OutputTokensFromUsage = completionTokens is not null,
@@ -187,6 +193,12 @@ public sealed class OpenAiStreamingClient : IDisposable
             ServerTimeline = timeline,
         };
     }
+
+    /// <summary>The larger of <paramref name="sofar"/> and <paramref name="parent"/>.<paramref name="name"/> when that is a count.</summary>
+    private static int? CachedTokens(JsonElement parent, string name, int? sofar) =>
+        parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n >= 0
+            ? Math.Max(n, sofar ?? 0)
+            : sofar;
 
     private static string? ChunkText(JsonElement choice)
     {

@@ -12,6 +12,11 @@ public sealed record RequestRecord
     public required int PromptTokens { get; init; }
     /// <summary>Prompt length the server reported in usage, if it did.</summary>
     public int? PromptTokensReported { get; init; }
+    /// <summary>
+    /// Prompt tokens the server said it did not prefill but took from its prompt cache
+    /// (<c>usage.prompt_tokens_details.cached_tokens</c>, or llama.cpp's <c>timings.cache_n</c>); null when it did not say.
+    /// </summary>
+    public int? CachedPromptTokens { get; init; }
     public required int OutputTokensRequested { get; init; }
     /// <summary>Tokens generated: usage.completion_tokens when reported, else the count of chunks with text.</summary>
     public int OutputTokens { get; init; }

@@ -23,6 +23,8 @@ public static class MetricsCalculator
             TimedOut = records.Count(r => r.TimedOut),
             DurationSeconds = durationSeconds,
             InputTokens = input,
+            CachedPromptTokens = records.Any(r => r.CachedPromptTokens is not null) ? records.Sum(r => (long)(r.CachedPromptTokens ?? 0)) : null,
+            CachedPromptRequests = records.Count(r => r.CachedPromptTokens > 0),
             OutputTokens = output,
             RequestThroughput = PerSecond(ok.Count),
             OutputTokenThroughput = PerSecond(output),

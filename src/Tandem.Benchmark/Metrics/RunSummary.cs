@@ -12,6 +12,13 @@ public sealed record RunSummary
     public required int TimedOut { get; init; }
     public required double DurationSeconds { get; init; }
     public required long InputTokens { get; init; }
+    /// <summary>
+    /// Prompt tokens the server reported taking from its prompt cache, summed over the run; null when it reported none
+    /// either way. Above 0, some TTFTs timed a cache hit rather than a prefill.
+    /// </summary>
+    public long? CachedPromptTokens { get; init; }
+    /// <summary>Requests the server answered partly from its prompt cache (reported cached tokens above 0).</summary>
+    public int CachedPromptRequests { get; init; }
     public required long OutputTokens { get; init; }
     /// <summary>Completed requests per second.</summary>
     public required double RequestThroughput { get; init; }

@@ -75,6 +75,8 @@ public sealed record RequestReport
     public string? FinishReason { get; init; }
     public required int PromptTokens { get; init; }
     public int? PromptTokensReported { get; init; }
+    /// <summary>Prompt tokens the server reported taking from its prompt cache; null when it did not say.</summary>
+    public int? CachedPromptTokens { get; init; }
     public required int OutputTokensRequested { get; init; }
     public required int OutputTokens { get; init; }
     public bool OutputTokensFromUsage { get; init; }
@@ -102,6 +104,7 @@ public sealed record RequestReport
         FinishReason = r.FinishReason,
         PromptTokens = r.PromptTokens,
         PromptTokensReported = r.PromptTokensReported,
+        CachedPromptTokens = r.CachedPromptTokens,
         OutputTokensRequested = r.OutputTokensRequested,
         OutputTokens = r.OutputTokens,
         OutputTokensFromUsage = r.OutputTokensFromUsage,

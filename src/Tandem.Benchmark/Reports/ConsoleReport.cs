@@ -30,6 +30,8 @@ public static class ConsoleReport
         head.AddRow("output token throughput", Num(s.OutputTokenThroughput, "0.0") + " tok/s");
         head.AddRow("total token throughput", Num(s.TotalTokenThroughput, "0.0") + " tok/s");
         head.AddRow("input / output tokens", $"{s.InputTokens} / {s.OutputTokens}");
+        if (s.CachedPromptTokens is long cached)
+            head.AddRow("prompt tokens from the server's cache", $"{cached} ({s.CachedPromptRequests} requests)");
         head.AddRow("SLO (TTFT / TPOT)", $"{Slo(s.SloTtftSeconds)} / {Slo(s.SloTpotSeconds)}");
         head.AddRow("SLO attainment, TTFT only", $"{Num(s.SloAttainmentTtft * 100, "0.0")}% ({s.GoodRequestsTtft}/{s.Total})");
         head.AddRow("SLO attainment, TPOT only", $"{Num(s.SloAttainmentTpot * 100, "0.0")}% ({s.GoodRequestsTpot}/{s.Total})");
@@ -55,10 +57,22 @@ public static class ConsoleReport
         }
         console.Write(lat);
 
+        if (CacheNote(s) is { } note)
+            console.MarkupLine($"[yellow]{Markup.Escape(note)}[/]");
+
         var errors = run.Requests.Where(r => !r.Success).GroupBy(r => r.Error ?? "failed").OrderByDescending(g => g.Count()).Take(5).ToList();
         foreach (var g in errors)
             console.MarkupLine($"[red]{g.Count()} failed:[/] {Markup.Escape(g.Key)}");
     }
+
+    /// <summary>
+    /// A warning when the server reported answering prompts partly from its cache: those TTFTs timed a cache hit, not
+    /// the prefill of the whole prompt. Null when it reported no cached tokens.
+    /// </summary>
+    public static string? CacheNote(RunSummary s) => s.CachedPromptTokens is long cached && cached > 0
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"note: the server reported {cached} prompt tokens ({100.0 * cached / Math.Max(1, s.InputTokens):0.#}% of {s.InputTokens}) taken from its prompt cache in {s.CachedPromptRequests} of {s.Total} requests; their TTFT is not a full prefill")
+        : null;
 
     /// <summary>Several runs side by side, one row per rate.</summary>
     public static void WriteSweep(IAnsiConsole console, IReadOnlyList<RunReport> runs, string label, int devices)

@@ -8,7 +8,7 @@ public static class CsvReport
 {
     public static readonly string[] RequestColumns =
     [
-        "rate", "index", "success", "timed_out", "http_status", "prompt_tokens", "prompt_tokens_reported",
+        "rate", "index", "success", "timed_out", "http_status", "prompt_tokens", "prompt_tokens_reported", "cached_prompt_tokens",
         "output_tokens_requested", "output_tokens", "scheduled_s", "sent_s", "first_token_s", "end_s",
         "ttft_s", "tpot_s", "e2e_s", "meets_slo", "meets_ttft_slo", "meets_tpot_slo", "queue_s", "prefill_s", "transfer_s", "decode_s", "error",
     ];
@@ -19,6 +19,7 @@ public static class CsvReport
         "output_token_throughput", "total_token_throughput", "ttft_mean_s", "ttft_median_s", "ttft_p90_s", "ttft_p99_s",
         "tpot_mean_s", "tpot_median_s", "tpot_p90_s", "tpot_p99_s", "itl_mean_s", "itl_p99_s", "e2e_mean_s", "e2e_p99_s",
         "slo_ttft_s", "slo_tpot_s", "slo_attainment", "slo_attainment_ttft", "slo_attainment_tpot", "good_request_throughput",
+        "cached_prompt_tokens", "cached_prompt_requests",
     ];
 
     public static void WriteRequests(string path, BenchReport report)
@@ -29,7 +30,7 @@ public static class CsvReport
             foreach (var r in run.Requests)
             {
                 var t = r.ServerTimeline;
-                Row(sb, [run.Rate, r.Index, r.Success, r.TimedOut, r.HttpStatus, r.PromptTokens, r.PromptTokensReported,
+                Row(sb, [run.Rate, r.Index, r.Success, r.TimedOut, r.HttpStatus, r.PromptTokens, r.PromptTokensReported, r.CachedPromptTokens,
                     r.OutputTokensRequested, r.OutputTokens, r.ScheduledS, r.SentS, r.FirstTokenS, r.EndS,
                     r.TtftS, r.TpotS, r.E2eS, r.MeetsSlo, r.MeetsTtftSlo, r.MeetsTpotSlo, t?.Queue, t?.Prefill, t?.Transfer, t?.Decode, r.Error]);
             }
@@ -46,7 +47,8 @@ public static class CsvReport
             Row(sb, [run.Rate, run.RatePerDevice, s.Total, s.Completed, s.Failed, s.TimedOut, s.DurationSeconds, s.RequestThroughput,
                 s.OutputTokenThroughput, s.TotalTokenThroughput, s.Ttft?.Mean, s.Ttft?.Median, s.Ttft?.P90, s.Ttft?.P99,
                 s.Tpot?.Mean, s.Tpot?.Median, s.Tpot?.P90, s.Tpot?.P99, s.Itl?.Mean, s.Itl?.P99, s.E2e?.Mean, s.E2e?.P99,
-                s.SloTtftSeconds, s.SloTpotSeconds, s.SloAttainment, s.SloAttainmentTtft, s.SloAttainmentTpot, s.GoodRequestThroughput]);
+                s.SloTtftSeconds, s.SloTpotSeconds, s.SloAttainment, s.SloAttainmentTtft, s.SloAttainmentTpot, s.GoodRequestThroughput,
+                s.CachedPromptTokens, s.CachedPromptTokens is null ? null : s.CachedPromptRequests]);
         }
         Save(path, sb);
     }

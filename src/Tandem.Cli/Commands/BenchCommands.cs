@@ -50,7 +50,7 @@ public static class BenchCommands
         var rates = new Option<string?>("--rates") { Description = "Comma-separated rates to sweep, e.g. 1,2,4,inf" };
         var cv = new Option<double?>("--cv") { Description = "Arrival burstiness as the CV of inter-arrival gaps: 1 = Poisson (default), >1 burstier, 0 evenly spaced" };
         var burstiness = new Option<double?>("--burstiness") { Description = "vLLM's gamma shape k (CV = 1/sqrt(k)); alternative to --cv" };
-        var seed = new Option<int>("--seed") { Description = "Seed for workload and arrivals", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed for workload, arrivals and each run's prompts (every rate of a sweep sends prompts of its own)", DefaultValueFactory = _ => 0 };
         var maxConcurrency = new Option<int?>("--max-concurrency") { Description = "Most requests in flight at once (more wait in the client)" };
         var timeout = new Option<double>("--timeout") { Description = "Per-request limit in seconds; past it a request fails", DefaultValueFactory = _ => 600 };
         var sloTtft = new Option<double?>("--slo-ttft") { Description = "TTFT SLO in seconds" };
@@ -61,7 +61,7 @@ public static class BenchCommands
         var precision = new Option<double>("--precision") { Description = "Goodput precision in req/s", DefaultValueFactory = _ => 0.1 };
         var maxRate = new Option<double>("--max-rate") { Description = "Highest rate --goodput tries", DefaultValueFactory = _ => 1000 };
         var devices = new Option<int>("--per-core", "--devices") { Description = "Cores/devices the server uses: rates and goodput are also reported divided by it", DefaultValueFactory = _ => 1 };
-        var warmup = new Option<int>("--warmup") { Description = "Unrecorded requests sent first, one at a time (a failure stops the benchmark)", DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup") { Description = "Unrecorded requests sent first, one at a time, with prompts no run sends (a failure stops the benchmark)", DefaultValueFactory = _ => 1 };
         var noTimeline = new Option<bool>("--no-timeline") { Description = "Do not ask for tandem_timeline (for servers that refuse unknown fields)" };
         var noIgnoreEos = new Option<bool>("--no-ignore-eos") { Description = "Do not send ignore_eos (answers may end early)" };
         var outJson = new Option<string?>("--out") { Description = "Write the report (all requests + summaries) as JSON" };

@@ -11,7 +11,8 @@ namespace Tandem.Cli.Commands;
 /// <summary>
 /// <c>tandem serve</c>: starts the serving runtime (disaggregated by default: one prefill and one decode instance
 /// splitting the machine's cores) behind the OpenAI-compatible API, prints what runs where, and serves until
-/// Ctrl+C or SIGTERM, then stops the server and the runtime cleanly.
+/// Ctrl+C or SIGTERM; then drains (503 for new requests, up to --shutdown-timeout for those in flight) and stops the
+/// server and the runtime. Exit code 1 when requests had to be cut at the deadline.
 /// </summary>
 public static class ServeCommand
 {
@@ -42,16 +43,24 @@ public static class ServeCommand
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 8000 };
         var servedName = new Option<string?>("--served-model-name") { Description = "Model name clients send (default: the file name without .gguf)" };
+        var shutdownTimeout = new Option<double>("--shutdown-timeout")
+        {
+            Description = "Seconds requests in flight may run after SIGTERM / Ctrl+C (new ones get 503 at once); those still running then end with finish_reason \"abort\" and the exit code is 1",
+            DefaultValueFactory = _ => new TandemApiOptions().ShutdownTimeout.TotalSeconds,
+        };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
-        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
+        var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             int listenPort = parse.GetValue(port);
             if (listenPort is < 0 or > 65535) throw new CliUsageException($"--port must be between 0 and 65535, got {listenPort}");
+            double graceSeconds = parse.GetValue(shutdownTimeout);
+            if (!(graceSeconds >= 0 && graceSeconds <= MaxShutdownTimeoutSeconds))
+                throw new CliUsageException($"--shutdown-timeout must be between 0 and {MaxShutdownTimeoutSeconds} seconds, got {graceSeconds.ToString(CultureInfo.InvariantCulture)}");
             string path = parse.GetValue(model)!;
             var servingMode = Enum.Parse<ServingMode>(parse.GetValue(mode)!, ignoreCase: true);
             var kvBytes = ParseBytes(parse.GetValue(kvMemory)!, "--kv-memory");
@@ -93,6 +102,7 @@ public static class ServeCommand
                 ServedModelName = parse.GetValue(servedName) ?? Path.GetFileNameWithoutExtension(path),
                 ChatTemplateName = templateName,
                 ModelChatTemplate = lm.File.GetString("tokenizer.chat_template"),
+                ShutdownTimeout = TimeSpan.FromSeconds(graceSeconds),
             };
 
             await using var runtime = ServingRuntime.Start(options);
@@ -109,19 +119,35 @@ public static class ServeCommand
             {
                 await server.StartAsync(cancellation);
                 PrintStartup(console, runtime, server, api, lm.Config.ContextLength);
+                // Ctrl+C / SIGTERM reach the host's console lifetime (TandemApp leaves these signals to it), which stops
+                // the host: the drain refuses new requests and lets those in flight finish, up to --shutdown-timeout.
+                using var announce = server.Lifetime.ApplicationStopping.Register(() => console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"stopping: refusing new requests, letting those in flight finish (up to {graceSeconds:0.###} s)")));
                 try
                 {
-                    // Ctrl+C / SIGTERM: the host's console lifetime and the command line's token both end the wait.
                     await server.WaitForShutdownAsync(cancellation);
                 }
                 catch (OperationCanceledException) { }
-                console.Error.WriteLine("stopping: finishing the server, then the runtime");
                 await server.StopAsync(CancellationToken.None);
+                int cut = server.Api.Shutdown.RequestsCut;
+                if (cut > 0)
+                {
+                    console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"stopped: {cut} request(s) still running after {graceSeconds:0.###} s were ended with finish_reason \"abort\""));
+                    return 1;
+                }
+                console.Error.WriteLine("stopped: every request finished");
             }
             return 0;
         });
         return command;
     }
+
+    /// <summary>The command name; <see cref="TandemApp"/> leaves its SIGTERM / Ctrl+C to the server's own drain.</summary>
+    public const string Name = "serve";
+
+    /// <summary>A day: longer is surely a mistake (and past what the host's timers take).</summary>
+    private const int MaxShutdownTimeoutSeconds = 86400;
 
     private static void PrintStartup(CliConsole console, ServingRuntime runtime, TandemServer server, TandemApiOptions api, int trainedContext)
     {

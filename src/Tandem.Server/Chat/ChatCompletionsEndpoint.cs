@@ -10,11 +10,12 @@ internal static class ChatCompletionsEndpoint
 {
     public static Task HandleAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
     {
+        using var inFlight = api.Shutdown.Admit();
         using var body = await JsonBody.ReadAsync(ctx, api.Options.MaxRequestBodyBytes);
         var plan = ChatRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options, api.Chat);
         var format = api.ChatFormat;
         string id = ChoiceResponder.NewId(format.IdPrefix);
-        using var run = ChoiceRun.Start(api.Engine, plan, id, api.Metrics);
+        using var run = ChoiceRun.Start(api.Engine, plan, id, api.Metrics, api.Shutdown.Deadline);
         await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));
     });
 }

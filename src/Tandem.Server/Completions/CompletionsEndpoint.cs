@@ -10,11 +10,12 @@ internal static class CompletionsEndpoint
 {
     public static Task HandleAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
     {
+        using var inFlight = api.Shutdown.Admit();
         using var body = await JsonBody.ReadAsync(ctx, api.Options.MaxRequestBodyBytes);
         var plan = CompletionRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options);
         var format = api.CompletionFormat;
         string id = ChoiceResponder.NewId(format.IdPrefix);
-        using var run = ChoiceRun.Start(api.Engine, plan, id, api.Metrics);
+        using var run = ChoiceRun.Start(api.Engine, plan, id, api.Metrics, api.Shutdown.Deadline);
         await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));
     });
 }

@@ -14,12 +14,15 @@ namespace Tandem.Server.Generation;
 internal sealed class ChoiceRun : IDisposable
 {
     private readonly RequestHandle[] _handles;
+    private readonly CancellationTokenRegistration _cutOff;
     private int _finished;
 
-    private ChoiceRun(GenerationPlan plan, RequestHandle[] handles)
+    private ChoiceRun(GenerationPlan plan, RequestHandle[] handles, CancellationToken cutOff)
     {
         Plan = plan;
         _handles = handles;
+        // The server's shutdown deadline ends every choice; each then finishes as "abort" in a complete response.
+        _cutOff = cutOff.Register(static run => ((ChoiceRun)run!).CancelAll(), this);
     }
 
     public GenerationPlan Plan { get; }
@@ -27,9 +30,10 @@ internal sealed class ChoiceRun : IDisposable
 
     /// <summary>
     /// Submits every choice. A choice the runtime refuses cancels those already queued and becomes a 400
-    /// (the runtime's reason code, e.g. context_length_exceeded, goes to the client as is).
+    /// (the runtime's reason code, e.g. context_length_exceeded, goes to the client as is). <paramref name="cutOff"/>
+    /// cancels every choice when it fires (the shutdown deadline); already fired, it cancels them at once.
     /// </summary>
-    public static ChoiceRun Start(IServingEngine engine, GenerationPlan plan, string requestId, ServingMetrics metrics)
+    public static ChoiceRun Start(IServingEngine engine, GenerationPlan plan, string requestId, ServingMetrics metrics, CancellationToken cutOff = default)
     {
         var handles = new RequestHandle[plan.ChoiceCount];
         int submitted = 0;
@@ -64,7 +68,7 @@ internal sealed class ChoiceRun : IDisposable
                 throw new ApiException(StatusCodes.Status400BadRequest, r.Message, null, r.Code);
             throw;
         }
-        return new ChoiceRun(plan, handles);
+        return new ChoiceRun(plan, handles, cutOff);
     }
 
     public void CancelAll()
@@ -144,6 +148,7 @@ internal sealed class ChoiceRun : IDisposable
     /// <summary>Cancels whatever has not finished: the call is over, whether it completed, failed or lost its client.</summary>
     public void Dispose()
     {
+        _cutOff.Dispose();
         if (Volatile.Read(ref _finished) == 0)
             CancelAll();
     }

@@ -1,20 +1,18 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Tandem.Server.Hosting;
 using Tandem.Server.Protocol;
 
 namespace Tandem.Server.Health;
 
 /// <summary>
-/// GET /health: 200 with a summary of the instances while the server takes work, 503 once it is shutting down
-/// (a load balancer stops sending before the runtime goes away). Clients poll it before sending work.
+/// GET /health: 200 with a summary of the instances while the server takes work, 503 from the moment it starts
+/// shutting down (the drain: a load balancer stops sending while requests in flight finish). Clients poll it before sending work.
 /// </summary>
 internal static class HealthEndpoint
 {
     public static Task HandleAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
     {
-        bool stopping = ctx.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping.IsCancellationRequested ?? false;
+        bool stopping = api.Shutdown.IsDraining;
         var snapshot = api.Engine.Snapshot();
         using var json = new PooledJson();
         var w = json.Writer;

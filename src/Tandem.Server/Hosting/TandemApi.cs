@@ -5,14 +5,16 @@ using Tandem.Serving;
 
 namespace Tandem.Server.Hosting;
 
-/// <summary>Everything the endpoints share, registered once per server: the runtime, the options, metrics, chat prompting, formats.</summary>
+/// <summary>Everything the endpoints share, registered once per server: the runtime, the options, metrics, shutdown, chat prompting, formats.</summary>
 public sealed class TandemApi
 {
-    public TandemApi(IServingEngine engine, TandemApiOptions options, TimeProvider? time = null)
+    /// <param name="shutdown">The host's drain; null: one of its own that never drains (no host stops it).</param>
+    public TandemApi(IServingEngine engine, TandemApiOptions options, TimeProvider? time = null, ShutdownDrain? shutdown = null)
     {
         Engine = engine;
         Options = options;
         Time = time ?? TimeProvider.System;
+        Shutdown = shutdown ?? new ShutdownDrain(options.ShutdownTimeout, null, Time);
         StartedAt = Time.GetUtcNow();
         Chat = new ChatPrompts(engine.Tokenizer, options.ChatTemplateName, options.ModelChatTemplate);
         Metrics = new ServingMetrics(engine, options.ServedModelName);
@@ -25,6 +27,8 @@ public sealed class TandemApi
     public TimeProvider Time { get; }
     public DateTimeOffset StartedAt { get; }
     public ServingMetrics Metrics { get; }
+    /// <summary>Admits generation requests until shutdown, then drains them (503 for new ones, "abort" for those cut).</summary>
+    public ShutdownDrain Shutdown { get; }
     public ChatPrompts Chat { get; }
     internal CompletionFormat CompletionFormat { get; }
     internal ChatFormat ChatFormat { get; }

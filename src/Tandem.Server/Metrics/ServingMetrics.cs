@@ -1,5 +1,6 @@
 using Prometheus;
 using Tandem.Engine.Generation;
+using Tandem.Server.Generation;
 using Tandem.Serving;
 
 namespace Tandem.Server.Metrics;
@@ -113,18 +114,13 @@ public sealed class ServingMetrics
             if (t.IsCompletedSuccessfully)
                 Observe(t.Result);
             else
-                _success.WithLabels(_model, "abort").Inc(); // also observes the fault, so it is never unobserved
+                _success.WithLabels(_model, FinishReasons.Abort).Inc(); // also observes the fault, so it is never unobserved
         }, TaskScheduler.Default);
 
     public void Observe(RequestOutcome outcome)
     {
         var t = outcome.Timeline;
-        _success.WithLabels(_model, outcome.FinishReason switch
-        {
-            FinishReason.Stop => "stop",
-            FinishReason.Length => "length",
-            _ => "abort",
-        }).Inc();
+        _success.WithLabels(_model, FinishReasons.ToApi(outcome.FinishReason)).Inc();
         _promptTokensTotal.WithLabels(_model).Inc(outcome.PromptTokens);
         _preemptions.WithLabels(_model).Inc(outcome.Preemptions);
         _transferBytes.WithLabels(_model).Inc(outcome.KvTransferBytes);

@@ -12,6 +12,8 @@ public sealed class ApiException(int statusCode, string message, string? param =
 {
     public const string InvalidRequest = "invalid_request_error";
     public const string ServerError = "server_error";
+    /// <summary>llama.cpp's type for a 503: the server cannot take work now (loading, shutting down).</summary>
+    public const string Unavailable = "unavailable_error";
 
     public int StatusCode { get; } = statusCode;
     public string Type { get; } = type;

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// <c>tandem serve</c> as a real child process (<c>dotnet tandem.dll serve ...</c>, the CLI built beside the tests) on
+/// port 0: the address is read from its "listening on" line. Signals go to it with kill(2), as an orchestrator sends
+/// them. Disposing kills it if it is still running.
+/// </summary>
+public sealed partial class ServeProcess : IDisposable
+{
+    private const int SigTerm = 15;
+    private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(2);
+
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly TaskCompletionSource<Uri> _address = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ServeProcess(Process process) => _process = process;
+
+    public Uri Address { get; private set; } = null!;
+
+    /// <summary>Standard error so far (the drain's "stopping:" and "stopped:" lines go there).</summary>
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+
+    public static async Task<ServeProcess> StartAsync(params string[] arguments)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "tandem.dll");
+        Assert.True(File.Exists(dll), $"{dll} is not beside the tests");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])[dll, "serve", "--model", TestRuntimes.ModelPath, "--port", "0", .. arguments]) psi.ArgumentList.Add(a);
+        var server = new ServeProcess(Process.Start(psi)!);
+        server.Pump();
+        var started = await Task.WhenAny(server._address.Task, server._process.WaitForExitAsync(), Task.Delay(StartLimit));
+        if (started != server._address.Task)
+        {
+            server.Dispose();
+            Assert.Fail($"tandem serve did not start listening: {server.Stderr}");
+        }
+        server.Address = await server._address.Task;
+        return server;
+    }
+
+    private void Pump()
+    {
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_stdout) _stdout.AppendLine(e.Data);
+            if (ListeningLine().Match(e.Data) is { Success: true } m) _address.TrySetResult(new Uri(m.Groups[1].Value));
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_stderr) _stderr.AppendLine(e.Data);
+        };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    /// <summary>SIGTERM, what Kubernetes, systemd and docker stop send first.</summary>
+    public void Terminate()
+    {
+        if (kill(_process.Id, SigTerm) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>The exit code, or a failed assertion when the process is still running after <paramref name="limit"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan limit)
+    {
+        using var cts = new CancellationTokenSource(limit);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"tandem serve still running {limit.TotalSeconds} s after SIGTERM; stderr: {Stderr}");
+        }
+        _process.WaitForExit(); // drains the redirected output
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"listening on (http://\S+) \(")]
+    private static partial Regex ListeningLine();
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+}

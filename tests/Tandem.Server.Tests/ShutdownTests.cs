@@ -1,0 +1,161 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// SIGTERM to a real <c>tandem serve</c> process: new requests get 503 and /health turns 503 at once, requests in
+/// flight finish inside --shutdown-timeout or are ended there with finish_reason "abort" in complete responses, and
+/// the exit code says whether any had to be cut.
+/// </summary>
+public sealed class ShutdownTests
+{
+    private static readonly TimeSpan ExitLimit = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan PollLimit = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Requests_running_past_the_shutdown_timeout_end_with_abort_and_the_exit_code_is_1()
+    {
+        using var server = await ServeProcess.StartAsync("--shutdown-timeout", "3", "--cores-per-instance", "1");
+        using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };
+
+        // 2 x 64 choices x 500 tokens: far more than one core makes in the 3 s allowed.
+        const int choices = 64;
+        using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true));
+        var whole = http.PostAsync("/v1/completions", LongRequest(choices, stream: false));
+        await PollAsync(http, health => Running(health) >= 2 * choices, "both requests running"); // the whole one is admitted, not refused
+
+        await TerminateAndAssertDrainingAsync(server, http);
+        await AssertStreamEndsAsync(stream, choices, "abort");
+
+        var reply = await whole;
+        Assert.Equal(HttpStatusCode.OK, reply.Status);
+        var answers = reply.Body.GetProperty("choices").EnumerateArray().ToList();
+        Assert.Equal(choices, answers.Count);
+        Assert.All(answers, c => Assert.Equal("abort", c.GetProperty("finish_reason").GetString()));
+        Assert.InRange(reply.Body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), 0, choices * 500 - 1);
+
+        Assert.Equal(1, await server.WaitForExitAsync(ExitLimit));
+        Assert.Contains("ended with finish_reason \"abort\"", server.Stderr);
+    }
+
+    [Fact]
+    public async Task Requests_finishing_inside_the_shutdown_timeout_end_normally_and_the_exit_code_is_0()
+    {
+        using var server = await ServeProcess.StartAsync("--shutdown-timeout", "60", "--cores-per-instance", "1");
+        using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };
+
+        const int choices = 8;
+        using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true, maxTokens: 300));
+        // 2400 tokens take a second or more on one core: the request is still running when the signal lands a moment later.
+        await PollAsync(http, health => Running(health) >= choices, "the request running");
+
+        await TerminateAndAssertDrainingAsync(server, http);
+        await AssertStreamEndsAsync(stream, choices, "length");
+
+        Assert.Equal(0, await server.WaitForExitAsync(ExitLimit));
+        Assert.Contains("stopped: every request finished", server.Stderr);
+    }
+
+    /// <summary>SIGTERM; then, while the drain lasts, /health is 503 "stopping" and a new request gets an OpenAI-style 503.</summary>
+    private static async Task TerminateAndAssertDrainingAsync(ServeProcess server, HttpClient http)
+    {
+        server.Terminate();
+        var draining = await PollAsync(http, health => health.Status == HttpStatusCode.ServiceUnavailable, "/health turning 503");
+        Assert.Equal("stopping", draining.Body.GetProperty("status").GetString());
+        var refused = await http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 4));
+        ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "server_shutting_down", type: "unavailable_error");
+    }
+
+    /// <summary>Reads the rest of the stream: every choice closes once with <paramref name="reason"/>, then [DONE] comes last.</summary>
+    private static async Task AssertStreamEndsAsync(OpenStream stream, int choices, string reason)
+    {
+        var events = await stream.ReadToEndAsync();
+        Assert.Equal("[DONE]", events[^1]);
+        var finishes = Finishes(events);
+        Assert.Equal(choices, finishes.Count);
+        Assert.All(finishes.Values, r => Assert.Equal(reason, r));
+    }
+
+    private static JsonObject LongRequest(int choices, bool stream, int maxTokens = 500)
+    {
+        var request = ApiCalls.Completion(References.OnceUponATime, maxTokens);
+        request["n"] = choices;
+        request["ignore_eos"] = true;
+        request["stream"] = stream;
+        return request;
+    }
+
+    private static int Running(ApiCalls.Reply health) =>
+        health.Body.GetProperty("requests_running").GetInt32() + health.Body.GetProperty("requests_waiting").GetInt32();
+
+    /// <summary>Choice index → the finish_reason of its closing chunk, from every event before [DONE] (each choice closes once).</summary>
+    private static Dictionary<int, string> Finishes(List<string> events)
+    {
+        var finishes = new Dictionary<int, string>();
+        foreach (string e in events.SkipLast(1))
+        {
+            using var chunk = JsonDocument.Parse(e);
+            foreach (var choice in chunk.RootElement.GetProperty("choices").EnumerateArray())
+                if (choice.GetProperty("finish_reason").GetString() is { } reason)
+                    finishes.Add(choice.GetProperty("index").GetInt32(), reason);
+        }
+        return finishes;
+    }
+
+    private static async Task<ApiCalls.Reply> PollAsync(HttpClient http, Func<ApiCalls.Reply, bool> done, string what)
+    {
+        var limit = DateTime.UtcNow + PollLimit;
+        while (true)
+        {
+            using var response = await http.GetAsync("/health");
+            var reply = new ApiCalls.Reply(response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+            if (done(reply)) return reply;
+            Assert.True(DateTime.UtcNow < limit, $"gave up waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Sends a streamed request and reads up to its first chunk, so it is surely running.</summary>
+    private static async Task<OpenStream> OpenStreamAsync(HttpClient http, JsonObject body)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+        var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var stream = new OpenStream(response, new StreamReader(await response.Content.ReadAsStreamAsync()));
+        await stream.ReadEventAsync();
+        return stream;
+    }
+
+    /// <summary>A server-sent event stream being read: every <c>data:</c> payload so far.</summary>
+    private sealed class OpenStream(HttpResponseMessage response, StreamReader reader) : IDisposable
+    {
+        private readonly List<string> _events = [];
+
+        public async Task<bool> ReadEventAsync()
+        {
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                _events.Add(line["data: ".Length..]);
+                return true;
+            }
+            return false;
+        }
+
+        /// <summary>Reads until the server closes the stream; returns every event, the first included.</summary>
+        public async Task<List<string>> ReadToEndAsync()
+        {
+            while (await ReadEventAsync()) { }
+            return _events;
+        }
+
+        public void Dispose()
+        {
+            reader.Dispose();
+            response.Dispose();
+        }
+    }
+}
