@@ -27,7 +27,8 @@ public sealed class RunningServer : IAsyncDisposable
     public HttpClient Http { get; }
     public OpenAIClient Client { get; }
 
-    public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null)
+    public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null,
+        Action<TandemServerOptions>? configureServer = null)
     {
         var engine = TestRuntimes.Start(mode);
         TandemServer? server = null;
@@ -35,7 +36,9 @@ public sealed class RunningServer : IAsyncDisposable
         {
             var api = new TandemApiOptions { ServedModelName = ModelName, ChatTemplateName = chatTemplate };
             configure?.Invoke(api);
-            server = TandemServer.Create(engine, new TandemServerOptions { Host = "127.0.0.1", Port = 0, Api = api });
+            var options = new TandemServerOptions { Host = "127.0.0.1", Port = 0, Api = api };
+            configureServer?.Invoke(options);
+            server = TandemServer.Create(engine, options);
             await server.StartAsync();
             return new RunningServer(engine, server);
         }

@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace Tandem.Server.Protocol;
+
+/// <summary>
+/// Refuses a request body whose strings are not Unicode text: invalid UTF-8 bytes, or a \u escape of a UTF-16
+/// surrogate without its pair ("\ud800", "\udfff", "\ud800\u0041"). <see cref="JsonDocument"/> accepts both and
+/// only <see cref="JsonElement.GetString"/> throws, deep inside whichever parser reads the field; checking every
+/// string and property name once, right after parsing, turns them all into one 400 that names the field, and
+/// lets the parsers read strings without a failure path of their own. Reads the raw bytes: allocates nothing
+/// unless the body is refused.
+/// </summary>
+internal static class JsonTextCheck
+{
+    /// <summary>Where the walk is: a property (its name decoded only for an error message) or an array index.</summary>
+    private readonly record struct Step(JsonProperty? Property, int Index);
+
+    public static void Validate(JsonElement root)
+    {
+        var path = new List<Step>();
+        Walk(root, path);
+    }
+
+    private static void Walk(JsonElement element, List<Step> path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                var raw = JsonMarshal.GetRawUtf8Value(element); // with its quotes
+                Check(raw[1..^1], path, propertyName: false);
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    if (item.ValueKind is JsonValueKind.String or JsonValueKind.Array or JsonValueKind.Object)
+                    {
+                        path.Add(new Step(null, i));
+                        Walk(item, path);
+                        path.RemoveAt(path.Count - 1);
+                    }
+                    i++;
+                }
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    Check(JsonMarshal.GetRawUtf8PropertyName(property), path, propertyName: true);
+                    if (property.Value.ValueKind is JsonValueKind.String or JsonValueKind.Array or JsonValueKind.Object)
+                    {
+                        path.Add(new Step(property, 0));
+                        Walk(property.Value, path);
+                        path.RemoveAt(path.Count - 1);
+                    }
+                }
+                break;
+        }
+    }
+
+    private static void Check(ReadOnlySpan<byte> raw, List<Step> path, bool propertyName)
+    {
+        string? problem = !Utf8.IsValid(raw) ? "invalid UTF-8 bytes"
+            : !SurrogateEscapesPaired(raw) ? "an unpaired UTF-16 surrogate escape (such as \\ud800 without a following \\udc00-\\udfff)"
+            : null;
+        if (problem is null)
+            return;
+        string? param = Param(path);
+        string what = propertyName
+            ? param is null ? "A property name of the request body" : $"A property name in '{param}'"
+            : $"'{param}'";
+        throw ApiException.Invalid(param, $"{what} is not valid Unicode text: it holds {problem}.");
+    }
+
+    /// <summary>
+    /// Whether every \u escape of a high surrogate is followed at once by one of a low surrogate, and every low
+    /// one follows a high one. The parser has already checked the escapes' syntax (four hex digits after \u).
+    /// </summary>
+    private static bool SurrogateEscapesPaired(ReadOnlySpan<byte> raw)
+    {
+        bool awaitingLow = false;
+        int i = raw.IndexOf((byte)'\\');
+        if (i < 0) return true;
+        while (i < raw.Length)
+        {
+            if (raw[i] != (byte)'\\')
+            {
+                if (awaitingLow) return false;
+                int next = raw[i..].IndexOf((byte)'\\');
+                if (next < 0) return true;
+                i += next;
+                continue;
+            }
+            if (raw[i + 1] != (byte)'u')
+            {
+                if (awaitingLow) return false;
+                i += 2;
+                continue;
+            }
+            int unit = int.Parse(raw.Slice(i + 2, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+            i += 6;
+            if (char.IsHighSurrogate((char)unit))
+            {
+                if (awaitingLow) return false;
+                awaitingLow = true;
+            }
+            else if (char.IsLowSurrogate((char)unit))
+            {
+                if (!awaitingLow) return false;
+                awaitingLow = false;
+            }
+            else if (awaitingLow)
+            {
+                return false;
+            }
+        }
+        return !awaitingLow;
+    }
+
+    /// <summary>The JSON path of the field, as the parsers name parameters: <c>messages[0].content</c>; null at the root.</summary>
+    private static string? Param(List<Step> path)
+    {
+        if (path.Count == 0) return null;
+        var text = new System.Text.StringBuilder();
+        foreach (var step in path)
+        {
+            if (step.Property is not { } property) text.Append('[').Append(step.Index.ToString(CultureInfo.InvariantCulture)).Append(']');
+            else (text.Length > 0 ? text.Append('.') : text).Append(property.Name);
+        }
+        return text.ToString();
+    }
+}
