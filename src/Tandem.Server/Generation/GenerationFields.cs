@@ -101,6 +101,12 @@ internal static class GenerationFields
         return Math.Min(defaultTokens ?? int.MaxValue, ctx - promptTokens);
     }
 
+    /// <summary>A prompt found to be longer than the context without counting all its tokens (tokenizing stopped there).</summary>
+    public static ApiException PromptTooLong(IServingEngine engine, string promptParam) =>
+        ApiException.ContextLengthExceeded(promptParam,
+            $"This model's maximum context length is {engine.MaxContext} tokens. However, your request has more than {engine.MaxContext} input tokens. " +
+            "Please reduce the length of the input.");
+
     private static string? ToSnakeCase(string? name) => name switch
     {
         null => null,

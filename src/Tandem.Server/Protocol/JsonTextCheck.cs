@@ -63,7 +63,7 @@ internal static class JsonTextCheck
     private static void Check(ReadOnlySpan<byte> raw, List<Step> path, bool propertyName)
     {
         string? problem = !Utf8.IsValid(raw) ? "invalid UTF-8 bytes"
-            : !SurrogateEscapesPaired(raw) ? "an unpaired UTF-16 surrogate escape (such as \\ud800 without a following \\udc00-\\udfff)"
+            : JsonStringBytes.DecodedUtf8Length(raw) < 0 ? "an unpaired UTF-16 surrogate escape (such as \\ud800 without a following \\udc00-\\udfff)"
             : null;
         if (problem is null)
             return;
@@ -72,51 +72,6 @@ internal static class JsonTextCheck
             ? param is null ? "A property name of the request body" : $"A property name in '{param}'"
             : $"'{param}'";
         throw ApiException.Invalid(param, $"{what} is not valid Unicode text: it holds {problem}.");
-    }
-
-    /// <summary>
-    /// Whether every \u escape of a high surrogate is followed at once by one of a low surrogate, and every low
-    /// one follows a high one. The parser has already checked the escapes' syntax (four hex digits after \u).
-    /// </summary>
-    private static bool SurrogateEscapesPaired(ReadOnlySpan<byte> raw)
-    {
-        bool awaitingLow = false;
-        int i = raw.IndexOf((byte)'\\');
-        if (i < 0) return true;
-        while (i < raw.Length)
-        {
-            if (raw[i] != (byte)'\\')
-            {
-                if (awaitingLow) return false;
-                int next = raw[i..].IndexOf((byte)'\\');
-                if (next < 0) return true;
-                i += next;
-                continue;
-            }
-            if (raw[i + 1] != (byte)'u')
-            {
-                if (awaitingLow) return false;
-                i += 2;
-                continue;
-            }
-            int unit = int.Parse(raw.Slice(i + 2, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
-            i += 6;
-            if (char.IsHighSurrogate((char)unit))
-            {
-                if (awaitingLow) return false;
-                awaitingLow = true;
-            }
-            else if (char.IsLowSurrogate((char)unit))
-            {
-                if (!awaitingLow) return false;
-                awaitingLow = false;
-            }
-            else if (awaitingLow)
-            {
-                return false;
-            }
-        }
-        return !awaitingLow;
     }
 
     /// <summary>The JSON path of the field, as the parsers name parameters: <c>messages[0].content</c>; null at the root.</summary>
