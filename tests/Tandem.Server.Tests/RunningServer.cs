@@ -28,9 +28,9 @@ public sealed class RunningServer : IAsyncDisposable
     public OpenAIClient Client { get; }
 
     public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null,
-        Action<TandemServerOptions>? configureServer = null)
+        Action<TandemServerOptions>? configureServer = null, int kvBlocksPerInstance = 256)
     {
-        var engine = TestRuntimes.Start(mode);
+        var engine = TestRuntimes.Start(mode, kvBlocksPerInstance);
         TandemServer? server = null;
         try
         {
