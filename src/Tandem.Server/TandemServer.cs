@@ -39,6 +39,8 @@ public sealed class TandemServer : IAsyncDisposable
                 k.Listen(ip, options.Port);
             else
                 throw new ArgumentException($"--host must be an IP address or localhost, got '{options.Host}'");
+            if (options.MinRequestBodyDataRate is { } rate)
+                k.Limits.MinRequestBodyDataRate = rate;
         });
         builder.Services.AddTandemApi(engine, api =>
         {

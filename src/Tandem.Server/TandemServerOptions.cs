@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Tandem.Server;
@@ -11,4 +12,9 @@ public sealed class TandemServerOptions
     public TandemApiOptions Api { get; set; } = new();
     /// <summary>ASP.NET Core's own log level (request failures are logged at Error).</summary>
     public LogLevel LogLevel { get; set; } = LogLevel.Warning;
+    /// <summary>
+    /// Slowest a request body may arrive before it is refused with 408; null keeps Kestrel's default (240 bytes/s
+    /// after a 5 s grace period).
+    /// </summary>
+    public MinDataRate? MinRequestBodyDataRate { get; set; }
 }

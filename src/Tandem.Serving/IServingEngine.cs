@@ -15,6 +15,12 @@ public interface IServingEngine : IAsyncDisposable
     int MaxContext { get; }
 
     /// <summary>
+    /// Most tokens (prompt + completion) of one request the KV cache can hold: the smallest pool on a request's
+    /// path, in whole blocks. May be less than <see cref="MaxContext"/>; a request past it is refused (kv_capacity_exceeded).
+    /// </summary>
+    int KvCapacityTokens { get; }
+
+    /// <summary>
     /// Queues a request. Throws <see cref="RequestRejectedException"/> for requests that can never run
     /// (prompt longer than the context, more KV than any instance holds); other failures fault the handle's
     /// completion.

@@ -33,6 +33,7 @@ public sealed class ServingRuntime : IServingEngine
     public ModelConfig Config => _model.Config;
     public Tokenizer Tokenizer { get; }
     public int MaxContext { get; }
+    public int KvCapacityTokens => _maxRequestBlocks * _blockSize;
     public ServingMode Mode { get; }
     public ServingOptions Options { get; }
 

@@ -27,15 +27,18 @@ public sealed class RunningServer : IAsyncDisposable
     public HttpClient Http { get; }
     public OpenAIClient Client { get; }
 
-    public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null)
+    public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null,
+        Action<TandemServerOptions>? configureServer = null, int kvBlocksPerInstance = 256)
     {
-        var engine = TestRuntimes.Start(mode);
+        var engine = TestRuntimes.Start(mode, kvBlocksPerInstance);
         TandemServer? server = null;
         try
         {
             var api = new TandemApiOptions { ServedModelName = ModelName, ChatTemplateName = chatTemplate };
             configure?.Invoke(api);
-            server = TandemServer.Create(engine, new TandemServerOptions { Host = "127.0.0.1", Port = 0, Api = api });
+            var options = new TandemServerOptions { Host = "127.0.0.1", Port = 0, Api = api };
+            configureServer?.Invoke(options);
+            server = TandemServer.Create(engine, options);
             await server.StartAsync();
             return new RunningServer(engine, server);
         }

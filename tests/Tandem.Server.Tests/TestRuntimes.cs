@@ -11,14 +11,14 @@ public static class TestRuntimes
 
     /// <summary>
     /// One core per instance (the machine has two), F32 KV so greedy text is llama.cpp's exactly, 512 tokens of
-    /// context (the model's), and enough blocks for the concurrency tests.
+    /// context (the model's), and by default enough blocks for the concurrency tests.
     /// </summary>
-    public static IServingEngine Start(string mode) => ServingRuntime.Start(new ServingOptions
+    public static IServingEngine Start(string mode, int kvBlocksPerInstance = 256) => ServingRuntime.Start(new ServingOptions
     {
         ModelPath = ModelPath,
         Mode = Enum.Parse<ServingMode>(mode, ignoreCase: true),
         KvElementType = KvElementType.F32,
-        KvBlocksPerInstance = 256,
+        KvBlocksPerInstance = kvBlocksPerInstance,
         CoresPerInstance = 1,
         OnWarning = _ => { },
     });

@@ -26,7 +26,7 @@ public static class ServeCommand
         var instances = new Option<int>("--instances") { Description = "Instances (colocated, chunked)", DefaultValueFactory = _ => 1 };
         var coresPer = new Option<int?>("--cores-per-instance") { Description = "Cores per instance, taken in order (default: the allowed cores split evenly)" };
         var coreLists = new Option<string?>("--cores") { Description = "Explicit cores per instance, prefill first: e.g. \"0-3;4-7\" or \"0,2;1,3\"" };
-        var kvMemory = new Option<string>("--kv-memory") { Description = "KV cache memory per instance, e.g. 512MiB, 2GiB", DefaultValueFactory = _ => "256MiB" };
+        var kvMemory = new Option<string>("--kv-memory") { Description = "KV cache memory per instance, e.g. 512MiB, 2GiB: one request's prompt + completion must fit in it (start-up prints how many tokens it holds)", DefaultValueFactory = _ => "256MiB" };
         var kvType = new Option<string>("--kv-type") { Description = "KV cache element type", DefaultValueFactory = _ => "f16" };
         kvType.AcceptOnlyFromAmong("f32", "f16");
         var prefillTarget = new Option<int>("--prefill-token-target")
@@ -154,15 +154,39 @@ public static class ServeCommand
         var o = runtime.Options;
         console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
         console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block");
-        foreach (var i in runtime.Snapshot().Instances)
+        var instances = runtime.Snapshot().Instances;
+        foreach (var i in instances)
         {
+            int tokens = i.KvBlocksTotal * o.BlockSize;
             console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {i.Name,-14} {i.Role,-10} cores [{string.Join(",", i.Cores)}]  KV {i.KvBlocksTotal} blocks ({i.KvBlocksTotal * o.BlockSize} tokens)"));
+                $"  {i.Name,-14} {i.Role,-10} cores [{string.Join(",", i.Cores)}]  KV {i.KvBlocksTotal} blocks ({tokens} tokens, {(double)tokens / runtime.MaxContext:0.##}× the {runtime.MaxContext}-token context)"));
         }
+        WarnIfKvCannotHoldTheContext(console, runtime, instances);
         var chat = server.Api.Chat;
         console.Out.WriteLine(chat.Template is { } t ? $"chat template: {t.Name}" : $"chat: unavailable ({chat.Unavailable})");
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");
         console.Out.Flush();
+    }
+
+    /// <summary>
+    /// A request needs KV for its whole prompt + completion on one instance: when the smallest pool holds less than
+    /// the context, say so (long requests are refused with kv_capacity_exceeded and the default max_tokens is cut)
+    /// and how much --kv-memory a full-context request needs.
+    /// </summary>
+    private static void WarnIfKvCannotHoldTheContext(CliConsole console, ServingRuntime runtime, IReadOnlyList<InstanceSnapshot> instances)
+    {
+        var o = runtime.Options;
+        int context = runtime.MaxContext;
+        var small = instances.Where(i => (long)i.KvBlocksTotal * o.BlockSize < context).ToList();
+        if (small.Count == 0)
+            return;
+        long perToken = KvBlockPool.BytesPerToken(runtime.Config, o.KvElementType);
+        long needed = ((long)context + o.BlockSize - 1) / o.BlockSize * o.BlockSize * perToken;
+        long neededMiB = (needed + (1L << 20) - 1) >> 20;
+        console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"warning: the KV cache of {string.Join(", ", small.Select(i => i.Name))} holds {runtime.KvCapacityTokens} tokens, fewer than the " +
+            $"{context}-token context: a request can have at most {runtime.KvCapacityTokens} tokens of prompt and completion (longer ones are " +
+            $"refused with kv_capacity_exceeded; the default max_tokens is cut to fit). A full-context request needs --kv-memory {neededMiB}MiB or more."));
     }
 
     /// <summary>"512MiB", "2GiB", "1.5G", "1000000" (bytes); binary units whether or not the "i" is written, as llama.cpp reads sizes.</summary>

@@ -12,14 +12,15 @@ public sealed class BytePairTokenizer : Tokenizer
     internal BytePairTokenizer(Vocabulary vocabulary) : base(vocabulary) =>
         _pre = vocabulary.PreTokenizer ?? throw new ArgumentException("vocabulary has no BPE pre-tokenizer", nameof(vocabulary));
 
-    private protected override void EncodeFragments(string text, List<TextFragment> fragments, bool addSpecial, List<int> output)
+    private protected override void EncodeFragments(string text, List<TextFragment> fragments, bool addSpecial, List<int> output, int maxTokens)
     {
         var vocab = Vocabulary;
         if (addSpecial && vocab.AddBos) output.Add(vocab.BosId);
         foreach (var f in fragments)
         {
+            if (output.Count > maxTokens) return;
             if (f.IsToken) output.Add(f.Token);
-            else TokenizeText(text.Substring(f.Offset, f.Length), output);
+            else TokenizeText(text.Substring(f.Offset, f.Length), output, maxTokens);
         }
         if (addSpecial && vocab.AddEos) output.Add(vocab.EosId);
     }
@@ -38,13 +39,15 @@ public sealed class BytePairTokenizer : Tokenizer
             a.Rank != b.Rank ? a.Rank.CompareTo(b.Rank) : a.Left.CompareTo(b.Left);
     }
 
-    internal void TokenizeText(string text, List<int> output)
+    /// <summary>Appends the ids of <paramref name="text"/>, word by word, until <paramref name="output"/> holds more than <paramref name="maxTokens"/>.</summary>
+    internal void TokenizeText(string text, List<int> output, int maxTokens)
     {
         var vocab = Vocabulary;
         var symbols = new List<Symbol>();
         var queue = new PriorityQueue<Bigram, (int, int)>(BigramOrder.Instance);
         foreach (string word in _pre.Split(text))
         {
+            if (output.Count > maxTokens) return; // words tokenize independently: what follows only adds
             if (word.Length == 0) continue;
             if (vocab.IgnoreMerges)
             {

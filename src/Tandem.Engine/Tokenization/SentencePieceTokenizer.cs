@@ -10,13 +10,16 @@ public sealed class SentencePieceTokenizer : Tokenizer
 {
     internal SentencePieceTokenizer(Vocabulary vocabulary) : base(vocabulary) { }
 
-    private protected override void EncodeFragments(string text, List<TextFragment> fragments, bool addSpecial, List<int> output)
+    private protected override void EncodeFragments(string text, List<TextFragment> fragments, bool addSpecial, List<int> output, int maxTokens)
     {
         var vocab = Vocabulary;
         bool prevSpecial = true; // a space prefix goes before the first text and after every special token
         if (addSpecial && vocab.AddBos) output.Add(vocab.BosId);
         foreach (var f in fragments)
         {
+            // Merging is global within a fragment, so the limit is checked between fragments; MinimumTokens has
+            // already bounded a fragment's length by the limit times the longest token.
+            if (output.Count > maxTokens) return;
             if (f.IsToken)
             {
                 output.Add(f.Token);

@@ -52,17 +52,63 @@ public abstract class Tokenizer
     /// With <paramref name="parseSpecial"/> the text of control tokens (e.g. "&lt;|im_end|&gt;") becomes those
     /// tokens; without it only user-defined tokens are matched and control-token text is plain text.
     /// </summary>
-    public int[] Encode(string text, bool addBos, bool parseSpecial = false)
+    public int[] Encode(string text, bool addBos, bool parseSpecial = false) =>
+        EncodeAtMost(text, addBos, parseSpecial, int.MaxValue)!;
+
+    /// <summary>
+    /// <see cref="Encode"/> for text that may be far longer than the caller can use: the same ids when there are at
+    /// most <paramref name="maxTokens"/>, else null — decided from the text's length alone when that proves it
+    /// (<see cref="MinimumTokens"/>), otherwise by stopping as soon as the count passes the limit. Either way the
+    /// work is bounded by <paramref name="maxTokens"/>, not by the text: a server refuses an 8 MB prompt without
+    /// tokenizing it.
+    /// </summary>
+    public int[]? EncodeAtMost(string text, bool addBos, bool parseSpecial, int maxTokens)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);
+        if (MinimumTokens(text, addBos) > maxTokens) return null;
         text = UnicodeClass.Sanitize(text);
         var fragments = SpecialTokenSplitter.Split(Vocabulary, text, parseSpecial);
-        var output = new List<int>(text.Length / 3 + 4);
-        EncodeFragments(text, fragments, addBos, output);
-        return output.ToArray();
+        var output = new List<int>(Math.Min(text.Length / 3, maxTokens) + 4);
+        EncodeFragments(text, fragments, addBos, output, maxTokens);
+        return output.Count <= maxTokens ? output.ToArray() : null;
     }
 
-    /// <summary>Tokenizes the fragments of one input (text ranges and already-matched special tokens).</summary>
-    private protected abstract void EncodeFragments(string text, List<TextFragment> fragments, bool addSpecial, List<int> output);
+    /// <summary>
+    /// A lower bound on <c>Encode(text, addBos).Length</c> that costs one pass over the text and no allocation:
+    /// every token stands for at most <see cref="Vocabulary.LongestTokenBytes"/> bytes of it (whitespace beside a
+    /// stripping special token stands for none; text a vocabulary cannot spell is dropped, so then only BOS/EOS count).
+    /// </summary>
+    public long MinimumTokens(string text, bool addBos)
+    {
+        // Lone surrogates count as the 3 bytes of the U+FFFD that Sanitize puts in their place.
+        long bytes = Encoding.UTF8.GetByteCount(text);
+        if (Vocabulary.StripsWhitespace)
+        {
+            var t = text.AsSpan();
+            bytes -= t.Count(' ') + t.Count('\t') + t.Count('\n') + t.Count('\v') + t.Count('\f') + t.Count('\r');
+        }
+        return MinimumTokensOf(bytes, addBos);
+    }
+
+    /// <summary>
+    /// <see cref="MinimumTokens(string, bool)"/> for a text known only by its UTF-8 length (a string still escaped
+    /// in a JSON body, say). With a vocabulary that strips whitespace the length bounds nothing: only BOS/EOS count.
+    /// </summary>
+    public long MinimumTokens(long utf8Bytes, bool addBos) => MinimumTokensOf(Vocabulary.StripsWhitespace ? 0 : utf8Bytes, addBos);
+
+    private long MinimumTokensOf(long coveredBytes, bool addBos)
+    {
+        var vocab = Vocabulary;
+        long added = addBos ? (vocab.AddBos ? 1 : 0) + (vocab.AddEos ? 1 : 0) : 0;
+        if (!vocab.SpellsEveryByte) return added;
+        return added + (coveredBytes + vocab.LongestTokenBytes - 1) / vocab.LongestTokenBytes;
+    }
+
+    /// <summary>
+    /// Tokenizes the fragments of one input (text ranges and already-matched special tokens), stopping once
+    /// <paramref name="output"/> holds more than <paramref name="maxTokens"/> ids (a cut-off output is discarded).
+    /// </summary>
+    private protected abstract void EncodeFragments(string text, List<TextFragment> fragments, bool addSpecial, List<int> output, int maxTokens);
 
     /// <summary>
     /// The text of <paramref name="ids"/>, as llama_detokenize(remove_special: false, unparse_special:

@@ -49,6 +49,21 @@ public sealed class Vocabulary
     /// <summary>Control, user-defined and unknown tokens, longest text first (llama.cpp's cache_special_tokens).</summary>
     public IReadOnlyList<int> SpecialTokens { get; }
 
+    /// <summary>
+    /// The most bytes of input text one token can stand for (its piece, or the text it is matched by), so that a
+    /// text of B bytes needs at least B / LongestTokenBytes tokens. See <see cref="Tokenizer.MinimumTokens"/>.
+    /// </summary>
+    public int LongestTokenBytes { get; }
+
+    /// <summary>
+    /// Whether every byte of input ends up in some token: false when a vocabulary lacks byte tokens (and, for
+    /// SentencePiece, an unknown token), so that text it cannot spell is dropped and byte counts bound nothing.
+    /// </summary>
+    public bool SpellsEveryByte { get; }
+
+    /// <summary>Whether a special token strips the whitespace beside it (lstrip / rstrip): that whitespace is in no token.</summary>
+    public bool StripsWhitespace { get; }
+
     public Vocabulary(GgufFile gguf)
     {
         string path = gguf.Path;
@@ -211,6 +226,11 @@ public sealed class Vocabulary
 
         _pieces = new byte[n][];
         for (int id = 0; id < n; id++) _pieces[id] = BuildPiece(id);
+        LongestTokenBytes = Enumerable.Range(0, n).Max(InputBytes);
+        SpellsEveryByte = Enumerable.Range(0, 256).All(b => Type == VocabularyType.SentencePiece
+            ? ByteToToken((byte)b) != NoToken || UnkId != NoToken
+            : TextToToken([ByteUnicodeMap.ToChar((byte)b)]) != NoToken);
+        StripsWhitespace = SpecialTokens.Any(id => (attrs[id] & (TokenAttributes.LStrip | TokenAttributes.RStrip)) != 0);
 
         LinefeedId = Type == VocabularyType.SentencePiece ? ByteToToken((byte)'\n') : NoToken;
     }
@@ -249,6 +269,21 @@ public sealed class Vocabulary
 
     /// <summary>token_to_piece with special: false renders unknown and control tokens as nothing.</summary>
     public bool IsHiddenUnlessSpecial(int id) => (Attributes[id] & (TokenAttributes.Unknown | TokenAttributes.Control)) != 0;
+
+    /// <summary>
+    /// The most input bytes token <paramref name="id"/> can stand for: its piece (special tokens: their UTF-8 text,
+    /// which is what they are matched by), or the text merging spells it with — SentencePiece merges text whose
+    /// spaces are U+2581 (3 bytes standing for 1), byte-level BPE text in the GPT-2 alphabet (a character per byte).
+    /// Both count because a token of unused or undefined type has an empty piece yet can still be merged into.
+    /// </summary>
+    private int InputBytes(int id)
+    {
+        string text = Tokens[id];
+        int merged = Type == VocabularyType.SentencePiece
+            ? Encoding.UTF8.GetByteCount(text) - 2 * text.AsSpan().Count('\u2581')
+            : text.Length;
+        return Math.Max(merged, _pieces[id].Length);
+    }
 
     private byte[] BuildPiece(int id)
     {

@@ -39,7 +39,8 @@ public sealed class ChatPrompts
     /// <summary>Why chat is unavailable (null when it is available).</summary>
     public string? Unavailable => _unavailable;
 
-    public int[] Tokenize(IReadOnlyList<ChatMessage> messages)
+    /// <summary>The prompt tokens of <paramref name="messages"/>, or null when they are more than <paramref name="maxTokens"/> (found without tokenizing all of a huge prompt).</summary>
+    public int[]? Tokenize(IReadOnlyList<ChatMessage> messages, int maxTokens)
     {
         if (_template is null)
             throw ApiException.Invalid("messages", $"Chat completions are unavailable: {_unavailable}.");
@@ -55,6 +56,6 @@ public sealed class ChatPrompts
         // Special tokens are parsed because the rendered text spells the format's markers; BOS is added as the
         // vocabulary asks unless the format writes its own (one BOS, not llama-server's doubled pair).
         bool addBos = _tokenizer.Vocabulary.AddBos && !_template.RendersBos;
-        return _tokenizer.Encode(text, addBos, parseSpecial: true);
+        return _tokenizer.EncodeAtMost(text, addBos, parseSpecial: true, maxTokens);
     }
 }

@@ -33,7 +33,7 @@ internal static class ChatRequestParser
 
         // max_completion_tokens is the current name; max_tokens the deprecated one (vLLM takes the former first).
         int? maxTokens = f.Int("max_completion_tokens", min: 1) ?? f.Int("max_tokens", min: 1);
-        int[] ids = prompts.Tokenize(messages);
+        int[] ids = prompts.Tokenize(messages, engine.MaxContext) ?? throw GenerationFields.PromptTooLong(engine, "messages");
         int budget = GenerationFields.MaxTokens(ids.Length, maxTokens, null, engine, "messages");
 
         bool stream = GenerationFields.Stream(f, out bool includeUsage);

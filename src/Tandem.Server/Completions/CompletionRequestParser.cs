@@ -62,12 +62,20 @@ internal static class CompletionRequestParser
         if (!f.TryGet("prompt", out var prompt))
             throw ApiException.Invalid("prompt", "'prompt' is required.");
         var tokenizer = engine.Tokenizer;
-        int[] Text(string s) => tokenizer.Encode(s, addBos: tokenizer.Vocabulary.AddBos, parseSpecial: true);
+        bool addBos = tokenizer.Vocabulary.AddBos;
+        int[] Text(JsonElement s)
+        {
+            // A prompt whose length alone proves it cannot fit is refused before its string is even decoded.
+            if (tokenizer.MinimumTokens(JsonStringBytes.DecodedUtf8Length(s), addBos) > engine.MaxContext)
+                throw GenerationFields.PromptTooLong(engine, "prompt");
+            return tokenizer.EncodeAtMost(s.GetString()!, addBos, parseSpecial: true, engine.MaxContext)
+                ?? throw GenerationFields.PromptTooLong(engine, "prompt");
+        }
 
         var list = new List<int[]>();
         if (prompt.ValueKind == JsonValueKind.String)
         {
-            list.Add(Text(prompt.GetString()!));
+            list.Add(Text(prompt));
         }
         else if (prompt.ValueKind == JsonValueKind.Array && prompt.GetArrayLength() > 0)
         {
@@ -84,7 +92,7 @@ internal static class CompletionRequestParser
                         throw Malformed();
                     list.Add(item.ValueKind switch
                     {
-                        JsonValueKind.String => Text(item.GetString()!),
+                        JsonValueKind.String => Text(item),
                         JsonValueKind.Array => TokenIds(item, engine),
                         _ => throw Malformed(),
                     });

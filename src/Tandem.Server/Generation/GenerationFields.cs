@@ -81,7 +81,10 @@ internal static class GenerationFields
 
     /// <summary>
     /// The completion budget of one prompt. An explicit max_tokens that does not fit the context is refused (as
-    /// vLLM does); the default is cut to what fits.
+    /// vLLM does; one that fits the context but not the KV pool is refused by the runtime, kv_capacity_exceeded);
+    /// the default is cut to what fits both: the context, and the KV one sequence can hold on the smallest pool of
+    /// the request's path, which can be far less than the context (256 MiB of KV holds ~2,048 tokens of a
+    /// Llama-3-8B shape against its 8,192 context).
     /// </summary>
     public static int MaxTokens(int promptTokens, int? requested, int? defaultTokens, IServingEngine engine, string promptParam)
     {
@@ -98,8 +101,19 @@ internal static class GenerationFields
                     $"({promptTokens} in the input, {m} for the completion). Please reduce the length of the input or of the completion.");
             return m;
         }
-        return Math.Min(defaultTokens ?? int.MaxValue, ctx - promptTokens);
+        int kv = engine.KvCapacityTokens;
+        if (promptTokens >= kv)
+            throw new ApiException(StatusCodes.Status400BadRequest,
+                $"The server's KV cache holds at most {kv} tokens for one request, and your request has {promptTokens} input tokens, " +
+                "which leaves no room for a completion. Please reduce the length of the input.", promptParam, "kv_capacity_exceeded");
+        return Math.Min(defaultTokens ?? int.MaxValue, Math.Min(ctx, kv) - promptTokens);
     }
+
+    /// <summary>A prompt found to be longer than the context without counting all its tokens (tokenizing stopped there).</summary>
+    public static ApiException PromptTooLong(IServingEngine engine, string promptParam) =>
+        ApiException.ContextLengthExceeded(promptParam,
+            $"This model's maximum context length is {engine.MaxContext} tokens. However, your request has more than {engine.MaxContext} input tokens. " +
+            "Please reduce the length of the input.");
 
     private static string? ToSnakeCase(string? name) => name switch
     {

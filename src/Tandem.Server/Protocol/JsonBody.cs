@@ -4,7 +4,10 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace Tandem.Server.Protocol;
 
-/// <summary>Reads a request body as JSON within a size limit: 413 past the limit, 400 when it does not parse.</summary>
+/// <summary>
+/// Reads a request body as JSON within a size limit: 413 past the limit, 408 when it arrives slower than Kestrel's
+/// minimum data rate, 400 when it does not parse or a string in it is not Unicode text.
+/// </summary>
 internal static class JsonBody
 {
     private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64 };
@@ -25,7 +28,8 @@ internal static class JsonBody
         var ct = context.RequestAborted;
         if (context.Request.ContentLength > drainCap)
             throw TooLarge(maxBytes); // too large even to drain: Kestrel closes the connection after the 413
-        var buffer = new MemoryStream();
+        // Sized from Content-Length (within the limit) so a large body is not copied through doubling buffers.
+        var buffer = new MemoryStream((int)Math.Min(context.Request.ContentLength ?? 0, maxBytes));
         try
         {
             var chunk = new byte[16 << 10];
@@ -40,19 +44,37 @@ internal static class JsonBody
                 buffer.Write(chunk, 0, read);
             }
         }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        catch (BadHttpRequestException e)
         {
-            throw TooLarge(maxBytes);
+            // Kestrel's own refusals while the body is read: its status is the right answer, in the API's shape.
+            throw e.StatusCode switch
+            {
+                StatusCodes.Status413PayloadTooLarge => TooLarge(maxBytes),
+                StatusCodes.Status408RequestTimeout => new ApiException(StatusCodes.Status408RequestTimeout,
+                    $"The request body arrived too slowly: {e.Message}", null, "request_timeout"),
+                _ => new ApiException(e.StatusCode, $"The request body could not be read: {e.Message}", null, "invalid_request_body"),
+            };
         }
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Options);
+            document = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Options);
         }
         catch (JsonException e)
         {
             throw new ApiException(StatusCodes.Status400BadRequest,
                 $"We could not parse the JSON body of your request: {e.Message}", null, "invalid_json");
         }
+        try
+        {
+            JsonTextCheck.Validate(document.RootElement);
+        }
+        catch
+        {
+            document.Dispose();
+            throw;
+        }
+        return document;
     }
 
     private static ApiException TooLarge(long maxBytes) =>
