@@ -64,11 +64,12 @@ public static class GgmlFloatDot
             sum = GgmlSimd.ReduceAddHadd((a0 + a2) + (a1 + a3));
         }
         // The tail loop (sumf += x[i]*y[i]) as GCC compiled it in LLamaSharp's builds (read from the disassembly,
-        // confirmed against llama.cpp's attention scores): vectorised over 16 and then 8 elements as products
-        // that are then added one by one in order (no FMA), and the last < 8 elements contracted to scalar FMAs.
-        int rest = n - i;
-        int plainEnd = i + rest / 16 * 16;
-        if (n - plainEnd >= 8) plainEnd += 8;
+        // confirmed against llama.cpp's attention scores): vectorised as products that are then added one by one
+        // in order (no FMA), and the elements left after the last vector contracted to scalar FMAs. The avx512
+        // build vectorises it over 16 and then 8 elements (FMAs for the last < 8), the avx2 build over 8 and then
+        // 4 (FMAs for the last < 4): either way the in-order products cover whole multiples of half a vector.
+        int plainBlock = Width == 8 ? 4 : 8;
+        int plainEnd = i + (n - i) / plainBlock * plainBlock;
         for (; i < plainEnd; i++)
             sum += x[i] * y[i];
         for (; i < n; i++)
