@@ -28,7 +28,7 @@ public sealed unsafe class MatMul : IParallelJob
     /// <param name="maxRows">Largest batch of activation rows.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
     /// <param name="batchInvariant">
-    /// Sum F32/F16 products in one order whatever the batch size (ggml_vec_dot's, which llama.cpp uses for
+    /// Sum F32/F16/BF16 products in one order whatever the batch size (ggml_vec_dot's, which llama.cpp uses for
     /// single-token steps), so a sequence's results never depend on what it is batched with. When false,
     /// follow llama.cpp exactly, which switches to tinyBLAS's order for batches of two or more rows.
     /// Quantized types are unaffected: their dots are integer sums, identical either way.
@@ -61,7 +61,7 @@ public sealed unsafe class MatMul : IParallelJob
             _w = w;
             _y = yp;
             _n = n;
-            // llama.cpp sums F32/F16 products in a different order for batches (tinyBLAS) than for one row.
+            // llama.cpp sums F32/F16/BF16 products in a different order for batches (tinyBLAS) than for one row.
             _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
             // Rows per chunk: enough work per hand-out to amortise the shared counter.
             int grain = Math.Max(1, 4096 / Math.Max(1, n) / Math.Max(1, w.Cols / 256));
@@ -74,7 +74,7 @@ public sealed unsafe class MatMul : IParallelJob
         switch (_w.Type)
         {
             case GgmlType.F32 when _tinyBlas: RowsTinyBlasF32(begin, end); break;
-            case GgmlType.F16 when _tinyBlas: RowsTinyBlasF16(begin, end); break;
+            case GgmlType.F16 or GgmlType.BF16 when _tinyBlas: RowsTinyBlas16(begin, end, _w.Type == GgmlType.BF16); break;
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
             case GgmlType.F16: RowsBy4<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
@@ -139,14 +139,18 @@ public sealed unsafe class MatMul : IParallelJob
         }
     }
 
-    private void RowsTinyBlasF16(int begin, int end)
+    /// <summary>tinyBLAS order for 16-bit float weights (F16 or BF16, with activations of the same type).</summary>
+    private void RowsTinyBlas16(int begin, int end, bool bf16)
     {
         int cols = _w.Cols, rows = _w.Rows, n = _n, xqb = _xqRowBytes;
         for (int r = begin; r < end; r++)
         {
             var wr = new ReadOnlySpan<ushort>(_w.Data + (long)r * _w.RowBytes, cols);
             for (int t = 0; t < n; t++)
-                _y[(long)t * rows + r] = GgmlFloatDot.TinyBlasF16(wr, new ReadOnlySpan<ushort>(_xqPtr + (long)t * xqb, cols));
+            {
+                var a = new ReadOnlySpan<ushort>(_xqPtr + (long)t * xqb, cols);
+                _y[(long)t * rows + r] = bf16 ? GgmlFloatDot.TinyBlasBF16(wr, a) : GgmlFloatDot.TinyBlasF16(wr, a);
+            }
         }
     }
 

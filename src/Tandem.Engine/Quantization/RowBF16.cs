@@ -7,7 +7,7 @@ namespace Tandem.Engine.Quantization;
 /// <summary>
 /// BF16 rows (the upper 16 bits of an F32, little endian). Activations are converted to BF16 with ggml's
 /// rounding (<see cref="FloatConversions.SingleToBFloat16(float)"/>); the dot product widens both to F32 and
-/// accumulates in F32.
+/// accumulates in F32, in <c>ggml_vec_dot_bf16</c>'s order where llama.cpp's SIMD level is known (<see cref="GgmlFloatDot"/>).
 /// </summary>
 public readonly struct RowBF16 : IRowType
 {
@@ -56,6 +56,9 @@ public readonly struct RowBF16 : IRowType
     {
         ReadOnlySpan<ushort> w = Values(weights, n, "weights");
         ReadOnlySpan<ushort> a = Values(activations, n, "activations");
+        // llama.cpp's own order (ggml_vec_dot_bf16) wherever we know its SIMD level.
+        if (Kernels.GgmlSimd.Width > 0)
+            return GgmlFloatDot.VecDotBF16(w, a);
         if (Vector512.IsHardwareAccelerated)
             return DotVector512(w, a);
         if (Vector256.IsHardwareAccelerated)

@@ -1,10 +1,11 @@
+using System.Runtime.InteropServices;
 using Tandem.Engine.Kernels;
 using Tandem.Engine.Quantization;
 
 namespace Tandem.Engine.Tests.Quantization;
 
 /// <summary>
-/// <see cref="GgmlFloatDot"/>'s single-row dots against <c>ggml_vec_dot_f32</c> / <c>ggml_vec_dot_f16</c> of the
+/// <see cref="GgmlFloatDot"/>'s single-row dots against <c>ggml_vec_dot_f32</c> / <c>_f16</c> / <c>_bf16</c> of the
 /// LLamaSharp build that llama.cpp runs on this CPU (avx512 or avx2, as <see cref="GgmlSimd.Width"/> says), bit
 /// for bit, over lengths that exercise every part: whole 4-vector steps, the vectorised tail and the fused tail.
 /// </summary>
@@ -37,17 +38,26 @@ public unsafe class GgmlFloatDotOracleTests
 
     [SkippableTheory]
     [MemberData(nameof(Lengths))]
-    public void F16DotMatchesGgmlVecDotF16(int n)
+    public void F16DotMatchesGgmlVecDotF16(int n) =>
+        SixteenBitDotMatches("ggml_vec_dot_f16", new Random(1000 + n), n, Halves, (x, y) => GgmlFloatDot.VecDotF16(x, y));
+
+    /// <summary>Through <see cref="RowBF16.Dot"/>, the kernel BF16 matmuls call, so that its dispatch to the ggml-ordered dot is checked too.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Lengths))]
+    public void BF16DotMatchesGgmlVecDotBF16(int n) =>
+        SixteenBitDotMatches("ggml_vec_dot_bf16", new Random(2000 + n), n, BFloat16s,
+            (x, y) => RowBF16.Dot(MemoryMarshal.AsBytes(x.AsSpan()), MemoryMarshal.AsBytes(y.AsSpan()), x.Length));
+
+    private static void SixteenBitDotMatches(string function, Random rng, int n, Func<float[], ushort[]> encode, Func<ushort[], ushort[], float> ours)
     {
-        var f = (delegate* unmanaged<int, float*, nuint, ushort*, nuint, ushort*, nuint, int, void>)Ggml().CpuExport("ggml_vec_dot_f16");
-        var rng = new Random(1000 + n);
+        var f = (delegate* unmanaged<int, float*, nuint, ushort*, nuint, ushort*, nuint, int, void>)Ggml().CpuExport(function);
         for (int trial = 0; trial < 20; trial++)
         {
-            ushort[] x = Halves(Row(rng, n)), y = Halves(Row(rng, n));
+            ushort[] x = encode(Row(rng, n)), y = encode(Row(rng, n));
             float theirs;
             fixed (ushort* px = x, py = y)
                 f(n, &theirs, 0, px, 0, py, 0, 1);
-            Assert.Equal(BitConverter.SingleToInt32Bits(theirs), BitConverter.SingleToInt32Bits(GgmlFloatDot.VecDotF16(x, y)));
+            Assert.Equal(BitConverter.SingleToInt32Bits(theirs), BitConverter.SingleToInt32Bits(ours(x, y)));
         }
     }
 
@@ -61,4 +71,6 @@ public unsafe class GgmlFloatDotOracleTests
     }
 
     private static ushort[] Halves(float[] x) => x.Select(v => BitConverter.HalfToUInt16Bits((Half)v)).ToArray();
+
+    private static ushort[] BFloat16s(float[] x) => x.Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray();
 }
