@@ -29,10 +29,10 @@ public sealed class LlamaCppRunner
 
     /// <summary>
     /// Prefill: one llama_decode of <paramref name="promptTokens"/> tokens (one ubatch); decode: then
-    /// <paramref name="decodeTokens"/> llama_decode calls of one token each, continuing the same sequence.
-    /// Like llama-bench's pp/tg, except that tg here runs after the prompt rather than on an empty cache.
+    /// <paramref name="decodeTokens"/> llama_decode calls of one token each, continuing the same sequence, or with
+    /// <paramref name="decodeFromEmpty"/> starting again from an empty cache as llama-bench's tg test does.
     /// </summary>
-    public (double prefillTokPerSec, double decodeTokPerSec) Time(string ggufPath, int threads, int promptTokens, int decodeTokens)
+    public EngineTiming Time(string ggufPath, int threads, int promptTokens, int decodeTokens, bool decodeFromEmpty = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(promptTokens, 1);
@@ -49,23 +49,30 @@ public sealed class LlamaCppRunner
         Prefill(context, batch, prompt, LLamaSeqId.Zero);
         DecodeOne(context, batch, tokens.Next(), promptTokens);
 
-        double prefillSum = 0, decodeSum = 0;
+        var prefill = new double[Repetitions];
+        var decode = new double[Repetitions];
         for (int rep = 0; rep < Repetitions; rep++)
         {
             context.MemoryClear(true);
 
             long start = Stopwatch.GetTimestamp();
             Prefill(context, batch, prompt, LLamaSeqId.Zero);
-            prefillSum += promptTokens / Stopwatch.GetElapsedTime(start).TotalSeconds;
+            prefill[rep] = promptTokens / Stopwatch.GetElapsedTime(start).TotalSeconds;
 
             if (decodeTokens == 0)
                 continue;
+            int position = promptTokens;
+            if (decodeFromEmpty)
+            {
+                context.MemoryClear(true);
+                position = 0;
+            }
             start = Stopwatch.GetTimestamp();
             for (int i = 0; i < decodeTokens; i++)
-                DecodeOne(context, batch, tokens.Next(), promptTokens + i);
-            decodeSum += decodeTokens / Stopwatch.GetElapsedTime(start).TotalSeconds;
+                DecodeOne(context, batch, tokens.Next(), position + i);
+            decode[rep] = decodeTokens / Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
-        return (prefillSum / Repetitions, decodeSum / Repetitions);
+        return new EngineTiming(prefill, decode);
     }
 
     /// <summary>

@@ -8,13 +8,18 @@ using Tandem.Engine.KvCache;
 // count, in one process, so both see the same machine state. Results go to docs/performance.md.
 const string Usage = """
     usage: Tandem.Bench engine <file.gguf> [<file.gguf> ...] [--threads N] [--pp N] [--tg N] [--reps N]
+                                [--kv f32|f16] [--tg-from-empty] [--no-bundle] [--json FILE]
            Tandem.Bench batch  <file.gguf> [--threads N] [--batch 1,4,16,64] [--ctx N] [--steps N] [--reps N]
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
-      engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128)
+           Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
+      engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
+              --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
+              times Tandem alone; --json writes every repetition's rate and the machine state to FILE
       kv:     KV export/import of a --ctx-token sequence (default 512 here): bytes per token, GB/s
       batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16)
-      Both engines use an F32 KV cache, llama.cpp without flash attention and with its default weight repacking.
+      Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
+      weight repacking.
     """;
 
 if (args.Length < 2) { Console.Error.WriteLine(Usage); return 2; }
@@ -22,6 +27,9 @@ string mode = args[0];
 var files = new List<string>();
 int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 16, reps = 3;
 int[] batches = [1, 4, 16, 64];
+string kv = "f32";
+bool tgFromEmpty = false, bundle = true;
+string? jsonPath = null, commit = null;
 for (int i = 1; i < args.Length; i++)
 {
     string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -35,31 +43,58 @@ for (int i = 1; i < args.Length; i++)
         case "--steps": steps = IntValue(); break;
         case "--reps": reps = IntValue(); break;
         case "--batch": batches = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
+        case "--kv": kv = Value(); break;
+        case "--tg-from-empty": tgFromEmpty = true; break;
+        case "--no-bundle": bundle = false; break;
+        case "--json": jsonPath = Value(); break;
+        case "--commit": commit = Value(); break;
         case var f when !f.StartsWith("--", StringComparison.Ordinal): files.Add(f); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}\n{Usage}"); return 2;
     }
 }
+if (mode == "anchor-report")
+    return files.Count == 1 ? AnchorReport.Run(files[0], commit, Console.Out) : Fail("anchor-report takes one folder");
 foreach (var f in files)
     if (!File.Exists(f)) { Console.Error.WriteLine($"error: {f}: no such file"); return 1; }
+if (kv is not ("f32" or "f16")) return Fail($"--kv must be f32 or f16, got {kv}");
 
-var llama = new LlamaCppRunner { KvType = GGMLType.GGML_TYPE_F32, FlashAttention = false, RepackWeights = true, Repetitions = reps };
-var tandem = new TandemRunner { KvType = KvElementType.F32, Repetitions = reps };
+var llama = new LlamaCppRunner
+{
+    KvType = kv == "f16" ? GGMLType.GGML_TYPE_F16 : GGMLType.GGML_TYPE_F32, FlashAttention = false, RepackWeights = true, Repetitions = reps,
+};
+var tandem = new TandemRunner { KvType = kv == "f16" ? KvElementType.F16 : KvElementType.F32, Repetitions = reps };
 string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
 Console.WriteLine(Inv($"threads {threads}, {reps} repetitions, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));
 switch (mode)
 {
     case "engine":
+    {
+        string loadStart = MachineInfo.LoadAverage, started = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+        var entries = new List<EngineRunReport.Entry>();
+        Console.WriteLine(Inv($"CPU {MachineInfo.CpuModel} ({MachineInfo.CpuFlags}); Tandem on .NET {MachineInfo.DotnetIsa}; KV {kv}; decode {(tgFromEmpty ? "from an empty cache" : "after the prompt")}; load average {loadStart}"));
         Console.WriteLine(Inv($"| model | pp{pp} Tandem | pp{pp} llama.cpp | ratio | tg{tg} Tandem | tg{tg} llama.cpp | ratio |"));
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var f in files)
         {
-            var (lp, ld) = llama.Time(f, threads, pp, tg);
-            var (tp, td) = tandem.Time(f, threads, pp, tg);
-            Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {tp:F1} | {lp:F1} | {tp / lp:F2} | {td:F1} | {ld:F1} | {td / ld:F2} |"));
+            var t = tandem.Time(f, threads, pp, tg, tgFromEmpty);
+            entries.Add(new(Path.GetFileName(f), EngineRunReport.TandemEngine, t.PrefillTokPerSec, t.DecodeTokPerSec));
+            if (!bundle)
+            {
+                Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {t.Prefill:F1} | – | – | {t.Decode:F1} | – | – |"));
+                continue;
+            }
+            var l = llama.Time(f, threads, pp, tg, tgFromEmpty);
+            entries.Add(new(Path.GetFileName(f), EngineRunReport.BundleEngine, l.PrefillTokPerSec, l.DecodeTokPerSec));
+            Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {t.Prefill:F1} | {l.Prefill:F1} | {t.Prefill / l.Prefill:F2} | {t.Decode:F1} | {l.Decode:F1} | {t.Decode / l.Decode:F2} |"));
         }
         Console.WriteLine("(tok/s; ratio = Tandem / llama.cpp, above 1 means Tandem is faster)");
+        if (jsonPath != null)
+            new EngineRunReport(started, MachineInfo.CpuModel, MachineInfo.CpuFlags, MachineInfo.DotnetIsa,
+                bundle ? LlamaCppNative.LoadedLibraryPath : null, loadStart, MachineInfo.LoadAverage, threads, pp, tg,
+                tgFromEmpty, kv, reps, entries).Write(jsonPath);
         return 0;
+    }
     case "batch":
         foreach (var f in files)
         {
@@ -83,11 +118,17 @@ switch (mode)
     case "llama":
         foreach (var f in files)
         {
-            var (p, d) = llama.Time(f, threads, pp, tg);
-            Console.WriteLine(Inv($"{Path.GetFileName(f)}: pp{pp} {p:F1} tok/s, tg{tg} {d:F1} tok/s ({LlamaCppNative.LoadedLibraryPath})"));
+            var l = llama.Time(f, threads, pp, tg, tgFromEmpty);
+            Console.WriteLine(Inv($"{Path.GetFileName(f)}: pp{pp} {l.Prefill:F1} tok/s, tg{tg} {l.Decode:F1} tok/s ({LlamaCppNative.LoadedLibraryPath})"));
         }
         return 0;
     default:
         Console.Error.WriteLine(Usage);
         return 2;
+}
+
+static int Fail(string message)
+{
+    Console.Error.WriteLine($"error: {message}");
+    return 2;
 }

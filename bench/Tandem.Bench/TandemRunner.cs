@@ -7,7 +7,7 @@ namespace Tandem.Bench;
 /// <summary>
 /// Times Tandem's engine the way <see cref="LlamaCppRunner"/> times llama.cpp: one prefill of a prompt in a
 /// fresh cache, then single-token decode steps after it (batch 1); and batched decode, where every step
-/// adds one token to each of B sequences in one forward call. Each figure is the mean of
+/// adds one token to each of B sequences in one forward call. Each figure is taken over
 /// <see cref="Repetitions"/> runs after a warm-up.
 /// </summary>
 public sealed class TandemRunner
@@ -15,16 +15,23 @@ public sealed class TandemRunner
     public KvElementType KvType { get; init; } = KvElementType.F32;
     public int Repetitions { get; init; } = 3;
 
-    public (double PrefillTokPerSec, double DecodeTokPerSec) Time(string ggufPath, int threads, int promptTokens, int decodeTokens)
+    /// <summary>
+    /// Prefill of <paramref name="promptTokens"/> tokens in a fresh cache, then <paramref name="decodeTokens"/>
+    /// single-token steps: continuing that sequence, or with <paramref name="decodeFromEmpty"/> in a fresh one
+    /// (what llama-bench's tg test times).
+    /// </summary>
+    public EngineTiming Time(string ggufPath, int threads, int promptTokens, int decodeTokens, bool decodeFromEmpty = false)
     {
         using var model = LanguageModel.Load(ggufPath);
         int ctx = promptTokens + decodeTokens + 1;
         using var transformer = new Transformer(model, threads, maxBatch: promptTokens, maxContext: ctx);
         var logits = new float[model.Config.VocabSize];
         var prompt = BenchTokens.Prompt(promptTokens, model.Config.VocabSize);
-        var pool = new KvBlockPool(model.Config, (ctx + 15) / 16, 16, KvType);
+        int blocks = (ctx + 15) / 16;
+        var pool = new KvBlockPool(model.Config, decodeFromEmpty ? 2 * blocks : blocks, 16, KvType);
 
-        double prefill = 0, decode = 0;
+        var prefill = new double[Repetitions];
+        var decode = new double[Repetitions];
         for (int rep = -1; rep < Repetitions; rep++) // rep -1 warms up: JIT, page-in of the mapped weights
         {
             using var seq = pool.CreateSequence();
@@ -32,18 +39,19 @@ public sealed class TandemRunner
             transformer.Forward(prompt, seq, logits);
             double p = Stopwatch.GetElapsedTime(t0).TotalSeconds;
 
+            using var decodeSeq = decodeFromEmpty ? pool.CreateSequence() : null;
             int token = prompt[^1];
             int steps = rep < 0 ? Math.Min(4, decodeTokens) : decodeTokens;
             long t1 = Stopwatch.GetTimestamp();
             for (int i = 0; i < steps; i++)
             {
                 token = BenchTokens.Next(token, model.Config.VocabSize);
-                transformer.Forward([token], seq, logits);
+                transformer.Forward([token], decodeSeq ?? seq, logits);
             }
             double d = Stopwatch.GetElapsedTime(t1).TotalSeconds;
-            if (rep >= 0) { prefill += p; decode += d; }
+            if (rep >= 0) { prefill[rep] = promptTokens / p; decode[rep] = decodeTokens / d; }
         }
-        return (promptTokens * Repetitions / prefill, decodeTokens * Repetitions / decode);
+        return new EngineTiming(prefill, decode);
     }
 
     /// <summary>Tokens per second over all sequences when <paramref name="batch"/> sequences decode together.</summary>
