@@ -8,7 +8,10 @@ namespace Tandem.Engine.Kernels;
 /// y = W·x for a batch of activation rows: x is [n × W.Cols] F32, y is [n × W.Rows] F32.
 /// Activations are first converted to the weight type's dot type (as ggml does), then output rows are
 /// split over the team; each weight row is read once and dotted with all n activation rows while it is
-/// in cache, so a batch costs one pass over the weights.
+/// in cache, so a batch costs one pass over the weights. Q4_0, Q5_0 and Q8_0 weights go through the
+/// register-tiled kernels (<see cref="LegacyTiledMatMul"/>: four rows × up to eight tokens per kernel call,
+/// activations in a <see cref="Q8ActivationPanel"/>); the other types dot one row with four tokens at a time.
+/// Either way each (row, token) gets exactly the single-pair <c>Dot</c>'s result.
 /// One instance per model; buffers are sized at construction and reused (no allocation per call).
 /// </summary>
 public sealed unsafe class MatMul : IParallelJob
@@ -16,6 +19,11 @@ public sealed unsafe class MatMul : IParallelJob
     private readonly ThreadTeam _team;
     private readonly byte[] _xq;
     private readonly QuantizeRowsJob _quantize = new();
+    private readonly FillPanelJob<Q8ActivationPanel> _fillQ8Panel = new();
+    private readonly FillPanelJob<F16ActivationPanel> _fillF16Panel = new();
+    private readonly MatMulKernelPath _path;
+    private readonly LegacyTiledMatMul _legacyTiles;
+    private readonly F16TiledMatMul _f16Tiles = new();
 
     private WeightMatrix _w;
     private float* _y;
@@ -33,13 +41,31 @@ public sealed unsafe class MatMul : IParallelJob
     /// follow llama.cpp exactly, which switches to tinyBLAS's order for batches of two or more rows.
     /// Quantized types are unaffected: their dots are integer sums, identical either way.
     /// </param>
-    public MatMul(ThreadTeam team, int maxRows, int maxCols, bool batchInvariant = true)
+    /// <param name="kernelPath">
+    /// Instruction set of the tiled quantised kernels; <see cref="MatMulKernelPath.Auto"/> (the default) takes the
+    /// widest this machine has. Results are the same on every path.
+    /// </param>
+    public MatMul(ThreadTeam team, int maxRows, int maxCols, bool batchInvariant = true,
+        MatMulKernelPath kernelPath = MatMulKernelPath.Auto)
     {
         _team = team;
         _batchInvariant = batchInvariant;
-        // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type.
-        _xq = GC.AllocateUninitializedArray<byte>(checked(maxRows * maxCols * 4 + 64), pinned: true);
+        _path = LegacyTiledMatMul.Resolve(kernelPath);
+        _legacyTiles = new LegacyTiledMatMul(_path);
+        // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type; the panels add a little
+        // (padding, a one-row batch's pair, flags); plus room to align a panel.
+        long bytes = Math.Max((long)maxRows * maxCols * 4,
+            Math.Max(Q8ActivationPanel.BytesNeeded(maxRows, maxCols), F16ActivationPanel.BytesNeeded(maxRows, maxCols)));
+        _xq = GC.AllocateUninitializedArray<byte>(checked((int)bytes + PanelAlignment), pinned: true);
     }
+
+    /// <summary>The kernel path in use (never <see cref="MatMulKernelPath.Auto"/>).</summary>
+    public MatMulKernelPath KernelPath => _path;
+
+    /// <summary>Weight types whose matmul runs on the tiled kernels over a <see cref="Q8ActivationPanel"/>.</summary>
+    private static bool IsLegacyTiled(GgmlType type) => type is GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0;
+
+    private const int PanelAlignment = 64;
 
     /// <summary>Computes y[n × w.Rows] = x[n × w.Cols] · wᵀ.</summary>
     public void Run(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n)
@@ -54,6 +80,18 @@ public sealed unsafe class MatMul : IParallelJob
         fixed (float* yp = y)
         {
             _xqPtr = (byte*)Unsafe.AsPointer(ref _xq[0]); // pinned at allocation
+            // llama.cpp sums F32/F16/BF16 products in a different order for batches (tinyBLAS) than for one row.
+            _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
+            if (IsLegacyTiled(w.Type))
+            {
+                RunLegacyTiled(w, xp, yp, n);
+                return;
+            }
+            if (w.Type == GgmlType.F16 && !_tinyBlas && F16TiledMatMul.IsSupported)
+            {
+                RunF16Tiled(w, xp, yp, n);
+                return;
+            }
             _quantize.Set(dotType, xp, w.Cols, _xqPtr, _xqRowBytes);
             if (n >= 8) _team.Run(_quantize, n, 4);
             else _quantize.Execute(0, n, 0);
@@ -61,12 +99,43 @@ public sealed unsafe class MatMul : IParallelJob
             _w = w;
             _y = yp;
             _n = n;
-            // llama.cpp sums F32/F16/BF16 products in a different order for batches (tinyBLAS) than for one row.
-            _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
             // Rows per chunk: enough work per hand-out to amortise the shared counter.
             int grain = Math.Max(1, 4096 / Math.Max(1, n) / Math.Max(1, w.Cols / 256));
             _team.Run(this, w.Rows, Math.Min(grain, 64));
         }
+    }
+
+    /// <summary>The scratch buffer's start rounded up to <see cref="PanelAlignment"/>, after checking it holds <paramref name="bytes"/>.</summary>
+    private byte* PanelBuffer(long bytes, in WeightMatrix w, int n)
+    {
+        if (bytes + PanelAlignment > _xq.Length)
+            throw new ArgumentException($"matmul {w.Name}: batch of {n} rows of {w.Cols} exceeds the scratch size");
+        return (byte*)(((nuint)_xqPtr + PanelAlignment - 1) & ~(nuint)(PanelAlignment - 1));
+    }
+
+    /// <summary>Quantises x into a Q8_0 panel, then runs the row tiles over the team.</summary>
+    private void RunLegacyTiled(in WeightMatrix w, float* x, float* y, int n)
+    {
+        var panel = new Q8ActivationPanel(PanelBuffer(Q8ActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
+        _fillQ8Panel.Run(_team, panel, x, w.Cols, n);
+
+        _legacyTiles.Set(w, panel, y);
+        int tiles = LegacyTiledMatMul.TileCount(w.Rows);
+        // Tiles per hand-out: about eight hand-outs per thread for balance, but up to 16 tiles (64 rows) so that
+        // a job writes whole cache lines of each output row (a 1-tile grain left 16-byte pieces of a
+        // multi-megabyte y to be read back from memory: prefill ran 1.5x slower) and decode claims less often.
+        _team.Run(_legacyTiles, tiles, Math.Clamp(tiles / (8 * _team.Size), 1, 16));
+    }
+
+    /// <summary>Rounds x to F16 and widens it into a panel, then runs the rows over the team.</summary>
+    private void RunF16Tiled(in WeightMatrix w, float* x, float* y, int n)
+    {
+        var panel = new F16ActivationPanel(PanelBuffer(F16ActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
+        _fillF16Panel.Run(_team, panel, x, w.Cols, n);
+
+        _f16Tiles.Set(w, panel, y);
+        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows.
+        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64));
     }
 
     void IParallelJob.Execute(int begin, int end, int worker)
@@ -78,11 +147,8 @@ public sealed unsafe class MatMul : IParallelJob
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
             case GgmlType.F16: RowsBy4<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
-            case GgmlType.Q4_0: RowsBy4<RowQ4_0>(begin, end); break;
             case GgmlType.Q4_1: Rows<RowQ4_1>(begin, end); break;
-            case GgmlType.Q5_0: RowsBy4<RowQ5_0>(begin, end); break;
             case GgmlType.Q5_1: Rows<RowQ5_1>(begin, end); break;
-            case GgmlType.Q8_0: RowsBy4<RowQ8_0>(begin, end); break;
             case GgmlType.Q4_K: RowsBy4<RowQ4_K>(begin, end); break;
             case GgmlType.Q5_K: Rows<RowQ5_K>(begin, end); break;
             case GgmlType.Q6_K: RowsBy4<RowQ6_K>(begin, end); break;
@@ -151,6 +217,28 @@ public sealed unsafe class MatMul : IParallelJob
                 var a = new ReadOnlySpan<ushort>(_xqPtr + (long)t * xqb, cols);
                 _y[(long)t * rows + r] = bf16 ? GgmlFloatDot.TinyBlasBF16(wr, a) : GgmlFloatDot.TinyBlasF16(wr, a);
             }
+        }
+    }
+
+    /// <summary>Fills a tiled kernel's activation panel, one token per item.</summary>
+    private sealed class FillPanelJob<TPanel> : IParallelJob where TPanel : struct, IActivationPanel
+    {
+        private TPanel _panel;
+        private float* _x;
+        private int _cols;
+
+        /// <summary>Fills <paramref name="panel"/> from the rows of <paramref name="x"/>, on the team when the batch is big enough to share.</summary>
+        public void Run(ThreadTeam team, in TPanel panel, float* x, int cols, int n)
+        {
+            _panel = panel; _x = x; _cols = cols;
+            if (n >= 8) team.Run(this, n, 4);
+            else Execute(0, n, 0);
+        }
+
+        public void Execute(int begin, int end, int worker)
+        {
+            for (int t = begin; t < end; t++)
+                _panel.Write(t, new ReadOnlySpan<float>(_x + (long)t * _cols, _cols));
         }
     }
 

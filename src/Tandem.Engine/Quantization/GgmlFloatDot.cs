@@ -279,6 +279,23 @@ public static class GgmlFloatDot
         return (float)sum;
     }
 
+    /// <summary>
+    /// The end of <see cref="VecDotF16"/> for a pair whose activations were widened in advance
+    /// (<see cref="F16ActivationPanel"/>): with <paramref name="special"/> (an F16 inf/NaN in either row's vector
+    /// part) the plain sum of <see cref="PlainF16"/>, else the reduced vector sum plus the double tail from
+    /// element <paramref name="i"/>. <paramref name="y"/> holds exactly <see cref="FloatConversions.HalfToSingle"/>
+    /// of the F16 activations, so every product is the one <see cref="VecDotF16"/> forms.
+    /// </summary>
+    internal static unsafe float FinishWidened(ushort* x, float* y, int n, int i, bool special, float vectorSum)
+    {
+        double sum = 0;
+        if (special) i = 0;
+        else sum = vectorSum;
+        for (; i < n; i++)
+            sum += FloatConversions.HalfToSingle(x[i]) * y[i];
+        return (float)sum;
+    }
+
     /// <summary>tinyBLAS's F16 dot for one output (both operands widened to F32, one FMA accumulator, hsum).</summary>
     public static float TinyBlasF16(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y)
     {
@@ -312,7 +329,7 @@ public static class GgmlFloatDot
     /// per-vector exponent compare).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Half16(ref ushort p, int i, ref Vector512<uint> maxMagnitude)
+    internal static Vector512<float> Half16(ref ushort p, int i, ref Vector512<uint> maxMagnitude)
     {
         Vector512<uint> h = Avx512F.IsSupported
             ? Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref p, (nuint)i))
@@ -325,7 +342,7 @@ public static class GgmlFloatDot
 
     /// <inheritdoc cref="Half16"/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Half8(ref ushort p, int i, ref Vector256<uint> maxMagnitude)
+    internal static Vector256<float> Half8(ref ushort p, int i, ref Vector256<uint> maxMagnitude)
     {
         Vector256<uint> h = Avx2.IsSupported
             ? Avx2.ConvertToVector256Int32(Vector128.LoadUnsafe(ref p, (nuint)i)).AsUInt32()

@@ -6,19 +6,6 @@ using static Tandem.Engine.Quantization.LegacyQuantMath;
 
 namespace Tandem.Engine.Quantization;
 
-/// <summary>Turns one stored 32-element block into 32 signed quants, as the type's AVX2 dot kernel does.</summary>
-internal interface ILegacyBlockDecoder
-{
-    /// <summary>Bytes per stored block (the F16 scale is its first two bytes).</summary>
-    static abstract int BlockBytes { get; }
-
-    /// <summary>The block's 32 quants as signed bytes (ggml's <c>qx</c>).</summary>
-    static abstract Vector256<sbyte> Decode(ref byte block);
-
-    /// <summary>The type's portable dot product, used where AVX2/FMA are missing.</summary>
-    static abstract float DotScalar(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int nb);
-}
-
 /// <summary>
 /// One stored row of a 32-element ("legacy") type dotted with four Q8_0 activation rows: the weight block's
 /// quants, their absolute values and F16 scale are decoded once and used for all four.

@@ -85,7 +85,7 @@ public readonly struct RowQ4_0 : IMultiRowDot
         LegacyDot4.Dot4<Q4_0Block>(weights, a0, a1, a2, a3, n, results);
 
     /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
-    private readonly struct Q4_0Block : ILegacyBlockDecoder
+    internal readonly struct Q4_0Block : ILegacyBlockDecoder
     {
         public static int BlockBytes => RowQ4_0.BlockBytes;
 
@@ -95,6 +95,14 @@ public readonly struct RowQ4_0 : IMultiRowDot
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<sbyte> Decode(ref byte block) =>
             (BytesFromNibbles(ref Unsafe.Add(ref block, 2)) - Vector256.Create((byte)8)).AsSByte();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void DecodePortable(ref byte block, out Vector128<sbyte> low, out Vector128<sbyte> high)
+        {
+            Vector128<byte> packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2));
+            low = ((packed & Vector128.Create((byte)0x0F)) - Vector128.Create((byte)8)).AsSByte();
+            high = (Vector128.ShiftRightLogical(packed, 4) - Vector128.Create((byte)8)).AsSByte();
+        }
     }
 
     /// <summary>Portable form of the dot product (ggml's generic one): exact integer block sums, F32 accumulation.</summary>

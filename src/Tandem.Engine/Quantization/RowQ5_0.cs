@@ -96,7 +96,7 @@ public readonly struct RowQ5_0 : IMultiRowDot
         LegacyDot4.Dot4<Q5_0Block>(weights, a0, a1, a2, a3, n, results);
 
     /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
-    private readonly struct Q5_0Block : ILegacyBlockDecoder
+    internal readonly struct Q5_0Block : ILegacyBlockDecoder
     {
         public static int BlockBytes => RowQ5_0.BlockBytes;
 
@@ -106,6 +106,21 @@ public readonly struct RowQ5_0 : IMultiRowDot
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<sbyte> Decode(ref byte block) =>
             (BytesFromNibbles(ref Unsafe.Add(ref block, 6)) | Vector256.AndNot(Vector256.Create((byte)0xF0), BytesFromBits(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref block, 2))))).AsSByte();
+
+        /// <summary>Nibble | (fifth bit &lt;&lt; 4), minus 16; bit j of <c>qh</c> belongs to element j.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void DecodePortable(ref byte block, out Vector128<sbyte> low, out Vector128<sbyte> high)
+        {
+            Vector128<byte> qh = Vector128.Create(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref block, 2))).AsByte();
+            Vector128<byte> packed = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 6));
+            // Byte j of each half picks the qh byte holding its bit, then tests that bit.
+            Vector128<byte> bit = Vector128.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+            Vector128<byte> fifthLow = Vector128.Equals(Vector128.Shuffle(qh, Vector128.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)) & bit, bit);
+            Vector128<byte> fifthHigh = Vector128.Equals(Vector128.Shuffle(qh, Vector128.Create((byte)2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)) & bit, bit);
+            Vector128<byte> sixteen = Vector128.Create((byte)0x10);
+            low = (((packed & Vector128.Create((byte)0x0F)) | (fifthLow & sixteen)) - sixteen).AsSByte();
+            high = ((Vector128.ShiftRightLogical(packed, 4) | (fifthHigh & sixteen)) - sixteen).AsSByte();
+        }
     }
 
     /// <summary>Portable form: exact integer block sums, F32 accumulation.</summary>

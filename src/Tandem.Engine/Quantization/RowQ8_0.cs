@@ -68,7 +68,7 @@ public readonly struct RowQ8_0 : IMultiRowDot
         LegacyDot4.Dot4<Q8_0Block>(weights, a0, a1, a2, a3, n, results);
 
     /// <summary>The AVX2 kernel's <c>qx</c> for one block.</summary>
-    private readonly struct Q8_0Block : ILegacyBlockDecoder
+    internal readonly struct Q8_0Block : ILegacyBlockDecoder
     {
         public static int BlockBytes => RowQ8_0.BlockBytes;
 
@@ -78,6 +78,13 @@ public readonly struct RowQ8_0 : IMultiRowDot
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<sbyte> Decode(ref byte block) =>
             Vector256.LoadUnsafe(ref Unsafe.Add(ref block, 2)).AsSByte();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void DecodePortable(ref byte block, out Vector128<sbyte> low, out Vector128<sbyte> high)
+        {
+            low = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 2)).AsSByte();
+            high = Vector128.LoadUnsafe(ref Unsafe.Add(ref block, 18)).AsSByte();
+        }
     }
 
     /// <summary>Portable form: exact integer block sums, F32 accumulation.</summary>

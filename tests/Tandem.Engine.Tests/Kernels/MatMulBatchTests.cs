@@ -9,54 +9,123 @@ namespace Tandem.Engine.Tests.Kernels;
 
 /// <summary>
 /// MatMul over a batch of tokens must give each (row, token) exactly the single-pair Dot result, whatever
-/// the batch size (four-token groups, the one-token tail, and types without a four-row kernel).
+/// the batch size and wherever the pair falls in a kernel's tile: full tiles of four rows × eight tokens,
+/// ragged row tiles (one to three rows left), ragged token groups (one to three pairs) and an odd last token,
+/// on every kernel path this machine can run. The environment runs of this class
+/// (<c>DOTNET_EnableAVX512F=0</c>, <c>DOTNET_EnableAVX2=0</c>) check that Auto picks each path as well.
 /// </summary>
 public unsafe class MatMulBatchTests
 {
+    private static readonly MatMulKernelPath[] AllPaths =
+        [MatMulKernelPath.Auto, MatMulKernelPath.Avx512, MatMulKernelPath.Avx2Vnni, MatMulKernelPath.Avx2, MatMulKernelPath.Portable];
+
+    /// <summary>The tiled types on every kernel path this machine supports.</summary>
+    public static TheoryData<GgmlType, int, MatMulKernelPath> TiledCases()
+    {
+        var data = new TheoryData<GgmlType, int, MatMulKernelPath>();
+        foreach (var path in AllPaths.Where(LegacyTiledMatMul.IsSupported))
+            foreach (var (type, cols) in new[] { (GgmlType.Q8_0, 576), (GgmlType.Q4_0, 576), (GgmlType.Q5_0, 576), (GgmlType.Q8_0, 64) })
+                data.Add(type, cols, path);
+        return data;
+    }
+
     [Theory]
-    [InlineData(GgmlType.Q8_0, 576)]
-    [InlineData(GgmlType.Q4_0, 576)]
-    [InlineData(GgmlType.Q5_0, 576)]
+    [MemberData(nameof(TiledCases))]
+    public void Tiled_kernels_give_the_single_pair_dots_for_every_batch_size_and_ragged_edge(GgmlType type, int cols, MatMulKernelPath path)
+    {
+        // 39 rows: nine full tiles and three left over; the 37- and 38-row views of the same data leave one and two.
+        var resolved = LegacyTiledMatMul.Resolve(path);
+        foreach (int rows in new[] { 37, 38, 39 })
+            CheckEveryBatchSize(type, cols, rows, maxTokens: 19, path, (w, a) =>
+                resolved == MatMulKernelPath.Portable ? ScalarDot(type, w, a, cols) : RowKernels.Dot(type, w, a, cols));
+    }
+
+    [Theory]
     [InlineData(GgmlType.Q4_K, 768)]
     [InlineData(GgmlType.Q6_K, 768)]
     [InlineData(GgmlType.Q5_K, 512)]
-    [InlineData(GgmlType.F16, 96)]
-    public void Every_batch_size_gives_the_single_pair_dots(GgmlType type, int cols)
+    public void Every_batch_size_gives_the_single_pair_dots(GgmlType type, int cols) =>
+        CheckEveryBatchSize(type, cols, rows: 37, maxTokens: 9, MatMulKernelPath.Auto, (w, a) => RowKernels.Dot(type, w, a, cols));
+
+    /// <summary>
+    /// F16 tiles (six or three tokens per weight row): full and ragged token groups, rows whose length leaves a
+    /// scalar tail (96, 200) or none (576), and F16 inf/NaN in some weight rows and tokens, inside the vector part
+    /// (the dot then redoes the pair as a plain sum) and in the tail.
+    /// </summary>
+    [Theory]
+    [InlineData(96, false)]
+    [InlineData(200, false)]
+    [InlineData(576, false)]
+    [InlineData(200, true)]
+    public void F16_tiles_give_the_single_pair_dots(int cols, bool specials) =>
+        CheckEveryBatchSize(GgmlType.F16, cols, rows: 37, maxTokens: 19, MatMulKernelPath.Auto,
+            (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
+
+    /// <summary>Puts inf/NaN into every fifth row: at element 3 (vector part) or at the last element (tail).</summary>
+    private static void SprinkleSpecials(float[] row, int index)
     {
-        const int rows = 37, maxTokens = 9;
-        var rng = new Random(cols + (int)type);
+        if (index % 5 != 0) return;
+        float special = (index / 5 % 3) switch { 0 => float.PositiveInfinity, 1 => float.NaN, _ => float.NegativeInfinity };
+        row[index % 2 == 0 ? 3 : row.Length - 1] = special;
+    }
+
+    [Fact]
+    public void A_path_the_machine_lacks_is_refused_not_emulated()
+    {
+        using var team = new ThreadTeam(1);
+        foreach (var path in AllPaths.Where(p => !LegacyTiledMatMul.IsSupported(p)))
+            Assert.Throws<PlatformNotSupportedException>(() => new MatMul(team, 4, 64, kernelPath: path));
+        Assert.NotEqual(MatMulKernelPath.Auto, new MatMul(team, 4, 64).KernelPath);
+    }
+
+    /// <param name="alter">Changes a weight row (index r) or an activation row (index rows + t) before quantisation.</param>
+    private static void CheckEveryBatchSize(GgmlType type, int cols, int rows, int maxTokens, MatMulKernelPath path,
+        Func<byte[], byte[], float> reference, Action<float[], int>? alter = null)
+    {
+        var rng = new Random(cols + (int)type + rows);
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         byte* data = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * rowBytes), 64);
         try
         {
             for (int r = 0; r < rows; r++)
-                MultiRowDotTests.QuantizedRow(type, MultiRowDotTests.RandomRow(rng, cols), cols)
-                    .CopyTo(new Span<byte>(data + r * rowBytes, (int)rowBytes));
+            {
+                float[] row = MultiRowDotTests.RandomRow(rng, cols);
+                alter?.Invoke(row, r);
+                MultiRowDotTests.QuantizedRow(type, row, cols).CopyTo(new Span<byte>(data + r * rowBytes, (int)rowBytes));
+            }
             var info = new GgufTensorInfo("w", [cols, rows], type, 0, rows * rowBytes) { Data = data };
             var w = new WeightMatrix(info);
 
             float[] x = new float[maxTokens * cols];
             for (int t = 0; t < maxTokens; t++)
-                MultiRowDotTests.RandomRow(rng, cols).CopyTo(x, t * cols);
+            {
+                float[] row = MultiRowDotTests.RandomRow(rng, cols);
+                alter?.Invoke(row, rows + t);
+                row.CopyTo(x, t * cols);
+            }
+
+            GgmlType dotType = RowKernels.DotType(type);
+            var want = new float[maxTokens, rows];
+            for (int t = 0; t < maxTokens; t++)
+            {
+                byte[] a = MultiRowDotTests.QuantizedRow(dotType, x.AsSpan(t * cols, cols).ToArray(), cols);
+                for (int r = 0; r < rows; r++)
+                    want[t, r] = reference(w.Row(r).ToArray(), a);
+            }
 
             using var team = new ThreadTeam(2);
-            var matMul = new MatMul(team, maxTokens, cols);
-            GgmlType dotType = RowKernels.DotType(type);
+            var matMul = new MatMul(team, maxTokens, cols, kernelPath: path);
             for (int n = 1; n <= maxTokens; n++)
             {
                 float[] y = new float[n * rows];
                 matMul.Run(w, x.AsSpan(0, n * cols), y, n);
                 for (int t = 0; t < n; t++)
-                {
-                    byte[] a = MultiRowDotTests.QuantizedRow(dotType, x.AsSpan(t * cols, cols).ToArray(), cols);
                     for (int r = 0; r < rows; r++)
                     {
-                        float want = RowKernels.Dot(type, w.Row(r), a, cols);
                         float got = y[t * rows + r];
-                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(got),
-                            $"{type} batch {n}, token {t}, row {r}: matmul {got:R}, dot {want:R}");
+                        Assert.True(BitConverter.SingleToInt32Bits(want[t, r]) == BitConverter.SingleToInt32Bits(got),
+                            $"{type} on {matMul.KernelPath}, {rows} rows, batch {n}, token {t}, row {r}: matmul {got:R}, dot {want[t, r]:R}");
                     }
-                }
             }
         }
         finally
@@ -64,4 +133,13 @@ public unsafe class MatMulBatchTests
             NativeMemory.AlignedFree(data);
         }
     }
+
+    /// <summary>The portable (ggml generic) dot, which the portable kernels must match on any machine.</summary>
+    private static float ScalarDot(GgmlType type, byte[] w, byte[] a, int cols) => type switch
+    {
+        GgmlType.Q8_0 => RowQ8_0.DotScalar(w, a, cols / 32),
+        GgmlType.Q4_0 => RowQ4_0.DotScalar(w, a, cols / 32),
+        GgmlType.Q5_0 => RowQ5_0.DotScalar(w, a, cols / 32),
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
 }

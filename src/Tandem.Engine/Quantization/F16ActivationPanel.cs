@@ -1,0 +1,94 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Tandem.Engine.Kernels;
+
+namespace Tandem.Engine.Quantization;
+
+/// <summary>
+/// A batch of activation rows for the tiled F16 kernels: each row rounded to F16 exactly as
+/// <see cref="RowF16.Quantize"/> does (ggml converts F16 matmul activations to F16), then widened back to F32
+/// once here, so the kernels load ready floats instead of re-widening every activation for every weight row
+/// (the single-pair dot widens both operands: 14 of its 15 operations per 16 products were conversions).
+/// Widening is exact, so each float equals what <see cref="FloatConversions.HalfToSingle"/> gives the dot.
+/// <para>
+/// Token t's row is at <c>Row(t)</c> (rows 64-byte aligned). <see cref="HasSpecial"/> records whether the part
+/// of the row that <see cref="GgmlFloatDot.VecDotF16"/> sums in vectors holds an F16 inf or NaN: that dot then
+/// redoes the pair as a plain sum, and the kernels must too.
+/// </para>
+/// The panel is a view of memory owned by the caller (the matmul's scratch buffer).
+/// </summary>
+internal readonly unsafe struct F16ActivationPanel : IActivationPanel
+{
+    public const int Alignment = 64;
+
+    /// <summary>Elements converted per stack chunk.</summary>
+    private const int Chunk = 256;
+
+    private readonly float* _rows;
+    private readonly byte* _special;
+    /// <summary>Floats from one token's row to the next (a multiple of 16).</summary>
+    public readonly int Stride;
+    public readonly int Cols;
+    public readonly int Tokens;
+
+    public static long BytesNeeded(int tokens, int cols) => (long)tokens * RowStride(cols) * sizeof(float) + tokens;
+
+    private static int RowStride(int cols) => (cols + 15) & ~15;
+
+    /// <param name="buffer">At least <see cref="BytesNeeded"/> bytes, aligned to <see cref="Alignment"/>.</param>
+    public F16ActivationPanel(byte* buffer, int tokens, int cols)
+    {
+        if ((nuint)buffer % Alignment != 0)
+            throw new ArgumentException($"the panel buffer must be aligned to {Alignment} bytes", nameof(buffer));
+        Tokens = tokens;
+        Cols = cols;
+        Stride = RowStride(cols);
+        _rows = (float*)buffer;
+        _special = buffer + (long)tokens * Stride * sizeof(float);
+    }
+
+    public float* Row(int t) => _rows + (long)t * Stride;
+
+    public bool HasSpecial(int t) => _special[t] != 0;
+
+    /// <summary>Rounds token <paramref name="t"/>'s row to F16 and stores it widened.</summary>
+    public void Write(int t, ReadOnlySpan<float> row)
+    {
+        if (row.Length != Cols)
+            throw new ArgumentException($"row has {row.Length} elements, the panel {Cols}", nameof(row));
+        float* dst = Row(t);
+        Span<Half> halves = stackalloc Half[Chunk];
+        int vectorEnd = VectorEnd(Cols);
+        bool special = false;
+        for (int c = 0; c < Cols; c += Chunk)
+        {
+            int len = Math.Min(Chunk, Cols - c);
+            Span<Half> h = halves[..len];
+            TensorPrimitives.ConvertToHalf(row.Slice(c, len), h);
+            ReadOnlySpan<ushort> bits = MemoryMarshal.Cast<Half, ushort>(h);
+            bool infNan = false;
+            for (int i = 0; i < len; i++)
+            {
+                if ((bits[i] & 0x7C00) != 0x7C00) continue;
+                infNan = true;
+                special |= c + i < vectorEnd;
+            }
+            if (!infNan)
+                TensorPrimitives.ConvertToSingle(h, new Span<float>(dst + c, len)); // exact for finite values
+            else // the dot's own widening, so that even NaN payloads match bit for bit
+                for (int i = 0; i < len; i++)
+                    dst[c + i] = FloatConversions.HalfToSingle(bits[i]);
+        }
+        _special[t] = special ? (byte)1 : (byte)0;
+    }
+
+    /// <summary>
+    /// End of the part of a row of <paramref name="cols"/> that <see cref="GgmlFloatDot.VecDotF16"/> sums in
+    /// vectors (steps of four ggml vectors); the rest is its scalar tail.
+    /// </summary>
+    public static int VectorEnd(int cols)
+    {
+        int step = 4 * GgmlSimd.Width;
+        return step == 0 ? 0 : cols - cols % step;
+    }
+}
