@@ -6,8 +6,8 @@ namespace Tandem.Bench;
 /// <summary>
 /// The side-by-side table of bench/llama-cpp/build-and-bench.sh: reads the rounds it wrote (per ISA folder,
 /// <c>round-N.tandem.json</c> from <c>Tandem.Bench engine --json</c> and <c>round-N.llama-bench.json</c> from
-/// <c>llama-bench -o json</c>) and prints, per file and ISA, each engine's median over the rounds and the ratio
-/// Tandem ÷ native llama.cpp. The ratio is taken within each round (an A/B pair, run back to back) against the
+/// <c>llama-bench -o json</c>) and prints, per file and ISA, each engine's median over the rounds of the round's
+/// median repetition (one repetition slowed by other work moves neither), and the ratio Tandem ÷ native llama.cpp. The ratio is taken within each round (an A/B pair, run back to back) against the
 /// faster of flash attention off and on in that round, and the median of those ratios is printed with its range:
 /// on a shared machine the pairs hold when absolute speeds drift.
 /// </summary>
@@ -88,7 +88,7 @@ public static class AnchorReport
         output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows) output.WriteLine(r);
         output.WriteLine();
-        output.WriteLine("(tok/s, median over rounds of each round's mean; ratio: median over rounds of Tandem ÷ the faster native figure of that round, range in brackets)");
+        output.WriteLine("(tok/s, median over rounds of each round's median repetition; ratio: median over rounds of Tandem ÷ the faster native figure of that round, range in brackets)");
         return 0;
     }
 
@@ -96,9 +96,9 @@ public static class AnchorReport
     private static void Add(SortedDictionary<string, Series> table, EngineRunReport.Entry e, double[] samples, JsonArray native, bool promptTest)
     {
         if (!table.TryGetValue(e.File, out var s)) table[e.File] = s = new Series();
-        double mean = samples.Average();
-        if (e.Engine == EngineRunReport.BundleEngine) { s.Bundle.Add(mean); return; }
-        s.Tandem.Add(mean);
+        double rate = MedianOf([.. samples]) ?? 0;
+        if (e.Engine == EngineRunReport.BundleEngine) { s.Bundle.Add(rate); return; }
+        s.Tandem.Add(rate);
 
         double? off = null, on = null;
         foreach (var n in native.OfType<JsonObject>())
@@ -107,13 +107,15 @@ public static class AnchorReport
             bool isPrompt = Num(n, "n_prompt") > 0 && Num(n, "n_gen") == 0;
             bool isGen = Num(n, "n_gen") > 0 && Num(n, "n_prompt") == 0;
             if (promptTest ? !isPrompt : !isGen) continue;
-            double rate = Num(n, "avg_ts");
-            if (FlashAttention(n)) on = rate; else off = rate;
+            double nativeRate = n["samples_ts"] is JsonArray samplesTs
+                ? MedianOf([.. samplesTs.Select(x => x?.GetValue<double>() ?? 0)]) ?? 0
+                : Num(n, "avg_ts");
+            if (FlashAttention(n)) on = nativeRate; else off = nativeRate;
         }
         if (off is { } a) s.NativeFaOff.Add(a);
         if (on is { } b) s.NativeFaOn.Add(b);
         if (off is not null || on is not null)
-            s.Ratio.Add(mean / Math.Max(off ?? 0, on ?? 0));
+            s.Ratio.Add(rate / Math.Max(off ?? 0, on ?? 0));
     }
 
     /// <summary>llama-bench writes flash_attn as a bool, newer versions as an int (-1 auto, 0, 1).</summary>

@@ -23,6 +23,10 @@
 #              both engines; llama.cpp's default), JOBS 2 (parallel compile jobs)
 #   TARGETS    llama.cpp targets to build (default "llama-bench llama-cli llama-server")
 #   BUNDLE     1 also times the LLamaSharp bundle inside Tandem's bench run; 0 skips it
+#   QUIET_WAIT seconds to wait before each run for the machine to fall quiet (nothing else runnable for 5 s
+#              in a row); 0 (default) runs at once. On a shared machine the load average goes beside every
+#              figure either way, and llama.cpp's spinning thread pool slows down far more than Tandem's when
+#              another process takes a core, so figures taken under load flatter Tandem.
 #   BUILD_ONLY 1 stops after building; SKIP_BUILD 1 reuses an existing build
 set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -89,14 +93,24 @@ mkdir -p "$OUT"
 TANDEM_BENCH="dotnet bench/Tandem.Bench/bin/Release/net10.0/Tandem.Bench.dll"
 bundle_flag=(); [ "$BUNDLE" = 1 ] || bundle_flag=(--no-bundle)
 llama_models=(); for m in "${MODELS[@]}"; do llama_models+=(-m "$m"); done
-printf 'isa\tround\tengine\tstart_utc\tloadavg_before\tloadavg_after\n' > "$OUT/load.tsv"
+printf 'isa\tround\tengine\tstart_utc\tloadavg_before\tloadavg_after\twaited_s\n' > "$OUT/load.tsv"
 { echo "llama.cpp $COMMIT from $SRC"; grep -m1 'model name' /proc/cpuinfo; uname -srm; dotnet --version; } > "$OUT/machine.txt"
 
+QUIET_WAIT=${QUIET_WAIT:-0}
+waited=0
+wait_quiet() { # at most QUIET_WAIT seconds, until only the reader itself is runnable (/proc/loadavg's 4th field) for 5 s
+  local quiet=0; waited=0
+  while [ "$quiet" -lt 5 ] && [ "$waited" -lt "$QUIET_WAIT" ]; do
+    if [ "$(cut -d' ' -f4 /proc/loadavg | cut -d/ -f1)" -le 1 ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    sleep 1; waited=$((waited + 1))
+  done
+}
 timed() { # isa round engine command...: runs the command, logging the load average around it
   local isa=$1 round=$2 engine=$3 start before; shift 3
+  wait_quiet
   start=$(date -u +%FT%TZ); before=$(cut -d' ' -f1-3 /proc/loadavg)
   "$@"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$isa" "$round" "$engine" "$start" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$isa" "$round" "$engine" "$start" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)" "$waited" >> "$OUT/load.tsv"
 }
 run_llama() { # isa round
   "$BUILD_DIR/$1/bin/llama-bench" "${llama_models[@]}" -t "$THREADS" -p "$PP" -n "$TG" -r "$REPS" -fa 0,1 \
