@@ -45,8 +45,9 @@ public sealed class Transformer : IDisposable
     /// True (the default for serving): a sequence's logits are bit-identical whatever it is batched with.
     /// False: F32/F16 sums follow llama.cpp's batch-size-dependent order exactly (see <see cref="MatMul"/>).
     /// </param>
+    /// <param name="kernelPath">Instruction set of the quantised matmul kernels (default: the widest here); see <see cref="MatMulKernelPath"/>.</param>
     public Transformer(LanguageModel model, int threads, int maxBatch = 512, int maxContext = 4096, Action<int>? onWorkerStart = null,
-        bool batchInvariant = true)
+        bool batchInvariant = true, MatMulKernelPath kernelPath = MatMulKernelPath.Auto)
     {
         _model = model;
         _c = model.Config;
@@ -54,7 +55,7 @@ public sealed class Transformer : IDisposable
         MaxBatch = maxBatch;
         _team = new ThreadTeam(threads, onWorkerStart);
         int maxCols = Math.Max(Math.Max(_c.EmbeddingLength, _c.QDim), _c.FeedForwardLength);
-        _matmul = new MatMul(_team, maxBatch, maxCols, batchInvariant);
+        _matmul = new MatMul(_team, maxBatch, maxCols, batchInvariant, kernelPath);
         _attention = new AttentionJob(_c, threads, maxContext, batchInvariant);
         _rope = new Rope(_c.RopeDimensions, _c.RopeFreqBase, _c.RopeFreqScale,
             neox: _c.Architecture == ModelArchitecture.Qwen2, _w.RopeFreqFactors);

@@ -1,3 +1,4 @@
+using Tandem.Engine.Kernels;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Engine.Tests.Agreement;
@@ -98,6 +99,61 @@ public class BatchedForwardTests
             tr.Forward(prompt, s, chunked);
             Assert.Equal(whole, chunked);
         }
+    }
+
+    /// <summary>Models whose matmuls run on the tiled kernels (Q4_0, Q8_0, Q5_0 from the Q4_K fallback, F16), on every path this machine has.</summary>
+    public static TheoryData<string, MatMulKernelPath> KernelPathCases()
+    {
+        var data = new TheoryData<string, MatMulKernelPath>();
+        MatMulKernelPath[] paths = [MatMulKernelPath.Avx512, MatMulKernelPath.Avx2Vnni, MatMulKernelPath.Avx2, MatMulKernelPath.Portable];
+        foreach (var path in paths.Where(LegacyTiledMatMul.IsSupported))
+            foreach (string file in new[] { "tinyllama-v0-q4_0.gguf", "synth:tiny-qwen2:q8_0", "synth:tiny-qwen2:q4_k", "synth:tiny-llama-gqa:f16" })
+                data.Add(file, path);
+        return data;
+    }
+
+    /// <summary>
+    /// On every kernel path a sequence's logits are bitwise the same whether its prompt is prefilled whole, in
+    /// chunks (kernel tiles cut at different tokens), token by token, or batched with other sequences' decode
+    /// steps; and the SIMD paths agree with each other (all follow the same single-pair dot).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(KernelPathCases))]
+    public void Every_kernel_path_is_batch_invariant(string file, MatMulKernelPath path)
+    {
+        using var model = LanguageModel.Load(Resolve(file));
+        int vocab = model.Config.VocabSize;
+        int[] prompt = Tokens(11, 29, vocab);
+        float[] Prefill(int maxBatch, MatMulKernelPath p)
+        {
+            using var tr = new Transformer(model, 2, maxBatch: maxBatch, maxContext: 64, kernelPath: p);
+            using var s = tr.CreateCache(64, KvElementType.F32);
+            var logits = new float[vocab];
+            tr.Forward(prompt, s, logits);
+            return logits;
+        }
+        float[] whole = Prefill(64, path);
+        foreach (int chunk in new[] { 1, 3, 9 })
+            Assert.Equal(whole, Prefill(chunk, path));
+        if (path != MatMulKernelPath.Portable)
+            Assert.Equal(Prefill(64, MatMulKernelPath.Avx2), whole);
+
+        // The same prompt in one batch with two other sequences' decode steps, on each side of it.
+        using var batched = new Transformer(model, 2, maxBatch: 64, maxContext: 64, kernelPath: path);
+        var pool = new KvBlockPool(model.Config, blockCount: 16, blockSize: 16, KvElementType.F32);
+        using var sa = pool.CreateSequence();
+        using var sb = pool.CreateSequence();
+        using var sc = pool.CreateSequence();
+        var scratch = new float[vocab];
+        batched.Forward(Tokens(12, 6, vocab), sa, scratch);
+        batched.Forward(Tokens(13, 5, vocab), sb, scratch);
+        var batch = new ForwardBatch();
+        batch.Add(sa, [7], wantLogits: true);
+        batch.Add(sc, prompt, wantLogits: true);
+        batch.Add(sb, [9], wantLogits: true);
+        var logits = new float[3 * vocab];
+        batched.Forward(batch, logits);
+        Assert.Equal(whole, logits.AsSpan(vocab, vocab).ToArray());
     }
 
     [Theory]
