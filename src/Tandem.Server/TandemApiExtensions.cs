@@ -46,7 +46,7 @@ public static class TandemApiExtensions
         v1.MapFallback("{**path}", context => ApiHandler.RunAsync(context, (ctx, _) =>
             throw new Protocol.ApiException(StatusCodes.Status404NotFound, $"Unknown endpoint: {ctx.Request.Method} {ctx.Request.Path}.", null, "unknown_url")));
         endpoints.MapGet("/health", HealthEndpoint.HandleAsync);
-        endpoints.MapGet("/health/ready", ReadinessEndpoint.HandleAsync);
+        endpoints.MapGet("/health/ready", HealthEndpoint.ReadyAsync);
         endpoints.MapGet("/metrics", MetricsEndpoint.HandleAsync);
         return endpoints;
     }
