@@ -27,6 +27,9 @@ COPY --from=build /app ./
 # The non-root user the .NET images ship (app, uid $APP_UID = 1654): the process needs nothing but to read the
 # model and open its port (8000 and up, no privilege), and Kubernetes' runAsNonRoot can check the numeric uid.
 USER $APP_UID
+# The base image listens on 8080 by default (ASPNETCORE_HTTP_PORTS); tandem serve listens where --host/--port say,
+# and the leftover default only made Kestrel warn "Overriding address(es) 'http://*:8080'" at every start.
+ENV ASPNETCORE_HTTP_PORTS=
 # 8000: the OpenAI API (frontend, or a single process with --role all); 9000: the workers' port in deploy/kubernetes.
 EXPOSE 8000 9000
 ENTRYPOINT ["dotnet", "tandem.dll"]

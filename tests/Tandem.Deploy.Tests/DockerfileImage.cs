@@ -17,6 +17,8 @@ internal sealed partial class DockerfileImage
     public required IReadOnlyList<int> ExposedPorts { get; init; }
     public required IReadOnlyList<string> Entrypoint { get; init; }
     public required IReadOnlyList<string> Cmd { get; init; }
+    /// <summary>The environment a container of the image starts with: the base image's, then the last stage's ENV.</summary>
+    public required IReadOnlyDictionary<string, string> Environment { get; init; }
     /// <summary>The last stage's instructions (keyword in capitals, then the rest of the line).</summary>
     public required IReadOnlyList<(string Keyword, string Arguments)> Instructions { get; init; }
 
@@ -59,7 +61,33 @@ internal sealed partial class DockerfileImage
             Entrypoint = ExecForm(Last("ENTRYPOINT"), "ENTRYPOINT"),
             Cmd = ExecForm(Last("CMD"), "CMD"),
             Instructions = last,
+            Environment = Env(last),
         };
+    }
+
+    /// <summary>
+    /// What Microsoft's .NET images set (documented for mcr.microsoft.com/dotnet/aspnet since .NET 8), which the
+    /// image inherits: a container starts with these unless the Dockerfile changes them.
+    /// </summary>
+    private static readonly IReadOnlyDictionary<string, string> DotnetBaseImageEnvironment = new Dictionary<string, string>
+    {
+        ["APP_UID"] = "1654",
+        ["ASPNETCORE_HTTP_PORTS"] = "8080",
+        ["DOTNET_RUNNING_IN_CONTAINER"] = "true",
+    };
+
+    /// <summary>The base image's environment overlaid with the stage's <c>ENV KEY=value</c> instructions.</summary>
+    private static IReadOnlyDictionary<string, string> Env(IEnumerable<(string Keyword, string Arguments)> stage)
+    {
+        var env = new Dictionary<string, string>(DotnetBaseImageEnvironment);
+        foreach (var (_, arguments) in stage.Where(i => i.Keyword == "ENV"))
+        {
+            int eq = arguments.IndexOf('=');
+            if (eq <= 0 || arguments.IndexOf(' ') is int space && space >= 0 && space < eq)
+                throw new InvalidOperationException($"ENV {arguments}: write ENV KEY=value, one per instruction");
+            env[arguments[..eq]] = arguments[(eq + 1)..].Trim('"');
+        }
+        return env;
     }
 
     /// <summary>

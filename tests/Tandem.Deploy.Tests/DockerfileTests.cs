@@ -77,6 +77,8 @@ public sealed class DockerfileTests
         await pod.WaitUntilAsync(readiness, "readiness");
         Assert.Equal(System.Net.HttpStatusCode.OK, await pod.ProbeAsync(liveness));
         Assert.Contains("model: model (", pod.Output); // the served name comes from the mounted file
+        // The base image's default port (8080) must not linger beside the one tandem serve is told to use.
+        Assert.DoesNotContain("Overriding address", pod.Output);
     }
 
     private static k8s.Models.V1Probe WithPort(k8s.Models.V1Probe probe, int port) =>

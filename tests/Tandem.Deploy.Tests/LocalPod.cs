@@ -9,7 +9,7 @@ namespace Tandem.Deploy.Tests;
 /// <summary>
 /// A pod's container run as a local process, as the kubelet would start it from the image: the command is the
 /// container's <c>command</c> or else the Dockerfile's ENTRYPOINT, the arguments its <c>args</c> or else the CMD, in
-/// the image's WORKDIR (here the folder the CLI is built in). Only what a pod has and this machine lacks is
+/// the image's WORKDIR (here the folder the CLI is built in), with the image's environment. Only what a pod has and this machine lacks is
 /// translated: mount paths become their local folders, each container port a free loopback port (and "--port N" the
 /// same), "--host 0.0.0.0" loopback, Service addresses the local pods behind them, Secret references their local
 /// values. The probes are sent where the kubelet would send them: the path on the container port they name.
@@ -70,6 +70,7 @@ internal sealed partial class LocalPod : IDisposable
 
         var psi = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = DeployPaths.AppDir };
         foreach (string a in argv.Skip(1)) psi.ArgumentList.Add(a);
+        foreach (var (key, value) in cluster.Image.Environment) psi.Environment[key] = value;
         foreach (var env in container.Env ?? [])
             psi.Environment[env.Name] = env.ValueFrom?.SecretKeyRef is { } secret ? cluster.Secret(secret)
                 : env.ValueFrom is null ? env.Value ?? ""
@@ -149,6 +150,9 @@ internal sealed partial class LocalPod : IDisposable
                 Assert.Fail($"{Deployment} exited with {_process.ExitCode} before its {what} probe passed ({string.Join(' ', CommandLine)}):\n{Output}");
             last = await ProbeAsync(probe);
             if (last == HttpStatusCode.OK) return;
+            // The server answers but has no such path: the probe would fail for ever.
+            if (last == HttpStatusCode.NotFound)
+                Assert.Fail($"{Deployment}: {what} probe {probe.HttpGet?.Path} is 404, a path the server does not serve:\n{Output}");
             await Task.Delay(100);
         }
         Assert.Fail($"{Deployment}: {what} probe {probe.HttpGet?.Path} still {last?.ToString() ?? "unanswered"} after {ReadyLimit.TotalSeconds} s:\n{Output}");
