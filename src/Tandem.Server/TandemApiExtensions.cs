@@ -33,7 +33,7 @@ public static class TandemApiExtensions
     }
 
     /// <summary>
-    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], GET /health, GET /metrics.
+    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], GET /health, GET /health/ready, GET /metrics.
     /// </summary>
     public static IEndpointRouteBuilder MapTandemApi(this IEndpointRouteBuilder endpoints)
     {
@@ -46,6 +46,7 @@ public static class TandemApiExtensions
         v1.MapFallback("{**path}", context => ApiHandler.RunAsync(context, (ctx, _) =>
             throw new Protocol.ApiException(StatusCodes.Status404NotFound, $"Unknown endpoint: {ctx.Request.Method} {ctx.Request.Path}.", null, "unknown_url")));
         endpoints.MapGet("/health", HealthEndpoint.HandleAsync);
+        endpoints.MapGet("/health/ready", HealthEndpoint.ReadyAsync);
         endpoints.MapGet("/metrics", MetricsEndpoint.HandleAsync);
         return endpoints;
     }

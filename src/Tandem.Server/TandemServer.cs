@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -6,6 +5,8 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Grpc.AspNetCore.Web;
+using Tandem.Server.Cluster;
 using Tandem.Server.Hosting;
 using Tandem.Serving;
 
@@ -33,12 +34,7 @@ public sealed class TandemServer : IAsyncDisposable
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Api.ShutdownTimeout + ShutdownFinishAllowance);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            if (options.Host is "localhost")
-                k.ListenLocalhost(options.Port);
-            else if (IPAddress.TryParse(options.Host, out var ip))
-                k.Listen(ip, options.Port);
-            else
-                throw new ArgumentException($"--host must be an IP address or localhost, got '{options.Host}'");
+            KestrelListen.On(k, options.Host, options.Port);
             if (options.MinRequestBodyDataRate is { } rate)
                 k.Limits.MinRequestBodyDataRate = rate;
         });
@@ -52,7 +48,15 @@ public sealed class TandemServer : IAsyncDisposable
             api.MaxChoices = o.MaxChoices;
             api.ShutdownTimeout = o.ShutdownTimeout;
         });
+        if (engine is ClusterEngine cluster) builder.Services.AddClusterGrpc(cluster.Options.Token).AddSingleton(cluster);
         var app = builder.Build();
+        if (engine is ClusterEngine)
+        {
+            // Workers started with --frontend register here, on the API's own port (gRPC-Web over HTTP/1.1).
+            app.UseRouting();
+            app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+            app.MapGrpcService<FrontendService>();
+        }
         app.MapTandemApi();
         // Resolve now so a bad chat template name fails start-up, not the first chat request.
         _ = app.Services.GetRequiredService<TandemApi>();

@@ -27,6 +27,12 @@ public interface IServingEngine : IAsyncDisposable
     /// </summary>
     RequestHandle Submit(GenerationRequest request);
 
+    /// <summary>
+    /// Why the engine cannot take requests yet (a cluster frontend without a worker of each role), or null when it
+    /// can: GET /health/ready answers 503 with it.
+    /// </summary>
+    string? NotReadyReason => null;
+
     /// <summary>Current state for /metrics and /health.</summary>
     ServingSnapshot Snapshot();
 }

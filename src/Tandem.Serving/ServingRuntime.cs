@@ -14,7 +14,7 @@ namespace Tandem.Serving;
 /// most free KV capacity, which pulls its KV when it has room. Every lifetime event is recorded on the
 /// request's <see cref="RequestTimeline"/>.
 /// </summary>
-public sealed class ServingRuntime : IServingEngine
+public sealed class ServingRuntime : IServingEngine, IInstanceHost
 {
     private readonly LanguageModel _model;
     private readonly bool _ownsModel;
@@ -112,19 +112,21 @@ public sealed class ServingRuntime : IServingEngine
         foreach (var i in _instances) i.Start();
     }
 
-    private static KvBlockPool NewPool(ServingOptions o, LanguageModel model) => o.KvBlocksPerInstance is { } blocks
+    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model) => o.KvBlocksPerInstance is { } blocks
         ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
         : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
 
     /// <summary>Core sets per instance, in instance order (entry instances first, then decode).</summary>
-    private List<IReadOnlyList<int>> AssignCores(ServingOptions o)
+    private List<IReadOnlyList<int>> AssignCores(ServingOptions o) => AssignCores(o, o.InstanceCount, Warn);
+
+    /// <summary>Core sets for <paramref name="n"/> instances: the explicit lists, or the allowed cores split evenly.</summary>
+    internal static List<IReadOnlyList<int>> AssignCores(ServingOptions o, int n, Action<string> warn)
     {
-        int n = o.InstanceCount;
         if (o.InstanceCores != null) return [.. o.InstanceCores];
         var available = CpuAffinity.AvailableCores();
         int per = o.CoresPerInstance ?? Math.Max(1, available.Count / n);
         if (per * n > available.Count)
-            Warn($"{n} instances × {per} cores need {per * n} cores but {available.Count} are available: instances share cores");
+            warn($"{n} instances × {per} cores need {per * n} cores but {available.Count} are available: instances share cores");
         var result = new List<IReadOnlyList<int>>(n);
         for (int i = 0; i < n; i++)
             result.Add(Enumerable.Range(i * per, per).Select(k => available[k % available.Count]).ToArray());
@@ -133,6 +135,10 @@ public sealed class ServingRuntime : IServingEngine
 
     /// <summary>Seconds since the runtime started, on its TimeProvider: the clock of every timeline.</summary>
     public double Now => _time.GetElapsedTime(_startTimestamp).TotalSeconds;
+
+    void IInstanceHost.Warn(string message) => Warn(message);
+    void IInstanceHost.RouteToDecode(Request request) => RouteToDecode(request);
+    void IInstanceHost.Resubmit(Request request) => Resubmit(request);
 
     internal void Warn(string message)
     {
@@ -145,24 +151,9 @@ public sealed class ServingRuntime : IServingEngine
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var prompt = request.PromptTokens;
-        if (prompt == null || prompt.Length == 0) throw new RequestRejectedException("the prompt is empty: give at least one token");
+        RequestAdmission.Validate(request, Config.VocabSize, MaxContext, _maxRequestBlocks, _blockSize);
         int vocab = Config.VocabSize;
-        foreach (int t in prompt)
-            if ((uint)t >= (uint)vocab) throw new RequestRejectedException($"prompt token {t} is outside the vocabulary (0..{vocab - 1})");
-        if (request.MaxTokens < 0) throw new RequestRejectedException($"max_tokens must not be negative; got {request.MaxTokens}");
-        long total = (long)prompt.Length + request.MaxTokens;
-        if (total > MaxContext)
-            throw new RequestRejectedException(
-                $"This model's maximum context length is {MaxContext} tokens. However, you requested {total} tokens " +
-                $"({prompt.Length} in the prompt, {request.MaxTokens} for the completion). Please reduce the prompt or the completion length.",
-                "context_length_exceeded");
-        int blocks = (int)((total + _blockSize - 1) / _blockSize);
-        if (blocks > _maxRequestBlocks)
-            throw new RequestRejectedException(
-                $"the request needs KV cache for {total} tokens ({blocks} blocks of {_blockSize}) but an instance holds at most " +
-                $"{_maxRequestBlocks} blocks ({_maxRequestBlocks * _blockSize} tokens): reduce the prompt or max_tokens",
-                "kv_capacity_exceeded");
+        var prompt = request.PromptTokens;
 
         RequestStream stream;
         try

@@ -20,6 +20,8 @@ public sealed record InstanceSnapshot
     public required int KvBlocksUsed { get; init; }
     public required int KvBlocksTotal { get; init; }
     public IReadOnlyList<int> Cores { get; init; } = [];
+    /// <summary>False for a cluster worker the frontend has lost (heartbeats unanswered): it takes no work until it rejoins.</summary>
+    public bool Up { get; init; } = true;
     /// <summary>Prefill instances: prefilled requests whose KV waits in this pool for a decode instance to pull it.</summary>
     public int Held { get; init; }
     /// <summary>

@@ -34,6 +34,16 @@ public sealed class EndpointTests(ServerFixture fixture) : IClassFixture<ServerF
     }
 
     [Fact]
+    public async Task Readiness_is_200_ready_while_serving()
+    {
+        using var response = await fixture.Server.Http.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("ready", body.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Metrics_use_the_vllm_names_and_count_requests()
     {
         var reply = await fixture.Server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8));

@@ -13,6 +13,7 @@ namespace Tandem.Server.Tests;
 public sealed partial class ServeProcess : IDisposable
 {
     private const int SigTerm = 15;
+    private const int SigKill = 9;
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(2);
 
     private readonly Process _process;
@@ -68,6 +69,19 @@ public sealed partial class ServeProcess : IDisposable
         if (kill(_process.Id, SigTerm) != 0)
             throw new InvalidOperationException($"kill({_process.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
     }
+
+    /// <summary>SIGKILL (kill -9): the process dies at once, no cleanup, connections reset.</summary>
+    public void KillHard()
+    {
+        if (kill(_process.Id, SigKill) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGKILL) failed: errno {Marshal.GetLastPInvokeError()}");
+        _process.WaitForExit();
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Standard output so far.</summary>
+    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
 
     /// <summary>The exit code, or a failed assertion when the process is still running after <paramref name="limit"/>.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan limit)

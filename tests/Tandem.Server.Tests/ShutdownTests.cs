@@ -59,12 +59,16 @@ public sealed class ShutdownTests
         Assert.Contains("stopped: every request finished", server.Stderr);
     }
 
-    /// <summary>SIGTERM; then, while the drain lasts, /health is 503 "stopping" and a new request gets an OpenAI-style 503.</summary>
+    /// <summary>SIGTERM; then, while the drain lasts, /health is 503 "stopping", /health/ready 503 "not_ready", and a new request gets an OpenAI-style 503.</summary>
     private static async Task TerminateAndAssertDrainingAsync(ServeProcess server, HttpClient http)
     {
         server.Terminate();
         var draining = await PollAsync(http, health => health.Status == HttpStatusCode.ServiceUnavailable, "/health turning 503");
         Assert.Equal("stopping", draining.Body.GetProperty("status").GetString());
+        // Readiness turns too, so an orchestrator takes the pod out of its Service while the drain lasts.
+        using var ready = await http.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal("not_ready", JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement.GetProperty("status").GetString());
         var refused = await http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 4));
         ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "server_shutting_down", type: "unavailable_error");
     }

@@ -4,6 +4,7 @@ using Tandem.Engine.Chat;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Server;
+using Tandem.Server.Cluster;
 using Tandem.Serving;
 
 namespace Tandem.Cli.Commands;
@@ -48,11 +49,33 @@ public static class ServeCommand
             Description = "Seconds requests in flight may run after SIGTERM / Ctrl+C (new ones get 503 at once); those still running then end with finish_reason \"abort\" and the exit code is 1",
             DefaultValueFactory = _ => new TandemApiOptions().ShutdownTimeout.TotalSeconds,
         };
+        var role = new Option<string>("--role")
+        {
+            Description = "all: one process (default). frontend: the OpenAI API and controller over remote workers. prefill / decode: a worker for a frontend",
+            DefaultValueFactory = _ => "all",
+        };
+        role.AcceptOnlyFromAmong("all", "frontend", "prefill", "decode");
+        var prefillWorkers = new Option<string?>("--prefill-workers") { Description = "Frontend: prefill workers as host:port,... (a name that resolves to several addresses, e.g. a headless Service, is one worker per address)" };
+        var decodeWorkers = new Option<string?>("--decode-workers") { Description = "Frontend: decode workers as host:port,..." };
+        var frontend = new Option<string?>("--frontend") { Description = "Prefill / decode worker: register with the frontend at this URL (e.g. http://frontend:8000) instead of being listed there" };
+        var advertise = new Option<string?>("--advertise-address") { Description = "Worker with --frontend: the URL the frontend calls this worker at (default: http://<--host or the machine name>:<port>)" };
+        var clusterToken = new Option<string?>("--cluster-token") { Description = $"Shared secret of the frontend and its workers (default: ${ClusterToken.EnvironmentVariable}); calls without it are refused" };
+        var workerTimeout = new Option<double>("--worker-timeout")
+        {
+            Description = "Frontend: seconds without a heartbeat answer after which a worker is taken as down and its requests go elsewhere",
+            DefaultValueFactory = _ => 5,
+        };
+        var kvLease = new Option<double>("--kv-lease")
+        {
+            Description = "Prefill worker: seconds prefilled KV waits for a decode worker to pull it before it is freed",
+            DefaultValueFactory = _ => 30,
+        };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
             model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout,
+            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -71,6 +94,18 @@ public static class ServeCommand
                 catch (ChatTemplateException e) { throw new CliUsageException(e.Message); }
             }
 
+            string roleName = parse.GetValue(role)!;
+            var cluster = new ClusterArguments(
+                roleName,
+                SplitList(parse.GetValue(prefillWorkers)),
+                SplitList(parse.GetValue(decodeWorkers)),
+                parse.GetValue(frontend),
+                parse.GetValue(advertise),
+                parse.GetValue(clusterToken) ?? Environment.GetEnvironmentVariable(ClusterToken.EnvironmentVariable),
+                Seconds(parse.GetValue(workerTimeout), "--worker-timeout"),
+                Seconds(parse.GetValue(kvLease), "--kv-lease"));
+            cluster.Validate(servingMode, parse.GetResult(mode) is { Implicit: false });
+
             using var lm = LanguageModel.Load(path);
             var options = new ServingOptions
             {
@@ -88,6 +123,11 @@ public static class ServeCommand
                 ChunkBudget = parse.GetValue(chunkBudget),
                 OnWarning = m => console.Error.WriteLine($"warning: {m}"),
             };
+            if (cluster.IsWorker)
+            {
+                // A worker runs one instance of its role; --prefill-instances / --decode-instances count processes now.
+                options = options with { PrefillInstances = 1, DecodeInstances = 1, InstanceCores = options.InstanceCores is { } c ? [c[0], c[0]] : null };
+            }
             try
             {
                 options.Validate();
@@ -104,12 +144,17 @@ public static class ServeCommand
                 ModelChatTemplate = lm.File.GetString("tokenizer.chat_template"),
                 ShutdownTimeout = TimeSpan.FromSeconds(graceSeconds),
             };
+            var listen = new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api };
+            if (cluster.IsWorker)
+                return await ClusterRoles.RunWorkerAsync(console, cluster, options, listen, cancellation);
+            if (cluster.Role == "frontend")
+                return await ClusterRoles.RunFrontendAsync(console, cluster, lm, options, listen, cancellation);
 
             await using var runtime = ServingRuntime.Start(options);
             TandemServer server;
             try
             {
-                server = TandemServer.Create(runtime, new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api });
+                server = TandemServer.Create(runtime, listen);
             }
             catch (ChatTemplateException e)
             {
@@ -119,28 +164,45 @@ public static class ServeCommand
             {
                 await server.StartAsync(cancellation);
                 PrintStartup(console, runtime, server, api, lm.Config.ContextLength);
-                // Ctrl+C / SIGTERM reach the host's console lifetime (TandemApp leaves these signals to it), which stops
-                // the host: the drain refuses new requests and lets those in flight finish, up to --shutdown-timeout.
-                using var announce = server.Lifetime.ApplicationStopping.Register(() => console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"stopping: refusing new requests, letting those in flight finish (up to {graceSeconds:0.###} s)")));
-                try
-                {
-                    await server.WaitForShutdownAsync(cancellation);
-                }
-                catch (OperationCanceledException) { }
-                await server.StopAsync(CancellationToken.None);
-                int cut = server.Api.Shutdown.RequestsCut;
-                if (cut > 0)
-                {
-                    console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"stopped: {cut} request(s) still running after {graceSeconds:0.###} s were ended with finish_reason \"abort\""));
-                    return 1;
-                }
-                console.Error.WriteLine("stopped: every request finished");
+                return await ServeUntilStoppedAsync(console, server, graceSeconds, cancellation);
             }
-            return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Serves until Ctrl+C / SIGTERM, which reach the host's console lifetime (TandemApp leaves these signals to it):
+    /// the drain refuses new requests and lets those in flight finish, up to --shutdown-timeout. 1 when some were cut.
+    /// </summary>
+    internal static async Task<int> ServeUntilStoppedAsync(CliConsole console, TandemServer server, double graceSeconds, CancellationToken cancellation)
+    {
+        using var announce = server.Lifetime.ApplicationStopping.Register(() => console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"stopping: refusing new requests, letting those in flight finish (up to {graceSeconds:0.###} s)")));
+        try
+        {
+            await server.WaitForShutdownAsync(cancellation);
+        }
+        catch (OperationCanceledException) { }
+        await server.StopAsync(CancellationToken.None);
+        int cut = server.Api.Shutdown.RequestsCut;
+        if (cut > 0)
+        {
+            console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stopped: {cut} request(s) still running after {graceSeconds:0.###} s were ended with finish_reason \"abort\""));
+            return 1;
+        }
+        console.Error.WriteLine("stopped: every request finished");
+        return 0;
+    }
+
+    private static IReadOnlyList<string> SplitList(string? text) =>
+        text == null ? [] : text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    private static TimeSpan Seconds(double value, string option)
+    {
+        if (!(value > 0 && value <= MaxShutdownTimeoutSeconds))
+            throw new CliUsageException($"{option} must be between 0 and {MaxShutdownTimeoutSeconds} seconds (exclusive of 0), got {value.ToString(CultureInfo.InvariantCulture)}");
+        return TimeSpan.FromSeconds(value);
     }
 
     /// <summary>The command name; <see cref="TandemApp"/> leaves its SIGTERM / Ctrl+C to the server's own drain.</summary>

@@ -33,6 +33,9 @@ public sealed unsafe class GgufFile : IDisposable
     {
         Path = path;
         var fi = new FileInfo(path);
+        // A symbolic link's own length is that of the name it holds: the size is the target's. Models are often links
+        // (the Hugging Face cache, Kubernetes ConfigMap and projected volumes, a model folder pointing at a shared copy).
+        if (fi.LinkTarget is not null && fi.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) fi = target;
         if (!fi.Exists) throw new FileNotFoundException($"{path}: no such file", path);
         FileSize = fi.Length;
         if (FileSize < 8) throw new GgufFormatException($"{path}: truncated file ({FileSize} bytes), not a GGUF file");

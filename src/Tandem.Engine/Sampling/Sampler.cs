@@ -74,6 +74,16 @@ public sealed class Sampler
     /// <summary>How many alternatives the log-probability overload of <see cref="Sample(Span{float}, ReadOnlySpan{int}, Span{TokenLogProb}, out TokenLogProb)"/> writes.</summary>
     public int TopLogProbCount => Math.Min(Params.LogProbs, VocabSize);
 
+    /// <summary>
+    /// The random generator where it stands now: read after a token to continue the same stream in another
+    /// sampler (another process), set before the next token there.
+    /// </summary>
+    public Xoshiro256StarStar RandomState
+    {
+        get => _rng;
+        set => _rng = value;
+    }
+
     /// <summary>Restarts the random sequence from <see cref="Seed"/>, so the same inputs give the same tokens again.</summary>
     public void Reset() => _rng = new Xoshiro256StarStar(Seed);
 

@@ -64,6 +64,8 @@ internal sealed class ChoiceRun : IDisposable
         {
             for (int k = 0; k < submitted; k++)
                 handles[k].Cancel();
+            if (e is RequestRejectedException { IsTemporary: true } unavailable)
+                throw new ApiException(StatusCodes.Status503ServiceUnavailable, unavailable.Message, null, unavailable.Code, ApiException.Unavailable);
             if (e is RequestRejectedException r)
                 throw new ApiException(StatusCodes.Status400BadRequest, r.Message, null, r.Code);
             throw;

@@ -28,6 +28,7 @@ internal static class HealthEndpoint
             w.WriteStartObject();
             w.WriteString("name", i.Name);
             w.WriteString("role", i.Role);
+            w.WriteBoolean("up", i.Up);
             w.WriteStartArray("cores");
             foreach (int core in i.Cores) w.WriteNumberValue(core);
             w.WriteEndArray();
@@ -44,4 +45,28 @@ internal static class HealthEndpoint
         ctx.Response.ContentType = "application/json";
         await json.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
     });
+
+    /// <summary>
+    /// GET /health/ready, the readiness probe: 200 once the engine takes requests (the model is loaded; a cluster
+    /// frontend has at least one worker of each role), 503 with the reason before that and while draining.
+    /// </summary>
+    public static Task ReadyAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
+    {
+        string? reason = api.Shutdown.IsDraining ? "the server is shutting down" : api.Engine.NotReadyReason;
+        await WriteReadinessAsync(ctx, reason);
+    });
+
+    /// <summary>{"status":"ready"} with 200, or {"status":"not_ready","reason":...} with 503.</summary>
+    public static async Task WriteReadinessAsync(HttpContext ctx, string? notReadyReason)
+    {
+        using var json = new PooledJson();
+        var w = json.Writer;
+        w.WriteStartObject();
+        w.WriteString("status", notReadyReason == null ? "ready" : "not_ready");
+        if (notReadyReason != null) w.WriteString("reason", notReadyReason);
+        w.WriteEndObject();
+        ctx.Response.StatusCode = notReadyReason == null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        ctx.Response.ContentType = "application/json";
+        await json.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
+    }
 }

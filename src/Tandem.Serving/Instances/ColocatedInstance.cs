@@ -13,9 +13,9 @@ internal sealed class ColocatedInstance : ServingInstance
 {
     private readonly ColocatedScheduler _scheduler;
 
-    public ColocatedInstance(string name, ServingRuntime runtime, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
+    public ColocatedInstance(string name, IInstanceHost host, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
         ColocatedPolicy policy, int tokenBudget, int maxNumSeqs, int watermarkBlocks, int maxContext, bool pin)
-        : base(name, "colocated", runtime, model, pool, cores, Math.Max(tokenBudget, maxNumSeqs), maxContext, pin)
+        : base(name, "colocated", host, model, pool, cores, Math.Max(tokenBudget, maxNumSeqs), maxContext, pin)
     {
         _scheduler = new ColocatedScheduler(Kv, policy, tokenBudget, maxNumSeqs, watermarkBlocks);
     }

@@ -19,9 +19,9 @@ internal sealed class DecodeInstance : ServingInstance
     // One buffer reused by every transfer; it grows to the largest payload seen.
     private readonly MemoryStream _transfer = new();
 
-    public DecodeInstance(string name, ServingRuntime runtime, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
+    public DecodeInstance(string name, IInstanceHost host, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
         int maxNumSeqs, int watermarkBlocks, int maxContext, bool pin)
-        : base(name, "decode", runtime, model, pool, cores, maxNumSeqs, maxContext, pin)
+        : base(name, "decode", host, model, pool, cores, maxNumSeqs, maxContext, pin)
     {
         _scheduler = new DecodeScheduler(Kv, maxNumSeqs, watermarkBlocks);
         _fingerprint = model.Fingerprint;
@@ -42,7 +42,7 @@ internal sealed class DecodeInstance : ServingInstance
         if (output.IsEmpty) return false;
 
         foreach (var victim in output.Preempted)
-            Runtime.Resubmit(victim); // recompute on a prefill instance; the stream and its tokens are kept
+            Host.Resubmit(victim); // recompute on a prefill instance; the stream and its tokens are kept
 
         foreach (var r in output.ToPull) Pull(r);
 
@@ -66,10 +66,7 @@ internal sealed class DecodeInstance : ServingInstance
         r.Timeline.TransferStart ??= Now;
         try
         {
-            _transfer.SetLength(0);
-            long bytes = KvTransfer.Export(source.Sequence, _fingerprint, _transfer);
-            _transfer.Position = 0;
-            var sequence = KvTransfer.Import(Kv.Pool, _fingerprint, _transfer);
+            var sequence = source.PullInto(Kv.Pool, _fingerprint, _transfer, out long bytes);
             r.KvTransferBytes += bytes;
             Kv.Adopt(r, sequence);
             r.Timeline.TransferEnd ??= Now;
@@ -78,12 +75,12 @@ internal sealed class DecodeInstance : ServingInstance
         catch (Exception e)
         {
             _scheduler.OnMigrationFailed(r);
-            Fail(r, new InvalidOperationException($"KV migration of request {r.RequestId} failed: {e.Message}", e));
+            Fail(r, new KvLostException($"KV migration of request {r.RequestId} failed: {e.Message}", e));
         }
         finally
         {
             r.Migration = null;
-            source.Holder.Post(InstanceMessageKind.Release, r);
+            source.Release();
         }
     }
 
@@ -96,7 +93,7 @@ internal sealed class DecodeInstance : ServingInstance
             if (waiting && r.Migration is { } source)
             {
                 r.Migration = null;
-                source.Holder.Post(InstanceMessageKind.Release, r);
+                source.Release();
             }
             Complete(r, FinishReason.Cancelled);
         }
@@ -107,7 +104,7 @@ internal sealed class DecodeInstance : ServingInstance
         foreach (var r in _scheduler.AllRequests.ToList())
         {
             _scheduler.FinishRequest(r, RequestStatus.FinishedError);
-            if (r.Migration is { } source) { r.Migration = null; source.Holder.Post(InstanceMessageKind.Release, r); }
+            if (r.Migration is { } source) { r.Migration = null; source.Release(); }
             Fail(r, error);
         }
     }

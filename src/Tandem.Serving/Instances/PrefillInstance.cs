@@ -14,9 +14,9 @@ internal sealed class PrefillInstance : ServingInstance
 {
     private readonly PrefillScheduler _scheduler;
 
-    public PrefillInstance(string name, ServingRuntime runtime, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
+    public PrefillInstance(string name, IInstanceHost host, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
         int tokenTarget, int maxContext, bool pin)
-        : base(name, "prefill", runtime, model, pool, cores, tokenTarget, maxContext, pin)
+        : base(name, "prefill", host, model, pool, cores, tokenTarget, maxContext, pin)
     {
         _scheduler = new PrefillScheduler(Kv, tokenTarget);
     }
@@ -53,8 +53,8 @@ internal sealed class PrefillInstance : ServingInstance
                 continue;
             }
             // The first token is out; the KV stays here until a decode instance pulls it.
-            r.Migration = new KvMigrationSource(Kv.Sequence(r), this);
-            Runtime.RouteToDecode(r);
+            r.Migration = new LocalKvSource(Kv.Sequence(r), this, r);
+            Host.RouteToDecode(r);
         }
         return true;
     }

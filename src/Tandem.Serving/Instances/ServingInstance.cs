@@ -25,12 +25,12 @@ internal abstract class ServingInstance : IDisposable
     private int _queuedTokens;  // tokens posted but not yet computed (controller dispatch)
     private int _inFlightBlocks; // blocks of migrations posted but not yet taken in (controller dispatch)
 
-    protected ServingInstance(string name, string role, ServingRuntime runtime, LanguageModel model, KvBlockPool pool,
+    protected ServingInstance(string name, string role, IInstanceHost host, LanguageModel model, KvBlockPool pool,
         IReadOnlyList<int> cores, int maxBatch, int maxContext, bool pin)
     {
         Name = name;
         Role = role;
-        Runtime = runtime;
+        Host = host;
         Cores = cores;
         Pin = pin;
         Kv = new PagedKvCacheManager(pool);
@@ -43,10 +43,10 @@ internal abstract class ServingInstance : IDisposable
     public string Role { get; }
     public IReadOnlyList<int> Cores { get; }
     private bool Pin { get; }
-    protected ServingRuntime Runtime { get; }
+    protected IInstanceHost Host { get; }
     public PagedKvCacheManager Kv { get; }
     protected ModelRunner Runner { get; }
-    protected double Now => Runtime.Now;
+    protected double Now => Host.Now;
 
     public int QueuedTokens => Volatile.Read(ref _queuedTokens);
     public int RunningCount => _running;
@@ -89,7 +89,7 @@ internal abstract class ServingInstance : IDisposable
             }
             catch (Exception e)
             {
-                Runtime.Warn($"{Name}: step failed, failing its requests: {e}");
+                Host.Warn($"{Name}: step failed, failing its requests: {e}");
                 FailAll(e);
             }
             Publish();
@@ -122,7 +122,7 @@ internal abstract class ServingInstance : IDisposable
     /// <summary>A request arrived already cancelled: free what it holds elsewhere and complete it.</summary>
     protected virtual void DropCancelledOnIntake(Request request)
     {
-        request.Migration?.Holder.Post(InstanceMessageKind.Release, request);
+        request.Migration?.Release();
         request.Migration = null;
         Complete(request, FinishReason.Cancelled);
     }
@@ -200,7 +200,7 @@ internal abstract class ServingInstance : IDisposable
     {
         if (!Pin || core < 0) return;
         string? error = CpuAffinity.TryPinCurrentThread(core);
-        if (error != null) Runtime.Warn($"{Name} {what}: not pinned to core {core}: {error}");
+        if (error != null) Host.Warn($"{Name} {what}: not pinned to core {core}: {error}");
     }
 
     /// <summary>Stops the loop (it finishes its current step first).</summary>

@@ -1,4 +1,5 @@
 using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
 
 namespace Tandem.Serving.Scheduling;
 
@@ -59,7 +60,7 @@ public sealed class Request
     /// <summary>Text, sampling and the client's stream; null when a simulator drives the schedulers.</summary>
     internal RequestStream? Stream { get; set; }
     /// <summary>Where this request's prefilled KV waits to be pulled (disaggregated mode).</summary>
-    internal KvMigrationSource? Migration { get; set; }
+    internal IKvSource? Migration { get; set; }
     /// <summary>The instance whose loop owns the request now (cancellation wakes it).</summary>
     internal volatile Instances.ServingInstance? Owner;
     public long KvTransferBytes { get; set; }
@@ -67,5 +68,19 @@ public sealed class Request
     public override string ToString() => $"{RequestId} ({NumComputedTokens}/{NumTokens} computed, {Status})";
 }
 
-/// <summary>A prefilled sequence left in a prefill instance's pool for a decode instance to pull.</summary>
-internal sealed record KvMigrationSource(KvSequence Sequence, Instances.PrefillInstance Holder);
+/// <summary>A prefilled sequence left in this process's prefill instance's pool for a decode instance to pull.</summary>
+internal sealed class LocalKvSource(KvSequence sequence, Instances.PrefillInstance holder, Request request) : IKvSource
+{
+    public KvSequence Sequence => sequence;
+
+    /// <summary>Exports through <paramref name="scratch"/> (the engine's transfer format, checksum included) and imports.</summary>
+    public KvSequence PullInto(KvBlockPool pool, ModelFingerprint model, MemoryStream scratch, out long bytes)
+    {
+        scratch.SetLength(0);
+        bytes = KvTransfer.Export(sequence, model, scratch);
+        scratch.Position = 0;
+        return KvTransfer.Import(pool, model, scratch);
+    }
+
+    public void Release() => holder.Post(Instances.InstanceMessageKind.Release, request);
+}

@@ -48,7 +48,10 @@ internal sealed class RequestStream
         request.AppendOutputToken(tokenId);
         request.Timeline.TokenTimes.Add(now);
         string released = _stop.Append(_decoder.Add(tokenId)).ToString();
-        _channel.Writer.TryWrite(new TokenOutput(tokenId, released, chosen, TopLogProbs.Length > 0 ? (TokenLogProb[])TopLogProbs.Clone() : null));
+        _channel.Writer.TryWrite(new TokenOutput(tokenId, released, chosen, TopLogProbs.Length > 0 ? (TokenLogProb[])TopLogProbs.Clone() : null)
+        {
+            RandomState = Sampler.Params.IsGreedy ? null : Sampler.RandomState,
+        });
         if (_stop.IsStopped) return FinishReason.Stop;
         if (request.NumOutputTokens >= request.MaxTokens) return FinishReason.Length;
         return null;

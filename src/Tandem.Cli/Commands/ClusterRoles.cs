@@ -1,0 +1,72 @@
+using System.Globalization;
+using Tandem.Engine.Model;
+using Tandem.Server;
+using Tandem.Server.Cluster;
+using Tandem.Serving;
+using Tandem.Serving.Workers;
+
+namespace Tandem.Cli.Commands;
+
+/// <summary>
+/// <c>tandem serve --role frontend|prefill|decode</c>: the processes of a cluster. The frontend serves the same API as
+/// <c>--role all</c> over remote workers; a worker serves the cluster protocol and /health until Ctrl+C / SIGTERM.
+/// </summary>
+internal static class ClusterRoles
+{
+    public static async Task<int> RunFrontendAsync(CliConsole console, ClusterArguments cluster, LanguageModel lm, ServingOptions options,
+        TandemServerOptions listen, CancellationToken cancellation)
+    {
+        await using var engine = new ClusterEngine(lm, new ClusterEngineOptions
+        {
+            Token = new ClusterToken(cluster.Token!),
+            PrefillWorkers = cluster.PrefillWorkers,
+            DecodeWorkers = cluster.DecodeWorkers,
+            WorkerTimeout = cluster.WorkerTimeout,
+            MaxContext = options.MaxContext,
+            Log = m => console.Error.WriteLine(m),
+        });
+        await using var server = TandemServer.Create(engine, listen);
+        await server.StartAsync(cancellation);
+        console.Out.WriteLine($"model: {listen.Api.ServedModelName} ({lm.Config.ArchitectureName}, {lm.Config.BlockCount} layers, fingerprint {engine.Fingerprint})");
+        console.Out.WriteLine($"role: frontend | max context {engine.MaxContext} | worker timeout {cluster.WorkerTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
+        console.Out.WriteLine($"  prefill workers: {Listed(cluster.PrefillWorkers)}");
+        console.Out.WriteLine($"  decode workers:  {Listed(cluster.DecodeWorkers)}");
+        var chat = server.Api.Chat;
+        console.Out.WriteLine(chat.Template is { } t ? $"chat template: {t.Name}" : $"chat: unavailable ({chat.Unavailable})");
+        console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /health/ready, /metrics, cluster registration); Ctrl+C stops");
+        console.Out.Flush();
+        return await ServeCommand.ServeUntilStoppedAsync(console, server, listen.Api.ShutdownTimeout.TotalSeconds, cancellation);
+    }
+
+    private static string Listed(IReadOnlyList<string> list) => list.Count == 0 ? "(those that register with --frontend)" : string.Join(", ", list);
+
+    public static async Task<int> RunWorkerAsync(CliConsole console, ClusterArguments cluster, ServingOptions options, TandemServerOptions listen,
+        CancellationToken cancellation)
+    {
+        await using var worker = WorkerRuntime.Start(options, cluster.WorkerRole, cluster.KvLease);
+        await using var server = WorkerServer.Create(worker, new WorkerServerOptions
+        {
+            Host = listen.Host,
+            Port = listen.Port,
+            Token = new ClusterToken(cluster.Token!),
+            Frontend = cluster.Frontend,
+            AdvertiseAddress = cluster.AdvertiseAddress,
+            Log = m => console.Error.WriteLine(m),
+        });
+        await server.StartAsync(cancellation);
+        var s = worker.Snapshot();
+        console.Out.WriteLine($"model: {Path.GetFileName(options.Model?.File.Path ?? options.ModelPath)} ({worker.Config.ArchitectureName}, fingerprint {worker.Fingerprint})");
+        string lease = cluster.WorkerRole == WorkerRole.Prefill ? string.Create(CultureInfo.InvariantCulture, $" | KV lease {cluster.KvLease.TotalSeconds} s") : "";
+        console.Out.WriteLine($"role: {cluster.Role} worker | cores [{string.Join(",", s.Cores)}] | KV {options.KvElementType.ToString().ToLowerInvariant()}, {s.KvBlocksTotal} blocks of {options.BlockSize} tokens{lease}");
+        console.Out.WriteLine($"listening on {server.Address} (cluster gRPC, /health, /health/ready); Ctrl+C stops");
+        console.Out.Flush();
+        try
+        {
+            await server.WaitForShutdownAsync(cancellation);
+        }
+        catch (OperationCanceledException) { }
+        await server.StopAsync(CancellationToken.None);
+        console.Error.WriteLine("stopped");
+        return 0;
+    }
+}

@@ -1,0 +1,252 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Tandem.Engine.Model;
+using Tandem.Engine.Tokenization;
+using Tandem.Serving;
+using Tandem.Serving.Workers;
+
+namespace Tandem.Server.Cluster;
+
+/// <summary>
+/// The frontend of a cluster (<c>tandem serve --role frontend</c>): the same <see cref="IServingEngine"/> the API
+/// runs on in process, with DistServe's controller in front of remote workers: a new request goes to the prefill
+/// worker with the shortest queue, a prefilled one to the decode worker with the most free KV blocks, both from
+/// live status (heartbeats) plus what was sent since. Workers come from the --prefill-workers / --decode-workers
+/// lists (names resolved again every few seconds: a headless Service lists each pod) or register themselves.
+/// </summary>
+public sealed class ClusterEngine : IServingEngine
+{
+    private readonly LanguageModel _model;
+    private readonly ClusterChannels _channels;
+    private readonly ClusterEngineOptions _options;
+    private readonly TimeProvider _time;
+    private readonly long _start;
+    private readonly ConcurrentDictionary<string, RemoteWorker> _workers = new();
+    private readonly ConcurrentDictionary<RemoteRequest, byte> _inFlight = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _heartbeats;
+    private readonly Action<string> _log;
+    private long _arrivals;
+    private long _recoveries;
+    private int _disposed;
+
+    public ClusterEngine(LanguageModel model, ClusterEngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        _model = model;
+        _options = options;
+        _time = options.TimeProvider;
+        _start = _time.GetTimestamp();
+        _log = options.Log ?? (m => Console.Error.WriteLine(m));
+        _channels = new ClusterChannels(options.Token);
+        Tokenizer = Tokenizer.FromGguf(model.File);
+        MaxContext = options.MaxContext ?? model.Config.ContextLength;
+        Fingerprint = model.Fingerprint;
+        _heartbeats = Task.Run(() => HeartbeatLoopAsync(_stopping.Token));
+    }
+
+    public ModelConfig Config => _model.Config;
+    public Tokenizer Tokenizer { get; }
+    public int MaxContext { get; }
+    public ModelFingerprint Fingerprint { get; }
+    internal ClusterChannels Channels => _channels;
+    internal ClusterEngineOptions Options => _options;
+    /// <summary>Times a request was sent to prefill again because its KV or its worker was lost.</summary>
+    public long Recoveries => Interlocked.Read(ref _recoveries);
+
+    public double Now => _time.GetElapsedTime(_start).TotalSeconds;
+
+    /// <summary>The smallest pool of any connected worker (the whole request must fit on each side); the context when none is connected.</summary>
+    public int KvCapacityTokens
+    {
+        get
+        {
+            int min = int.MaxValue;
+            foreach (var w in _workers.Values)
+                if (w.IsUp && w.Hello is { } h) min = Math.Min(min, h.KvBlocksTotal * h.BlockSize);
+            return min == int.MaxValue ? MaxContext : min;
+        }
+    }
+
+    public string? NotReadyReason
+    {
+        get
+        {
+            if (!AnyUp(WorkerRole.Prefill)) return "no prefill worker is connected";
+            if (!AnyUp(WorkerRole.Decode)) return "no decode worker is connected";
+            return null;
+        }
+    }
+
+    private bool AnyUp(WorkerRole role) => _workers.Values.Any(w => w.Role == role && w.IsUp);
+
+    public RequestHandle Submit(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        RequestAdmission.Validate(request, Config.VocabSize, MaxContext, KvCapacityTokens, 1);
+        if (NotReadyReason is { } missing && request.MaxTokens > 0)
+            throw new RequestRejectedException($"the cluster cannot take requests now: {missing}; retry when one has joined", "no_workers") { IsTemporary = true };
+        var forwarded = new ForwardedRequest(request, Tokenizer, Config.VocabSize, Interlocked.Increment(ref _arrivals), Now);
+        if (request.MaxTokens == 0)
+        {
+            forwarded.Finish(Engine.Generation.FinishReason.Length, Now);
+            return forwarded.Handle;
+        }
+        var run = new RemoteRequest(this, forwarded);
+        _inFlight[run] = 0;
+        _ = run.RunAsync().ContinueWith(_ => _inFlight.TryRemove(run, out byte _), TaskScheduler.Default);
+        return forwarded.Handle;
+    }
+
+    internal void CountRecovery() => Interlocked.Increment(ref _recoveries);
+
+    /// <summary>The up prefill worker with the fewest queued prompt tokens, or null.</summary>
+    internal RemoteWorker? PickPrefill(int tokens)
+    {
+        RemoteWorker? best = null;
+        foreach (var w in _workers.Values)
+            if (w.Role == WorkerRole.Prefill && w.IsUp && (best == null || w.QueueTokens < best.QueueTokens)) best = w;
+        best?.Dispatched(tokens, 0);
+        return best;
+    }
+
+    /// <summary>The up decode worker with the most free KV blocks, or null.</summary>
+    internal RemoteWorker? PickDecode(int tokens)
+    {
+        RemoteWorker? best = null;
+        foreach (var w in _workers.Values)
+            if (w.Role == WorkerRole.Decode && w.IsUp && (best == null || w.FreeBlocks > best.FreeBlocks)) best = w;
+        if (best?.Hello is { } h) best.Dispatched(0, (tokens + h.BlockSize) / h.BlockSize);
+        return best;
+    }
+
+    /// <summary>A call to <paramref name="worker"/> failed to reach it: take it as down now rather than at the next heartbeat.</summary>
+    internal void ReportUnreachable(RemoteWorker worker, string why)
+    {
+        if (worker.MarkDown(why) is { } line) _log(line);
+    }
+
+    /// <summary>A worker that registered itself (<c>--frontend</c>); its handshake happens at the next heartbeat.</summary>
+    internal void Register(string address, WorkerRole role)
+    {
+        string key = ClusterChannels.NormalizeAddress(address);
+        if (_workers.TryGetValue(key, out var existing) && existing.Role == role) return;
+        _workers[key] = new RemoteWorker(key, role, _channels.Worker(key));
+    }
+
+    internal IEnumerable<RemoteWorker> Workers => _workers.Values;
+
+    private async Task HeartbeatLoopAsync(CancellationToken stop)
+    {
+        var interval = HeartbeatInterval(_options.WorkerTimeout);
+        long lastResolve = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            if (lastResolve == 0 || _time.GetElapsedTime(lastResolve) >= ResolveInterval)
+            {
+                lastResolve = _time.GetTimestamp();
+                await ResolveListsAsync().ConfigureAwait(false);
+            }
+            var beats = _workers.Values.Select(async w =>
+            {
+                if (await w.BeatAsync(Fingerprint, _options.WorkerTimeout, _time).ConfigureAwait(false) is { } line) _log(line);
+            });
+            await Task.WhenAll(beats).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(interval, _time, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Heartbeats three times per timeout, so one lost beat does not take a worker down.</summary>
+    public static TimeSpan HeartbeatInterval(TimeSpan workerTimeout) =>
+        TimeSpan.FromTicks(Math.Clamp(workerTimeout.Ticks / 3, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(5).Ticks));
+
+    private static readonly TimeSpan ResolveInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Each list entry is one worker, or, when its name resolves to several addresses (a Kubernetes headless
+    /// Service), one worker per address; resolved again every few seconds, so pods that come and go are followed.
+    /// </summary>
+    private async Task ResolveListsAsync()
+    {
+        foreach (var (entries, role) in new[] { (_options.PrefillWorkers, WorkerRole.Prefill), (_options.DecodeWorkers, WorkerRole.Decode) })
+            foreach (var entry in entries)
+                foreach (var address in await ResolveAsync(entry).ConfigureAwait(false))
+                    _workers.TryAdd(address, new RemoteWorker(address, role, _channels.Worker(address)));
+    }
+
+    private static async Task<IReadOnlyList<string>> ResolveAsync(string entry)
+    {
+        var uri = new Uri(ClusterChannels.NormalizeAddress(entry));
+        string self = uri.GetLeftPart(UriPartial.Authority);
+        if (uri.HostNameType != UriHostNameType.Dns || uri.Host == "localhost") return [self];
+        try
+        {
+            var addresses = (await Dns.GetHostAddressesAsync(uri.Host).ConfigureAwait(false))
+                .Where(a => a.AddressFamily == AddressFamily.InterNetwork).Distinct().ToList();
+            if (addresses.Count < 2) return [self];
+            return addresses.Select(a => $"{uri.Scheme}://{a}:{uri.Port}").ToList();
+        }
+        catch (SocketException)
+        {
+            return [self]; // not resolvable now: keep the name, a later connection resolves it again
+        }
+    }
+
+    public ServingSnapshot Snapshot() => new()
+    {
+        Instances = _workers.Values.OrderBy(w => w.Role).ThenBy(w => w.Address, StringComparer.Ordinal).Select(w =>
+        {
+            var s = w.Status;
+            return new InstanceSnapshot
+            {
+                Name = w.Address,
+                Role = ClusterProtocol.RoleName(w.Role),
+                Up = w.IsUp,
+                Waiting = w.IsUp ? s?.Waiting ?? 0 : 0,
+                WaitingTokens = w.IsUp ? s?.WaitingTokens ?? 0 : 0,
+                Running = w.IsUp ? s?.Running ?? 0 : 0,
+                KvBlocksUsed = s?.KvBlocksUsed ?? 0,
+                KvBlocksTotal = s?.KvBlocksTotal ?? 0,
+                Held = s?.Held ?? 0,
+                TokensComputed = s?.TokensComputed ?? 0,
+            };
+        }).ToArray(),
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        foreach (var r in _inFlight.Keys) r.Request.Handle.Cancel();
+        await Task.WhenAll(_inFlight.Keys.Select(r => r.Request.Handle.Completion.ContinueWith(_ => { }, TaskScheduler.Default)))
+            .WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        _stopping.Cancel();
+        try { await _heartbeats.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        _channels.Dispose();
+    }
+}
+
+/// <summary>How a <see cref="ClusterEngine"/> finds and judges its workers.</summary>
+public sealed record ClusterEngineOptions
+{
+    public required ClusterToken Token { get; init; }
+    /// <summary>"host:port" entries (or URLs) of prefill workers.</summary>
+    public IReadOnlyList<string> PrefillWorkers { get; init; } = [];
+    public IReadOnlyList<string> DecodeWorkers { get; init; } = [];
+    /// <summary>A worker that answers no heartbeat for this long is taken as down.</summary>
+    public TimeSpan WorkerTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Longest prompt + completion per request; null: the model's trained context.</summary>
+    public int? MaxContext { get; init; }
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+    /// <summary>Where workers joining and leaving are reported (default: standard error).</summary>
+    public Action<string>? Log { get; init; }
+}

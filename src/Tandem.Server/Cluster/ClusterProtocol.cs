@@ -1,0 +1,82 @@
+using Tandem.Engine.Model;
+using Tandem.Engine.Sampling;
+using Tandem.Serving.Workers;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Cluster;
+
+/// <summary>
+/// The constants and conversions both ends of the cluster protocol (Protos/*.proto) share: its version, the
+/// handshake check, and the mapping of sampling parameters and random state to their wire form.
+/// </summary>
+public static class ClusterProtocol
+{
+    /// <summary>The protocol version Protos/*.proto describe; peers of another version are refused at the handshake.</summary>
+    public const uint Version = 1;
+
+    /// <summary>Why a peer may not join (another protocol version or model), or null when it may.</summary>
+    public static string? Refusal(uint peerVersion, ModelFingerprint peerModel, ModelFingerprint ownModel, string peer)
+    {
+        if (peerVersion != Version)
+            return $"{peer} speaks Tandem cluster protocol version {peerVersion}, this process speaks version {Version}: run the same Tandem release on every process";
+        if (peerModel != ownModel)
+            return $"{peer} runs another model (fingerprint {peerModel}, this process has {ownModel}): every process of a cluster must load the same GGUF file";
+        return null;
+    }
+
+    public static ModelFingerprint Fingerprint(ulong high, ulong low) => new(high, low);
+
+    public static string RoleName(WorkerRole role) => role == WorkerRole.Prefill ? "prefill" : "decode";
+
+    public static Proto.Sampling ToWire(SamplingParams p, ulong seed, Xoshiro256StarStar? state)
+    {
+        var s = new Proto.Sampling
+        {
+            Temperature = p.Temperature,
+            TopK = p.TopK,
+            TopP = p.TopP,
+            MinP = p.MinP,
+            RepetitionPenalty = p.RepetitionPenalty,
+            PenaltyLastN = p.PenaltyLastN,
+            PresencePenalty = p.PresencePenalty,
+            FrequencyPenalty = p.FrequencyPenalty,
+            Seed = seed,
+            Logprobs = p.LogProbs,
+        };
+        AddState(s.RandomState, state);
+        return s;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> (from SamplingParams' own checks) for values out of range.</summary>
+    public static SamplingParams FromWire(Proto.Sampling s) => new()
+    {
+        Temperature = s.Temperature,
+        TopK = s.TopK,
+        TopP = s.TopP,
+        MinP = s.MinP,
+        RepetitionPenalty = s.RepetitionPenalty,
+        PenaltyLastN = s.PenaltyLastN,
+        PresencePenalty = s.PresencePenalty,
+        FrequencyPenalty = s.FrequencyPenalty,
+        Seed = s.Seed,
+        LogProbs = s.Logprobs,
+    };
+
+    public static void AddState(Google.Protobuf.Collections.RepeatedField<ulong> field, Xoshiro256StarStar? state)
+    {
+        if (state is not { } x) return;
+        var (a, b, c, d) = x.State;
+        field.Add(a);
+        field.Add(b);
+        field.Add(c);
+        field.Add(d);
+    }
+
+    /// <summary>The random state of a wire field: null when empty; ArgumentException when malformed.</summary>
+    public static Xoshiro256StarStar? State(IReadOnlyList<ulong> words) => words.Count switch
+    {
+        0 => null,
+        4 => Xoshiro256StarStar.FromState(words[0], words[1], words[2], words[3]),
+        _ => throw new ArgumentException($"a random state has 4 words, got {words.Count}"),
+    };
+}

@@ -1,0 +1,42 @@
+using Grpc.Core;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Cluster;
+
+/// <summary>
+/// The chunks of a PullKv stream read as one byte stream (what KvTransfer.Import reads). Synchronous: it runs on a
+/// decode instance's own loop thread, which waits for the next chunk as the in-process pull waits for memory.
+/// The end of the call is the end of the stream, so a truncated transfer reads short and Import reports it.
+/// </summary>
+internal sealed class KvChunkReadStream(IAsyncStreamReader<Proto.KvChunk> chunks) : Stream
+{
+    private ReadOnlyMemory<byte> _current;
+
+    public long BytesRead { get; private set; }
+
+    public override int Read(Span<byte> buffer)
+    {
+        while (_current.IsEmpty)
+        {
+            if (!chunks.MoveNext(CancellationToken.None).GetAwaiter().GetResult()) return 0;
+            _current = chunks.Current.Data.Memory;
+        }
+        int n = Math.Min(buffer.Length, _current.Length);
+        _current.Span[..n].CopyTo(buffer);
+        _current = _current[n..];
+        BytesRead += n;
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

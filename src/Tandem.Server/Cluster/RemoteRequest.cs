@@ -1,0 +1,165 @@
+using Grpc.Core;
+using Tandem.Engine.Generation;
+using Tandem.Engine.Sampling;
+using Tandem.Serving;
+using Tandem.Serving.Workers;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Cluster;
+
+/// <summary>
+/// One request's way through the cluster, driven by the frontend: Prefill on a prefill worker until its KV is held,
+/// then Decode on a decode worker (which pulls that KV) until it ends. Whenever a worker is lost or its KV is
+/// (killed process, broken stream, failed checksum, preemption), the request goes back to prefill with the tokens
+/// it already streamed appended; tokens a worker sends again are dropped by position, so the client's stream has
+/// no gap and no repeat. When no worker of a role is left, the client gets an error saying so.
+/// </summary>
+internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest request)
+{
+    /// <summary>Recoveries one request may need before it fails (every worker would have had to die several times).</summary>
+    public const int MaxAttempts = 8;
+
+    public ForwardedRequest Request => request;
+
+    private enum Outcome { Finished, Held, Lost }
+
+    private FinishReason _reason;
+    private Proto.KvHeld? _held;
+    private bool _imported;
+
+    public async Task RunAsync()
+    {
+        try
+        {
+            await DriveAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            request.Fail(e, engine.Now);
+        }
+    }
+
+    private async Task DriveAsync()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            if (request.IsCancelRequested) { request.Finish(FinishReason.Cancelled, engine.Now); return; }
+            if (attempt > MaxAttempts)
+                throw new InvalidOperationException($"request {request.Id} lost its workers {MaxAttempts - 1} times; giving up");
+            if (attempt > 1) { engine.CountRecovery(); request.Recomputations++; }
+
+            var prefill = engine.PickPrefill(request.NumTokens)
+                ?? throw new InvalidOperationException("no prefill worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
+            var outcome = await StreamAsync(prefill, c => prefill.Client.Prefill(Wire(null), cancellationToken: c)).ConfigureAwait(false);
+            if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
+            if (outcome == Outcome.Lost) continue;
+
+            var kv = _held!;
+            request.Timeline.PrefillEnd ??= engine.Now;
+            var decode = engine.PickDecode(kv.Tokens + 1);
+            if (decode == null)
+            {
+                Release(prefill, kv);
+                throw new InvalidOperationException("no decode worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
+            }
+            request.Timeline.TransferStart ??= engine.Now;
+            _imported = false;
+            var location = new Proto.KvLocation { Address = prefill.Address, KvId = kv.KvId, Tokens = kv.Tokens };
+            outcome = await StreamAsync(decode, c => decode.Client.Decode(Wire(location), cancellationToken: c)).ConfigureAwait(false);
+            if (!_imported) Release(prefill, kv); // the decode side never confirmed: free the prefill copy now, not at the lease
+            if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
+        }
+    }
+
+    private Proto.GenerateRequest Wire(Proto.KvLocation? kv)
+    {
+        var w = new Proto.GenerateRequest
+        {
+            RequestId = request.Id,
+            MaxTokens = request.RemainingTokens,
+            Sampling = ClusterProtocol.ToWire(request.Sampling, request.Seed, request.RandomState),
+            IgnoreEos = request.IgnoreEos,
+            Kv = kv,
+        };
+        foreach (int t in request.TokenIds) w.TokenIds.Add(t);
+        return w;
+    }
+
+    /// <summary>Reads one worker call to its end: Finished (request done), Held (prefilled, KV waiting) or Lost.</summary>
+    private async Task<Outcome> StreamAsync(RemoteWorker worker, Func<CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(request.Cancelled, worker.Lost);
+        try
+        {
+            using var call = start(linked.Token);
+            var top = new TokenLogProb[SamplingParams.MaxLogProbs];
+            while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
+            {
+                var e = call.ResponseStream.Current;
+                switch (e.EventCase)
+                {
+                    case Proto.WorkerEvent.EventOneofCase.Token:
+                        if (Accept(e.Token, top) is { } end) { _reason = end; return Outcome.Finished; } // leaving cancels the call
+                        break;
+                    case Proto.WorkerEvent.EventOneofCase.KvHeld:
+                        _held = e.KvHeld;
+                        return Outcome.Held;
+                    case Proto.WorkerEvent.EventOneofCase.KvImported:
+                        _imported = true;
+                        request.KvTransferBytes += e.KvImported.Bytes;
+                        request.Timeline.TransferEnd ??= engine.Now;
+                        request.Timeline.DecodeStart ??= engine.Now;
+                        break;
+                    case Proto.WorkerEvent.EventOneofCase.Finished:
+                        _reason = e.Finished.Reason switch
+                        {
+                            "stop" => FinishReason.Stop,
+                            "length" => FinishReason.Length,
+                            _ => FinishReason.Cancelled,
+                        };
+                        // A worker that cut the request (it is shutting down) is like a lost one, unless the client left.
+                        return _reason == FinishReason.Cancelled && !request.IsCancelRequested ? Outcome.Lost : Outcome.Finished;
+                    case Proto.WorkerEvent.EventOneofCase.Recompute:
+                        return Outcome.Lost;
+                }
+            }
+            return Outcome.Lost; // the stream ended without saying how: the worker went away
+        }
+        catch (Exception) when (request.IsCancelRequested)
+        {
+            _reason = FinishReason.Cancelled;
+            return Outcome.Finished;
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+        {
+            throw new InvalidOperationException($"worker {worker.Address} refused request {request.Id}: {e.Status.Detail}", e);
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or HttpRequestException)
+        {
+            if (!worker.Lost.IsCancellationRequested) engine.ReportUnreachable(worker, e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message);
+            return Outcome.Lost;
+        }
+    }
+
+    private FinishReason? Accept(Proto.Token t, TokenLogProb[] top)
+    {
+        int n = Math.Min(t.TopLogprobs.Count, top.Length);
+        for (int i = 0; i < n; i++) top[i] = new TokenLogProb(t.TopLogprobs[i].TokenId, t.TopLogprobs[i].Logprob);
+        double now = engine.Now;
+        var end = request.AcceptToken(t.Position, t.TokenId, new TokenLogProb(t.TokenId, t.Logprob), top.AsSpan(0, n), now, out bool duplicate);
+        if (!duplicate) request.RandomState = ClusterProtocol.State(t.RandomState);
+        return end;
+    }
+
+    private static void Release(RemoteWorker prefill, Proto.KvHeld kv) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await prefill.Client.ReleaseKvAsync(new Proto.ReleaseKvRequest { KvId = kv.KvId }, deadline: DateTime.UtcNow.AddSeconds(10)).ConfigureAwait(false);
+        }
+        catch (RpcException)
+        {
+            // Gone with its worker, or freed by the lease.
+        }
+    });
+}

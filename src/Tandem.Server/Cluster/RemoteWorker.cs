@@ -1,0 +1,111 @@
+using Grpc.Core;
+using Tandem.Engine.Model;
+using Tandem.Serving.Workers;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Cluster;
+
+/// <summary>
+/// A frontend's view of one worker: its client, the handshake (protocol version, model, role), and its live status
+/// from heartbeats. Up from a successful handshake and status until a call fails to reach it or no heartbeat answers
+/// within the worker timeout; then its calls in flight are cancelled (their requests recover elsewhere) and the next
+/// heartbeat that answers shakes hands again, so a restarted worker rejoins.
+/// </summary>
+internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker.WorkerClient client)
+{
+    private readonly object _gate = new();
+    private CancellationTokenSource _lost = new();
+    private volatile Proto.WorkerStatus? _status;
+    private volatile Proto.HelloReply? _hello;
+    private long _lastSeen;
+    private int _dispatchedTokens, _dispatchedBlocks; // work sent since the last status (it is not in that status yet)
+
+    public string Address { get; } = address;
+    public WorkerRole Role { get; } = role;
+    public Proto.Worker.WorkerClient Client { get; } = client;
+    public bool IsUp { get; private set; }
+    /// <summary>Why the last handshake refused this worker, or null.</summary>
+    public string? Refusal { get; private set; }
+    public Proto.WorkerStatus? Status => _status;
+    public Proto.HelloReply? Hello => _hello;
+    /// <summary>Cancelled when this worker is taken as down: calls to it stop waiting.</summary>
+    public CancellationToken Lost { get { lock (_gate) return _lost.Token; } }
+
+    /// <summary>Prefill placement: prompt tokens queued there (shortest queue wins).</summary>
+    public long QueueTokens => (_status?.WaitingTokens ?? 0) + Volatile.Read(ref _dispatchedTokens);
+    /// <summary>Decode placement: free KV blocks left for new requests (most wins).</summary>
+    public long FreeBlocks => (_status?.KvBlocksFreeForNew ?? 0) - Volatile.Read(ref _dispatchedBlocks);
+
+    public void Dispatched(int tokens, int blocks)
+    {
+        Interlocked.Add(ref _dispatchedTokens, tokens);
+        Interlocked.Add(ref _dispatchedBlocks, blocks);
+    }
+
+    /// <summary>One heartbeat: handshake if needed, then status. Returns a line to log when the worker's state changed.</summary>
+    public async Task<string?> BeatAsync(ModelFingerprint model, TimeSpan timeout, TimeProvider time)
+    {
+        try
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            if (_hello == null)
+            {
+                var hello = await Client.HelloAsync(new Proto.HelloRequest
+                {
+                    ProtocolVersion = ClusterProtocol.Version,
+                    ModelFingerprintHigh = model.High,
+                    ModelFingerprintLow = model.Low,
+                }, deadline: deadline);
+                string? refusal = ClusterProtocol.Refusal(hello.ProtocolVersion,
+                    ClusterProtocol.Fingerprint(hello.ModelFingerprintHigh, hello.ModelFingerprintLow), model, $"worker {Address}");
+                if (refusal == null && hello.Role != ClusterProtocol.RoleName(Role))
+                    refusal = $"worker {Address} is a {hello.Role} worker but is listed as a {ClusterProtocol.RoleName(Role)} worker";
+                if (refusal != null) return Refuse(refusal);
+                _hello = hello;
+            }
+            var status = await Client.StatusAsync(new Proto.StatusRequest(), deadline: deadline);
+            _status = status;
+            Interlocked.Exchange(ref _dispatchedTokens, 0);
+            Interlocked.Exchange(ref _dispatchedBlocks, 0);
+            Volatile.Write(ref _lastSeen, time.GetTimestamp());
+            Refusal = null;
+            if (IsUp) return null;
+            IsUp = true;
+            return $"{ClusterProtocol.RoleName(Role)} worker {Address} joined ({_hello.KvBlocksTotal} KV blocks of {_hello.BlockSize} tokens)";
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+        {
+            return Refuse($"worker {Address} refused this frontend: {e.Status.Detail}");
+        }
+        catch (RpcException e)
+        {
+            if (!IsUp) return null;
+            bool timedOut = time.GetElapsedTime(Volatile.Read(ref _lastSeen)) >= timeout;
+            return timedOut || e.StatusCode == StatusCode.Unavailable ? MarkDown($"no answer: {e.Status.StatusCode}: {e.Status.Detail}") : null;
+        }
+    }
+
+    private string? Refuse(string reason)
+    {
+        bool changed = Refusal != reason;
+        Refusal = reason;
+        MarkDown(reason);
+        return changed ? reason : null;
+    }
+
+    /// <summary>Takes the worker as down (a call could not reach it, or heartbeats stopped); cancels its calls in flight.</summary>
+    public string? MarkDown(string why)
+    {
+        CancellationTokenSource lost;
+        lock (_gate)
+        {
+            if (!IsUp && _hello == null) return null;
+            IsUp = false;
+            _hello = null; // shake hands again: it may come back as a restarted process
+            lost = _lost;
+            _lost = new CancellationTokenSource();
+        }
+        lost.Cancel();
+        return $"{ClusterProtocol.RoleName(Role)} worker {Address} is down ({why}); its requests go to other workers";
+    }
+}

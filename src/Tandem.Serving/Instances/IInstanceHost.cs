@@ -1,0 +1,19 @@
+using Tandem.Serving.Scheduling;
+
+namespace Tandem.Serving.Instances;
+
+/// <summary>
+/// What an instance asks of whoever runs it: the one clock, warnings, and where requests go next. The in-process
+/// <see cref="ServingRuntime"/> routes between its own instances; a cluster worker (<see cref="Workers.WorkerRuntime"/>)
+/// hands them back to the frontend that sent them.
+/// </summary>
+internal interface IInstanceHost
+{
+    /// <summary>Seconds on the host's clock (every timeline event).</summary>
+    double Now { get; }
+    void Warn(string message);
+    /// <summary>A prefilled request whose KV is now held (its <see cref="Request.Migration"/> set) goes to decode.</summary>
+    void RouteToDecode(Request request);
+    /// <summary>A request preempted on a decode instance (its KV freed) must be prefilled again, prompt + output so far.</summary>
+    void Resubmit(Request request);
+}

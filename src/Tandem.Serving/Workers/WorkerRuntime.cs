@@ -1,0 +1,285 @@
+using System.Collections.Concurrent;
+using Tandem.Engine.Generation;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Engine.Sampling;
+using Tandem.Engine.Tokenization;
+using Tandem.Serving.Instances;
+using Tandem.Serving.Scheduling;
+
+namespace Tandem.Serving.Workers;
+
+/// <summary>
+/// One cluster worker: a single prefill or decode instance (the same <see cref="PrefillInstance"/> /
+/// <see cref="DecodeInstance"/> the in-process runtime runs) whose requests come from, and go back to, a remote
+/// frontend. A prefill worker holds each prefilled request's KV under an id until a decode worker has pulled it
+/// and released it, or until the KV lease runs out; a decode worker pulls through the <see cref="IKvSource"/> it
+/// is given. Requests whose KV is lost (failed pull, preemption) end with <see cref="KvLostException"/> so the
+/// frontend recomputes them.
+/// </summary>
+public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
+{
+    private readonly LanguageModel _model;
+    private readonly bool _ownsModel;
+    private readonly TimeProvider _time;
+    private readonly long _startTimestamp;
+    private readonly Action<string> _warn;
+    private readonly HashSet<string> _warned = [];
+    private readonly ServingInstance _instance;
+    private readonly ConcurrentDictionary<Request, TaskCompletionSource<HeldKv>> _awaitingHold = new();
+    private readonly ConcurrentDictionary<string, HeldEntry> _held = new();
+    private readonly ITimer _leaseTimer;
+    private long _arrivals;
+    private long _leaseExpiries;
+    private int _disposed;
+
+    public WorkerRole Role { get; }
+    public ModelConfig Config => _model.Config;
+    public ModelFingerprint Fingerprint => _model.Fingerprint;
+    public Tokenizer Tokenizer { get; }
+    public int MaxContext { get; }
+    public ServingOptions Options { get; }
+    /// <summary>How long prefilled KV waits for a pull before it is freed.</summary>
+    public TimeSpan KvLease { get; }
+    public int BlockSize => Options.BlockSize;
+    public int KvBlocksTotal => _instance.Kv.Pool.BlockCount;
+    /// <summary>Free blocks less those promised to requests queued here.</summary>
+    public int KvBlocksFreeForNew => _instance.FreeCapacityBlocks;
+    /// <summary>Held KV freed because no one pulled it within the lease, since start.</summary>
+    public long KvLeaseExpiries => Interlocked.Read(ref _leaseExpiries);
+
+    public static WorkerRuntime Start(ServingOptions options, WorkerRole role, TimeSpan kvLease)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (kvLease <= TimeSpan.Zero) throw new ArgumentException($"the KV lease must be positive; got {kvLease}", nameof(kvLease));
+        var model = options.Model ?? LanguageModel.Load(options.ModelPath!);
+        try
+        {
+            return new WorkerRuntime(options, role, kvLease, model, ownsModel: options.Model == null);
+        }
+        catch
+        {
+            if (options.Model == null) model.Dispose();
+            throw;
+        }
+    }
+
+    private WorkerRuntime(ServingOptions o, WorkerRole role, TimeSpan kvLease, LanguageModel model, bool ownsModel)
+    {
+        Options = o;
+        Role = role;
+        KvLease = kvLease;
+        _model = model;
+        _ownsModel = ownsModel;
+        _time = o.TimeProvider;
+        _startTimestamp = _time.GetTimestamp();
+        _warn = o.OnWarning ?? (m => Console.Error.WriteLine("warning: " + m));
+        Tokenizer = Tokenizer.FromGguf(model.File);
+        MaxContext = o.MaxContext ?? model.Config.ContextLength;
+        _ = model.Fingerprint; // hashed now, not at the first handshake
+        var cores = ServingRuntime.AssignCores(o, 1, Warn)[0];
+        var pool = ServingRuntime.NewPool(o, model);
+        _instance = role == WorkerRole.Prefill
+            ? new PrefillInstance("prefill", this, model, pool, cores, o.PrefillTokenTarget, MaxContext, o.PinThreads)
+            : new DecodeInstance("decode", this, model, pool, cores, o.MaxNumSeqs, (int)Math.Ceiling(pool.BlockCount * o.WatermarkFraction), MaxContext, o.PinThreads);
+        _instance.Start();
+        var tick = TimeSpan.FromTicks(Math.Clamp(kvLease.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(1).Ticks));
+        _leaseTimer = _time.CreateTimer(_ => ExpireLeases(), null, tick, tick);
+    }
+
+    public double Now => _time.GetElapsedTime(_startTimestamp).TotalSeconds;
+
+    public void Warn(string message)
+    {
+        lock (_warned)
+            if (!_warned.Add(message)) return;
+        _warn(message);
+    }
+
+    /// <summary>
+    /// Queues a request from the frontend: on a prefill worker (no <paramref name="kv"/>) its tokens are
+    /// prefilled; on a decode worker the KV of all but its last token is pulled from <paramref name="kv"/> first.
+    /// Throws <see cref="RequestRejectedException"/> for a request this worker can never run.
+    /// </summary>
+    public WorkerSubmission Submit(WorkerRequest w, IKvSource? kv)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if ((Role == WorkerRole.Decode) != (kv != null))
+            throw new RequestRejectedException(Role == WorkerRole.Decode ? "a decode worker needs the KV's location" : "a prefill worker takes no KV");
+        if (w.MaxTokens < 1) throw new RequestRejectedException($"max_tokens must be at least 1 on a worker; got {w.MaxTokens}");
+        int minTokens = Role == WorkerRole.Decode ? 2 : 1;
+        if (w.TokenIds.Length < minTokens) throw new RequestRejectedException($"a {Role.ToString().ToLowerInvariant()} request needs at least {minTokens} tokens");
+        var request = new GenerationRequest
+        {
+            Id = w.Id,
+            PromptTokens = w.TokenIds,
+            MaxTokens = w.MaxTokens,
+            Sampling = w.Sampling,
+            IgnoreEos = w.IgnoreEos,
+        };
+        RequestAdmission.Validate(request, Config.VocabSize, MaxContext, KvBlocksTotal, BlockSize);
+        RequestStream stream;
+        try
+        {
+            stream = new RequestStream(request, Tokenizer, Config.VocabSize);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RequestRejectedException(e.Message);
+        }
+        if (w.RandomState is { } state) stream.Sampler.RandomState = state;
+        var r = new Request(w.Id, w.TokenIds, w.MaxTokens, Interlocked.Increment(ref _arrivals), Now) { Stream = stream };
+        var handle = new RequestHandle(w.Id, stream.Reader, stream.Completion, () =>
+        {
+            r.RequestCancel();
+            r.Owner?.NotifyCancel();
+        });
+        if (kv == null)
+        {
+            var held = new TaskCompletionSource<HeldKv>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _awaitingHold[r] = held;
+            // A request that ends at prefill (or fails, or is cancelled) never holds KV.
+            _ = stream.Completion.ContinueWith(_ => { if (_awaitingHold.TryRemove(r, out var h)) h.TrySetCanceled(); }, TaskScheduler.Default);
+            r.Timeline.PrefillQueued = r.Timeline.Arrival;
+            _instance.Post(InstanceMessageKind.Submit, r);
+            return new WorkerSubmission(handle, held.Task);
+        }
+        r.NumComputedTokens = w.TokenIds.Length - 1;
+        r.Migration = kv;
+        _instance.Post(InstanceMessageKind.Migrate, r);
+        return new WorkerSubmission(handle, null);
+    }
+
+    void IInstanceHost.RouteToDecode(Request request)
+    {
+        var source = (LocalKvSource)request.Migration!;
+        request.Migration = null;
+        string id = $"{request.RequestId}/{Guid.NewGuid():N}";
+        _held[id] = new HeldEntry(request, source, _time.GetTimestamp());
+        if (_awaitingHold.TryRemove(request, out var waiter))
+            waiter.TrySetResult(new HeldKv(id, source.Sequence.Length));
+        else
+            ReleaseKv(id); // the frontend's call is gone: nobody will pull
+    }
+
+    void IInstanceHost.Resubmit(Request request) =>
+        request.Stream?.Fail(request, new KvLostException($"request {request.RequestId} was preempted on this decode worker to make room"), Now);
+
+    /// <summary>
+    /// Starts reading held KV for a puller: the sequence (which the prefill loop no longer touches) or null when no
+    /// KV is held under <paramref name="kvId"/> or another pull of it runs. Call <see cref="EndPull"/> after.
+    /// </summary>
+    public KvSequence? BeginPull(string kvId)
+    {
+        if (!_held.TryGetValue(kvId, out var e)) return null;
+        lock (e)
+        {
+            if (e.Pulling || e.Released) return null;
+            e.Pulling = true;
+            return e.Source.Sequence;
+        }
+    }
+
+    /// <summary>The pull stream ended; a release that came meanwhile frees the KV now, a failed pull restarts the lease.</summary>
+    public void EndPull(string kvId)
+    {
+        if (!_held.TryGetValue(kvId, out var e)) return;
+        bool free;
+        lock (e)
+        {
+            e.Pulling = false;
+            e.Since = _time.GetTimestamp();
+            free = e.ReleaseAfterPull;
+        }
+        if (free) ReleaseKv(kvId);
+    }
+
+    /// <summary>The puller imported the KV (or nobody will pull it): frees it. False when none was held under the id.</summary>
+    public bool ReleaseKv(string kvId)
+    {
+        if (!_held.TryGetValue(kvId, out var e)) return false;
+        lock (e)
+        {
+            if (e.Released) return false;
+            if (e.Pulling)
+            {
+                e.ReleaseAfterPull = true; // the pull still reads these blocks
+                return true;
+            }
+            e.Released = true;
+        }
+        _held.TryRemove(kvId, out _);
+        e.Source.Release();
+        return true;
+    }
+
+    private void ExpireLeases()
+    {
+        foreach (var (id, e) in _held)
+        {
+            lock (e)
+                if (e.Pulling || e.Released || _time.GetElapsedTime(e.Since) < KvLease) continue;
+            if (!ReleaseKv(id)) continue;
+            Interlocked.Increment(ref _leaseExpiries);
+            _warn($"KV of request {e.Request.RequestId} was not pulled within the {KvLease.TotalSeconds:0.###} s lease: freed");
+        }
+    }
+
+    /// <summary>KV held for pulls now.</summary>
+    public int HeldCount => _held.Count;
+
+    public InstanceSnapshot Snapshot() => _instance.Snapshot();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _leaseTimer.DisposeAsync().ConfigureAwait(false);
+        _instance.Stop();
+        await Task.Run(_instance.Join).ConfigureAwait(false);
+        _instance.CancelAllAtShutdown();
+        _instance.Dispose();
+        if (_ownsModel) _model.Dispose();
+    }
+
+    private sealed class HeldEntry(Request request, LocalKvSource source, long since)
+    {
+        public Request Request { get; } = request;
+        public LocalKvSource Source { get; } = source;
+        public long Since { get; set; } = since;
+        public bool Pulling { get; set; }
+        public bool ReleaseAfterPull { get; set; }
+        public bool Released { get; set; }
+    }
+}
+
+/// <summary>Which half of DistServe a worker runs.</summary>
+public enum WorkerRole
+{
+    Prefill,
+    Decode,
+}
+
+/// <summary>
+/// A request as a worker gets it: the prompt followed by the tokens generated so far, how many more to make,
+/// and the sampling state to continue from (the frontend owns text, stop strings and the client's stream).
+/// </summary>
+public sealed record WorkerRequest
+{
+    public required string Id { get; init; }
+    public required int[] TokenIds { get; init; }
+    /// <summary>Tokens still to generate.</summary>
+    public required int MaxTokens { get; init; }
+    /// <summary>With a concrete seed, so every worker continues one random stream.</summary>
+    public required SamplingParams Sampling { get; init; }
+    /// <summary>The random state after the tokens so far; null: fresh from the seed.</summary>
+    public Xoshiro256StarStar? RandomState { get; init; }
+    public bool IgnoreEos { get; init; }
+}
+
+/// <summary>A queued worker request: its token stream, and on a prefill worker the KV held once it is prefilled.</summary>
+public sealed record WorkerSubmission(RequestHandle Handle, Task<HeldKv>? Held);
+
+/// <summary>Prefilled KV waiting under <see cref="Id"/> on a prefill worker.</summary>
+public sealed record HeldKv(string Id, int Tokens);

@@ -1,0 +1,52 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// Mixed greedy requests for comparing deployments by what users see: prompts of different lengths, completion
+/// lengths from 1 to 120 tokens, some with stop strings, all streamed; the result of each is its streamed text and
+/// finish reason.
+/// </summary>
+public static class ClusterWorkload
+{
+    private static readonly string[] Prompts =
+    [
+        "Once upon a time",
+        "The little dog",
+        "Lily and Tom went to the park. They saw a big tree and",
+        "One day, a girl named Sue found a shiny red ball in the garden. She wanted to show it to her mom, so she",
+        "Tim",
+        "The sun was hot and the children were",
+        "Once upon a time, there was a cat who liked to sleep all day. One morning the cat woke up and",
+        "Ben had a toy car.",
+    ];
+
+    public static JsonObject Request(int i, int? maxTokens = null)
+    {
+        var body = ApiCalls.Completion(Prompts[i % Prompts.Length], maxTokens ?? 1 + i * 37 % 120);
+        body["stream"] = true;
+        if (i % 5 == 3) body["stop"] = new JsonArray("park", "!");
+        return body;
+    }
+
+    /// <summary>Streams request <paramref name="i"/> and returns its text and finish reason.</summary>
+    public static async Task<(string Text, string? Finish)> RunAsync(HttpClient http, JsonObject body)
+    {
+        var events = await http.StreamAsync("/v1/completions", body);
+        Assert.Equal("[DONE]", events[^1]);
+        var text = new StringBuilder();
+        string? finish = null;
+        foreach (var e in events[..^1])
+        {
+            var choice = JsonDocument.Parse(e).RootElement.GetProperty("choices")[0];
+            text.Append(choice.GetProperty("text").GetString());
+            if (choice.GetProperty("finish_reason").ValueKind == JsonValueKind.String) finish = choice.GetProperty("finish_reason").GetString();
+        }
+        return (text.ToString(), finish);
+    }
+
+    public static Task<(string Text, string? Finish)[]> RunAllAsync(HttpClient http, int count, Func<int, JsonObject>? request = null) =>
+        Task.WhenAll(Enumerable.Range(0, count).Select(i => RunAsync(http, (request ?? (k => Request(k)))(i))));
+}

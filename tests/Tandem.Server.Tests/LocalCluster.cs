@@ -1,0 +1,95 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// A cluster of real <c>tandem serve</c> processes on loopback: prefill and decode workers (each on one core) and a
+/// frontend listing them, sharing a cluster token. Started when /health/ready says the frontend has a worker of each
+/// role. Disposing kills every process still running.
+/// </summary>
+public sealed class LocalCluster : IDisposable
+{
+    public const string Token = "test-cluster-token";
+    private static readonly TimeSpan ReadyLimit = TimeSpan.FromSeconds(60);
+
+    private LocalCluster() { }
+
+    public List<ServeProcess> Prefill { get; } = [];
+    public List<ServeProcess> Decode { get; } = [];
+    public ServeProcess Frontend { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+    public IEnumerable<ServeProcess> Workers => Prefill.Concat(Decode);
+
+    public static async Task<LocalCluster> StartAsync(int prefill, int decode, string[]? workerArguments = null, string[]? frontendArguments = null)
+    {
+        var cluster = new LocalCluster();
+        try
+        {
+            for (int i = 0; i < prefill; i++) cluster.Prefill.Add(await StartWorkerAsync("prefill", i, workerArguments));
+            for (int i = 0; i < decode; i++) cluster.Decode.Add(await StartWorkerAsync("decode", prefill + i, workerArguments));
+            cluster.Frontend = await ServeProcess.StartAsync([
+                "--role", "frontend", "--cluster-token", Token, "--worker-timeout", "2",
+                "--prefill-workers", string.Join(",", cluster.Prefill.Select(HostPort)),
+                "--decode-workers", string.Join(",", cluster.Decode.Select(HostPort)),
+                .. frontendArguments ?? []]);
+            cluster.Http = new HttpClient { BaseAddress = cluster.Frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+            await cluster.WaitReadyAsync();
+            return cluster;
+        }
+        catch
+        {
+            cluster.Dispose();
+            throw;
+        }
+    }
+
+    public static Task<ServeProcess> StartWorkerAsync(string role, int index, string[]? arguments = null) =>
+        ServeProcess.StartAsync(["--role", role, "--cluster-token", Token, "--cores", (index % Environment.ProcessorCount).ToString(), .. arguments ?? []]);
+
+    public static string HostPort(ServeProcess p) => $"{p.Address.Host}:{p.Address.Port}";
+
+    /// <summary>Waits until /health/ready answers 200 (a worker of each role joined the frontend).</summary>
+    public async Task WaitReadyAsync()
+    {
+        var until = DateTime.UtcNow + ReadyLimit;
+        while (true)
+        {
+            using var r = await Http.GetAsync("/health/ready");
+            if (r.StatusCode == HttpStatusCode.OK) return;
+            if (DateTime.UtcNow > until) Assert.Fail($"the frontend never became ready: {await r.Content.ReadAsStringAsync()}\n{Frontend.Stderr}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>A worker's own /health: KV blocks used and KV held for pulls.</summary>
+    public static async Task<(int Used, int Held)> WorkerKvAsync(ServeProcess worker)
+    {
+        using var http = new HttpClient { BaseAddress = worker.Address, Timeout = TimeSpan.FromSeconds(10) };
+        var body = JsonDocument.Parse(await http.GetStringAsync("/health")).RootElement;
+        return (body.GetProperty("kv_blocks_used").GetInt32(), body.GetProperty("kv_held").GetInt32());
+    }
+
+    /// <summary>Asserts every live worker's pool returns to zero used blocks and nothing held (within a bounded wait).</summary>
+    public async Task AssertPoolsEmptyAsync(TimeSpan limit)
+    {
+        foreach (var w in Workers.Where(w => !w.HasExited))
+        {
+            var until = DateTime.UtcNow + limit;
+            var kv = await WorkerKvAsync(w);
+            while (kv != (0, 0) && DateTime.UtcNow < until)
+            {
+                await Task.Delay(100);
+                kv = await WorkerKvAsync(w);
+            }
+            Assert.True(kv == (0, 0), $"worker {w.Address} still uses {kv.Used} KV blocks and holds {kv.Held} sequences");
+        }
+    }
+
+    public void Dispose()
+    {
+        Http?.Dispose();
+        Frontend?.Dispose();
+        foreach (var w in Workers) w.Dispose();
+    }
+}
