@@ -40,7 +40,9 @@ public static class ClusterWorkload
         string? finish = null;
         foreach (var e in events[..^1])
         {
-            var choice = JsonDocument.Parse(e).RootElement.GetProperty("choices")[0];
+            var root = JsonDocument.Parse(e).RootElement;
+            if (root.TryGetProperty("error", out var error)) Assert.Fail($"the stream ended with an error: {error}");
+            var choice = root.GetProperty("choices")[0];
             text.Append(choice.GetProperty("text").GetString());
             if (choice.GetProperty("finish_reason").ValueKind == JsonValueKind.String) finish = choice.GetProperty("finish_reason").GetString();
         }

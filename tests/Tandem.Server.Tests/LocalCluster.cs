@@ -26,8 +26,18 @@ public sealed class LocalCluster : IDisposable
         var cluster = new LocalCluster();
         try
         {
-            for (int i = 0; i < prefill; i++) cluster.Prefill.Add(await StartWorkerAsync("prefill", i, workerArguments));
-            for (int i = 0; i < decode; i++) cluster.Decode.Add(await StartWorkerAsync("decode", prefill + i, workerArguments));
+            // Started side by side: each spends its first seconds in the runtime's start-up and the model load.
+            var prefills = Enumerable.Range(0, prefill).Select(i => StartWorkerAsync("prefill", i, workerArguments)).ToList();
+            var decodes = Enumerable.Range(0, decode).Select(i => StartWorkerAsync("decode", prefill + i, workerArguments)).ToList();
+            try
+            {
+                await Task.WhenAll(prefills.Concat(decodes));
+            }
+            finally
+            {
+                cluster.Prefill.AddRange(prefills.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+                cluster.Decode.AddRange(decodes.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+            }
             cluster.Frontend = await ServeProcess.StartAsync([
                 "--role", "frontend", "--cluster-token", Token, "--worker-timeout", "2",
                 "--prefill-workers", string.Join(",", cluster.Prefill.Select(HostPort)),

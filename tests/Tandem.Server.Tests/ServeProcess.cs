@@ -33,7 +33,9 @@ public sealed partial class ServeProcess : IDisposable
         string dll = Path.Combine(AppContext.BaseDirectory, "tandem.dll");
         Assert.True(File.Exists(dll), $"{dll} is not beside the tests");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])[dll, "serve", "--model", TestRuntimes.ModelPath, "--port", "0", .. arguments]) psi.ArgumentList.Add(a);
+        string[] model = arguments.Contains("--model") ? [] : ["--model", TestRuntimes.ModelPath];
+        string[] port = arguments.Contains("--port") ? [] : ["--port", "0"];
+        foreach (string a in (string[])[dll, "serve", .. model, .. port, .. arguments]) psi.ArgumentList.Add(a);
         var server = new ServeProcess(Process.Start(psi)!);
         server.Pump();
         var started = await Task.WhenAny(server._address.Task, server._process.WaitForExitAsync(), Task.Delay(StartLimit));

@@ -129,6 +129,12 @@ public sealed class ClusterEngine : IServingEngine
         if (worker.MarkDown(why) is { } line) _log(line);
     }
 
+    /// <summary>A heartbeat now, out of turn: a call to the worker broke, and the next request should not go to a dead one.</summary>
+    internal async Task ProbeAsync(RemoteWorker worker)
+    {
+        if (await worker.BeatAsync(Fingerprint, _options.WorkerTimeout, _time).ConfigureAwait(false) is { } line) _log(line);
+    }
+
     /// <summary>A worker that registered itself (<c>--frontend</c>); its handshake happens at the next heartbeat.</summary>
     internal void Register(string address, WorkerRole role)
     {

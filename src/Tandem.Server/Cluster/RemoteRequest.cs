@@ -136,7 +136,9 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or HttpRequestException)
         {
-            if (!worker.Lost.IsCancellationRequested) engine.ReportUnreachable(worker, e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message);
+            if (worker.Lost.IsCancellationRequested) return Outcome.Lost; // already taken as down
+            if (e is RpcException { StatusCode: StatusCode.Unavailable } r) engine.ReportUnreachable(worker, $"{r.StatusCode}: {r.Status.Detail}");
+            else await engine.ProbeAsync(worker).ConfigureAwait(false); // a broken stream: is the worker itself gone?
             return Outcome.Lost;
         }
     }

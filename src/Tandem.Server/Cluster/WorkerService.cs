@@ -6,7 +6,6 @@ using Grpc.Core;
 using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
 using Tandem.Server.Generation;
-using System.Threading.Channels;
 using Tandem.Serving;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
@@ -128,8 +127,11 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 if (more.IsCompletedSuccessfully && !more.Result) break; // the stream completed
             }
         }
-        catch (ChannelClosedException) { }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested) { return; }
+        catch (Exception) when (reader.Completion.IsCompleted)
+        {
+            // The token stream ended with the request's error: the completion below says which.
+        }
 
         RequestOutcome outcome;
         try
@@ -138,6 +140,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         }
         catch (KvLostException e)
         {
+            worker.Warn($"{e.Message}; the frontend recomputes it");
             await events.WriteAsync(new Proto.WorkerEvent { Recompute = new Proto.Recompute { Reason = e.Message } });
             return;
         }

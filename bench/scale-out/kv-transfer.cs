@@ -1,0 +1,107 @@
+#:project ../../src/Tandem.Server/Tandem.Server.csproj
+#:property PublishAot=false
+// KV transfer per request, in process vs gRPC over loopback (docs/experiments/scale-out.md):
+//
+//   dotnet run bench/scale-out/kv-transfer.cs -- MODEL.gguf OUT.json [LENGTHS=128,512,2048] [REPEATS=5]
+//
+// Runs the same requests (random prompt token ids of each length, 32 output tokens forced with ignore_eos, greedy,
+// F16 KV, one at a time) through (a) the in-process disaggregated runtime, one prefill instance on core 0 and one
+// decode instance on core 1, and (b) a cluster in this process over real loopback sockets: a prefill worker (core 0)
+// and a decode worker (core 1), each behind its own Kestrel port, and a frontend calling them with gRPC. Reports each
+// request's transfer time (timeline TransferStart..TransferEnd), KV bytes, and end-to-end latency.
+using System.Diagnostics;
+using System.Text.Json;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Engine.Sampling;
+using Tandem.Server.Cluster;
+using Tandem.Serving;
+using Tandem.Serving.Workers;
+
+string modelPath = args[0];
+string outPath = args[1];
+int[] lengths = (args.Length > 2 ? args[2] : "128,512,2048").Split(',').Select(int.Parse).ToArray();
+int repeats = args.Length > 3 ? int.Parse(args[3]) : 5;
+const int Output = 32;
+
+using var model = LanguageModel.Load(modelPath);
+var serving = new ServingOptions
+{
+    Model = model,
+    KvElementType = KvElementType.F16,
+    KvBytesPerInstance = 512L << 20,
+    MaxContext = lengths.Max() + Output + 16,
+    InstanceCores = [[0], [1]],
+    OnWarning = _ => { },
+};
+var rows = new List<Dictionary<string, object>>();
+
+async Task RunAsync(string path, IServingEngine engine)
+{
+    var random = new Random(1);
+    foreach (int n in lengths)
+        for (int r = -1; r < repeats; r++) // r = -1: warm-up, not recorded
+        {
+            int[] prompt = Enumerable.Range(0, n).Select(_ => random.Next(3, model.Config.VocabSize)).ToArray();
+            var handle = engine.Submit(new GenerationRequest { Id = $"{path}-{n}-{r}", PromptTokens = prompt, MaxTokens = Output, IgnoreEos = true, Sampling = SamplingParams.Greedy });
+            await foreach (var _ in handle.Tokens.ReadAllAsync()) { }
+            var o = await handle.Completion;
+            if (r < 0) continue;
+            var t = o.Timeline;
+            double transfer = t.TransferEnd!.Value - t.TransferStart!.Value;
+            double e2e = t.End!.Value - t.Arrival;
+            rows.Add(new()
+            {
+                ["path"] = path, ["prompt_tokens"] = n, ["kv_bytes"] = o.KvTransferBytes, ["transfer_s"] = transfer,
+                ["ttft_s"] = t.Ttft!.Value, ["e2e_s"] = e2e, ["transfer_share"] = transfer / e2e,
+                ["throughput_mb_s"] = o.KvTransferBytes / transfer / 1e6,
+            });
+            Console.WriteLine($"{path,-14} {n,5} tokens  KV {o.KvTransferBytes / 1e6,7:0.00} MB  transfer {transfer * 1000,8:0.0} ms ({o.KvTransferBytes / transfer / 1e6,7:0} MB/s)  e2e {e2e,6:0.00} s  share {transfer / e2e:P1}");
+        }
+}
+
+await using (var inProcess = ServingRuntime.Start(serving with { Mode = ServingMode.Disaggregated }))
+    await RunAsync("in-process", inProcess);
+
+var token = new ClusterToken("bench");
+await using (var prefill = WorkerRuntime.Start(serving with { InstanceCores = [[0], [0]] }, WorkerRole.Prefill, TimeSpan.FromSeconds(30)))
+await using (var decode = WorkerRuntime.Start(serving with { InstanceCores = [[1], [1]] }, WorkerRole.Decode, TimeSpan.FromSeconds(30)))
+await using (var prefillServer = WorkerServer.Create(prefill, new WorkerServerOptions { Port = 0, Token = token }))
+await using (var decodeServer = WorkerServer.Create(decode, new WorkerServerOptions { Port = 0, Token = token }))
+{
+    await prefillServer.StartAsync();
+    await decodeServer.StartAsync();
+    await using var frontend = new ClusterEngine(model, new ClusterEngineOptions
+    {
+        Token = token,
+        PrefillWorkers = [prefillServer.Address.Authority],
+        DecodeWorkers = [decodeServer.Address.Authority],
+        MaxContext = serving.MaxContext,
+        Log = _ => { },
+    });
+    var wait = Stopwatch.StartNew();
+    while (frontend.NotReadyReason != null && wait.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(50);
+    await RunAsync("grpc-loopback", frontend);
+}
+
+string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+var summary = rows.GroupBy(r => ((string)r["path"], (int)r["prompt_tokens"])).Select(g => new Dictionary<string, object>
+{
+    ["path"] = g.Key.Item1, ["prompt_tokens"] = g.Key.Item2, ["kv_bytes"] = g.First()["kv_bytes"],
+    ["transfer_ms_median"] = Median(g.Select(r => (double)r["transfer_s"] * 1000)),
+    ["throughput_mb_s_median"] = Median(g.Select(r => (double)r["throughput_mb_s"])),
+    ["e2e_s_median"] = Median(g.Select(r => (double)r["e2e_s"])),
+    ["transfer_share_median"] = Median(g.Select(r => (double)r["transfer_share"])),
+}).ToList();
+File.WriteAllText(outPath, JsonSerializer.Serialize(new Dictionary<string, object>
+{
+    ["model"] = Path.GetFileName(modelPath), ["output_tokens"] = Output, ["repeats"] = repeats, ["kv_type"] = "f16",
+    ["loadavg_at_end"] = load, ["summary"] = summary, ["requests"] = rows,
+}, new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine($"load average at end: {load}; wrote {outPath}");
+
+static double Median(IEnumerable<double> values)
+{
+    var v = values.OrderBy(x => x).ToArray();
+    return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+}

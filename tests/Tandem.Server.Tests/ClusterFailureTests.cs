@@ -1,0 +1,258 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Grpc.Core;
+using Tandem.Engine.Tests;
+using Tandem.Server.Cluster;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// Failures in a cluster of real processes lose nothing: a decode or prefill worker killed with SIGKILL mid-stream,
+/// a corrupted or truncated KV transfer, no worker of a role left, a frontend killed with KV still held; and bad
+/// peers (no token, another protocol version, another model) are refused without harm.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterFailureTests
+{
+    private const int Requests = 16;
+    private const int LongTokens = 160;
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+
+    private static JsonObject Long(int i) => ClusterWorkload.Request(i, LongTokens);
+
+    private static (string Text, string? Finish)[]? _longReference;
+
+    private static async Task<(string Text, string? Finish)[]> LongReferenceAsync()
+    {
+        if (_longReference != null) return _longReference;
+        using var all = await ServeProcess.StartAsync("--role", "all", "--cores-per-instance", "1");
+        using var http = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) };
+        return _longReference = await ClusterWorkload.RunAllAsync(http, Requests, Long);
+    }
+
+    [Fact]
+    public async Task A_decode_worker_killed_mid_stream_loses_no_token_and_repeats_none()
+    {
+        var expected = await LongReferenceAsync();
+        using var cluster = await LocalCluster.StartAsync(1, 2);
+        var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
+        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the first decode worker decoding");
+
+        cluster.Decode[0].KillHard();
+        var actual = await run;
+
+        AssertSame(expected, actual);
+        Assert.Contains($"decode worker http://{LocalCluster.HostPort(cluster.Decode[0])} is down", cluster.Frontend.Stderr);
+        await cluster.AssertPoolsEmptyAsync(DrainLimit);
+    }
+
+    [Fact]
+    public async Task A_prefill_worker_killed_sends_its_requests_to_another()
+    {
+        var expected = await LongReferenceAsync();
+        using var cluster = await LocalCluster.StartAsync(2, 1);
+        var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
+        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Prefill[0])).GetProperty("kv_blocks_used").GetInt32() > 0, "the first prefill worker holding KV");
+
+        cluster.Prefill[0].KillHard();
+        var actual = await run;
+
+        AssertSame(expected, actual);
+        await cluster.AssertPoolsEmptyAsync(DrainLimit);
+    }
+
+    [Fact]
+    public async Task Corrupted_or_truncated_KV_is_detected_by_the_checksum_and_recomputed()
+    {
+        var expected = await ClusterTests.ReferenceOutputAsync();
+        var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await CorruptingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--prefill-workers", $"{relay.Address.Host}:{relay.Address.Port}", "--decode-workers", LocalCluster.HostPort(decode));
+        using var _ = prefill;
+        using var __ = decode;
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await WaitReadyAsync(http);
+
+        // One at a time, so the damaged pulls are those of the first requests that reach decode.
+        var actual = new List<(string, string?)>();
+        for (int i = 0; i < 8; i++) actual.Add(await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(i)));
+
+        Assert.Equal(2, relay.Damaged);
+        AssertSame(expected[..8], [.. actual]);
+        Assert.Contains("checksum mismatch", decode.Stderr);
+        Assert.Contains("truncated", decode.Stderr);
+        foreach (var w in new[] { prefill, decode })
+            await AssertEmptyAsync(w);
+    }
+
+    [Fact]
+    public async Task With_no_decode_worker_left_clients_get_an_error_and_new_requests_503_until_a_restarted_one_rejoins()
+    {
+        using var cluster = await LocalCluster.StartAsync(1, 1);
+        var streams = Enumerable.Range(0, 4).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
+        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
+        int port = cluster.Decode[0].Address.Port;
+
+        cluster.Decode[0].KillHard();
+
+        foreach (var s in streams)
+        {
+            var events = await s;
+            Assert.Equal("[DONE]", events[^1]);
+            var error = JsonDocument.Parse(events[^2]).RootElement.GetProperty("error");
+            Assert.Contains("no decode worker is left", error.GetProperty("message").GetString());
+        }
+        var refused = await cluster.Http.PostAsync("/v1/completions", ApiCalls.Completion("Once upon a time", 8));
+        ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "no_workers", type: "unavailable_error");
+        Assert.Contains("no decode worker is connected", refused.Body.GetProperty("error").GetProperty("message").GetString());
+        using (var ready = await cluster.Http.GetAsync("/health/ready"))
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+
+        // The same address comes back (a restarted pod behind the same name): it rejoins, and work flows again.
+        using var restarted = await ServeProcess.StartAsync("--role", "decode", "--cluster-token", LocalCluster.Token, "--cores", "1", "--port", port.ToString());
+        await cluster.WaitReadyAsync();
+        var (text, finish) = await ClusterWorkload.RunAsync(cluster.Http, ClusterWorkload.Request(0, 20));
+        Assert.Equal("length", finish);
+        Assert.NotEmpty(text);
+        await AssertEmptyAsync(restarted);
+        await AssertEmptyAsync(cluster.Prefill[0]);
+    }
+
+    [Fact]
+    public async Task A_killed_frontend_leaves_no_KV_on_workers_beyond_the_lease()
+    {
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1"]);
+        var streams = Enumerable.Range(0, 8).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
+        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
+
+        cluster.Frontend.KillHard();
+
+        await cluster.AssertPoolsEmptyAsync(DrainLimit);
+        foreach (var s in streams) await Assert.ThrowsAnyAsync<Exception>(() => s); // their frontend died
+    }
+
+    [Fact]
+    public async Task Held_KV_that_no_one_pulls_is_freed_when_the_lease_ends()
+    {
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "1"]);
+        using var channels = new ClusterChannels(new ClusterToken(LocalCluster.Token));
+        var client = channels.Worker(prefill.Address.ToString().TrimEnd('/'));
+        var request = new Proto.GenerateRequest { RequestId = "held", MaxTokens = 4, Sampling = new Proto.Sampling { Seed = 1, TopP = 1, RepetitionPenalty = 1, PenaltyLastN = 64 } };
+        request.TokenIds.Add([1, 30, 40, 50, 60]);
+        using var call = client.Prefill(request);
+        Proto.KvHeld? held = null;
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            if (call.ResponseStream.Current.KvHeld is { } h) held = h;
+        Assert.NotNull(held);
+        Assert.Equal(5, held.Tokens);
+        Assert.Equal(1, (await WorkerHealthAsync(prefill)).GetProperty("kv_held").GetInt32());
+
+        await WaitForAsync(async () => (await WorkerHealthAsync(prefill)).GetProperty("kv_lease_expiries").GetInt32() == 1, "the lease ending");
+        await AssertEmptyAsync(prefill);
+        var pull = Assert.Throws<RpcException>(() => ReadAll(client.PullKv(new Proto.PullKvRequest { KvId = held.KvId })));
+        Assert.Equal(StatusCode.NotFound, pull.StatusCode);
+    }
+
+    private static void ReadAll(AsyncServerStreamingCall<Proto.KvChunk> call)
+    {
+        using (call)
+            while (call.ResponseStream.MoveNext(CancellationToken.None).GetAwaiter().GetResult()) { }
+    }
+
+    [Fact]
+    public async Task A_worker_refuses_peers_without_the_token_of_another_protocol_version_or_another_model_and_keeps_serving()
+    {
+        using var worker = await LocalCluster.StartWorkerAsync("decode", 0);
+        string address = worker.Address.ToString().TrimEnd('/');
+        var (high, low) = Fingerprint((await WorkerHealthAsync(worker)).GetProperty("model_fingerprint").GetString()!);
+
+        using (var strangers = new ClusterChannels(new ClusterToken("not-the-token")))
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => strangers.Worker(address).StatusAsync(new Proto.StatusRequest()).ResponseAsync);
+            Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
+            Assert.Contains("cluster token", e.Status.Detail);
+        }
+        using var channels = new ClusterChannels(new ClusterToken(LocalCluster.Token));
+        var client = channels.Worker(address);
+        var version = await Assert.ThrowsAsync<RpcException>(() =>
+            client.HelloAsync(new Proto.HelloRequest { ProtocolVersion = 99, ModelFingerprintHigh = high, ModelFingerprintLow = low }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, version.StatusCode);
+        Assert.Contains("protocol version 99", version.Status.Detail);
+        var model = await Assert.ThrowsAsync<RpcException>(() =>
+            client.HelloAsync(new Proto.HelloRequest { ProtocolVersion = ClusterProtocol.Version, ModelFingerprintHigh = high ^ 1, ModelFingerprintLow = low }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, model.StatusCode);
+        Assert.Contains("another model", model.Status.Detail);
+
+        var hello = await client.HelloAsync(new Proto.HelloRequest { ProtocolVersion = ClusterProtocol.Version, ModelFingerprintHigh = high, ModelFingerprintLow = low });
+        Assert.Equal("decode", hello.Role);
+        await AssertEmptyAsync(worker);
+    }
+
+    [Fact]
+    public async Task Workers_of_another_model_are_refused_and_a_worker_registering_with_the_frontend_joins()
+    {
+        string other = TestPaths.Model("tinyllama-v0-q4_0.gguf");
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        using var listedStranger = await LocalCluster.StartWorkerAsync("decode", 1, ["--model", other]);
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token, "--worker-timeout", "2",
+            "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", LocalCluster.HostPort(listedStranger));
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await WaitForAsync(() => Task.FromResult(frontend.Stderr.Contains("runs another model")), "the frontend refusing the listed worker");
+        using (var ready = await http.GetAsync("/health/ready"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.Contains("no decode worker", await ready.Content.ReadAsStringAsync());
+        }
+
+        string frontendUrl = frontend.Address.ToString().TrimEnd('/');
+        using var registeringStranger = await LocalCluster.StartWorkerAsync("decode", 1, ["--model", other, "--frontend", frontendUrl]);
+        await WaitForAsync(() => Task.FromResult(registeringStranger.Stderr.Contains("refused this worker")), "the frontend refusing the registering worker");
+        Assert.Contains("another model", registeringStranger.Stderr);
+
+        using var registering = await LocalCluster.StartWorkerAsync("decode", 1, ["--frontend", frontendUrl]);
+        await WaitReadyAsync(http);
+        var (text, finish) = await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(0, 12));
+        Assert.Equal("length", finish);
+        Assert.NotEmpty(text);
+        await AssertEmptyAsync(registering);
+    }
+
+    private static void AssertSame((string Text, string? Finish)[] expected, (string Text, string? Finish)[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(expected[i] == actual[i], $"request {i}: expected {expected[i]}, the cluster streamed {actual[i]}");
+    }
+
+    private static (ulong High, ulong Low) Fingerprint(string hex) =>
+        (Convert.ToUInt64(hex[..16], 16), Convert.ToUInt64(hex[16..], 16));
+
+    private static async Task<JsonElement> WorkerHealthAsync(ServeProcess worker)
+    {
+        using var http = new HttpClient { BaseAddress = worker.Address, Timeout = TimeSpan.FromSeconds(10) };
+        return JsonDocument.Parse(await http.GetStringAsync("/health")).RootElement.Clone();
+    }
+
+    private static async Task AssertEmptyAsync(ServeProcess worker)
+    {
+        await WaitForAsync(async () => await LocalCluster.WorkerKvAsync(worker) == (0, 0), $"worker {worker.Address} to free every KV block");
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http) =>
+        await WaitForAsync(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "the frontend ready");
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    {
+        var until = DateTime.UtcNow + WaitLimit;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > until) Assert.Fail($"gave up waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+}
