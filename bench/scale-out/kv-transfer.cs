@@ -2,7 +2,7 @@
 #:property PublishAot=false
 // KV transfer per request, in process vs gRPC over loopback (docs/experiments/scale-out.md):
 //
-//   dotnet run bench/scale-out/kv-transfer.cs -- MODEL.gguf OUT.json [LENGTHS=128,512,2048] [REPEATS=5]
+//   dotnet run -c Release bench/scale-out/kv-transfer.cs -- MODEL.gguf OUT.json [LENGTHS=128,512,2048] [REPEATS=5]
 //
 // Runs the same requests (random prompt token ids of each length, 32 output tokens forced with ignore_eos, greedy,
 // F16 KV, one at a time) through (a) the in-process disaggregated runtime, one prefill instance on core 0 and one

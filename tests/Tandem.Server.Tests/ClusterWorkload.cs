@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Tandem.Server.Tests;
 
 /// <summary>
-/// Mixed greedy requests for comparing deployments by what users see: prompts of different lengths, completion
+/// Mixed requests (greedy, and seeded sampling) for comparing deployments by what users see: prompts of different lengths, completion
 /// lengths from 1 to 120 tokens, some with stop strings, all streamed; the result of each is its streamed text and
 /// finish reason.
 /// </summary>
@@ -28,6 +28,13 @@ public static class ClusterWorkload
         var body = ApiCalls.Completion(Prompts[i % Prompts.Length], maxTokens ?? 1 + i * 37 % 120);
         body["stream"] = true;
         if (i % 5 == 3) body["stop"] = new JsonArray("park", "!");
+        if (i % 4 == 1)
+        {
+            // Seeded sampling: the random stream must carry over from the prefill worker to the decode worker, and
+            // into a recomputation, exactly as the sampler continues in one process.
+            body["temperature"] = 0.9;
+            body["seed"] = 1000 + i;
+        }
         return body;
     }
 

@@ -16,6 +16,14 @@ public sealed class ServeCommandTests
     [InlineData("--shutdown-timeout -1", "--shutdown-timeout must be between 0 and 86400 seconds")]
     [InlineData("--prefill-instances 0", "PrefillInstances must be at least 1")]
     [InlineData("--mode colocated --cores 0;1", "InstanceCores lists 2 core sets")]
+    [InlineData("--role bogus", "'bogus'")]
+    [InlineData("--role prefill", "--role prefill needs the cluster's shared secret: --cluster-token or $TANDEM_CLUSTER_TOKEN")]
+    [InlineData("--prefill-workers 127.0.0.1:8001", "--prefill-workers / --decode-workers go with --role frontend")]
+    [InlineData("--role frontend --cluster-token t --frontend http://127.0.0.1:8000", "--frontend goes with --role prefill or --role decode")]
+    [InlineData("--role decode --cluster-token t --mode colocated", "--mode colocated goes with --role all")]
+    [InlineData("--role frontend --cluster-token t --decode-workers not:a:port", "'not:a:port' is not a host:port")]
+    [InlineData("--role prefill --cluster-token t --kv-lease 0", "--kv-lease must be between 0 and 86400 seconds")]
+    [InlineData("--role frontend --cluster-token t --worker-timeout -2", "--worker-timeout must be between")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {
         var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);

@@ -18,8 +18,13 @@ internal sealed class GrpcKvSource(Proto.Worker.WorkerClient holder, string kvId
     /// <summary>Longest a pull may take before it counts as failed (a stalled holder must not stall the decode loop forever).</summary>
     public static readonly TimeSpan PullTimeout = TimeSpan.FromSeconds(60);
 
+    private readonly TaskCompletionSource _pulled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public long BytesPulled { get; private set; }
+    /// <summary>The pull itself, measured here: from opening PullKv to the checksum verified.</summary>
     public double PullSeconds { get; private set; }
+    /// <summary>Completes when the KV is imported (faults when the pull failed), before the first decode step.</summary>
+    public Task Pulled => _pulled.Task;
 
     public KvSequence PullInto(KvBlockPool pool, ModelFingerprint model, MemoryStream scratch, out long bytes)
     {
@@ -31,11 +36,19 @@ internal sealed class GrpcKvSource(Proto.Worker.WorkerClient holder, string kvId
             var sequence = KvTransfer.Import(pool, model, stream);
             bytes = BytesPulled = stream.BytesRead;
             PullSeconds = clock.Elapsed.TotalSeconds;
+            _pulled.TrySetResult();
             return sequence;
         }
         catch (RpcException e)
         {
-            throw new KvPayloadException($"pulling KV {kvId} from {address} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
+            var failed = new KvPayloadException($"pulling KV {kvId} from {address} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
+            _pulled.TrySetException(failed);
+            throw failed;
+        }
+        catch (Exception e)
+        {
+            _pulled.TrySetException(e);
+            throw;
         }
     }
 

@@ -62,7 +62,6 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                 Release(prefill, kv);
                 throw new InvalidOperationException("no decode worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
             }
-            request.Timeline.TransferStart ??= engine.Now;
             _imported = false;
             var location = new Proto.KvLocation { Address = prefill.Address, KvId = kv.KvId, Tokens = kv.Tokens };
             outcome = await StreamAsync(decode, c => decode.Client.Decode(Wire(location), cancellationToken: c)).ConfigureAwait(false);
@@ -107,7 +106,9 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                     case Proto.WorkerEvent.EventOneofCase.KvImported:
                         _imported = true;
                         request.KvTransferBytes += e.KvImported.Bytes;
+                        // The decode worker timed the pull itself (the decode queue before it is not transfer).
                         request.Timeline.TransferEnd ??= engine.Now;
+                        request.Timeline.TransferStart = request.Timeline.TransferEnd - e.KvImported.Seconds;
                         request.Timeline.DecodeStart ??= engine.Now;
                         break;
                     case Proto.WorkerEvent.EventOneofCase.Finished:

@@ -108,9 +108,10 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         {
             while (true)
             {
+                // Said as soon as the pull is done, before the first decode step, so the frontend times the transfer alone.
+                if (kv != null && !importedSent && kv.Pulled.IsCompletedSuccessfully) { importedSent = true; await events.WriteAsync(Imported(kv)); }
                 while (reader.TryRead(out var t))
                 {
-                    if (kv != null && !importedSent) { importedSent = true; await events.WriteAsync(Imported(kv)); }
                     if (t.TokenId < 0) continue; // text flush: the frontend owns the text
                     await events.WriteAsync(TokenEvent(position++, t));
                 }
@@ -123,6 +124,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 }
                 var more = reader.WaitToReadAsync(context.CancellationToken).AsTask();
                 if (submission.Held is { IsCompleted: false } h) await Task.WhenAny(more, h);
+                else if (kv != null && !importedSent && !kv.Pulled.IsCompleted) await Task.WhenAny(more, kv.Pulled);
                 else await more;
                 if (more.IsCompletedSuccessfully && !more.Result) break; // the stream completed
             }

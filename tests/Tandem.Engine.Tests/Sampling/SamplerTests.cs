@@ -437,4 +437,19 @@ public class SamplerTests
         sampler.ApplyPenalties(logits, [1]);
         Assert.Equal(1.2f / 1.2f - (1 * 0.5f + 0f), logits[1]);
     }
+
+    [Fact]
+    public void A_sampler_handed_the_random_state_continues_as_if_it_had_drawn_the_earlier_tokens()
+    {
+        // A request moving from a prefill worker to a decode worker: the second sampler, started from the same
+        // parameters and given the first one's state, draws what the first one would have drawn next.
+        var parameters = new SamplingParams { Temperature = 0.9f, Seed = 7 };
+        var whole = new Sampler(parameters, 300);
+        var first = new Sampler(parameters, 300);
+        for (int row = 0; row < 3; row++)
+            Assert.Equal(whole.Sample(RandomLogits(300, row), []), first.Sample(RandomLogits(300, row), []));
+        var second = new Sampler(parameters, 300) { RandomState = first.RandomState };
+        for (int row = 3; row < 40; row++)
+            Assert.Equal(whole.Sample(RandomLogits(300, row), []), second.Sample(RandomLogits(300, row), []));
+    }
 }
