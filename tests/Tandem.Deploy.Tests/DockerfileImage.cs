@@ -10,6 +10,7 @@ namespace Tandem.Deploy.Tests;
 /// </summary>
 internal sealed partial class DockerfileImage
 {
+    /// <summary>Each stage's base image, in order.</summary>
     public required IReadOnlyList<string> Stages { get; init; }
     public required string BaseImage { get; init; }
     public required string? User { get; init; }
@@ -43,7 +44,8 @@ internal sealed partial class DockerfileImage
             string keyword = m.Groups[1].Value.ToUpperInvariant(), rest = m.Groups[2].Value.Trim();
             if (keyword == "FROM")
             {
-                stages.Add(rest);
+                // FROM [--platform=...] image [AS name]: the image.
+                stages.Add(rest.Split(' ', StringSplitOptions.RemoveEmptyEntries).First(t => !t.StartsWith("--", StringComparison.Ordinal)));
                 last.Clear();
             }
             last.Add((keyword, rest));
@@ -53,7 +55,7 @@ internal sealed partial class DockerfileImage
         return new DockerfileImage
         {
             Stages = stages,
-            BaseImage = stages[^1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0],
+            BaseImage = stages[^1],
             User = Last("USER"),
             WorkDir = Last("WORKDIR") ?? "/",
             ExposedPorts = last.Where(i => i.Item1 == "EXPOSE").SelectMany(i => i.Item2.Split(' ', StringSplitOptions.RemoveEmptyEntries))
