@@ -29,6 +29,14 @@ public class LatencyProfileTests
     }
 
     [Fact]
+    public void Fit_keeps_every_coefficient_non_negative()
+    {
+        // Timing noise that an unconstrained fit answers with a negative intercept (a = −0.5 fits these exactly).
+        var points = new List<TimedPoint> { new(10, 1, 0.5), new(20, 3, 1.5), new(30, 2, 2.5), new(40, 5, 3.5), new(50, 4, 4.5) };
+        Assert.True(LeastSquaresFit.Solve(points) is { A: >= 0, B: >= 0, C: >= 0 });
+    }
+
+    [Fact]
     public void Fit_refuses_points_that_do_not_determine_the_model()
     {
         var flat = Enumerable.Range(0, 8).Select(i => new TimedPoint(128, 128 * 128, 0.9 + i * 0.001)).ToList();

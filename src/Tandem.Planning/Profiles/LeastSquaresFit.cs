@@ -4,7 +4,7 @@ namespace Tandem.Planning.Profiles;
 public readonly record struct TimedPoint(double X1, double X2, double Seconds);
 
 /// <summary>
-/// Fits <c>a + b·x1 + c·x2</c> by least squares (normal equations, 3×3) and measures it on points left out of the
+/// Fits <c>a + b·x1 + c·x2</c> by non-negative least squares (normal equations) and measures it on points left out of the
 /// fit: every <c>holdOutEvery</c>-th point is held out, so the error reported is the error on shapes the fit did not see.
 /// </summary>
 public static class LeastSquaresFit
@@ -28,36 +28,69 @@ public static class LeastSquaresFit
         return (c, new FitError(fit.Count, held.Count, sum / on.Count, max));
     }
 
-    /// <summary>Least squares over all of <paramref name="points"/>. Features are scaled to unit size first so Σl² (up to ~10⁶) and 1 do not ruin the conditioning.</summary>
+    /// <summary>
+    /// Least squares over all of <paramref name="points"/> with every coefficient non-negative (a step never takes
+    /// less time for more work, and timing noise on small shapes can otherwise tip a coefficient below zero). With
+    /// three coefficients the constrained optimum is the unconstrained fit on some subset of the features, so every
+    /// subset is tried and the best feasible one kept. Features are scaled to unit size first so Σl² (up to ~10⁶)
+    /// and 1 do not ruin the conditioning.
+    /// </summary>
     public static StepCoefficients Solve(IReadOnlyList<TimedPoint> points)
     {
         double s1 = 0, s2 = 0;
         foreach (var p in points) { s1 = Math.Max(s1, Math.Abs(p.X1)); s2 = Math.Max(s2, Math.Abs(p.X2)); }
         s1 = s1 > 0 ? s1 : 1;
         s2 = s2 > 0 ? s2 : 1;
-        var m = new double[3, 4];
-        foreach (var p in points)
+        double[]? best = null;
+        double bestError = double.PositiveInfinity;
+        bool determined = false;
+        for (int mask = 7; mask >= 1; mask--)
         {
-            Span<double> f = [1, p.X1 / s1, p.X2 / s2];
-            for (int i = 0; i < 3; i++)
+            if (SolveSubset(points, s1, s2, mask) is not { } x) continue;
+            if (mask == 7) determined = true;
+            if (x.Any(v => v < 0)) continue;
+            double error = 0;
+            foreach (var p in points)
             {
-                for (int j = 0; j < 3; j++) m[i, j] += f[i] * f[j];
-                m[i, 3] += f[i] * p.Seconds;
+                double r = x[0] + x[1] * p.X1 / s1 + x[2] * p.X2 / s2 - p.Seconds;
+                error += r * r;
             }
+            if (error < bestError) { best = x; bestError = error; }
         }
-        var x = GaussianElimination(m);
-        return new StepCoefficients(x[0], x[1] / s1, x[2] / s2);
+        if (!determined || best is null)
+            throw new ArgumentException("the timed points do not determine the model (a feature never varies): vary batch sizes and lengths");
+        return new StepCoefficients(best[0], best[1] / s1, best[2] / s2);
     }
 
-    private static double[] GaussianElimination(double[,] m)
+    /// <summary>Unconstrained least squares on the features in <paramref name="mask"/> (bit 0: 1, bit 1: x1, bit 2: x2); the others are 0. Null when singular.</summary>
+    private static double[]? SolveSubset(IReadOnlyList<TimedPoint> points, double s1, double s2, int mask)
     {
-        const int n = 3;
+        var used = Enumerable.Range(0, 3).Where(i => (mask >> i & 1) != 0).ToArray();
+        int n = used.Length;
+        var m = new double[n, n + 1];
+        Span<double> f = stackalloc double[3];
+        foreach (var p in points)
+        {
+            f[0] = 1; f[1] = p.X1 / s1; f[2] = p.X2 / s2;
+            for (int i = 0; i < n; i++)
+            {
+                for (int j = 0; j < n; j++) m[i, j] += f[used[i]] * f[used[j]];
+                m[i, n] += f[used[i]] * p.Seconds;
+            }
+        }
+        if (GaussianElimination(m, n) is not { } sub) return null;
+        var x = new double[3];
+        for (int i = 0; i < n; i++) x[used[i]] = sub[i];
+        return x;
+    }
+
+    private static double[]? GaussianElimination(double[,] m, int n)
+    {
         for (int col = 0; col < n; col++)
         {
             int pivot = col;
             for (int r = col + 1; r < n; r++) if (Math.Abs(m[r, col]) > Math.Abs(m[pivot, col])) pivot = r;
-            if (Math.Abs(m[pivot, col]) < 1e-12)
-                throw new ArgumentException("the timed points do not determine the model (a feature never varies): vary batch sizes and lengths");
+            if (Math.Abs(m[pivot, col]) < 1e-12) return null;
             for (int k = 0; k <= n; k++) (m[col, k], m[pivot, k]) = (m[pivot, k], m[col, k]);
             for (int r = 0; r < n; r++)
             {
@@ -66,6 +99,8 @@ public static class LeastSquaresFit
                 for (int k = col; k <= n; k++) m[r, k] -= f * m[col, k];
             }
         }
-        return [m[0, 3] / m[0, 0], m[1, 3] / m[1, 1], m[2, 3] / m[2, 2]];
+        var x = new double[n];
+        for (int i = 0; i < n; i++) x[i] = m[i, n] / m[i, i];
+        return x;
     }
 }
