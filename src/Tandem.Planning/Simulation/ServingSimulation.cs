@@ -16,7 +16,7 @@ namespace Tandem.Planning.Simulation;
 /// </summary>
 internal sealed class ServingSimulation
 {
-    private enum EventKind { Arrival, MicroBatchDone, Wake, Release }
+    private enum EventKind { Arrival, MicroBatchDone, Wake, Release, MigrationIntake }
 
     private readonly record struct SimEvent(EventKind Kind, SimulatedInstance? Instance, int Value);
 
@@ -58,6 +58,8 @@ internal sealed class ServingSimulation
             throw new ArgumentException($"{placement}: an instance's KV pool holds no block of {placement.BlockSize} tokens");
     }
 
+    /// <summary>Step times from a traced runtime run instead of the profile (tests).</summary>
+    internal IStepReplay? Replay { get; init; }
     public Placement Placement { get; }
     public LatencyProfile Profile { get; }
     public double Now { get; private set; }
@@ -110,13 +112,18 @@ internal sealed class ServingSimulation
                 case EventKind.Wake:
                     Kick(e.Instance!);
                     break;
+                case EventKind.MigrationIntake:
+                    _decode[DispatchPolicy.PickDecode(_decode)].Migrate(_bySubmitOrder[e.Value]!);
+                    break;
                 case EventKind.Release:
                     var released = _bySubmitOrder[e.Value]!;
                     var (holder, engine) = _holders[e.Value];
                     holder.Release(engine, released);
                     break;
             }
-            // Instances whose state changed schedule now (a step may kick others: routing, resubmission).
+            // Everything that happens at this instant happens before anyone schedules (a loop drains its whole inbox
+            // first); then the instances whose state changed schedule (a step may kick others: routing, resubmission).
+            if (NextTime(sortedTimes, nextArrival) == Now) continue;
             for (int i = 0; i < _kicked.Count; i++)
             {
                 var inst = _kicked[i];
@@ -188,6 +195,12 @@ internal sealed class ServingSimulation
         public IReadOnlyList<int> For(BenchRequest b) => b.PromptTokenIds ?? (IReadOnlyList<int>)new ArraySegment<int>(_zeros, 0, Math.Max(1, b.PromptTokens));
     }
 
+    private double NextTime(double[] arrivals, int nextArrival)
+    {
+        double t = _events.TryPeek(out _, out var head) ? head.Time : double.PositiveInfinity;
+        return nextArrival < arrivals.Length ? Math.Min(t, arrivals[nextArrival]) : t;
+    }
+
     private void Post(double time, SimEvent e) => _events.Enqueue(e, (time, _seq++));
 
     public void Kick(SimulatedInstance instance)
@@ -209,7 +222,8 @@ internal sealed class ServingSimulation
     public void RouteToDecode(Request r, SimulatedPrefillInstance holder, int engine)
     {
         _holders[r.ArrivalOrder - 1] = (holder, engine);
-        _decode[DispatchPolicy.PickDecode(_decode)].Migrate(r);
+        if (Replay?.MigrationIntake(r) is { } at && at > Now) Post(at, new SimEvent(EventKind.MigrationIntake, null, (int)r.ArrivalOrder - 1));
+        else _decode[DispatchPolicy.PickDecode(_decode)].Migrate(r);
     }
 
     /// <summary>Appends a generated token at <paramref name="time"/>; true when the request has its full answer.</summary>

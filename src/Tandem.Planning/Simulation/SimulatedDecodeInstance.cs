@@ -70,15 +70,10 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
             Sim.ReleaseAt(now + pulls, r);
         }
 
-        if (output.Scheduled.Count == 0)
-        {
-            if (output.ToPull.Count == 0) return Plan.Again; // only preemptions: the state changed, schedule again
-            _inFlight[engine] = output;
-            return Plan.Step(0, pulls);
-        }
+        if (output.Scheduled.Count == 0 && output.ToPull.Count == 0) return Plan.Again; // only preemptions: the state changed, schedule again
         foreach (var c in output.Scheduled) c.Request.Timeline.DecodeStart ??= now;
         _inFlight[engine] = output;
-        return Plan.Step(StepShape.Of(output).Seconds(Latency), pulls);
+        return StepPlan(output, now, pulls);
     }
 
     protected override void CompleteEngine(int engine, double end)
