@@ -5,8 +5,9 @@
 #
 #   bench/experiments/planner-validation.sh [OUT_DIR]
 #
-# Knobs (environment): MODEL, RATES, NUM_PROMPTS, SEED, PORT, LINK (KV copy rate in process), SKIP_MEASURE=1 (reuse
-# the measured reports in OUT_DIR), SKIP_PROFILE=1 (reuse OUT_DIR/profile.json).
+# Knobs (environment): MODEL, RATES, NUM_PROMPTS, SEED, PORT, LINK (KV copy rate in process), SKIP_MEASURE=1 (no
+# measurement: only profile and simulate), SKIP_PROFILE=1 (reuse OUT_DIR/profile.json), PROFILE_FLAGS (e.g. --cpu-time
+# on a machine busy with other work).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-docs/experiments/planner}
@@ -17,7 +18,7 @@ SEED=${SEED:-1}
 PORT=${PORT:-8157}
 LINK=${LINK:-1.4GB}
 WORKLOAD=(--workload fixed --token-ids --input-len 128 --output-len 32 -n "$NUM_PROMPTS" --rates "$RATES" --seed "$SEED" --slo-ttft 2.5 --slo-tpot 0.04)
-mkdir -p "$OUT/measured" "$OUT/simulated" "$(dirname "$MODEL")"
+mkdir -p "$OUT/measured" "$OUT/simulated-profile" "$(dirname "$MODEL")"
 
 dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
 TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
@@ -52,18 +53,23 @@ fi
 
 if [ -z "${SKIP_PROFILE:-}" ]; then
   echo "profile: load average $(cut -d' ' -f1-3 /proc/loadavg) before" | tee -a "$OUT/load.txt"
-  $TANDEM profile --model "$MODEL" --cores 1,2 --kv-type f32 --out "$OUT/profile.json" 2> "$OUT/profile.log" | tee "$OUT/profile.txt"
+  $TANDEM profile --model "$MODEL" --cores 1,2 --kv-type f32 ${PROFILE_FLAGS:-} --out "$OUT/profile.json" 2> "$OUT/profile.log" | tee "$OUT/profile.txt"
   echo "profile: load average $(cut -d' ' -f1-3 /proc/loadavg) after" | tee -a "$OUT/load.txt"
 fi
 
 simulate() { # label, simulate options...
   local label=$1; shift
   $TANDEM simulate --profile "$OUT/profile.json" --label "$label (simulated)" --kv-memory 256MiB --link-bandwidth "$LINK" "${WORKLOAD[@]}" "$@" \
-    --out "$OUT/simulated/$label.json" > "$OUT/simulated/$label.txt" 2>&1
+    --out "$OUT/simulated-profile/$label.json" > "$OUT/simulated-profile/$label.txt" 2>&1
 }
 simulate disaggregated --mode disaggregated --prefill-tp 1 --decode-tp 1
 simulate colocated --mode colocated --tp 2
 simulate chunked --mode chunked --tp 2 --chunk-budget 64
 
-$TANDEM bench plot "$OUT"/measured/{disaggregated,colocated,chunked}.json "$OUT"/simulated/{disaggregated,colocated,chunked}.json -o "$OUT"
+if [ -z "${SKIP_MEASURE:-}" ]; then
+  $TANDEM bench plot "$OUT"/measured/{disaggregated,colocated,chunked}.json "$OUT"/simulated-profile/{disaggregated,colocated,chunked}.json -o "$OUT"
+  bench/experiments/planner-compare.py "$OUT/simulated-profile" "$OUT/measured" | tee "$OUT/compare.md"
+else
+  bench/experiments/planner-compare.py "$OUT/simulated-profile" | tee "$OUT/compare.md"
+fi
 echo "reports and plots in $OUT"

@@ -14,13 +14,14 @@ public static class ProfileCommand
         var kvType = new Option<string>("--kv-type") { Description = "KV cache element type the server will use (its --kv-type)", DefaultValueFactory = _ => "f16" };
         kvType.AcceptOnlyFromAmong("f32", "f16");
         var target = new Option<int>("--prefill-token-target") { Description = "Most prompt tokens per prefill step to time (the server's --prefill-token-target)", DefaultValueFactory = _ => 512 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed runs per shape (the median is kept)", DefaultValueFactory = _ => 3 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per shape (the fastest is kept: other work on the machine only adds time)", DefaultValueFactory = _ => 2 };
         var quick = new Option<bool>("--quick") { Description = "A few small shapes, one run each: a smoke test in seconds, not a profile to plan with" };
         var noPin = new Option<bool>("--no-pin") { Description = "Do not pin threads to cores 0..n-1" };
+        var cpuClock = new Option<bool>("--cpu-time") { Description = "Time steps by CPU time per thread, not the wall clock: on a machine busy with other work it leaves their share out" };
         var output = new Option<string>("--out", "-o") { Description = "Where to write the profile JSON", Required = true };
         var command = new Command("profile", "Time prefill and decode steps of the real engine for each core count and fit the latency model: prefill a + b·Σl + c·Σl², decode a + b·Σctx + c·batch.")
         {
-            model, cores, kvType, target, repeats, quick, noPin, output,
+            model, cores, kvType, target, repeats, quick, noPin, cpuClock, output,
         };
         command.SetAction(parse =>
         {
@@ -37,6 +38,7 @@ public static class ProfileCommand
                 Repeats = parse.GetValue(repeats),
                 Quick = parse.GetValue(quick),
                 Pin = !parse.GetValue(noPin),
+                CpuTime = parse.GetValue(cpuClock),
             }, line => console.Error.WriteLine(line)));
             LatencyProfileJson.Write(parse.GetValue(output)!, profile);
             foreach (var c in profile.Configs)
