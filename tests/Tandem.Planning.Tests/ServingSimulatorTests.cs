@@ -47,3 +47,21 @@ public class ServingSimulatorTests
         }
     }
 }
+
+public class PipelineParallelTests
+{
+    [Theory]
+    // One stage: the second prompt waits for the whole first step. Two stages: it enters the pipeline as soon as the
+    // first prompt leaves stage 1 (D/2), so it is done D/2 after the first. Three requests over two stages: the third
+    // waits for the first virtual engine to be free again (at D), then takes D.
+    [InlineData(1, new[] { 0.1, 0.2, 0.3 })]
+    [InlineData(2, new[] { 0.1, 0.15, 0.2 })]
+    public void Prefill_pipeline_overlaps_micro_batches(int stages, double[] expectedTtft)
+    {
+        var placement = new Placement { PrefillParallel = new ParallelConfig(1, stages), PrefillTokenTarget = 16, KvBlocksPerInstance = 1000 };
+        var work = Enumerable.Range(0, 3).Select(i => new BenchRequest(i, null, null, 16, 1)).ToArray();
+        var result = ServingSimulator.Simulate(placement, SyntheticProfiles.Constant(0.1), work, [0, 0, 0]);
+        Assert.Equal(expectedTtft, result.Records.Select(r => Math.Round(r.FirstTokenAt!.Value - r.ScheduledAt, 9)));
+        Assert.Equal(stages, placement.Devices - 1); // prefill tp1·pp{stages} + one decode device
+    }
+}
