@@ -11,6 +11,8 @@ internal interface IInstanceHost
 {
     /// <summary>Seconds on the host's clock (every timeline event).</summary>
     double Now { get; }
+    /// <summary>Who records every intake and step (the planner's replay), if anyone.</summary>
+    IServingTrace? Trace { get; }
     void Warn(string message);
     /// <summary>A prefilled request whose KV is now held (its <see cref="Request.Migration"/> set) goes to decode.</summary>
     void RouteToDecode(Request request);

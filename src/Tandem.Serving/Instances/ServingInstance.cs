@@ -12,7 +12,7 @@ namespace Tandem.Serving.Instances;
 /// inbox; cancellation is a flag on the request plus a wake-up. Each iteration: drain the inbox, act on
 /// cancellations, then schedule(now) → execute → update, or sleep until the next message.
 /// </summary>
-internal abstract class ServingInstance : IDisposable
+internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
 {
     private readonly ConcurrentQueue<InstanceMessage> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
@@ -47,6 +47,15 @@ internal abstract class ServingInstance : IDisposable
     public PagedKvCacheManager Kv { get; }
     protected ModelRunner Runner { get; }
     protected double Now => Host.Now;
+    private IServingTrace? Trace => Host.Trace;
+
+    /// <summary>Reports a finished step to the trace, if one listens (the lists are built only then).</summary>
+    protected void TraceStep(double start, double end, SchedulerOutput output)
+    {
+        if (Trace is not { } trace) return;
+        trace.OnStep(Name, start, end, output.Scheduled.Select(c => new TracedChunk(c.Request.RequestId, c.NumTokens)).ToArray(),
+            output.ToPull.Select(r => r.RequestId).ToArray());
+    }
 
     public int QueuedTokens => Volatile.Read(ref _queuedTokens);
     public int RunningCount => _running;
@@ -104,6 +113,7 @@ internal abstract class ServingInstance : IDisposable
         {
             any = true;
             var r = m.Request;
+            if (m.Kind != InstanceMessageKind.Release) Trace?.OnIntake(Name, r.RequestId, Now);
             if (m.Kind == InstanceMessageKind.Migrate) Interlocked.Add(ref _inFlightBlocks, -Kv.Pool.BlocksFor(r.NumComputedTokens + 1));
             if (m.Kind == InstanceMessageKind.Release) { OnRelease(r); continue; }
             if (r.IsCancelRequested)

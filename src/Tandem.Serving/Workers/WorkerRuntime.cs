@@ -152,6 +152,9 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         return new WorkerSubmission(handle, null);
     }
 
+    /// <summary>Workers record no trace: the planner replays the in-process runtime.</summary>
+    IServingTrace? IInstanceHost.Trace => null;
+
     void IInstanceHost.RouteToDecode(Request request)
     {
         var source = (LocalKvSource)request.Migration!;
