@@ -22,7 +22,6 @@ public static class ServeBenchmark
         var started = DateTimeOffset.UtcNow;
         var workload = PrepareWorkload(options);
         var requests = workload.Requests;
-        var timedTrace = workload.Trace is { HasArrivalTimes: true } t ? t : null;
         string model = options.Model ?? await OpenAiStreamingClient.FirstModelAsync(options.BaseUrl, options.ApiKey, handler, ct).ConfigureAwait(false);
         using var client = new OpenAiStreamingClient(new ClientOptions
         {
@@ -47,20 +46,7 @@ public static class ServeBenchmark
         {
             // Each run (a sweep's rate, a search's probe) prefills prompts no earlier run sent.
             var runRequests = workload.Prompts.ForRun(runs.Count);
-            double[] times;
-            string arrival;
-            if (timedTrace is not null)
-            {
-                times = timedTrace.ArrivalTimesAt(rate);
-                arrival = double.IsPositiveInfinity(rate) ? "all at once (trace)"
-                    : string.Create(CultureInfo.InvariantCulture, $"trace {rate:G4}/s (its times x{timedTrace.NativeRate / rate:G4})");
-            }
-            else
-            {
-                var arrivals = new ArrivalProcess(rate, options.ArrivalCv);
-                times = arrivals.ArrivalTimes(requests.Count, options.Seed);
-                arrival = arrivals.Describe();
-            }
+            var (times, arrival) = workload.ArrivalsAt(rate, options);
             observer?.RunStarting(rate, requests.Count);
             var progress = observer is null ? null : new SynchronousProgress<RunProgress>(p => observer.Progress(rate, p));
             var result = await BenchmarkRunner.RunAsync(client, runRequests, times, options.MaxConcurrency, progress, token).ConfigureAwait(false);
@@ -79,38 +65,12 @@ public static class ServeBenchmark
         }
         else
         {
-            // A timed trace with no rate given replays at its own pace (stretched by --time-scale).
-            var rates = options.Rates ?? [timedTrace is null ? double.PositiveInfinity : timedTrace.NativeRate / options.TimeScale];
-            foreach (double rate in rates) await RunAt(rate, ct).ConfigureAwait(false);
+            foreach (double rate in workload.Rates(options)) await RunAt(rate, ct).ConfigureAwait(false);
         }
 
         return new BenchReport
         {
-            Config = new BenchConfig
-            {
-                Label = options.Label ?? model,
-                BaseUrl = options.BaseUrl.ToString(),
-                Endpoint = options.Endpoint.Path(),
-                Model = model,
-                Workload = workload.Trace is not null ? "trace" : options.Dataset is not null ? "dataset" : options.Workload,
-                Dataset = options.Trace ?? options.Dataset,
-                Tokenizer = options.Tokenizer,
-                TraceRate = timedTrace?.NativeRate,
-                NumPrompts = requests.Count,
-                InputLenMean = requests.Average(r => (double)r.PromptTokens),
-                OutputLenMean = requests.Average(r => (double)r.OutputTokens),
-                MaxModelLen = options.MaxModelLength,
-                PromptFormat = options.PromptFormat == PromptFormat.TokenIds ? "token_ids" : "text",
-                ArrivalCv = options.ArrivalCv,
-                Seed = options.Seed,
-                MaxConcurrency = options.MaxConcurrency,
-                TimeoutSeconds = options.Timeout.TotalSeconds,
-                SloTtftSeconds = options.Slo.TtftSeconds,
-                SloTpotSeconds = options.Slo.TpotSeconds,
-                Devices = options.Devices,
-                LatencyOrigin = options.LatencyOrigin.ToString().ToLowerInvariant(),
-                StartedUtc = started,
-            },
+            Config = workload.Config(options, options.Label ?? model, options.BaseUrl.ToString(), model, options.Devices, started),
             Runs = runs,
             Goodput = goodput,
         };
@@ -122,7 +82,52 @@ public static class ServeBenchmark
     /// The requests of the first run, the trace they came from when there is one (its arrival times drive the runs), and
     /// the prompts of every run and of the warm-up (<see cref="RunPrompts"/>).
     /// </summary>
-    public sealed record PreparedWorkload(IReadOnlyList<BenchRequest> Requests, RequestTrace? Trace, RunPrompts Prompts);
+    public sealed record PreparedWorkload(IReadOnlyList<BenchRequest> Requests, RequestTrace? Trace, RunPrompts Prompts)
+    {
+        /// <summary>The trace, when its rows carry arrival times (they then drive every run).</summary>
+        public RequestTrace? TimedTrace => Trace is { HasArrivalTimes: true } t ? t : null;
+
+        /// <summary>The rates of a sweep: those given, or a timed trace's own pace (stretched by --time-scale), or all at once.</summary>
+        public IReadOnlyList<double> Rates(ServeBenchmarkOptions o) =>
+            o.Rates ?? [TimedTrace is { } t ? t.NativeRate / o.TimeScale : double.PositiveInfinity];
+
+        /// <summary>Arrival times of a run at <paramref name="rate"/> and how they were made, in words.</summary>
+        public (double[] Times, string Arrival) ArrivalsAt(double rate, ServeBenchmarkOptions o)
+        {
+            if (TimedTrace is { } trace)
+                return (trace.ArrivalTimesAt(rate), double.IsPositiveInfinity(rate) ? "all at once (trace)"
+                    : string.Create(CultureInfo.InvariantCulture, $"trace {rate:G4}/s (its times x{trace.NativeRate / rate:G4})"));
+            var arrivals = new ArrivalProcess(rate, o.ArrivalCv);
+            return (arrivals.ArrivalTimes(Requests.Count, o.Seed), arrivals.Describe());
+        }
+
+        /// <summary>The report's settings for this workload run under <paramref name="o"/> against <paramref name="baseUrl"/>.</summary>
+        public BenchConfig Config(ServeBenchmarkOptions o, string label, string baseUrl, string model, int devices, DateTimeOffset started) => new()
+        {
+            Label = label,
+            BaseUrl = baseUrl,
+            Endpoint = o.Endpoint.Path(),
+            Model = model,
+            Workload = Trace is not null ? "trace" : o.Dataset is not null ? "dataset" : o.Workload,
+            Dataset = o.Trace ?? o.Dataset,
+            Tokenizer = o.Tokenizer,
+            TraceRate = TimedTrace?.NativeRate,
+            NumPrompts = Requests.Count,
+            InputLenMean = Requests.Average(r => (double)r.PromptTokens),
+            OutputLenMean = Requests.Average(r => (double)r.OutputTokens),
+            MaxModelLen = o.MaxModelLength,
+            PromptFormat = o.PromptFormat == PromptFormat.TokenIds ? "token_ids" : "text",
+            ArrivalCv = o.ArrivalCv,
+            Seed = o.Seed,
+            MaxConcurrency = o.MaxConcurrency,
+            TimeoutSeconds = o.Timeout.TotalSeconds,
+            SloTtftSeconds = o.Slo.TtftSeconds,
+            SloTpotSeconds = o.Slo.TpotSeconds,
+            Devices = devices,
+            LatencyOrigin = o.LatencyOrigin.ToString().ToLowerInvariant(),
+            StartedUtc = started,
+        };
+    }
 
     public static PreparedWorkload PrepareWorkload(ServeBenchmarkOptions o)
     {

@@ -193,25 +193,10 @@ public sealed class ServingRuntime : IServingEngine
     }
 
     /// <summary>FCFS dispatch: the prefill (or colocated) instance with the fewest queued prompt tokens, then the fewest running.</summary>
-    private ServingInstance PickEntryInstance()
-    {
-        ServingInstance best = _entry[0];
-        for (int i = 1; i < _entry.Count; i++)
-        {
-            var c = _entry[i];
-            if (c.QueuedTokens < best.QueuedTokens || (c.QueuedTokens == best.QueuedTokens && c.RunningCount < best.RunningCount)) best = c;
-        }
-        return best;
-    }
+    private ServingInstance PickEntryInstance() => _entry[DispatchPolicy.PickEntry(_entry)];
 
     /// <summary>A prefilled request goes to the decode instance with the most free KV capacity (it pulls when it has room).</summary>
-    internal void RouteToDecode(Request r)
-    {
-        DecodeInstance best = _decode[0];
-        for (int i = 1; i < _decode.Count; i++)
-            if (_decode[i].FreeCapacityBlocks > best.FreeCapacityBlocks) best = _decode[i];
-        best.Post(InstanceMessageKind.Migrate, r);
-    }
+    internal void RouteToDecode(Request r) => _decode[DispatchPolicy.PickDecode(_decode)].Post(InstanceMessageKind.Migrate, r);
 
     /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far).</summary>
     internal void Resubmit(Request r) => PickEntryInstance().Post(InstanceMessageKind.Submit, r);

@@ -12,7 +12,7 @@ namespace Tandem.Serving.Instances;
 /// inbox; cancellation is a flag on the request plus a wake-up. Each iteration: drain the inbox, act on
 /// cancellations, then schedule(now) → execute → update, or sleep until the next message.
 /// </summary>
-internal abstract class ServingInstance : IDisposable
+internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
 {
     private readonly ConcurrentQueue<InstanceMessage> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);

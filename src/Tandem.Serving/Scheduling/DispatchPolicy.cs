@@ -1,0 +1,45 @@
+namespace Tandem.Serving.Scheduling;
+
+/// <summary>What the controller reads of a prefill or colocated instance to dispatch a prompt.</summary>
+public interface IEntryLoad
+{
+    /// <summary>Prompt tokens posted to the instance and not yet computed.</summary>
+    int QueuedTokens { get; }
+    /// <summary>Requests the instance is computing.</summary>
+    int RunningCount { get; }
+}
+
+/// <summary>What the controller reads of a decode instance to route a prefilled request.</summary>
+public interface IDecodeLoad
+{
+    /// <summary>KV blocks free for new requests, net of those promised to migrations already routed there.</summary>
+    int FreeCapacityBlocks { get; }
+}
+
+/// <summary>
+/// DistServe's controller policy, shared by the runtime and the simulator: a prompt goes to the entry instance with
+/// the shortest queue in tokens (then the fewest running), a prefilled request to the decode instance with the most
+/// free KV capacity. Ties go to the lowest index. Generic so the hot path does not box.
+/// </summary>
+public static class DispatchPolicy
+{
+    public static int PickEntry<T>(IReadOnlyList<T> instances) where T : IEntryLoad
+    {
+        int best = 0;
+        for (int i = 1; i < instances.Count; i++)
+        {
+            var c = instances[i];
+            var b = instances[best];
+            if (c.QueuedTokens < b.QueuedTokens || (c.QueuedTokens == b.QueuedTokens && c.RunningCount < b.RunningCount)) best = i;
+        }
+        return best;
+    }
+
+    public static int PickDecode<T>(IReadOnlyList<T> instances) where T : IDecodeLoad
+    {
+        int best = 0;
+        for (int i = 1; i < instances.Count; i++)
+            if (instances[i].FreeCapacityBlocks > instances[best].FreeCapacityBlocks) best = i;
+        return best;
+    }
+}
