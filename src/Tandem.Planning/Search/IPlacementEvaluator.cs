@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using Tandem.Benchmark.Metrics;
 
 namespace Tandem.Planning.Search;
@@ -17,7 +18,7 @@ public interface IPlacementEvaluator
     int MaxPipelineDegree { get; }
 
     /// <summary>Whether the model's weights and a useful KV cache fit an instance of this parallelism.</summary>
-    bool Fits(Parallelism parallelism);
+    bool Fits(ParallelConfig parallelism);
 
     /// <summary>Share of requests meeting <paramref name="slo"/> when the unit serves Poisson arrivals at <paramref name="rate"/> req/s.</summary>
     double Attainment(PlanningUnit unit, double rate, SloSpec slo);

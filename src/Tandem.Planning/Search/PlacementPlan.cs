@@ -13,13 +13,13 @@ public sealed record PlacementPlan
 {
     public required ClusterSpec Cluster { get; init; }
     public required PlannerOptions Options { get; init; }
-    public required IReadOnlyList<Placement> Ranked { get; init; }
+    public required IReadOnlyList<PlannedPlacement> Ranked { get; init; }
     public required IReadOnlyList<UnitGoodput> Units { get; init; }
     public required TimeSpan Elapsed { get; init; }
 
     /// <summary>The winner; null when no placement meets the SLOs at any rate.</summary>
-    public Placement? Chosen => Ranked.Count > 0 ? Ranked[0] : null;
+    public PlannedPlacement? Chosen => Ranked.Count > 0 ? Ranked[0] : null;
 
     /// <summary>The best placement of one serving mode (whether disaggregation pays is Chosen's mode against these).</summary>
-    public Placement? BestOf(ServingMode mode) => Ranked.FirstOrDefault(p => p.Mode == mode);
+    public PlannedPlacement? BestOf(ServingMode mode) => Ranked.FirstOrDefault(p => p.Mode == mode);
 }

@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using System.Diagnostics;
 using Tandem.Benchmark.Goodput;
 using Tandem.Benchmark.Metrics;
@@ -51,7 +52,7 @@ public static class PlacementPlanner
         var goodputs = MeasureAll(evaluator, units, options, progress, ct);
         var byUnit = goodputs.ToDictionary(g => g.Unit, g => g.Goodput);
 
-        var placements = new List<Placement>();
+        var placements = new List<PlannedPlacement>();
         if (options.HighAffinity)
             foreach (var p in configs)
                 foreach (var d in configs)
@@ -72,15 +73,15 @@ public static class PlacementPlanner
     }
 
     /// <summary>Algorithm 1's configurations: tensor ≤ devices per node (a stage stays inside a node), tensor·pipeline ≤ the cluster, the model fits.</summary>
-    internal static List<Parallelism> SingleInstanceConfigs(IPlacementEvaluator evaluator, ClusterSpec cluster)
+    internal static List<ParallelConfig> SingleInstanceConfigs(IPlacementEvaluator evaluator, ClusterSpec cluster)
     {
-        var configs = new List<Parallelism>();
+        var configs = new List<ParallelConfig>();
         foreach (int tensor in evaluator.TensorDegrees.Distinct().Order())
         {
             if (tensor < 1 || tensor > cluster.DevicesPerNode) continue;
             for (int pipeline = 1; pipeline <= evaluator.MaxPipelineDegree && tensor * pipeline <= cluster.TotalDevices; pipeline++)
             {
-                var p = new Parallelism(tensor, pipeline);
+                var p = new ParallelConfig(tensor, pipeline);
                 if (evaluator.Fits(p)) configs.Add(p);
             }
         }
@@ -88,10 +89,10 @@ public static class PlacementPlanner
     }
 
     /// <summary>One Algorithm 2 candidate: a pair spanning <see cref="Nodes"/> nodes, each node holding a prefill and a decode segment.</summary>
-    internal sealed record PairedConfig(int Nodes, Parallelism PrefillSegment, Parallelism DecodeSegment)
+    internal sealed record PairedConfig(int Nodes, ParallelConfig PrefillSegment, ParallelConfig DecodeSegment)
     {
         public PlanningUnit Unit => new(UnitShape.PairedInNode,
-            new Parallelism(PrefillSegment.Tensor, PrefillSegment.Pipeline * Nodes), new Parallelism(DecodeSegment.Tensor, DecodeSegment.Pipeline * Nodes));
+            new ParallelConfig(PrefillSegment.Tp, PrefillSegment.Pp * Nodes), new ParallelConfig(DecodeSegment.Tp, DecodeSegment.Pp * Nodes));
         public int DevicesPerNode => PrefillSegment.Devices + DecodeSegment.Devices;
     }
 
@@ -102,11 +103,11 @@ public static class PlacementPlanner
         var tensors = evaluator.TensorDegrees.Distinct().Order().ToList();
         for (int nodes = 1; nodes <= cluster.Nodes && nodes <= evaluator.MaxPipelineDegree; nodes++)
         {
-            var segments = new List<Parallelism>();
+            var segments = new List<ParallelConfig>();
             foreach (int tensor in tensors)
                 for (int pipeline = 1; tensor * pipeline <= cluster.DevicesPerNode && pipeline * nodes <= evaluator.MaxPipelineDegree; pipeline++)
-                    if (tensor >= 1 && evaluator.Fits(new Parallelism(tensor, pipeline * nodes)))
-                        segments.Add(new Parallelism(tensor, pipeline));
+                    if (tensor >= 1 && evaluator.Fits(new ParallelConfig(tensor, pipeline * nodes)))
+                        segments.Add(new ParallelConfig(tensor, pipeline));
             foreach (var p in segments)
                 foreach (var d in segments)
                     if (p.Devices + d.Devices <= cluster.DevicesPerNode)
@@ -151,11 +152,11 @@ public static class PlacementPlanner
         return new UnitGoodput(unit, result.Goodput, result.Probes.Count);
     }
 
-    private static Placement? HighAffinity(Parallelism prefill, double prefillGoodput, Parallelism decode, double decodeGoodput, ClusterSpec cluster, double? target)
+    private static PlannedPlacement? HighAffinity(ParallelConfig prefill, double prefillGoodput, ParallelConfig decode, double decodeGoodput, ClusterSpec cluster, double? target)
     {
         if (prefillGoodput <= 0 || decodeGoodput <= 0) return null;
         if (ReplicaSizing.SizePair(Stages(prefill, prefillGoodput), Stages(decode, decodeGoodput), cluster, target) is not { } sized) return null;
-        return new Placement
+        return new PlannedPlacement
         {
             Mode = ServingMode.Disaggregated,
             Affinity = NodeAffinity.High,
@@ -166,12 +167,12 @@ public static class PlacementPlanner
         };
     }
 
-    private static Placement? LowAffinity(PairedConfig pair, double goodput, ClusterSpec cluster, double? target)
+    private static PlannedPlacement? LowAffinity(PairedConfig pair, double goodput, ClusterSpec cluster, double? target)
     {
         if (goodput <= 0) return null;
         if (ReplicaSizing.Size(new ReplicaSizing.Replica(goodput, pair.DevicesPerNode, pair.Nodes), cluster, target) is not { } sized) return null;
         var unit = pair.Unit;
-        return new Placement
+        return new PlannedPlacement
         {
             Mode = ServingMode.Disaggregated,
             Affinity = NodeAffinity.Low,
@@ -183,13 +184,13 @@ public static class PlacementPlanner
         };
     }
 
-    private static Placement? Colocated(ServingMode mode, Parallelism p, double goodput, ClusterSpec cluster, double? target)
+    private static PlannedPlacement? Colocated(ServingMode mode, ParallelConfig p, double goodput, ClusterSpec cluster, double? target)
     {
         if (goodput <= 0) return null;
         if (ReplicaSizing.Size(Stages(p, goodput), cluster, target) is not { } sized) return null;
-        return new Placement { Mode = mode, Instances = new InstanceGroup(p, sized.Count, goodput), Goodput = sized.Goodput, ReachesTargetRate = sized.ReachesTarget };
+        return new PlannedPlacement { Mode = mode, Instances = new InstanceGroup(p, sized.Count, goodput), Goodput = sized.Goodput, ReachesTargetRate = sized.ReachesTarget };
     }
 
     /// <summary>An instance occupies one node-bound group per pipeline stage.</summary>
-    private static ReplicaSizing.Replica Stages(Parallelism p, double goodput) => new(goodput, p.Tensor, p.Pipeline);
+    private static ReplicaSizing.Replica Stages(ParallelConfig p, double goodput) => new(goodput, p.Tp, p.Pp);
 }

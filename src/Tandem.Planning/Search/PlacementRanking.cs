@@ -8,14 +8,14 @@ namespace Tandem.Planning.Search;
 /// fewest devices. Remaining ties fall to disaggregated before colocated before chunked, then to the description, so
 /// a plan never depends on enumeration or thread order.
 /// </summary>
-internal sealed class PlacementRanking : IComparer<Placement>
+internal sealed class PlacementRanking : IComparer<PlannedPlacement>
 {
     private readonly bool _hasTarget;
     private PlacementRanking(bool hasTarget) => _hasTarget = hasTarget;
 
     public static PlacementRanking For(double? targetRate) => new(targetRate is not null);
 
-    public int Compare(Placement? x, Placement? y)
+    public int Compare(PlannedPlacement? x, PlannedPlacement? y)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);

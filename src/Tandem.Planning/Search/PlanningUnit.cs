@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using Tandem.Serving;
 
 namespace Tandem.Planning.Search;
@@ -22,7 +23,7 @@ public enum UnitShape
 /// <see cref="UnitShape.PairedInNode"/>, <see cref="Parallelism"/> is the prefill instance's and
 /// <see cref="DecodeParallelism"/> the decode instance's, each spanning all the pair's nodes).
 /// </summary>
-public sealed record PlanningUnit(UnitShape Shape, Parallelism Parallelism, Parallelism? DecodeParallelism = null)
+public sealed record PlanningUnit(UnitShape Shape, ParallelConfig Parallelism, ParallelConfig? DecodeParallelism = null)
 {
     public int Devices => Parallelism.Devices + (DecodeParallelism?.Devices ?? 0);
 

@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using Tandem.Planning.Search;
 
 namespace Tandem.Planning.Tests.Search;
@@ -14,18 +15,18 @@ internal static class BruteForcePlacements
     public static List<Candidate> All(StepEvaluator model, ClusterSpec cluster, bool high, bool low, bool colocated, bool chunked)
     {
         var result = new List<Candidate>();
-        var configs = new List<Parallelism>();
+        var configs = new List<ParallelConfig>();
         foreach (int t in model.TensorDegrees)
             for (int s = 1; s <= model.MaxPipelineDegree; s++)
-                if (t <= cluster.DevicesPerNode && t * s <= cluster.TotalDevices && model.Fits(new Parallelism(t, s)))
-                    configs.Add(new Parallelism(t, s));
+                if (t <= cluster.DevicesPerNode && t * s <= cluster.TotalDevices && model.Fits(new ParallelConfig(t, s)))
+                    configs.Add(new ParallelConfig(t, s));
         int most = cluster.TotalDevices;
 
         foreach (var p in configs)
         {
             if (colocated || chunked)
                 for (int k = 1; k <= most; k++)
-                    if (cluster.CanHost([(p.Tensor, p.Pipeline * k)]))
+                    if (cluster.CanHost([(p.Tp, p.Pp * k)]))
                     {
                         if (colocated) Add("colocated", k * p.Devices, k * model.Capacity(new PlanningUnit(UnitShape.Colocated, p)));
                         if (chunked) Add("chunked", k * p.Devices, k * model.Capacity(new PlanningUnit(UnitShape.Chunked, p)));
@@ -34,7 +35,7 @@ internal static class BruteForcePlacements
             foreach (var d in configs)
                 for (int n = 1; n <= most; n++)
                     for (int m = 1; m <= most; m++)
-                        if (cluster.CanHost([(p.Tensor, p.Pipeline * n), (d.Tensor, d.Pipeline * m)]))
+                        if (cluster.CanHost([(p.Tp, p.Pp * n), (d.Tp, d.Pp * m)]))
                             Add("high", n * p.Devices + m * d.Devices, Math.Min(
                                 n * model.Capacity(new PlanningUnit(UnitShape.PrefillOnly, p)),
                                 m * model.Capacity(new PlanningUnit(UnitShape.DecodeOnly, d))));
@@ -46,8 +47,8 @@ internal static class BruteForcePlacements
                         for (int sp = 1; sp * nodes <= model.MaxPipelineDegree; sp++)
                             for (int sd = 1; sd * nodes <= model.MaxPipelineDegree; sd++)
                             {
-                                var prefill = new Parallelism(tp, sp * nodes);
-                                var decode = new Parallelism(td, sd * nodes);
+                                var prefill = new ParallelConfig(tp, sp * nodes);
+                                var decode = new ParallelConfig(td, sd * nodes);
                                 int perNode = tp * sp + td * sd;
                                 if (perNode > cluster.DevicesPerNode || !model.Fits(prefill) || !model.Fits(decode)) continue;
                                 double unit = model.Capacity(new PlanningUnit(UnitShape.PairedInNode, prefill, decode));

@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using Tandem.Benchmark.Metrics;
 using Tandem.Planning.Search;
 using Tandem.Serving;
@@ -98,12 +99,12 @@ public class PlacementPlannerTests
         // 2 devices, TP4 needs 4: DistServe's "best per device, then replicas" would take 4.
         var model = new FixedEvaluator(unit => unit.Shape switch
         {
-            UnitShape.PrefillOnly => unit.Parallelism.Tensor == 4 ? 4.0 : 0.75 * unit.Devices,
+            UnitShape.PrefillOnly => unit.Parallelism.Tp == 4 ? 4.0 : 0.75 * unit.Devices,
             UnitShape.DecodeOnly => 10.0 * unit.Devices,
             _ => 0,
         }, tensorDegrees: [1, 4]);
         var plan = PlacementPlanner.Plan(model, new ClusterSpec(1, 8), new PlannerOptions { Slo = Slo, TargetRate = 1.5 });
-        Assert.Equal(new InstanceGroup(new Parallelism(1), 2, 0.75), plan.Chosen!.Prefill);
+        Assert.Equal(new InstanceGroup(new ParallelConfig(1), 2, 0.75), plan.Chosen!.Prefill);
         Assert.Equal(3, plan.Chosen.Devices);
     }
 
@@ -114,13 +115,13 @@ public class PlacementPlannerTests
         // decode give 3 req/s; the eighth core would add a decode instance that raises nothing.
         var model = new FixedEvaluator(unit => unit.Shape switch
         {
-            UnitShape.PrefillOnly => unit.Parallelism.Tensor == 2 ? 1.0 : 0,
-            UnitShape.DecodeOnly => unit.Parallelism.Tensor == 1 ? 100.0 : 0,
+            UnitShape.PrefillOnly => unit.Parallelism.Tp == 2 ? 1.0 : 0,
+            UnitShape.DecodeOnly => unit.Parallelism.Tp == 1 ? 100.0 : 0,
             _ => 0,
         }, tensorDegrees: [1, 2]);
         var plan = PlacementPlanner.Plan(model, new ClusterSpec(1, 8), new PlannerOptions { Slo = Slo });
-        Assert.Equal(new InstanceGroup(new Parallelism(2), 3, 1.0), plan.Chosen!.Prefill);
-        Assert.Equal(new InstanceGroup(new Parallelism(1), 1, 100.0), plan.Chosen.Decode);
+        Assert.Equal(new InstanceGroup(new ParallelConfig(2), 3, 1.0), plan.Chosen!.Prefill);
+        Assert.Equal(new InstanceGroup(new ParallelConfig(1), 1, 100.0), plan.Chosen.Decode);
         Assert.Equal(3.0, plan.Chosen.Goodput);
     }
 
@@ -132,7 +133,7 @@ public class PlacementPlannerTests
     public void Stages_stay_inside_nodes(int nodes, int perNode, int groupDevices, int groups, bool fits) =>
         Assert.Equal(fits, new ClusterSpec(nodes, perNode).CanHost([(groupDevices, groups)]));
 
-    private static IEnumerable<(int, int)> Groups(Placement p)
+    private static IEnumerable<(int, int)> Groups(PlannedPlacement p)
     {
         if (p.Affinity == NodeAffinity.Low)
         {
@@ -142,7 +143,7 @@ public class PlacementPlannerTests
         }
         foreach (var g in new[] { p.Prefill, p.Decode, p.Instances })
             if (g is not null)
-                yield return (g.Parallelism.Tensor, g.Parallelism.Pipeline * g.Count);
+                yield return (g.Parallelism.Tp, g.Parallelism.Pp * g.Count);
     }
 
     /// <summary>Goodput given per unit by a formula (step attainment), for hand-made cases.</summary>
@@ -150,7 +151,7 @@ public class PlacementPlannerTests
     {
         public IReadOnlyList<int> TensorDegrees => tensorDegrees ?? [1, 2, 4];
         public int MaxPipelineDegree => 1;
-        public bool Fits(Parallelism parallelism) => true;
+        public bool Fits(ParallelConfig parallelism) => true;
         public double Attainment(PlanningUnit unit, double rate, SloSpec slo) => rate <= capacity(unit) ? 1 : 0;
     }
 }

@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using Tandem.Benchmark.Metrics;
 using Tandem.Planning.Search;
 
@@ -17,7 +18,7 @@ internal sealed class StepEvaluator(int seed, IReadOnlyList<int> tensorDegrees, 
     public int MaxPipelineDegree => maxPipelineDegree;
     public int Calls => _calls;
 
-    public bool Fits(Parallelism parallelism) => parallelism.Devices >= minDevices;
+    public bool Fits(ParallelConfig parallelism) => parallelism.Devices >= minDevices;
 
     public double Attainment(PlanningUnit unit, double rate, SloSpec slo)
     {
@@ -28,8 +29,8 @@ internal sealed class StepEvaluator(int seed, IReadOnlyList<int> tensorDegrees, 
     /// <summary>The unit's goodput: a stable function of the seed and the unit (string hashes are randomised per process, so arithmetic).</summary>
     public double Capacity(PlanningUnit unit)
     {
-        var d = unit.DecodeParallelism ?? new Parallelism(1);
-        int key = seed * 1_000_003 + (int)unit.Shape * 100_003 + unit.Parallelism.Tensor * 1009 + unit.Parallelism.Pipeline * 101 + d.Tensor * 11 + d.Pipeline;
+        var d = unit.DecodeParallelism ?? new ParallelConfig(1);
+        int key = seed * 1_000_003 + (int)unit.Shape * 100_003 + unit.Parallelism.Tp * 1009 + unit.Parallelism.Pp * 101 + d.Tp * 11 + d.Pp;
         var rng = new Random(key);
         // Roughly proportional to the devices, with wide noise, so that neither the largest nor the smallest configuration always wins.
         return 0.25 * rng.Next(0, 12 * unit.Devices + 1);

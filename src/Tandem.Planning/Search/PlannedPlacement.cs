@@ -1,3 +1,4 @@
+using Tandem.Planning.Simulation;
 using Tandem.Serving;
 
 namespace Tandem.Planning.Search;
@@ -12,7 +13,7 @@ public enum NodeAffinity
 }
 
 /// <summary><see cref="Count"/> identical instances of one parallelism, and the rate each sustains within its SLOs (simulated).</summary>
-public sealed record InstanceGroup(Parallelism Parallelism, int Count, double GoodputPerInstance)
+public sealed record InstanceGroup(ParallelConfig Parallelism, int Count, double GoodputPerInstance)
 {
     public int Devices => Parallelism.Devices * Count;
 }
@@ -23,7 +24,7 @@ public sealed record InstanceGroup(Parallelism Parallelism, int Count, double Go
 /// at the attainment target, from the simulated goodput of its instances: for disaggregated, the slower phase bounds
 /// it (<c>min(n·g_prefill, m·g_decode)</c>).
 /// </summary>
-public sealed record Placement
+public sealed record PlannedPlacement
 {
     public required ServingMode Mode { get; init; }
     /// <summary>Disaggregated only.</summary>
