@@ -4,7 +4,9 @@ using Tandem.Engine.Chat;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Server;
+using Tandem.Planning.Search;
 using Tandem.Serving;
+using Tandem.Serving.Instances;
 
 namespace Tandem.Cli.Commands;
 
@@ -48,11 +50,12 @@ public static class ServeCommand
             Description = "Seconds requests in flight may run after SIGTERM / Ctrl+C (new ones get 503 at once); those still running then end with finish_reason \"abort\" and the exit code is 1",
             DefaultValueFactory = _ => new TandemApiOptions().ShutdownTimeout.TotalSeconds,
         };
+        var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -69,6 +72,17 @@ public static class ServeCommand
             {
                 try { _ = ChatTemplate.Resolve(templateName, null); } // a typo stops here, before any model is loaded
                 catch (ChatTemplateException e) { throw new CliUsageException(e.Message); }
+            }
+
+            string? planPath = parse.GetValue(planFile);
+            PlanFile? plan = null;
+            if (planPath is not null)
+            {
+                Option[] setByPlan = [mode, prefill, decode, instances, coresPer, coreLists, prefillTarget, chunkBudget];
+                if (setByPlan.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } clash)
+                    throw new CliUsageException($"--plan sets the placement: drop {clash.Name}, or drop --plan");
+                try { plan = PlanFileJson.Read(planPath); }
+                catch (ArgumentException e) { throw new CliUsageException(e.Message); }
             }
 
             using var lm = LanguageModel.Load(path);
@@ -90,6 +104,13 @@ public static class ServeCommand
             };
             try
             {
+                if (plan is not null)
+                {
+                    options = ServingPlan.Apply(plan, options, CpuAffinity.AvailableCores(), planPath!);
+                    if (!string.Equals(plan.Model, Path.GetFileName(path), StringComparison.OrdinalIgnoreCase))
+                        console.Error.WriteLine($"warning: {planPath} was planned for {plan.Model}'s profile, and this serves {Path.GetFileName(path)}");
+                    console.Out.WriteLine($"plan: {planPath} ({plan.Model}, {plan.Workload}, SLO TTFT {plan.SloTtftSeconds} s / TPOT {plan.SloTpotSeconds} s): {plan.Chosen!.Describe()}");
+                }
                 options.Validate();
             }
             catch (ArgumentException e)

@@ -15,8 +15,8 @@ public sealed record ClusterSpec
     {
         if (nodes < 1) throw new ArgumentOutOfRangeException(nameof(nodes), $"--nodes must be at least 1, got {nodes}");
         if (devicesPerNode < 1) throw new ArgumentOutOfRangeException(nameof(devicesPerNode), $"--devices-per-node must be at least 1, got {devicesPerNode}");
-        if (!(intraNodeBandwidth > 0) || double.IsInfinity(intraNodeBandwidth)) throw new ArgumentOutOfRangeException(nameof(intraNodeBandwidth), $"--intra-bandwidth must be a positive number of bytes per second, got {intraNodeBandwidth}");
-        if (!(interNodeBandwidth > 0) || double.IsInfinity(interNodeBandwidth)) throw new ArgumentOutOfRangeException(nameof(interNodeBandwidth), $"--inter-bandwidth must be a positive number of bytes per second, got {interNodeBandwidth}");
+        if (!(intraNodeBandwidth > 0) || double.IsInfinity(intraNodeBandwidth)) throw new ArgumentOutOfRangeException(nameof(intraNodeBandwidth), $"--intra-bandwidth must be positive, got {intraNodeBandwidth / 1e9} GB/s");
+        if (!(interNodeBandwidth > 0) || double.IsInfinity(interNodeBandwidth)) throw new ArgumentOutOfRangeException(nameof(interNodeBandwidth), $"--inter-bandwidth must be positive, got {interNodeBandwidth / 1e9} GB/s");
         Nodes = nodes;
         DevicesPerNode = devicesPerNode;
         IntraNodeBandwidth = intraNodeBandwidth;

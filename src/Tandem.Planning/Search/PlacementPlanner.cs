@@ -72,6 +72,26 @@ public static class PlacementPlanner
         return new PlacementPlan { Cluster = cluster, Options = options, Ranked = placements, Units = goodputs, Elapsed = clock.Elapsed };
     }
 
+    /// <summary>
+    /// The goodput of a whole placement, every instance simulated at once (bisected like a unit's, starting from the
+    /// rate the plan expects): what the per-unit goodputs promise, checked — it is lower where the phases interfere
+    /// in ways a phase simulated alone does not show (KV transfer, decode holding prefill's memory).
+    /// </summary>
+    public static double SimulateGoodput(SimulatorEvaluator evaluator, PlannedPlacement placement, PlannerOptions options)
+    {
+        double maxRate = options.MaxRatePerDevice * placement.Devices;
+        double first = Math.Clamp(placement.Goodput, options.Precision, maxRate);
+        var search = new GoodputSearchOptions
+        {
+            Target = options.AttainmentTarget,
+            Precision = options.Precision,
+            InitialRate = first,
+            MinRate = Math.Min(options.Precision, first),
+            MaxRate = maxRate,
+        };
+        return GoodputSearch.Find(rate => evaluator.Attainment(placement, rate, options.Slo), search).Goodput;
+    }
+
     /// <summary>Algorithm 1's configurations: tensor ≤ devices per node (a stage stays inside a node), tensor·pipeline ≤ the cluster, the model fits.</summary>
     internal static List<ParallelConfig> SingleInstanceConfigs(IPlacementEvaluator evaluator, ClusterSpec cluster)
     {

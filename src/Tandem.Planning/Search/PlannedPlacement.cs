@@ -39,6 +39,9 @@ public sealed record PlannedPlacement
     /// <summary>Whether the placement reaches the planned-for rate within the cluster (always true when none was given).</summary>
     public bool ReachesTargetRate { get; init; } = true;
 
+    /// <summary>The whole placement's goodput, every instance simulated at once (<see cref="PlacementPlanner.SimulateGoodput"/>); null when not checked.</summary>
+    public double? SimulatedGoodput { get; init; }
+
     public int Devices => (Prefill?.Devices ?? 0) + (Decode?.Devices ?? 0) + (Instances?.Devices ?? 0);
     public double GoodputPerDevice => Devices == 0 ? 0 : Goodput / Devices;
 
