@@ -51,6 +51,7 @@ public sealed class TandemServer : IAsyncDisposable
             api.MaxRequestBodyBytes = o.MaxRequestBodyBytes;
             api.MaxChoices = o.MaxChoices;
             api.ShutdownTimeout = o.ShutdownTimeout;
+            api.Replanner = o.Replanner;
         });
         var app = builder.Build();
         app.MapTandemApi();

@@ -4,6 +4,8 @@ using Tandem.Engine.Chat;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Server;
+using Tandem.Planning.Profiles;
+using Tandem.Planning.Replanning;
 using Tandem.Planning.Search;
 using Tandem.Serving;
 using Tandem.Serving.Instances;
@@ -51,11 +53,13 @@ public static class ServeCommand
             DefaultValueFactory = _ => new TandemApiOptions().ShutdownTimeout.TotalSeconds,
         };
         var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
+        var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
+        var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -74,6 +78,9 @@ public static class ServeCommand
                 catch (ChatTemplateException e) { throw new CliUsageException(e.Message); }
             }
 
+            var replanOptions = new ReplanOptions { WindowSeconds = parse.GetValue(replanWindow), Threshold = parse.GetValue(replanThreshold) };
+            try { replanOptions.Validate(); }
+            catch (ArgumentOutOfRangeException e) { throw new CliUsageException(e.Message.Replace($" (Parameter '{e.ParamName}')", "")); }
             string? planPath = parse.GetValue(planFile);
             PlanFile? plan = null;
             if (planPath is not null)
@@ -84,6 +91,8 @@ public static class ServeCommand
                 try { plan = PlanFileJson.Read(planPath); }
                 catch (ArgumentException e) { throw new CliUsageException(e.Message); }
             }
+            else if (new Option[] { replanWindow, replanThreshold }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } orphan)
+                throw new CliUsageException($"{orphan.Name} needs --plan: re-planning watches the workload against a plan from 'tandem plan'");
 
             using var lm = LanguageModel.Load(path);
             var options = new ServingOptions
@@ -126,6 +135,10 @@ public static class ServeCommand
                 ShutdownTimeout = TimeSpan.FromSeconds(graceSeconds),
             };
 
+            // Re-planning needs the profile the plan was made with; it runs beside the server, off the request path.
+            await using var replanner = plan is null ? null : StartReplanner(plan, planPath!, replanOptions, console);
+            api.Replanner = replanner;
+
             await using var runtime = ServingRuntime.Start(options);
             TandemServer server;
             try
@@ -162,6 +175,25 @@ public static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    private static Replanner? StartReplanner(PlanFile plan, string planPath, ReplanOptions options, CliConsole console)
+    {
+        LatencyProfile profile;
+        try
+        {
+            profile = LatencyProfileJson.Read(plan.Profile);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException)
+        {
+            console.Error.WriteLine($"warning: re-planning is off: {planPath} was made with {plan.Profile}, which cannot be read ({e.Message})");
+            return null;
+        }
+        var replanner = new Replanner(plan, profile, options, log: line => { lock (console) console.Error.WriteLine(line); });
+        replanner.Start();
+        console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"re-planning: every {options.WindowSeconds:0.###} s window is compared with the plan's workload; a drift past {options.Threshold:P0} re-runs the planner (GET /plan)"));
+        return replanner;
     }
 
     /// <summary>The command name; <see cref="TandemApp"/> leaves its SIGTERM / Ctrl+C to the server's own drain.</summary>

@@ -72,12 +72,15 @@ public class PlanCommandTests
         Assert.Equal("", output);
     }
 
-    [Fact]
-    public void Serve_refuses_a_plan_beside_the_options_it_sets()
+    [Theory]
+    [InlineData("--plan plan.json --mode colocated", "--plan sets the placement: drop --mode")]
+    [InlineData("--replan-window 30", "--replan-window needs --plan")]
+    [InlineData("--plan plan.json --replan-threshold 0", "--replan-threshold must be a positive fraction")]
+    public void Serve_refuses_plan_options_that_cannot_work(string arguments, string expected)
     {
-        var (code, _, error) = Run(["serve", "--model", TestPaths.Model("stories260K.gguf"), "--plan", "plan.json", "--mode", "colocated"]);
+        var (code, _, error) = Run(["serve", "--model", TestPaths.Model("stories260K.gguf"), .. arguments.Split(' ')]);
         Assert.Equal(1, code);
-        Assert.Contains("--plan sets the placement: drop --mode", error);
+        Assert.Contains(expected, error);
     }
 
     private static (int Code, string Out, string Error) Run(string[] args)

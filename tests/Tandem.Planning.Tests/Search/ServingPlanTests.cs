@@ -7,7 +7,7 @@ namespace Tandem.Planning.Tests.Search;
 
 public class ServingPlanTests
 {
-    private static PlanFile PlanOf(PlannedPlacement chosen, string deviceKind = "cpu") => new()
+    internal static PlanFile PlanOf(PlannedPlacement chosen, string deviceKind = "cpu") => new()
     {
         Model = "stories260K.gguf", Profile = "/p.json", DeviceKind = deviceKind, Workload = "chatbot",
         SloTtftSeconds = 1, SloTpotSeconds = 0.1, Attainment = 0.9, TargetRate = 2, Nodes = 1, DevicesPerNode = 8,
