@@ -38,12 +38,13 @@ public static class PlanCommand
         var chunkBudget = new Option<int>("--chunk-budget") { Description = "Tokens per chunked step, as serve", DefaultValueFactory = _ => new ServingOptions().ChunkBudget };
         var kvMemory = new Option<string>("--kv-memory") { Description = "KV memory per instance for a CPU profile, as serve (GPU profiles carry their own capacities)", DefaultValueFactory = _ => "256MiB" };
         var top = new Option<int>("--top") { Description = "Runners-up to print and keep in plan.json", DefaultValueFactory = _ => 10 };
+        var candidates = new Option<string>("--candidates") { Description = "Which placements compete: comma-separated high (Algorithm 1), low (Algorithm 2), colocated, chunked", DefaultValueFactory = _ => "high,low,colocated,chunked" };
         var check = new Option<int>("--check") { Description = "Placements (from the top) whose goodput is also simulated whole, every instance at once", DefaultValueFactory = _ => 3 };
 
         var command = new Command("plan", "Choose the placement (disaggregated or not, parallelism, instance counts) that maximises goodput per device, by simulation.")
         {
             profile, modelName, workload, sloTtft, sloTpot, attainment, nodes, devicesPerNode, intra, inter, rate, outPath, requests, seed, precision,
-            prefillTarget, chunkBudget, kvMemory, top, check,
+            prefillTarget, chunkBudget, kvMemory, top, check, candidates,
         };
         command.SetAction(parse =>
         {
@@ -51,8 +52,15 @@ public static class PlanCommand
             string workloadName = parse.GetValue(workload)!;
             var spec = Usage(() => WorkloadSpec.Preset(workloadName));
             var cluster = Usage(() => new ClusterSpec(parse.GetValue(nodes), parse.GetValue(devicesPerNode), parse.GetValue(intra) * 1e9, parse.GetValue(inter) * 1e9));
+            var kinds = parse.GetValue(candidates)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(k => k.ToLowerInvariant()).ToHashSet();
+            if (kinds.Except(["high", "low", "colocated", "chunked"]).FirstOrDefault() is { } unknown)
+                throw new CliUsageException($"--candidates: unknown '{unknown}' (high, low, colocated, chunked)");
             var options = new PlannerOptions
             {
+                HighAffinity = kinds.Contains("high"),
+                LowAffinity = kinds.Contains("low"),
+                Colocated = kinds.Contains("colocated"),
+                Chunked = kinds.Contains("chunked"),
                 Slo = Usage(() => new SloSpec(parse.GetValue(sloTtft), parse.GetValue(sloTpot))),
                 AttainmentTarget = parse.GetValue(attainment),
                 TargetRate = parse.GetValue(rate),

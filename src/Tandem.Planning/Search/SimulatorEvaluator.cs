@@ -13,7 +13,7 @@ namespace Tandem.Planning.Search;
 /// <list type="bullet">
 /// <item>a phase alone (Algorithm 1): the instance under test plus <see cref="HelperInstances"/> instances of the
 /// other phase at the profile's widest degree, so the other phase never holds it back; only the phase's own SLO is
-/// judged. KV moves over the cross-node link, as it would between the phases' nodes.</item>
+/// judged. KV moves over the cross-node link, as it would between the phases' nodes (the intra-node one on a one-node cluster).</item>
 /// <item>a pair (Algorithm 2): one prefill and one decode instance, KV over the intra-node link.</item>
 /// <item>colocated and chunked: one instance.</item>
 /// </list>
@@ -75,17 +75,20 @@ public sealed class SimulatorEvaluator : IPlacementEvaluator
             Mode = ServingMode.Disaggregated,
             PrefillInstances = placement.Prefill!.Count, PrefillParallel = placement.Prefill.Parallelism,
             DecodeInstances = placement.Decode!.Count, DecodeParallel = placement.Decode.Parallelism,
-            LinkBytesPerSecond = placement.Affinity == NodeAffinity.Low ? _cluster.IntraNodeBandwidth : _cluster.InterNodeBandwidth,
+            LinkBytesPerSecond = placement.Affinity == NodeAffinity.Low ? _cluster.IntraNodeBandwidth : HighAffinityLink,
         }
         : Template with { Mode = placement.Mode, ColocatedInstances = placement.Instances!.Count, ColocatedParallel = placement.Instances.Parallelism };
 
     internal Placement PlacementOf(PlanningUnit unit) => unit.Shape switch
     {
-        UnitShape.PrefillOnly => Disaggregated(unit.Parallelism, 1, _widest, HelperInstances, _cluster.InterNodeBandwidth),
-        UnitShape.DecodeOnly => Disaggregated(_widest, HelperInstances, unit.Parallelism, 1, _cluster.InterNodeBandwidth),
+        UnitShape.PrefillOnly => Disaggregated(unit.Parallelism, 1, _widest, HelperInstances, HighAffinityLink),
+        UnitShape.DecodeOnly => Disaggregated(_widest, HelperInstances, unit.Parallelism, 1, HighAffinityLink),
         UnitShape.PairedInNode => Disaggregated(unit.Parallelism, 1, unit.DecodeParallelism!.Value, 1, _cluster.IntraNodeBandwidth),
         _ => Template with { Mode = unit.Mode, ColocatedInstances = 1, ColocatedParallel = unit.Parallelism },
     };
+
+    /// <summary>Algorithm 1 places the phases anywhere: KV crosses nodes, unless the cluster is one node.</summary>
+    private double HighAffinityLink => _cluster.Nodes == 1 ? _cluster.IntraNodeBandwidth : _cluster.InterNodeBandwidth;
 
     private Placement Disaggregated(ParallelConfig prefill, int prefillCount, ParallelConfig decode, int decodeCount, double link) => Template with
     {
