@@ -14,6 +14,8 @@ public static class TandemApp
         root.Add(GenerateCommand.Create(console));
         root.Add(ServeCommand.Create(console));
         root.Add(BenchCommands.Create(console));
+        root.Add(ProfileCommand.Create(console));
+        root.Add(SimulateCommand.Create(console));
         root.Add(PlanCommand.Create(console));
         return root;
     }

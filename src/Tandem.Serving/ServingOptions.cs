@@ -62,6 +62,8 @@ public sealed record ServingOptions
 
     /// <summary>The one monotonic clock of every lifetime event.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+    /// <summary>Receives every intake and step of every instance (replay in the simulator); null: nothing traced.</summary>
+    public IServingTrace? Trace { get; init; }
     /// <summary>Receives warnings (pinning failures, failed steps); default: standard error.</summary>
     public Action<string>? OnWarning { get; init; }
 

@@ -1,31 +1,49 @@
-using System.Diagnostics;
-using Tandem.Benchmark.Arrivals;
+using System.Text.Json;
+using Tandem.Benchmark.Metrics;
 using Tandem.Benchmark.Reports;
 using Tandem.Benchmark.Workloads;
-using Tandem.Planning.Profiles;
 using Tandem.Planning.Simulation;
 using Tandem.Serving;
-using Xunit.Abstractions;
 
 namespace Tandem.Planning.Tests;
 
-public class ServingSimulatorTests(ITestOutputHelper output)
+public class ServingSimulatorTests
 {
-    [Fact]
-    public void Speed()
+    private static string Json(RunReport run) => JsonSerializer.Serialize(run, BenchReportJson.Options);
+
+    [Theory]
+    [InlineData(ServingMode.Disaggregated)]
+    [InlineData(ServingMode.Colocated)]
+    [InlineData(ServingMode.Chunked)]
+    public void Same_seed_gives_the_same_report_and_another_seed_another(ServingMode mode)
     {
         var profile = SyntheticProfiles.Linear();
-        var spec = WorkloadSpec.Preset("chatbot");
-        var requests = WorkloadGenerator.Generate(spec, 10_000, 1, PromptFormat.TokenIds);
-        var times = new ArrivalProcess(4).ArrivalTimes(10_000, 1);
-        foreach (var mode in new[] { ServingMode.Disaggregated, ServingMode.Colocated, ServingMode.Chunked })
+        var placement = new Placement { Mode = mode, PrefillInstances = 2, DecodeInstances = 1, ColocatedInstances = 2, KvBlocksPerInstance = 200, ChunkBudget = 64 };
+        var spec = WorkloadSpec.Preset("chatbot", 96, 24);
+        var slo = new SloSpec(2.5, 0.05);
+        string first = Json(ServingSimulator.Run(placement, profile, spec, 1.5, 200, seed: 7, slo));
+        string again = Json(ServingSimulator.Run(placement, profile, spec, 1.5, 200, seed: 7, slo));
+        string other = Json(ServingSimulator.Run(placement, profile, spec, 1.5, 200, seed: 8, slo));
+        Assert.Equal(first, again);
+        Assert.NotEqual(first, other);
+    }
+
+    [Theory]
+    [InlineData(ServingMode.Disaggregated)]
+    [InlineData(ServingMode.Colocated)]
+    [InlineData(ServingMode.Chunked)]
+    public void Every_request_gets_its_full_answer_with_token_times_in_order(ServingMode mode)
+    {
+        // A small pool forces preemptions (decode and colocated recompute): requests must still finish whole.
+        var placement = new Placement { Mode = mode, KvBlocksPerInstance = 40, ChunkBudget = 64 };
+        var run = ServingSimulator.Run(placement, SyntheticProfiles.Linear(), WorkloadSpec.Preset("chatbot", 96, 48, maxModelLength: 600), 4, 120, seed: 3);
+        Assert.Equal(120, run.Summary.Completed);
+        foreach (var r in run.Requests)
         {
-            var placement = new Placement { Mode = mode, PrefillInstances = 3, DecodeInstances = 1, ColocatedInstances = 4, KvBytesPerInstance = 2L << 30 };
-            var sw = Stopwatch.StartNew();
-            var result = ServingSimulator.Simulate(placement, profile, requests, times);
-            double sim = sw.Elapsed.TotalSeconds;
-            var run = ReportBuilder.Run(4, "x", result, new(2.5, 0.1), Tandem.Benchmark.Metrics.LatencyOrigin.Arrival, 4);
-            output.WriteLine($"{mode}: {sim:F2} s sim, {sw.Elapsed.TotalSeconds:F2} s with report; ok {run.Summary.Completed}, ttft {run.Summary.Ttft?.Mean:F3} tpot {run.Summary.Tpot?.Mean:F4} att {run.Summary.SloAttainment:F3}");
+            Assert.Equal(r.OutputTokensRequested, r.OutputTokens);
+            Assert.Equal(r.OutputTokens, r.TokenTimesS.Count);
+            for (int i = 1; i < r.TokenTimesS.Count; i++) Assert.True(r.TokenTimesS[i] > r.TokenTimesS[i - 1]);
+            Assert.True(r.TtftS > 0);
         }
     }
 }

@@ -32,39 +32,40 @@ public static class BenchCommands
         var model = new Option<string?>("--model") { Description = "Model name (default: the first from /v1/models)" };
         var apiKey = new Option<string?>("--api-key") { Description = "Bearer token, if the server wants one" };
         var label = new Option<string?>("--label") { Description = "Name of this system in tables and plots (default: the model)" };
-        var workload = new Option<string>("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}, or fixed:IN:OUT (e.g. fixed:128:32)", DefaultValueFactory = _ => "fixed" };
+        var shared = new WorkloadOptions();
+        var workload = shared.Workload;
         var dataset = new Option<string?>("--dataset") { Description = "JSONL of {prompt, output_len}, ShareGPT JSON, or a trace of {input_len, output_len, arrival_time} rows (replaces --workload)" };
-        var trace = new Option<string?>("--trace") { Description = "JSONL trace of {input_len, output_len, arrival_time} rows: exact lengths, and the trace's arrival times when it has them" };
+        var trace = shared.Trace;
         var timeScale = new Option<double?>("--time-scale") { Description = "Multiply a timed trace's arrival times (2 = half as fast); without it and without --rate the trace replays as is" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "GGUF file (model or vocabulary) whose tokenizer makes text prompts of exact token lengths" };
-        var numPrompts = new Option<int?>("--num-prompts", "-n") { Description = "Requests per run (default 100; a trace: all its rows)" };
-        var inputLen = new Option<int?>("--input-len") { Description = "Mean prompt length in tokens (exact for 'fixed')" };
-        var outputLen = new Option<int?>("--output-len") { Description = "Mean answer length in tokens (exact for 'fixed'; for a dataset: overrides every answer length)" };
-        var inputCv = new Option<double?>("--input-cv") { Description = "Prompt length CV (0 = fixed)" };
-        var outputCv = new Option<double?>("--output-cv") { Description = "Answer length CV (0 = fixed)" };
-        var maxModelLen = new Option<int?>("--max-model-len") { Description = "Cap on prompt + answer tokens" };
-        var tokenIds = new Option<bool>("--token-ids") { Description = "Send prompts as token-id arrays (completions only): exact prompt lengths" };
+        var numPrompts = shared.NumPrompts;
+        var inputLen = shared.InputLen;
+        var outputLen = shared.OutputLen;
+        var inputCv = shared.InputCv;
+        var outputCv = shared.OutputCv;
+        var maxModelLen = shared.MaxModelLen;
+        var tokenIds = shared.TokenIds;
         var tokenIdMin = new Option<int>("--token-id-min") { Description = "Lowest token id --token-ids draws", DefaultValueFactory = _ => PromptBuilder.DefaultTokenIdMin };
         var tokenIdMax = new Option<int>("--token-id-max") { Description = "Token ids drawn are below this (keep it within the model's vocabulary)", DefaultValueFactory = _ => PromptBuilder.DefaultTokenIdMax };
-        var rate = new Option<string?>("--rate") { Description = "Request rate (req/s) or 'inf' for all at once (default inf; a timed trace: its own pace, stretched to the rate when given); with --goodput: the first rate tried" };
-        var rates = new Option<string?>("--rates") { Description = "Comma-separated rates to sweep, e.g. 1,2,4,inf" };
-        var cv = new Option<double?>("--cv") { Description = "Arrival burstiness as the CV of inter-arrival gaps: 1 = Poisson (default), >1 burstier, 0 evenly spaced" };
+        var rate = shared.Rate;
+        var rates = shared.Rates;
+        var cv = shared.Cv;
         var burstiness = new Option<double?>("--burstiness") { Description = "vLLM's gamma shape k (CV = 1/sqrt(k)); alternative to --cv" };
-        var seed = new Option<int>("--seed") { Description = "Seed for workload, arrivals and each run's prompts (every rate of a sweep sends prompts of its own)", DefaultValueFactory = _ => 0 };
+        var seed = shared.Seed;
         var maxConcurrency = new Option<int?>("--max-concurrency") { Description = "Most requests in flight at once (more wait in the client)" };
         var timeout = new Option<double>("--timeout") { Description = "Per-request limit in seconds; past it a request fails", DefaultValueFactory = _ => 600 };
-        var sloTtft = new Option<double?>("--slo-ttft") { Description = "TTFT SLO in seconds" };
-        var sloTpot = new Option<double?>("--slo-tpot") { Description = "TPOT SLO in seconds" };
+        var sloTtft = shared.SloTtft;
+        var sloTpot = shared.SloTpot;
         var measureFrom = new Option<string>("--measure-from") { Description = "TTFT/E2E origin: 'arrival' (scheduled arrival; client queueing counts) or 'send'", DefaultValueFactory = _ => "arrival" };
-        var goodput = new Option<bool>("--goodput") { Description = "Bisect the highest rate meeting --attainment" };
-        var attainment = new Option<double>("--attainment") { Description = "Attainment target for --goodput (0-1)", DefaultValueFactory = _ => 0.9 };
-        var precision = new Option<double>("--precision") { Description = "Goodput precision in req/s", DefaultValueFactory = _ => 0.1 };
-        var maxRate = new Option<double>("--max-rate") { Description = "Highest rate --goodput tries", DefaultValueFactory = _ => 1000 };
+        var goodput = shared.Goodput;
+        var attainment = shared.Attainment;
+        var precision = shared.Precision;
+        var maxRate = shared.MaxRate;
         var devices = new Option<int>("--per-core", "--devices") { Description = "Cores/devices the server uses: rates and goodput are also reported divided by it", DefaultValueFactory = _ => 1 };
         var warmup = new Option<int>("--warmup") { Description = "Unrecorded requests sent first, one at a time, with prompts no run sends (a failure stops the benchmark)", DefaultValueFactory = _ => 1 };
         var noTimeline = new Option<bool>("--no-timeline") { Description = "Do not ask for tandem_timeline (for servers that refuse unknown fields)" };
         var noIgnoreEos = new Option<bool>("--no-ignore-eos") { Description = "Do not send ignore_eos (answers may end early)" };
-        var outJson = new Option<string?>("--out") { Description = "Write the report (all requests + summaries) as JSON" };
+        var outJson = shared.OutJson;
         var csv = new Option<string?>("--csv") { Description = "Write one CSV row per request (and FILE.runs.csv, one row per run)" };
         var plots = new Option<string?>("--plots") { Description = "Write PNG figures into this directory" };
 
@@ -76,70 +77,39 @@ public static class BenchCommands
         };
         command.SetAction(async (parse, ct) =>
         {
-            if (parse.GetValue(rate) is not null && parse.GetValue(rates) is not null) throw new CliUsageException("give --rate or --rates, not both");
             if (parse.GetValue(cv) is not null && parse.GetValue(burstiness) is not null) throw new CliUsageException("give --cv or --burstiness, not both");
             if (!Uri.TryCreate(parse.GetValue(baseUrl), UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https"))
                 throw new CliUsageException($"--base-url must be an http(s) URL, got '{parse.GetValue(baseUrl)}'");
             double arrivalCv = parse.GetValue(burstiness) is double b ? CvFromBurstiness(b) : parse.GetValue(cv) ?? 1.0;
-            string? rateText = parse.GetValue(rates) ?? parse.GetValue(rate);
-            // No rate: all at once, or a timed trace at its own pace (decided once the trace is read).
-            List<double>? rateList = rateText is null ? null : ParseRates(rateText);
-            bool search = parse.GetValue(goodput);
-            if (search && rateList is { Count: > 1 }) throw new CliUsageException("--goodput searches rates itself: give at most one --rate to start from");
             var origin = parse.GetValue(measureFrom)!.ToLowerInvariant() switch
             {
                 "arrival" => LatencyOrigin.Arrival,
                 "send" => LatencyOrigin.Send,
                 var other => throw new CliUsageException($"--measure-from must be 'arrival' or 'send', got '{other}'"),
             };
-            double slo1 = parse.GetValue(sloTtft) ?? double.PositiveInfinity, slo2 = parse.GetValue(sloTpot) ?? double.PositiveInfinity;
-            if (!(slo1 > 0) || !(slo2 > 0)) throw new CliUsageException("--slo-ttft and --slo-tpot must be positive seconds");
-            double firstRate = search && rateList is not null && double.IsFinite(rateList[0]) ? rateList[0] : 1.0;
             bool isTrace = parse.GetValue(trace) is not null || (parse.GetValue(dataset) is { } ds && TraceWorkload.IsTrace(ds));
 
-            var options = new ServeBenchmarkOptions
+            // No rate: all at once, or a timed trace at its own pace (decided once the trace is read).
+            var options = shared.Apply(parse, new ServeBenchmarkOptions
             {
                 BaseUrl = url,
                 Endpoint = Parse(() => ApiEndpoints.Parse(parse.GetValue(endpoint)!)),
                 Model = parse.GetValue(model),
                 ApiKey = parse.GetValue(apiKey),
                 Label = parse.GetValue(label),
-                Workload = parse.GetValue(workload)!,
                 Dataset = parse.GetValue(dataset),
-                Trace = parse.GetValue(trace),
                 TimeScale = parse.GetValue(timeScale) ?? 1.0,
                 Tokenizer = parse.GetValue(tokenizer),
-                NumPrompts = parse.GetValue(numPrompts) ?? (isTrace ? int.MaxValue : 100),
-                InputLength = parse.GetValue(inputLen),
-                OutputLength = parse.GetValue(outputLen),
-                InputCv = parse.GetValue(inputCv),
-                OutputCv = parse.GetValue(outputCv),
-                MaxModelLength = parse.GetValue(maxModelLen),
-                PromptFormat = parse.GetValue(tokenIds) ? PromptFormat.TokenIds : PromptFormat.Text,
                 TokenIdMin = parse.GetValue(tokenIdMin),
                 TokenIdMax = parse.GetValue(tokenIdMax),
-                Rates = rateList,
-                ArrivalCv = arrivalCv,
-                Seed = parse.GetValue(seed),
                 MaxConcurrency = parse.GetValue(maxConcurrency),
                 Timeout = parse.GetValue(timeout) is var t && t > 0 && double.IsFinite(t) ? TimeSpan.FromSeconds(t) : throw new CliUsageException($"--timeout must be positive seconds, got {t}"),
-                Slo = new SloSpec(slo1, slo2),
                 LatencyOrigin = origin,
                 Devices = parse.GetValue(devices),
                 RequestTimeline = !parse.GetValue(noTimeline),
                 WarmupRequests = parse.GetValue(warmup),
                 IgnoreEos = !parse.GetValue(noIgnoreEos),
-                Goodput = search
-                    ? new GoodputSearchOptions
-                    {
-                        Target = parse.GetValue(attainment),
-                        Precision = parse.GetValue(precision),
-                        InitialRate = Math.Min(firstRate, parse.GetValue(maxRate)),
-                        MinRate = Math.Min(Math.Min(firstRate, parse.GetValue(maxRate)), Math.Max(parse.GetValue(precision) / 4, 1e-3)),
-                        MaxRate = parse.GetValue(maxRate),
-                    }
-                    : null,
-            };
+            }, isTrace, arrivalCv);
             Parse(options.Validate);
             // Refuse bad workload options before any request is sent.
             Parse(() => ServeBenchmark.BuildWorkload(options with { NumPrompts = 1 }));
@@ -226,6 +196,38 @@ public static class BenchCommands
 
     private static double CvFromBurstiness(double burstiness) => Parse(() => Benchmark.Arrivals.ArrivalProcess.CvFromBurstiness(burstiness));
 
+    /// <summary>--rate / --rates / --goodput together: the rates to run (null: none given) and whether to search.</summary>
+    internal static (List<double>? Rates, bool Search) ParseRateOptions(string? rate, string? rates, bool goodput)
+    {
+        if (rate is not null && rates is not null) throw new CliUsageException("give --rate or --rates, not both");
+        string? text = rates ?? rate;
+        var list = text is null ? null : ParseRates(text);
+        if (goodput && list is { Count: > 1 }) throw new CliUsageException("--goodput searches rates itself: give at most one --rate to start from");
+        return (list, goodput);
+    }
+
+    /// <summary>--slo-ttft / --slo-tpot in seconds; an SLO not given is no target (infinity).</summary>
+    internal static SloSpec ParseSlo(double? ttft, double? tpot)
+    {
+        double t1 = ttft ?? double.PositiveInfinity, t2 = tpot ?? double.PositiveInfinity;
+        if (!(t1 > 0) || !(t2 > 0)) throw new CliUsageException("--slo-ttft and --slo-tpot must be positive seconds");
+        return new SloSpec(t1, t2);
+    }
+
+    /// <summary>The goodput search of --goodput: it starts at the one --rate given (else 1 req/s), within --max-rate.</summary>
+    internal static GoodputSearchOptions SearchOptions(List<double>? rates, double target, double precision, double maxRate)
+    {
+        double first = rates is not null && double.IsFinite(rates[0]) ? rates[0] : 1.0;
+        return new GoodputSearchOptions
+        {
+            Target = target,
+            Precision = precision,
+            InitialRate = Math.Min(first, maxRate),
+            MinRate = Math.Min(Math.Min(first, maxRate), Math.Max(precision / 4, 1e-3)),
+            MaxRate = maxRate,
+        };
+    }
+
     internal static List<double> ParseRates(string text)
     {
         var list = new List<double>();
@@ -241,13 +243,13 @@ public static class BenchCommands
         return list;
     }
 
-    private static T Parse<T>(Func<T> f)
+    internal static T Parse<T>(Func<T> f)
     {
         try { return f(); }
         catch (ArgumentException e) { throw new CliUsageException(e.Message); }
     }
 
-    private static void Parse(Action f) => Parse(() => { f(); return 0; });
+    internal static void Parse(Action f) => Parse(() => { f(); return 0; });
 
     /// <summary>Progress bars, one per run (a sweep's rate or a search's probe).</summary>
     private sealed class LiveObserver(ProgressContext ctx) : IBenchObserver

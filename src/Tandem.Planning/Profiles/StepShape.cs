@@ -41,8 +41,9 @@ public readonly record struct StepShape(int PrefillTokens, double PrefillSquares
     /// Seconds for this step under <paramref name="latency"/>. A decode-only step uses the decode model. A step with
     /// prompt work is compute-bound like a prefill, so it uses the prefill model with its decode tokens counted as
     /// one-token chunks (l = 1 after k = ctx − 1 computed: 1 + 2k attention pairs each).
+    /// Never negative: a published fit with a negative coefficient must not run the clock backwards.
     /// </summary>
-    public double Seconds(ConfigLatency latency) => IsDecodeOnly
+    public double Seconds(ConfigLatency latency) => Math.Max(0, IsDecodeOnly
         ? (DecodeBatch == 0 ? 0 : latency.DecodeSeconds(DecodeContext, DecodeBatch))
-        : latency.PrefillSeconds(PrefillTokens + DecodeBatch, PrefillSquares + 2.0 * DecodeContext - DecodeBatch);
+        : latency.PrefillSeconds(PrefillTokens + DecodeBatch, PrefillSquares + 2.0 * DecodeContext - DecodeBatch));
 }

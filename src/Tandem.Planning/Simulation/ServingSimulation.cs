@@ -16,7 +16,7 @@ namespace Tandem.Planning.Simulation;
 /// </summary>
 internal sealed class ServingSimulation
 {
-    private enum EventKind { Arrival, MicroBatchDone, Wake, Release }
+    private enum EventKind { Arrival, MicroBatchDone, Wake, Release, MigrationIntake }
 
     private readonly record struct SimEvent(EventKind Kind, SimulatedInstance? Instance, int Value);
 
@@ -58,6 +58,8 @@ internal sealed class ServingSimulation
             throw new ArgumentException($"{placement}: an instance's KV pool holds no block of {placement.BlockSize} tokens");
     }
 
+    /// <summary>Step times from a traced runtime run instead of the profile (tests).</summary>
+    internal IStepReplay? Replay { get; init; }
     public Placement Placement { get; }
     public LatencyProfile Profile { get; }
     public double Now { get; private set; }
@@ -72,23 +74,33 @@ internal sealed class ServingSimulation
         _bySubmitOrder = new Request?[requests.Count];
         _holders = new (SimulatedPrefillInstance, int)[requests.Count];
         var rejected = new string?[requests.Count];
-        for (int i = 0; i < requests.Count; i++) Post(arrivalTimes[i], new SimEvent(EventKind.Arrival, null, i));
-
-        int longestPrompt = requests.Count == 0 ? 0 : requests.Max(r => r.PromptTokens);
-        var zeros = new int[Math.Max(1, longestPrompt)];
-        while (_events.TryDequeue(out var e, out var key))
+        // Arrivals are read in time order from the workload rather than all queued up front: the event queue then
+        // holds only a few events per instance, whatever the number of requests.
+        // Equal times arrive in workload order (a stable sort), as the bench sends them.
+        var order = Enumerable.Range(0, requests.Count).OrderBy(i => arrivalTimes[i]).ToArray();
+        var sortedTimes = order.Select(i => arrivalTimes[i]).ToArray();
+        int nextArrival = 0;
+        var prompts = new PromptSlices(requests);
+        while (true)
         {
-            Now = key.Time;
+            SimEvent e;
+            if (nextArrival < order.Length && (_events.Count == 0 || _events.TryPeek(out _, out var head) && sortedTimes[nextArrival] <= head.Time))
+            {
+                e = new SimEvent(EventKind.Arrival, null, order[nextArrival]);
+                Now = sortedTimes[nextArrival++];
+            }
+            else if (_events.TryDequeue(out e, out var key)) Now = key.Time;
+            else break;
             EventsProcessed++;
             switch (e.Kind)
             {
                 case EventKind.Arrival:
                     var b = requests[e.Value];
-                    IReadOnlyList<int> prompt = b.PromptTokenIds ?? (IReadOnlyList<int>)new ArraySegment<int>(zeros, 0, Math.Max(1, b.PromptTokens));
-                    int order = (int)++_submitted;
-                    var r = new Request(b.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), prompt, b.OutputTokens, order, Now);
+                    var prompt = prompts.For(b);
+                    int submitOrder = (int)++_submitted;
+                    var r = new Request(b.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), prompt, b.OutputTokens, submitOrder, Now);
                     sim[e.Value] = r;
-                    _bySubmitOrder[order - 1] = r;
+                    _bySubmitOrder[submitOrder - 1] = r;
                     rejected[e.Value] = Admit(r);
                     if (rejected[e.Value] is not null) { r.Timeline.End = Now; break; }
                     r.Timeline.PrefillQueued = Now;
@@ -100,13 +112,18 @@ internal sealed class ServingSimulation
                 case EventKind.Wake:
                     Kick(e.Instance!);
                     break;
+                case EventKind.MigrationIntake:
+                    _decode[DispatchPolicy.PickDecode(_decode)].Migrate(_bySubmitOrder[e.Value]!);
+                    break;
                 case EventKind.Release:
                     var released = _bySubmitOrder[e.Value]!;
                     var (holder, engine) = _holders[e.Value];
                     holder.Release(engine, released);
                     break;
             }
-            // Instances whose state changed schedule now (a step may kick others: routing, resubmission).
+            // Everything that happens at this instant happens before anyone schedules (a loop drains its whole inbox
+            // first); then the instances whose state changed schedule (a step may kick others: routing, resubmission).
+            if (NextTime(sortedTimes, nextArrival) == Now) continue;
             for (int i = 0; i < _kicked.Count; i++)
             {
                 var inst = _kicked[i];
@@ -170,6 +187,20 @@ internal sealed class ServingSimulation
         };
     }
 
+    /// <summary>Prompt token lists without a copy per request: the bench's ids when it drew them, else slices of one array of zeros.</summary>
+    private sealed class PromptSlices(IReadOnlyList<BenchRequest> requests)
+    {
+        private readonly int[] _zeros = new int[Math.Max(1, requests.Count == 0 ? 1 : requests.Max(r => r.PromptTokens))];
+
+        public IReadOnlyList<int> For(BenchRequest b) => b.PromptTokenIds ?? (IReadOnlyList<int>)new ArraySegment<int>(_zeros, 0, Math.Max(1, b.PromptTokens));
+    }
+
+    private double NextTime(double[] arrivals, int nextArrival)
+    {
+        double t = _events.TryPeek(out _, out var head) ? head.Time : double.PositiveInfinity;
+        return nextArrival < arrivals.Length ? Math.Min(t, arrivals[nextArrival]) : t;
+    }
+
     private void Post(double time, SimEvent e) => _events.Enqueue(e, (time, _seq++));
 
     public void Kick(SimulatedInstance instance)
@@ -191,7 +222,8 @@ internal sealed class ServingSimulation
     public void RouteToDecode(Request r, SimulatedPrefillInstance holder, int engine)
     {
         _holders[r.ArrivalOrder - 1] = (holder, engine);
-        _decode[DispatchPolicy.PickDecode(_decode)].Migrate(r);
+        if (Replay?.MigrationIntake(r) is { } at && at > Now) Post(at, new SimEvent(EventKind.MigrationIntake, null, (int)r.ArrivalOrder - 1));
+        else _decode[DispatchPolicy.PickDecode(_decode)].Migrate(r);
     }
 
     /// <summary>Appends a generated token at <paramref name="time"/>; true when the request has its full answer.</summary>

@@ -48,7 +48,7 @@ internal sealed class SimulatedColocatedInstance : SimulatedInstance
         }
         _inFlight[engine] = output;
         _promptTokens[engine] = output.PrefillTokens;
-        return Plan.Step(StepShape.Of(output).Seconds(Latency));
+        return StepPlan(output, now);
     }
 
     protected override void CompleteEngine(int engine, double end)

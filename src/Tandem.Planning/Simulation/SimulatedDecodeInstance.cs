@@ -13,12 +13,16 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
     private readonly DecodeScheduler[] _schedulers;
     private readonly SchedulerOutput[] _inFlight;
     private readonly List<Request> _sampled = [];
+    // Σ BlocksFor(NumComputedTokens + 1) over each engine's waiting requests: DecodeScheduler.WaitingBlocks kept up
+    // to date as requests queue and get pulled, so routing does not walk the queue for every request.
+    private readonly int[] _waitingBlocks;
 
     public SimulatedDecodeInstance(ServingSimulation sim, int index, ParallelConfig parallel, int kvBlocks, int maxNumSeqs, double watermarkFraction)
         : base(sim, index, parallel)
     {
         _schedulers = new DecodeScheduler[Engines];
         _inFlight = new SchedulerOutput[Engines];
+        _waitingBlocks = new int[Engines];
         for (int e = 0; e < Engines; e++)
         {
             var kv = new CountingKvCacheManager(kvBlocks / Engines, sim.Placement.BlockSize);
@@ -28,14 +32,16 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
 
     public override int RunningCount { get { int n = 0; foreach (var s in _schedulers) n += s.NumRunning; return n; } }
     public override int MaxRequestBlocks => _schedulers[0].Kv.TotalBlocks;
-    public override int FreeCapacityBlocks { get { int n = 0; foreach (var s in _schedulers) n += FreeFor(s); return n; } }
+    public override int FreeCapacityBlocks { get { int n = 0; for (int e = 0; e < Engines; e++) n += FreeFor(e); return n; } }
 
-    private static int FreeFor(DecodeScheduler s) => s.Kv.FreeBlocks - s.WaitingBlocks;
+    private int FreeFor(int engine) => _schedulers[engine].Kv.FreeBlocks - _waitingBlocks[engine];
 
     /// <summary>A prefilled request queues here for migration.</summary>
     public void Migrate(Request request)
     {
-        _schedulers[LeastLoaded(e => -FreeFor(_schedulers[e]))].AddRequest(request);
+        int engine = Engines == 1 ? 0 : LeastLoaded(e => -FreeFor(e));
+        _schedulers[engine].AddRequest(request);
+        _waitingBlocks[engine] += _schedulers[engine].Kv.BlocksFor(request.NumComputedTokens + 1);
         Sim.Kick(this);
     }
 
@@ -50,6 +56,7 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
         double pulls = 0;
         foreach (var r in output.ToPull)
         {
+            _waitingBlocks[engine] -= scheduler.Kv.BlocksFor(r.NumComputedTokens + 1);
             long bytes = r.NumComputedTokens * Sim.Profile.KvBytesPerToken;
             double seconds = bytes / (Sim.Placement.LinkBytesPerSecond * Engines);
             r.Timeline.TransferStart ??= now + pulls;
@@ -63,15 +70,10 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
             Sim.ReleaseAt(now + pulls, r);
         }
 
-        if (output.Scheduled.Count == 0)
-        {
-            if (output.ToPull.Count == 0) return Plan.Again; // only preemptions: the state changed, schedule again
-            _inFlight[engine] = output;
-            return Plan.Step(0, pulls);
-        }
+        if (output.Scheduled.Count == 0 && output.ToPull.Count == 0) return Plan.Again; // only preemptions: the state changed, schedule again
         foreach (var c in output.Scheduled) c.Request.Timeline.DecodeStart ??= now;
         _inFlight[engine] = output;
-        return Plan.Step(StepShape.Of(output).Seconds(Latency), pulls);
+        return StepPlan(output, now, pulls);
     }
 
     protected override void CompleteEngine(int engine, double end)

@@ -47,7 +47,13 @@ internal abstract class SimulatedInstance : IEntryLoad, IDecodeLoad
     {
         public static Plan Idle => new(PlanKind.Idle);
         public static Plan Again => new(PlanKind.Again);
-        public static Plan Step(double seconds, double firstStageExtra = 0) => new(PlanKind.Step, seconds, firstStageExtra);
+    }
+
+    /// <summary>A step for <paramref name="output"/>: its time from the profile (plus <paramref name="pulls"/> on the first stage), or from a replayed trace.</summary>
+    protected Plan StepPlan(SchedulerOutput output, double now, double pulls = 0)
+    {
+        if (Sim.Replay is { } replay) return new Plan(PlanKind.Step, replay.Step(Index, output, now) * Engines);
+        return new Plan(PlanKind.Step, output.Scheduled.Count == 0 ? 0 : StepShape.Of(output).Seconds(Latency), pulls);
     }
 
     protected enum PlanKind { Idle, Again, Step }
@@ -60,6 +66,11 @@ internal abstract class SimulatedInstance : IEntryLoad, IDecodeLoad
     /// <summary>Starts a micro-batch on every idle engine that has work while the first stage is free.</summary>
     public void TrySchedule(double now)
     {
+        if (Sim.Replay?.NextStepStart(Index) is { } start && start > now)
+        {
+            Sim.WakeAt(start, this);
+            return;
+        }
         for (int tried = 0; tried < Engines;)
         {
             if (_stageFree[0] > now)

@@ -42,7 +42,7 @@ internal sealed class SimulatedPrefillInstance : SimulatedInstance
         if (output.Scheduled.Count == 0) return Plan.Idle;
         foreach (var c in output.Scheduled) c.Request.Timeline.PrefillStart ??= now;
         _inFlight[engine] = output;
-        return Plan.Step(StepShape.Of(output).Seconds(Latency));
+        return StepPlan(output, now);
     }
 
     protected override void CompleteEngine(int engine, double end)

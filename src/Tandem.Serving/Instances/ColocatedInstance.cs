@@ -45,6 +45,7 @@ internal sealed class ColocatedInstance : ServingInstance
         _scheduler.UpdateFromOutput(output);
         Dequeued(promptTokens);
         double end = Now;
+        TraceStep(now, end, output);
         foreach (var t in sampled)
         {
             var r = t.Request;

@@ -46,11 +46,16 @@ internal sealed class DecodeInstance : ServingInstance
 
         foreach (var r in output.ToPull) Pull(r);
 
-        if (output.Scheduled.Count == 0) return true;
+        if (output.Scheduled.Count == 0)
+        {
+            TraceStep(now, Now, output);
+            return true;
+        }
         foreach (var c in output.Scheduled) c.Request.Timeline.DecodeStart ??= now;
         var sampled = Runner.Execute(output, Kv);
         _scheduler.UpdateFromOutput(output);
         double end = Now;
+        TraceStep(now, end, output);
         foreach (var t in sampled)
         {
             if (ProcessToken(t, end) is not { } finish) continue;

@@ -41,6 +41,7 @@ internal sealed class PrefillInstance : ServingInstance
         _scheduler.UpdateFromOutput(output);
         Dequeued(output.TotalTokens);
         double end = Now;
+        TraceStep(now, end, output);
         foreach (var t in sampled)
         {
             var r = t.Request;

@@ -47,6 +47,15 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     public PagedKvCacheManager Kv { get; }
     protected ModelRunner Runner { get; }
     protected double Now => Runtime.Now;
+    private IServingTrace? Trace => Runtime.Options.Trace;
+
+    /// <summary>Reports a finished step to the trace, if one listens (the lists are built only then).</summary>
+    protected void TraceStep(double start, double end, SchedulerOutput output)
+    {
+        if (Trace is not { } trace) return;
+        trace.OnStep(Name, start, end, output.Scheduled.Select(c => new TracedChunk(c.Request.RequestId, c.NumTokens)).ToArray(),
+            output.ToPull.Select(r => r.RequestId).ToArray());
+    }
 
     public int QueuedTokens => Volatile.Read(ref _queuedTokens);
     public int RunningCount => _running;
@@ -104,6 +113,7 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         {
             any = true;
             var r = m.Request;
+            if (m.Kind != InstanceMessageKind.Release) Trace?.OnIntake(Name, r.RequestId, Now);
             if (m.Kind == InstanceMessageKind.Migrate) Interlocked.Add(ref _inFlightBlocks, -Kv.Pool.BlocksFor(r.NumComputedTokens + 1));
             if (m.Kind == InstanceMessageKind.Release) { OnRelease(r); continue; }
             if (r.IsCancelRequested)
