@@ -176,12 +176,14 @@ public static class PlanCommand
             return;
         }
         output.WriteLine($"chosen: {chosen.Describe()}");
+        var o = plan.Options;
         foreach (var mode in new[] { ServingMode.Disaggregated, ServingMode.Colocated, ServingMode.Chunked })
         {
             var best = plan.BestOf(mode);
             string name = mode.ToString().ToLowerInvariant();
+            bool searched = mode switch { ServingMode.Disaggregated => o.HighAffinity || o.LowAffinity, ServingMode.Colocated => o.Colocated, _ => o.Chunked };
             output.WriteLine(best is null
-                ? $"  best {name,-13} none meets the SLOs"
+                ? $"  best {name,-13} {(searched ? "none meets the SLOs" : "not searched (--candidates)")}"
                 : $"  best {name,-13} {Rate(best.Goodput)} req/s on {best.Devices} ({Rate(best.GoodputPerDevice)} per device){(best.ReachesTargetRate ? "" : ", short of the rate")}");
         }
     }
