@@ -27,8 +27,8 @@ public static class PlanCommand
         var attainment = new Option<double>("--attainment") { Description = "Share of requests that must meet both SLOs", DefaultValueFactory = _ => 0.9 };
         var nodes = new Option<int>("--nodes") { Description = "Nodes in the cluster", DefaultValueFactory = _ => 1 };
         var devicesPerNode = new Option<int>("--devices-per-node") { Description = "GPUs per node, or CPU cores of this machine", Required = true };
-        var intra = new Option<double>("--intra-bandwidth") { Description = "KV link inside a node, GB/s (default: NVLink's 600)", DefaultValueFactory = _ => ClusterSpec.DefaultIntraNodeBandwidth / 1e9 };
-        var inter = new Option<double>("--inter-bandwidth") { Description = "KV link between nodes, GB/s (default: 25 Gbit/s = 3.125)", DefaultValueFactory = _ => ClusterSpec.DefaultInterNodeBandwidth / 1e9 };
+        var intra = new Option<double>("--intra-bandwidth") { Description = "KV link inside a node, GB/s (NVLink: 600)", DefaultValueFactory = _ => ClusterSpec.DefaultIntraNodeBandwidth / 1e9 };
+        var inter = new Option<double>("--inter-bandwidth") { Description = "KV link between nodes, GB/s (25 Gbit/s = 3.125)", DefaultValueFactory = _ => ClusterSpec.DefaultInterNodeBandwidth / 1e9 };
         var rate = new Option<double?>("--rate") { Description = "Request rate to serve (req/s): the placement reaching it with the fewest devices wins (default: the most goodput the cluster gives)" };
         var outPath = new Option<string?>("--out", "-o") { Description = "Write the plan as JSON (for 'tandem serve --plan')" };
         var requests = new Option<int>("--requests") { Description = "Simulated requests per probed rate (DistServe: 300)", DefaultValueFactory = _ => SimulatorEvaluator.DefaultRequestsPerProbe };
