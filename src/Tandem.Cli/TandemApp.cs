@@ -16,6 +16,7 @@ public static class TandemApp
         root.Add(BenchCommands.Create(console));
         root.Add(ProfileCommand.Create(console));
         root.Add(SimulateCommand.Create(console));
+        root.Add(PlanCommand.Create(console));
         return root;
     }
 

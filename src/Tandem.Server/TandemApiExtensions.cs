@@ -9,6 +9,7 @@ using Tandem.Server.Health;
 using Tandem.Server.Hosting;
 using Tandem.Server.Metrics;
 using Tandem.Server.Models;
+using Tandem.Server.Planning;
 using Tandem.Serving;
 
 namespace Tandem.Server;
@@ -33,7 +34,7 @@ public static class TandemApiExtensions
     }
 
     /// <summary>
-    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], GET /health, GET /health/ready, GET /metrics.
+    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], GET /health, GET /health/ready, GET /metrics, GET /plan.
     /// </summary>
     public static IEndpointRouteBuilder MapTandemApi(this IEndpointRouteBuilder endpoints)
     {
@@ -48,6 +49,7 @@ public static class TandemApiExtensions
         endpoints.MapGet("/health", HealthEndpoint.HandleAsync);
         endpoints.MapGet("/health/ready", HealthEndpoint.ReadyAsync);
         endpoints.MapGet("/metrics", MetricsEndpoint.HandleAsync);
+        endpoints.MapGet("/plan", PlanEndpoint.HandleAsync);
         return endpoints;
     }
 }

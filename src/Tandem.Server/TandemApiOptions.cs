@@ -1,3 +1,5 @@
+using Tandem.Planning.Replanning;
+
 namespace Tandem.Server;
 
 /// <summary>How the OpenAI-compatible API presents the model and what it accepts.</summary>
@@ -23,4 +25,11 @@ public sealed class TandemApiOptions
     /// running then end with finish_reason "abort". ASP.NET Core's own default, 30 s.
     /// </summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Watches the workload and recommends a new placement when it drifts from the plan (<c>tandem serve --plan</c>
+    /// with <c>--replan-window</c>/<c>--replan-threshold</c>); fed every finished request, shown by GET /plan and
+    /// /metrics. Not owned: the caller starts and disposes it. Null: GET /plan says re-planning is off.
+    /// </summary>
+    public Replanner? Replanner { get; set; }
 }

@@ -47,6 +47,7 @@ public sealed class TandemServer : IAsyncDisposable
             api.MaxRequestBodyBytes = o.MaxRequestBodyBytes;
             api.MaxChoices = o.MaxChoices;
             api.ShutdownTimeout = o.ShutdownTimeout;
+            api.Replanner = o.Replanner;
         });
         if (engine is ClusterEngine cluster) builder.Services.AddClusterGrpc(cluster.Options.Token).AddSingleton(cluster);
         var app = builder.Build();

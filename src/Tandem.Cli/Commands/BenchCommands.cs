@@ -119,7 +119,7 @@ public static class BenchCommands
             ThreadPool.GetMinThreads(out int workers, out int io);
             ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
 
-            var ansi = CreateAnsiConsole(console, out bool interactive);
+            var ansi = console.CreateAnsiConsole(out bool interactive);
             BenchReport report;
             try
             {
@@ -250,22 +250,6 @@ public static class BenchCommands
     }
 
     internal static void Parse(Action f) => Parse(() => { f(); return 0; });
-
-    /// <summary>Spectre's own console on a terminal (live progress, colour); plain text of a fixed width when output is redirected or captured.</summary>
-    internal static IAnsiConsole CreateAnsiConsole(CliConsole console, out bool interactive)
-    {
-        interactive = ReferenceEquals(console, CliConsole.System) && !Console.IsOutputRedirected && !Console.IsErrorRedirected;
-        if (interactive) return AnsiConsole.Console;
-        var ansi = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(console.Out),
-        });
-        ansi.Profile.Width = 140;
-        return ansi;
-    }
 
     /// <summary>Progress bars, one per run (a sweep's rate or a search's probe).</summary>
     private sealed class LiveObserver(ProgressContext ctx) : IBenchObserver

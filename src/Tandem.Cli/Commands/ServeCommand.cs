@@ -5,7 +5,11 @@ using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Server;
 using Tandem.Server.Cluster;
+using Tandem.Planning.Profiles;
+using Tandem.Planning.Replanning;
+using Tandem.Planning.Search;
 using Tandem.Serving;
+using Tandem.Serving.Instances;
 
 namespace Tandem.Cli.Commands;
 
@@ -70,11 +74,14 @@ public static class ServeCommand
             Description = "Prefill worker: seconds prefilled KV waits for a decode worker to pull it before it is freed",
             DefaultValueFactory = _ => 30,
         };
+        var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
+        var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
+        var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease,
         };
         command.SetAction(async (parse, cancellation) =>
@@ -105,6 +112,23 @@ public static class ServeCommand
                 Seconds(parse.GetValue(workerTimeout), "--worker-timeout"),
                 Seconds(parse.GetValue(kvLease), "--kv-lease"));
             cluster.Validate(servingMode, parse.GetResult(mode) is { Implicit: false });
+            var replanOptions = new ReplanOptions { WindowSeconds = parse.GetValue(replanWindow), Threshold = parse.GetValue(replanThreshold) };
+            try { replanOptions.Validate(); }
+            catch (ArgumentOutOfRangeException e) { throw new CliUsageException(e.Message.Replace($" (Parameter '{e.ParamName}')", "")); }
+            string? planPath = parse.GetValue(planFile);
+            PlanFile? plan = null;
+            if (planPath is not null)
+            {
+                Option[] setByPlan = [mode, prefill, decode, instances, coresPer, coreLists, prefillTarget, chunkBudget];
+                if (setByPlan.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } clash)
+                    throw new CliUsageException($"--plan sets the placement: drop {clash.Name}, or drop --plan");
+                try { plan = PlanFileJson.Read(planPath); }
+                catch (ArgumentException e) { throw new CliUsageException(e.Message); }
+            }
+            else if (new Option[] { replanWindow, replanThreshold }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } orphan)
+                throw new CliUsageException($"{orphan.Name} needs --plan: re-planning watches the workload against a plan from 'tandem plan'");
+            if (plan is not null && roleName != "all")
+                throw new CliUsageException("--plan starts a whole placement in one process: use it with --role all");
 
             using var lm = LanguageModel.Load(path);
             var options = new ServingOptions
@@ -130,6 +154,13 @@ public static class ServeCommand
             }
             try
             {
+                if (plan is not null)
+                {
+                    options = ServingPlan.Apply(plan, options, CpuAffinity.AvailableCores(), planPath!);
+                    if (!string.Equals(plan.Model, Path.GetFileName(path), StringComparison.OrdinalIgnoreCase))
+                        console.Error.WriteLine($"warning: {planPath} was planned for {plan.Model}'s profile, and this serves {Path.GetFileName(path)}");
+                    console.Out.WriteLine($"plan: {planPath} ({plan.Model}, {plan.Workload}, SLO TTFT {plan.SloTtftSeconds} s / TPOT {plan.SloTpotSeconds} s): {plan.Chosen!.Describe()}");
+                }
                 options.Validate();
             }
             catch (ArgumentException e)
@@ -149,6 +180,10 @@ public static class ServeCommand
                 return await ClusterRoles.RunWorkerAsync(console, cluster, options, listen, cancellation);
             if (cluster.Role == "frontend")
                 return await ClusterRoles.RunFrontendAsync(console, cluster, lm, options, listen, cancellation);
+
+            // Re-planning needs the profile the plan was made with; it runs beside the server, off the request path.
+            await using var replanner = plan is null ? null : StartReplanner(plan, planPath!, replanOptions, console);
+            api.Replanner = replanner;
 
             await using var runtime = ServingRuntime.Start(options);
             TandemServer server;
@@ -203,6 +238,25 @@ public static class ServeCommand
         if (!(value > 0 && value <= MaxShutdownTimeoutSeconds))
             throw new CliUsageException($"{option} must be between 0 and {MaxShutdownTimeoutSeconds} seconds (exclusive of 0), got {value.ToString(CultureInfo.InvariantCulture)}");
         return TimeSpan.FromSeconds(value);
+    }
+
+    private static Replanner? StartReplanner(PlanFile plan, string planPath, ReplanOptions options, CliConsole console)
+    {
+        LatencyProfile profile;
+        try
+        {
+            profile = LatencyProfileJson.Read(plan.Profile);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException)
+        {
+            console.Error.WriteLine($"warning: re-planning is off: {planPath} was made with {plan.Profile}, which cannot be read ({e.Message})");
+            return null;
+        }
+        var replanner = new Replanner(plan, profile, options, log: line => { lock (console) console.Error.WriteLine(line); });
+        replanner.Start();
+        console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"re-planning: every {options.WindowSeconds:0.###} s window is compared with the plan's workload; a drift past {options.Threshold:P0} re-runs the planner (GET /plan)"));
+        return replanner;
     }
 
     /// <summary>The command name; <see cref="TandemApp"/> leaves its SIGTERM / Ctrl+C to the server's own drain.</summary>

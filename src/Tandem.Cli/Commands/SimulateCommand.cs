@@ -77,7 +77,7 @@ public static class SimulateCommand
             var clock = Stopwatch.StartNew();
             var report = BenchCommands.Parse(() => ServingSimulator.Bench(placement, latency, options, parse.GetValue(label)));
             double seconds = clock.Elapsed.TotalSeconds;
-            var ansi = BenchCommands.CreateAnsiConsole(console, out _);
+            var ansi = console.CreateAnsiConsole(out _);
             foreach (var run in report.Runs) ConsoleReport.WriteRun(ansi, run, report.Config.Label);
             if (report.Runs.Count > 1) ConsoleReport.WriteSweep(ansi, report.Runs, report.Config.Label, placement.Devices);
             if (report.Goodput is { } g) ConsoleReport.WriteGoodput(ansi, g, placement.Devices);

@@ -1,5 +1,6 @@
 using Prometheus;
 using Tandem.Engine.Generation;
+using Tandem.Planning.Replanning;
 using Tandem.Server.Generation;
 using Tandem.Serving;
 
@@ -22,15 +23,18 @@ public sealed class ServingMetrics
 
     private readonly IServingEngine _engine;
     private readonly string _model;
+    private readonly Replanner? _replanner;
 
     private readonly Histogram _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
     private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
     private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
+    private readonly Gauge _replans, _changeRecommended, _recommendedDevices, _observedRate;
 
-    public ServingMetrics(IServingEngine engine, string modelName)
+    public ServingMetrics(IServingEngine engine, string modelName, Replanner? replanner = null)
     {
         _engine = engine;
         _model = modelName;
+        _replanner = replanner;
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         string[] model = ["model_name"];
@@ -65,6 +69,11 @@ public sealed class ServingMetrics
         _kvTotal = f.CreateGauge(Registered("tandem:kv_blocks_total"), "KV blocks an instance holds.", instance);
         _instanceWaiting = f.CreateGauge(Registered("tandem:instance_requests_waiting"), "Requests waiting, per instance.", instance);
         _instanceRunning = f.CreateGauge(Registered("tandem:instance_requests_running"), "Requests running, per instance.", instance);
+
+        _replans = f.CreateGauge(Registered("tandem:plan_replans"), "Re-plans run so far because the workload drifted from the plan.", model);
+        _changeRecommended = f.CreateGauge(Registered("tandem:plan_change_recommended"), "1 when the latest re-plan recommends a placement other than the one running (GET /plan says which and why).", model);
+        _recommendedDevices = f.CreateGauge(Registered("tandem:plan_recommended_devices"), "Devices (cores) of the recommended placement; the running one's until a re-plan says otherwise.", model);
+        _observedRate = f.CreateGauge(Registered("tandem:workload_arrival_rate"), "Requests per second that arrived (and finished) in the re-planning window.", model);
 
         Registry.AddBeforeCollectCallback(UpdateGauges);
     }
@@ -119,6 +128,7 @@ public sealed class ServingMetrics
 
     public void Observe(RequestOutcome outcome)
     {
+        _replanner?.Observe(outcome);
         var t = outcome.Timeline;
         _success.WithLabels(_model, FinishReasons.ToApi(outcome.FinishReason)).Inc();
         _promptTokensTotal.WithLabels(_model).Inc(outcome.PromptTokens);
@@ -163,5 +173,12 @@ public sealed class ServingMetrics
             total += i.KvBlocksTotal;
         }
         _kvUsage.WithLabels(_model).Set(total == 0 ? 0 : (double)used / total);
+        if (_replanner?.Status is { } plan)
+        {
+            _replans.WithLabels(_model).Set(plan.Replans);
+            _changeRecommended.WithLabels(_model).Set(plan.ChangeRecommended ? 1 : 0);
+            _recommendedDevices.WithLabels(_model).Set((plan.Recommended ?? plan.Current).Devices);
+            _observedRate.WithLabels(_model).Set(plan.Observed?.Rate ?? 0);
+        }
     }
 }
