@@ -24,6 +24,8 @@ public sealed unsafe class MatMul : IParallelJob
     private readonly MatMulKernelPath _path;
     private readonly LegacyTiledMatMul _legacyTiles;
     private readonly F16TiledMatMul _f16Tiles = new();
+    private readonly Q4KTiledMatMul _q4kTiles = new();
+    private readonly FillPanelJob<Q8KActivationPanel> _fillQ8KPanel = new();
 
     private WeightMatrix _w;
     private float* _y;
@@ -54,7 +56,7 @@ public sealed unsafe class MatMul : IParallelJob
         _legacyTiles = new LegacyTiledMatMul(_path);
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type; the panels add a little
         // (padding, a one-row batch's pair, flags); plus room to align a panel.
-        long bytes = Math.Max((long)maxRows * maxCols * 4,
+        long bytes = Math.Max(Math.Max((long)maxRows * maxCols * 4, Q8KActivationPanel.BytesNeeded(maxRows, maxCols)),
             Math.Max(Q8ActivationPanel.BytesNeeded(maxRows, maxCols), F16ActivationPanel.BytesNeeded(maxRows, maxCols)));
         _xq = GC.AllocateUninitializedArray<byte>(checked((int)bytes + PanelAlignment), pinned: true);
     }
@@ -85,6 +87,11 @@ public sealed unsafe class MatMul : IParallelJob
             if (IsLegacyTiled(w.Type))
             {
                 RunLegacyTiled(w, xp, yp, n);
+                return;
+            }
+            if (w.Type == GgmlType.Q4_K && _path == MatMulKernelPath.Avx512)
+            {
+                RunQ4KTiled(w, xp, yp, n);
                 return;
             }
             if (w.Type == GgmlType.F16 && !_tinyBlas && F16TiledMatMul.IsSupported)
@@ -120,11 +127,25 @@ public sealed unsafe class MatMul : IParallelJob
         _fillQ8Panel.Run(_team, panel, x, w.Cols, n);
 
         _legacyTiles.Set(w, panel, y);
-        int tiles = LegacyTiledMatMul.TileCount(w.Rows);
+        RunRowTiles(_legacyTiles, w.Rows);
+    }
+
+    /// <summary>Quantises x into a Q8_K panel, then runs the Q4_K row tiles over the team.</summary>
+    private void RunQ4KTiled(in WeightMatrix w, float* x, float* y, int n)
+    {
+        var panel = new Q8KActivationPanel(PanelBuffer(Q8KActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
+        _fillQ8KPanel.Run(_team, panel, x, w.Cols, n);
+        _q4kTiles.Set(w, panel, y);
+        RunRowTiles(_q4kTiles, w.Rows);
+    }
+
+    private void RunRowTiles(IParallelJob job, int rows)
+    {
+        int tiles = RowTiles.Count(rows);
         // Tiles per hand-out: about eight hand-outs per thread for balance, but up to 16 tiles (64 rows) so that
         // a job writes whole cache lines of each output row (a 1-tile grain left 16-byte pieces of a
         // multi-megabyte y to be read back from memory: prefill ran 1.5x slower) and decode claims less often.
-        _team.Run(_legacyTiles, tiles, Math.Clamp(tiles / (8 * _team.Size), 1, 16));
+        _team.Run(job, tiles, Math.Clamp(tiles / (8 * _team.Size), 1, 16));
     }
 
     /// <summary>Rounds x to F16 and widens it into a panel, then runs the rows over the team.</summary>

@@ -65,6 +65,17 @@ internal readonly struct MaddubsBlockSums : IBlockSums256
 /// </summary>
 internal static unsafe class LegacyTileAvx2
 {
+    /// <summary>The kernel for <see cref="Kernels.RowTiles"/>: one pair per call.</summary>
+    internal readonly struct Kernel<TDecoder, TSums> : ITileKernel<Q8ActivationPanel>
+        where TDecoder : ILegacyBlockDecoder
+        where TSums : IBlockSums256
+    {
+        public static int MaxPairs => 1;
+
+        public static void Run(int pairs, byte* w0, byte* w1, byte* w2, byte* w3, in Q8ActivationPanel panel, int pair, float* results) =>
+            Tile<TDecoder, TSums>(w0, w1, w2, w3, panel, pair, results);
+    }
+
     public static bool IsSupported => UseAvx2;
 
     /// <inheritdoc cref="LegacyTileAvx512.Tile{TDecoder, TPairs}"/>
