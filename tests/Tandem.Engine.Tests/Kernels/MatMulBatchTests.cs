@@ -12,7 +12,7 @@ namespace Tandem.Engine.Tests.Kernels;
 /// the batch size and wherever the pair falls in a kernel's tile: full tiles of four rows × eight tokens,
 /// ragged row tiles (one to three rows left), ragged token groups (one to three pairs) and an odd last token,
 /// on every kernel path this machine can run. The environment runs of this class
-/// (<c>DOTNET_EnableAVX512F=0</c>, <c>DOTNET_EnableAVX2=0</c>) check that Auto picks each path as well.
+/// (<c>DOTNET_EnableAVX512=0</c>, <c>DOTNET_EnableAVX2=0</c>) check that Auto picks each path as well.
 /// </summary>
 public unsafe class MatMulBatchTests
 {
