@@ -10,7 +10,8 @@ namespace Tandem.Engine.Kernels;
 /// split over the team; each weight row is read once and dotted with all n activation rows while it is
 /// in cache, so a batch costs one pass over the weights. Q4_0, Q5_0 and Q8_0 weights go through the
 /// register-tiled kernels (<see cref="LegacyTiledMatMul"/>: four rows × up to eight tokens per kernel call,
-/// activations in a <see cref="Q8ActivationPanel"/>); the other types dot one row with four tokens at a time.
+/// activations in a <see cref="Q8ActivationPanel"/>), Q4_K on AVX-512 through <see cref="Q4KTiledMatMul"/>, F16
+/// through <see cref="F16TiledMatMul"/>; the other types dot one row with four tokens at a time.
 /// Either way each (row, token) gets exactly the single-pair <c>Dot</c>'s result.
 /// One instance per model; buffers are sized at construction and reused (no allocation per call).
 /// </summary>
@@ -23,7 +24,7 @@ public sealed unsafe class MatMul : IParallelJob
     private readonly FillPanelJob<F16ActivationPanel> _fillF16Panel = new();
     private readonly MatMulKernelPath _path;
     private readonly LegacyTiledMatMul _legacyTiles;
-    private readonly F16TiledMatMul _f16Tiles = new();
+    private readonly F16TiledMatMul _f16Tiles;
     private readonly Q4KTiledMatMul _q4kTiles = new();
     private readonly FillPanelJob<Q8KActivationPanel> _fillQ8KPanel = new();
 
@@ -54,6 +55,7 @@ public sealed unsafe class MatMul : IParallelJob
         _batchInvariant = batchInvariant;
         _path = LegacyTiledMatMul.Resolve(kernelPath);
         _legacyTiles = new LegacyTiledMatMul(_path);
+        _f16Tiles = new F16TiledMatMul(team.Size, maxCols);
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type; the panels add a little
         // (padding, a one-row batch's pair, flags); plus room to align a panel.
         long bytes = Math.Max(Math.Max((long)maxRows * maxCols * 4, Q8KActivationPanel.BytesNeeded(maxRows, maxCols)),
@@ -155,8 +157,8 @@ public sealed unsafe class MatMul : IParallelJob
         _fillF16Panel.Run(_team, panel, x, w.Cols, n);
 
         _f16Tiles.Set(w, panel, y);
-        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows.
-        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64));
+        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows, whole row tiles.
+        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64) & ~3);
     }
 
     void IParallelJob.Execute(int begin, int end, int worker)
