@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Text.Json;
 using Tandem.Engine.Gguf;
 using Tandem.Engine.Kernels;
 using Tandem.Engine.Quantization;
@@ -22,10 +23,23 @@ public static unsafe class KernelBench
     private static readonly MatMulKernelPath[] Paths =
         [MatMulKernelPath.Avx512, MatMulKernelPath.Avx2Vnni, MatMulKernelPath.Avx2, MatMulKernelPath.Portable];
 
-    public static void Run(int rows, int cols, int[] batches, TextWriter o)
+    /// <summary>One table row of the bench: a weight type, a kernel and its time per batch size.</summary>
+    public sealed record Result(string Type, string Kernel, int[] Batches, double[] NsPer32Products);
+
+    /// <summary>What <c>--json</c> writes: the machine beside the figures, and every row of the table.</summary>
+    public sealed record Report(string Utc, string CpuModel, string CpuFlags, string DotnetIsa, string LoadAverageStart,
+        string LoadAverageEnd, int Rows, int Cols, string Clock, List<Result> Results);
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+
+    /// <param name="jsonPath">Where to write the <see cref="Report"/>; null for the table alone.</param>
+    public static void Run(int rows, int cols, int[] batches, TextWriter o, string? jsonPath = null)
     {
+        string loadStart = MachineInfo.LoadAverage, utc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+        string clock = ThreadCpuTime.IsAvailable ? "thread CPU time" : "wall time";
+        var results = new List<Result>();
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{rows} x {cols} weights, 1 thread, ns per 32 products (best of several runs; {(ThreadCpuTime.IsAvailable ? "thread CPU time" : "wall time")})"));
+            $"{rows} x {cols} weights, 1 thread, ns per 32 products (best of several runs; {clock}); {MachineInfo.CpuModel}, .NET {MachineInfo.DotnetIsa}, load average {loadStart}"));
         o.WriteLine("| type | kernel | " + string.Join(" | ", batches.Select(b => $"n={b}")) + " |");
         o.WriteLine("|---|---|" + string.Concat(batches.Select(_ => "---:|")));
         int maxBatch = batches.Max();
@@ -47,11 +61,16 @@ public static unsafe class KernelBench
                 }
                 var w = new WeightMatrix(new GgufTensorInfo("w", [cols, rows], type, 0, rows * rowBytes) { Data = data });
                 var fourToken = new FourTokenDot(w, maxBatch);
-                Row(o, type, "four-token dot (before)", batches, w, n => fourToken.Run(x, y, n));
+                Row(o, results, type, "four-token dot (before)", batches, w, n => fourToken.Run(x, y, n));
                 foreach (var path in Paths.Where(LegacyTiledMatMul.IsSupported))
                 {
+                    // F16 picks its kernel by ggml's SIMD width, not by path; Q4_K is tiled on AVX-512 only (its other
+                    // paths are the four-token dot above).
+                    if (type == GgmlType.F16 && path != LegacyTiledMatMul.Resolve(MatMulKernelPath.Auto)) continue;
+                    if (type == GgmlType.Q4_K && path != MatMulKernelPath.Avx512) continue;
                     var matMul = new MatMul(team, maxBatch, cols, kernelPath: path);
-                    Row(o, type, $"tiled, {path}", batches, w, n => matMul.Run(w, x.AsSpan(0, n * cols), y, n));
+                    string label = type == GgmlType.F16 ? $"tiled, ggml width {GgmlSimd.Width}" : $"tiled, {path}";
+                    Row(o, results, type, label, batches, w, n => matMul.Run(w, x.AsSpan(0, n * cols), y, n));
                 }
             }
             finally
@@ -59,13 +78,18 @@ public static unsafe class KernelBench
                 NativeMemory.AlignedFree(data);
             }
         }
+        o.WriteLine($"load average at the end {MachineInfo.LoadAverage}");
+        if (jsonPath != null)
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(new Report(utc, MachineInfo.CpuModel, MachineInfo.CpuFlags,
+                MachineInfo.DotnetIsa, loadStart, MachineInfo.LoadAverage, rows, cols, clock, results), Json));
     }
 
-    private static void Row(TextWriter o, GgmlType type, string kernel, int[] batches, in WeightMatrix w, Action<int> run)
+    private static void Row(TextWriter o, List<Result> results, GgmlType type, string kernel, int[] batches, in WeightMatrix w, Action<int> run)
     {
         double blockPairs = (double)w.Rows * w.Cols / 32;
-        var cells = batches.Select(n => (Best(() => run(n), n) * 1e9 / (n * blockPairs)).ToString("F3", CultureInfo.InvariantCulture));
-        o.WriteLine($"| {GgmlTypeInfo.Name(type)} | {kernel} | {string.Join(" | ", cells)} |");
+        double[] ns = batches.Select(n => Best(() => run(n), n) * 1e9 / (n * blockPairs)).ToArray();
+        results.Add(new Result(GgmlTypeInfo.Name(type), kernel, batches, ns));
+        o.WriteLine($"| {GgmlTypeInfo.Name(type)} | {kernel} | {string.Join(" | ", ns.Select(v => v.ToString("F3", CultureInfo.InvariantCulture)))} |");
     }
 
     private static double Best(Action run, int n)

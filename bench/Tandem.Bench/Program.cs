@@ -13,7 +13,7 @@ const string Usage = """
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
            Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
-           Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512]
+           Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--json FILE]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
               times Tandem alone; --json writes every repetition's rate and the machine state to FILE
@@ -122,7 +122,7 @@ switch (mode)
             KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
         return 0;
     case "kernels":
-        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out);
+        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath);
         return 0;
     case "llama":
         foreach (var f in files)
