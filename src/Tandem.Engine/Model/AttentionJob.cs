@@ -77,9 +77,10 @@ internal sealed class AttentionJob : IParallelJob
                 q = qh;
             }
             var s = scores.AsSpan(0, len);
+            var keyCells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < len; j++)
             {
-                int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+                int at = keyCells.Next();
                 ReadOnlySpan<float> k;
                 if (f16)
                 {
@@ -99,9 +100,10 @@ internal sealed class AttentionJob : IParallelJob
                 continue;
             }
             o.Clear();
+            var valueCells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < len; j++)
             {
-                int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+                int at = valueCells.Next();
                 ReadOnlySpan<float> v;
                 if (f16)
                 {
@@ -137,10 +139,11 @@ internal sealed class AttentionJob : IParallelJob
             // element into its lane's row, a whole head row at a time (as TensorPrimitives.FusedMultiplyAdd did).
             new Span<float>(acc, laneCount * hd).Clear();
             bool wide = Vector512.IsHardwareAccelerated && hd % 16 == 0;
+            var cells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < p.Length; j++)
             {
-                float* vj = v + (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
-                float* a = acc + j % laneCount * hd;
+                float* vj = v + cells.Next();
+                float* a = acc + (j & (laneCount - 1)) * hd; // laneCount: 8, 16, 32 or 64
                 if (wide)
                 {
                     var pj = Vector512.Create(pp[j]);
