@@ -32,7 +32,7 @@ internal static unsafe class F16RowTileAvx2
         Vector256<float>* a0 = stackalloc Vector256<float>[12];
         Vector256<float>* a1 = stackalloc Vector256<float>[12];
         Vector256<float>* a2 = stackalloc Vector256<float>[12];
-        // (a0 + a2) + (a1 + a3), with the passes in the order 0, 2, 1, 3 so that two buffers hold the pending sums.
+        // (a0 + a2) + (a1 + a3): passes 0 and 2 first and summed in place, then 1 and 3 into the other two buffers.
         Pass<TTokens>(w, stride, panel, t0, 0, vectorEnd, a0);
         Pass<TTokens>(w, stride, panel, t0, 16, vectorEnd, a1);
         for (int r = 0; r < 2; r++)
