@@ -5,9 +5,10 @@ namespace Tandem.Bench;
 
 /// <summary>
 /// The side-by-side table of bench/llama-cpp/build-and-bench.sh: reads the rounds it wrote (per ISA folder,
-/// <c>round-N.tandem.json</c> from <c>Tandem.Bench engine --json</c> and <c>round-N.llama-bench.json</c> from
-/// <c>llama-bench -o json</c>) and prints, per file and ISA, each engine's median over the rounds of the round's
-/// median repetition (one repetition slowed by other work moves neither), and the ratio Tandem ÷ native llama.cpp. The ratio is taken within each round (an A/B pair, run back to back) against the
+/// <c>round-N[.model].tandem.json</c> from <c>Tandem.Bench engine --json</c> and <c>round-N[.model].llama-bench.json</c>
+/// from <c>llama-bench -o json</c>) and prints, per file and ISA, each engine's median over the rounds of the round's
+/// best repetition, and the ratio Tandem ÷ native llama.cpp. The best repetition, because other work on a shared
+/// machine only ever slows a run down: the fastest of a round's repetitions is the one it disturbed least. The ratio is taken within each round (an A/B pair, run back to back) against the
 /// faster of flash attention off and on in that round, and the median of those ratios is printed with its range:
 /// on a shared machine the pairs hold when absolute speeds drift.
 /// </summary>
@@ -42,7 +43,7 @@ public static class AnchorReport
             var pp = new SortedDictionary<string, Series>(StringComparer.Ordinal);
             var tg = new SortedDictionary<string, Series>(StringComparer.Ordinal);
             var roundFiles = Directory.GetFiles(isaDir, "round-*.tandem.json").Order(StringComparer.Ordinal).ToList();
-            rounds = Math.Max(rounds, roundFiles.Count);
+            rounds = Math.Max(rounds, roundFiles.Select(RoundOf).Distinct().Count());
             foreach (var tandemPath in roundFiles)
             {
                 var t = EngineRunReport.Read(tandemPath);
@@ -50,8 +51,10 @@ public static class AnchorReport
                 times.Add(t.Utc);
                 loads.AddRange(new[] { t.LoadAverageStart, t.LoadAverageEnd }.Select(FirstLoad).OfType<double>());
                 notes.Add($"{isa}: Tandem on .NET {t.DotnetIsa}" + (t.BundleLibrary is { } lib ? $", LLamaSharp bundle {ShortLibrary(lib)}" : ""));
-                string llamaPath = tandemPath.Replace(".tandem.json", ".llama-bench.json", StringComparison.Ordinal);
-                var native = File.Exists(llamaPath) ? (JsonNode.Parse(File.ReadAllText(llamaPath)) as JsonArray ?? []) : [];
+                var native = new JsonArray();
+                foreach (var llamaPath in Directory.GetFiles(isaDir, RoundOf(tandemPath) + ".*llama-bench.json"))
+                    foreach (var n in JsonNode.Parse(File.ReadAllText(llamaPath)) as JsonArray ?? [])
+                        native.Add(n?.DeepClone());
                 foreach (var n in native.OfType<JsonObject>())
                 {
                     notes.Add($"{isa}: llama.cpp {Str(n, "build_commit")} (build {Str(n, "build_number")}), {Str(n, "cpu_info")}, KV {Str(n, "type_k")}");
@@ -74,8 +77,13 @@ public static class AnchorReport
         // The script logs the load average around every run of either engine; without it, Tandem's own record.
         string loadLog = Path.Combine(dir, "load.tsv");
         if (File.Exists(loadLog))
-            loads = File.ReadLines(loadLog).Skip(1).Select(l => l.Split('\t')).Where(f => f.Length >= 6)
-                .SelectMany(f => new[] { FirstLoad(f[4]), FirstLoad(f[5]) }).OfType<double>().ToList();
+        {
+            var lines = File.ReadAllLines(loadLog).Select(l => l.Split('\t')).ToList();
+            int before = Array.IndexOf(lines[0], "loadavg_before"), after = Array.IndexOf(lines[0], "loadavg_after");
+            if (before >= 0 && after >= 0)
+                loads = lines.Skip(1).Where(f => f.Length > Math.Max(before, after))
+                    .SelectMany(f => new[] { FirstLoad(f[before]), FirstLoad(f[after]) }).OfType<double>().ToList();
+        }
         var stamps = times.Where(s => s.Length > 0).Order(StringComparer.Ordinal).ToList();
         output.WriteLine(Inv($"llama.cpp commit {commit ?? "(not given)"}; {stamps.FirstOrDefault()} to {stamps.LastOrDefault()}"));
         output.WriteLine(Inv($"CPU {any!.CpuModel}; flags {any.CpuFlags}; load average (1 min) {(loads.Count > 0 ? $"{loads.Min():F1} to {loads.Max():F1}" : "unknown")} during the runs"));
@@ -88,7 +96,7 @@ public static class AnchorReport
         output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows) output.WriteLine(r);
         output.WriteLine();
-        output.WriteLine("(tok/s, median over rounds of each round's median repetition; ratio: median over rounds of Tandem ÷ the faster native figure of that round, range in brackets)");
+        output.WriteLine("(tok/s, median over rounds of each round's best repetition; ratio: median over rounds of Tandem ÷ the faster native figure of that round, range in brackets)");
         return 0;
     }
 
@@ -96,7 +104,7 @@ public static class AnchorReport
     private static void Add(SortedDictionary<string, Series> table, EngineRunReport.Entry e, double[] samples, JsonArray native, bool promptTest)
     {
         if (!table.TryGetValue(e.File, out var s)) table[e.File] = s = new Series();
-        double rate = MedianOf([.. samples]) ?? 0;
+        double rate = samples.Max();
         if (e.Engine == EngineRunReport.BundleEngine) { s.Bundle.Add(rate); return; }
         s.Tandem.Add(rate);
 
@@ -108,7 +116,7 @@ public static class AnchorReport
             bool isGen = Num(n, "n_gen") > 0 && Num(n, "n_prompt") == 0;
             if (promptTest ? !isPrompt : !isGen) continue;
             double nativeRate = n["samples_ts"] is JsonArray samplesTs
-                ? MedianOf([.. samplesTs.Select(x => x?.GetValue<double>() ?? 0)]) ?? 0
+                ? samplesTs.Max(x => x?.GetValue<double>() ?? 0)
                 : Num(n, "avg_ts");
             if (FlashAttention(n)) on = nativeRate; else off = nativeRate;
         }
@@ -117,6 +125,9 @@ public static class AnchorReport
         if (off is not null || on is not null)
             s.Ratio.Add(rate / Math.Max(off ?? 0, on ?? 0));
     }
+
+    /// <summary>round-3.smollm-135m-f16.tandem.json → round-3.</summary>
+    private static string RoundOf(string path) => Path.GetFileName(path).Split('.')[0];
 
     /// <summary>llama-bench writes flash_attn as a bool, newer versions as an int (-1 auto, 0, 1).</summary>
     private static bool FlashAttention(JsonObject n) => n["flash_attn"] switch

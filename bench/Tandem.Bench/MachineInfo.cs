@@ -5,7 +5,7 @@ namespace Tandem.Bench;
 
 /// <summary>
 /// What a figure needs beside it to mean anything on a shared machine: the CPU model, the instruction set the
-/// process actually uses (.NET's view, which DOTNET_EnableAVX512F=0 and the like change), the CPU's own
+/// process actually uses (.NET's view, which DOTNET_EnableAVX512=0 and the like change), the CPU's own
 /// feature flags and the load average. Linux's /proc is read where present; elsewhere the fields say unknown.
 /// </summary>
 public static class MachineInfo

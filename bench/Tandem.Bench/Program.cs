@@ -13,20 +13,23 @@ const string Usage = """
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
            Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
+           Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--json FILE]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
               times Tandem alone; --json writes every repetition's rate and the machine state to FILE
       kv:     KV export/import of a --ctx-token sequence (default 512 here): bytes per token, GB/s
       batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16)
+      kernels: Tandem's matmul alone, 1 thread, R x C random weights (default 576 x 1536) of each type, every kernel
+              path this machine has and the four-token dot used before them: ns per 32 products, thread CPU time
       Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
       weight repacking.
     """;
 
-if (args.Length < 2) { Console.Error.WriteLine(Usage); return 2; }
+if (args.Length < 2 && !(args.Length == 1 && args[0] == "kernels")) { Console.Error.WriteLine(Usage); return 2; }
 string mode = args[0];
 var files = new List<string>();
-int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 16, reps = 3;
-int[] batches = [1, 4, 16, 64];
+int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 16, reps = 3, rows = 576, cols = 1536;
+int[]? batchOption = null;
 string kv = "f32";
 bool tgFromEmpty = false, bundle = true;
 string? jsonPath = null, commit = null;
@@ -42,16 +45,19 @@ for (int i = 1; i < args.Length; i++)
         case "--ctx": ctx = IntValue(); break;
         case "--steps": steps = IntValue(); break;
         case "--reps": reps = IntValue(); break;
-        case "--batch": batches = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
+        case "--batch": batchOption = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--kv": kv = Value(); break;
         case "--tg-from-empty": tgFromEmpty = true; break;
         case "--no-bundle": bundle = false; break;
         case "--json": jsonPath = Value(); break;
         case "--commit": commit = Value(); break;
+        case "--rows": rows = IntValue(); break;
+        case "--cols": cols = IntValue(); break;
         case var f when !f.StartsWith("--", StringComparison.Ordinal): files.Add(f); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}\n{Usage}"); return 2;
     }
 }
+int[] batches = batchOption ?? [1, 4, 16, 64];
 if (mode == "anchor-report")
     return files.Count == 1 ? AnchorReport.Run(files[0], commit, Console.Out) : Fail("anchor-report takes one folder");
 foreach (var f in files)
@@ -114,6 +120,9 @@ switch (mode)
     case "kv":
         foreach (var f in files)
             KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
+        return 0;
+    case "kernels":
+        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath);
         return 0;
     case "llama":
         foreach (var f in files)

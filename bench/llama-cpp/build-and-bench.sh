@@ -17,7 +17,7 @@
 #   BUILD_DIR  where llama.cpp is built, one folder per ISA (default artifacts/llama.cpp)
 #   OUT        raw reports and the table (default artifacts/anchor/<UTC date-time>)
 #   ISAS       "native avx2" on a machine with AVX-512, else "native"; avx2 = llama.cpp built with
-#              GGML_NATIVE=OFF AVX2+FMA+F16C (AVX-512 off) against Tandem with DOTNET_EnableAVX512F=0
+#              GGML_NATIVE=OFF AVX2+FMA+F16C (AVX-512 off) against Tandem with DOTNET_EnableAVX512=0
 #   THREADS 2, PP 512, TG 128, REPS 3 (repetitions inside each bench run; llama-bench -r), ROUNDS 5
 #              (A/B pairs: each round runs both, alternating which goes first), KV f16 (KV cache type of
 #              both engines; llama.cpp's default), JOBS 2 (parallel compile jobs)
@@ -92,8 +92,7 @@ OUT=${OUT:-artifacts/anchor/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 TANDEM_BENCH="dotnet bench/Tandem.Bench/bin/Release/net10.0/Tandem.Bench.dll"
 bundle_flag=(); [ "$BUNDLE" = 1 ] || bundle_flag=(--no-bundle)
-llama_models=(); for m in "${MODELS[@]}"; do llama_models+=(-m "$m"); done
-printf 'isa\tround\tengine\tstart_utc\tloadavg_before\tloadavg_after\twaited_s\n' > "$OUT/load.tsv"
+printf 'isa\tround\tmodel\tengine\tstart_utc\tloadavg_before\tloadavg_after\twaited_s\n' > "$OUT/load.tsv"
 { echo "llama.cpp $COMMIT from $SRC"; grep -m1 'model name' /proc/cpuinfo; uname -srm; dotnet --version; } > "$OUT/machine.txt"
 
 QUIET_WAIT=${QUIET_WAIT:-0}
@@ -105,31 +104,32 @@ wait_quiet() { # at most QUIET_WAIT seconds, until only the reader itself is run
     sleep 1; waited=$((waited + 1))
   done
 }
-timed() { # isa round engine command...: runs the command, logging the load average around it
-  local isa=$1 round=$2 engine=$3 start before; shift 3
+# One engine on one model in one round; the load average around it goes to load.tsv. Pairs are per model, so
+# that the two sides of a pair run seconds apart rather than minutes.
+run() { # isa round model engine
+  local isa=$1 round=$2 model=$3 engine=$4 stem start before env=()
+  stem=$OUT/$isa/round-$round.$(basename "$model" .gguf)
   wait_quiet
   start=$(date -u +%FT%TZ); before=$(cut -d' ' -f1-3 /proc/loadavg)
-  "$@"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$isa" "$round" "$engine" "$start" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)" "$waited" >> "$OUT/load.tsv"
-}
-run_llama() { # isa round
-  "$BUILD_DIR/$1/bin/llama-bench" "${llama_models[@]}" -t "$THREADS" -p "$PP" -n "$TG" -r "$REPS" -fa 0,1 \
-    -ctk "$KV" -ctv "$KV" -o json > "$OUT/$1/round-$2.llama-bench.json" 2> "$OUT/$1/round-$2.llama-bench.log"
-}
-run_tandem() { # isa round
-  local env=(); [ "$1" = avx2 ] && env=(DOTNET_EnableAVX512F=0)
-  env "${env[@]}" $TANDEM_BENCH engine "${MODELS[@]}" --threads "$THREADS" --pp "$PP" --tg "$TG" --reps "$REPS" \
-    --kv "$KV" --tg-from-empty "${bundle_flag[@]}" --json "$OUT/$1/round-$2.tandem.json" > "$OUT/$1/round-$2.tandem.txt"
+  if [ "$engine" = llama.cpp ]; then
+    "$BUILD_DIR/$isa/bin/llama-bench" -m "$model" -t "$THREADS" -p "$PP" -n "$TG" -r "$REPS" -fa 0,1 \
+      -ctk "$KV" -ctv "$KV" -o json > "$stem.llama-bench.json" 2> "$stem.llama-bench.log"
+  else
+    [ "$isa" = avx2 ] && env=(DOTNET_EnableAVX512=0)
+    env "${env[@]}" $TANDEM_BENCH engine "$model" --threads "$THREADS" --pp "$PP" --tg "$TG" --reps "$REPS" \
+      --kv "$KV" --tg-from-empty "${bundle_flag[@]}" --json "$stem.tandem.json" > "$stem.tandem.txt"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$isa" "$round" "$(basename "$model")" "$engine" "$start" "$before" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$waited" >> "$OUT/load.tsv"
 }
 for isa in $ISAS; do
   mkdir -p "$OUT/$isa"
   for round in $(seq 1 "$ROUNDS"); do
     echo "== $isa round $round/$ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    if [ $((round % 2)) = 1 ]; then
-      timed "$isa" "$round" llama.cpp run_llama "$isa" "$round"; timed "$isa" "$round" tandem run_tandem "$isa" "$round"
-    else
-      timed "$isa" "$round" tandem run_tandem "$isa" "$round"; timed "$isa" "$round" llama.cpp run_llama "$isa" "$round"
-    fi
+    for model in "${MODELS[@]}"; do
+      if [ $((round % 2)) = 1 ]; then order="llama.cpp tandem"; else order="tandem llama.cpp"; fi
+      for engine in $order; do run "$isa" "$round" "$model" "$engine"; done
+    done
   done
 done
 $TANDEM_BENCH anchor-report "$OUT" --commit "$COMMIT" | tee "$OUT/report.md"

@@ -1,13 +1,20 @@
+using System.Runtime.CompilerServices;
 using Tandem.Engine.Gguf;
 using Tandem.Engine.Quantization;
 
 namespace Tandem.Engine.Kernels;
 
 /// <summary>
-/// The body of a batch-invariant matmul with F16 weights: each weight row against groups of tokens from an
-/// <see cref="F16ActivationPanel"/> through <see cref="F16TileAvx512"/> (six tokens) or <see cref="F16TileAvx2"/>
-/// (three), chosen by ggml's SIMD width because that width fixes the summation order the results must follow
-/// (<see cref="GgmlFloatDot.VecDotF16"/>). Every (row, token) result is bit-identical to <c>RowF16.Dot</c>.
+/// The body of a batch-invariant matmul with F16 weights, against an <see cref="F16ActivationPanel"/>, every
+/// (row, token) result bit-identical to <c>RowF16.Dot</c>. Kernels are chosen by ggml's SIMD width because that
+/// width fixes the summation order the results must follow (<see cref="GgmlFloatDot.VecDotF16"/>):
+/// <list type="bullet">
+/// <item>batches of <see cref="MinRowTileTokens"/> tokens or more: row tiles (<see cref="F16RowTileAvx512"/>, 4 rows
+/// × 6 tokens; <see cref="F16RowTileAvx2"/>, 2 × 6) over weights widened once per tile and pass of tokens
+/// (<see cref="F16WidenedRows"/>);</item>
+/// <item>smaller batches (decode): one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
+/// widening each weight vector in registers, since a widened copy would be read by too few tokens to pay.</item>
+/// </list>
 /// As a team job its items are weight rows; <see cref="Set"/> gives it one matmul at a time.
 /// </summary>
 internal sealed unsafe class F16TiledMatMul : IParallelJob
@@ -15,21 +22,91 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// <summary>False where ggml has no vector F16 dot for this machine (then the four-token kernel runs).</summary>
     public static bool IsSupported => GgmlSimd.Width is 16 or 8;
 
+    /// <summary>Smallest batch that runs on the row tiles (at 4 tokens they measured 1.5x slower than the one-row kernel).</summary>
+    public const int MinRowTileTokens = 8;
+
     private const int MaxTokensPerTile = 6;
 
+    /// <summary>Tokens per pass over a job's row tiles: their widened activations (64 × 4 bytes per column) stay in L2.</summary>
+    private const int TokensPerPass = 64;
+
+    private readonly float[] _widened;
+    private readonly int _scratchFloats;
     private WeightMatrix _w;
     private F16ActivationPanel _panel;
     private float* _y;
+
+    /// <param name="workers">Team size: each member widens its row tiles into its own part of the scratch.</param>
+    /// <param name="maxCols">Largest input width of any weight.</param>
+    public F16TiledMatMul(int workers, int maxCols)
+    {
+        _scratchFloats = (F16WidenedRows.ScratchFloats(maxCols) + 15) & ~15;
+        _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
+    }
 
     /// <summary>The matmul that the next run of this job computes.</summary>
     public void Set(in WeightMatrix w, in F16ActivationPanel panel, float* y)
     {
         if (w.Type != GgmlType.F16)
             throw new ArgumentException($"{GgmlTypeInfo.Name(w.Type)} weights given to the F16 kernels", nameof(w));
+        if (F16WidenedRows.ScratchFloats(w.Cols) > _scratchFloats)
+            throw new ArgumentException($"{w.Name}: {w.Cols} columns exceed the F16 kernels' scratch size", nameof(w));
         _w = w; _panel = panel; _y = y;
     }
 
-    public void Execute(int begin, int end, int worker) => Rows(_w, _panel, _y, begin, end);
+    public void Execute(int begin, int end, int worker)
+    {
+        if (_panel.Tokens < MinRowTileTokens)
+        {
+            Rows(_w, _panel, _y, begin, end);
+            return;
+        }
+        // 64-byte aligned part of the pinned scratch for this worker.
+        float* scratch = (float*)(((nuint)Unsafe.AsPointer(ref _widened[0]) + 63) & ~(nuint)63) + worker * _scratchFloats;
+        RowTiles(_w, _panel, _y, begin, end, scratch);
+    }
+
+    /// <summary>
+    /// Rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> in tiles: per pass of <see cref="TokensPerPass"/>
+    /// tokens, each tile's rows are widened into <paramref name="scratch"/> and run against the pass's tokens in
+    /// groups of six. A ragged last tile computes its missing rows from stale scratch and drops them.
+    /// </summary>
+    [SkipLocalsInit]
+    private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd, float* scratch)
+    {
+        float* results = stackalloc float[F16WidenedRows.MaxRows * MaxTokensPerTile];
+        bool* special = stackalloc bool[F16WidenedRows.MaxRows];
+        int rows = w.Rows, tokens = panel.Tokens, cols = panel.Cols;
+        int vectorEnd = F16ActivationPanel.VectorEnd(cols), stride = F16WidenedRows.Stride(cols);
+        int tileRows = GgmlSimd.Width == 16 ? F16RowTileAvx512.Rows : F16RowTileAvx2.Rows;
+        for (int passBegin = 0; passBegin < tokens; passBegin += TokensPerPass)
+        {
+            int passEnd = Math.Min(tokens, passBegin + TokensPerPass);
+            for (int r0 = rowBegin; r0 < rowEnd; r0 += tileRows)
+            {
+                int rowCount = Math.Min(tileRows, rowEnd - r0);
+                for (int r = 0; r < rowCount; r++)
+                    special[r] = F16WidenedRows.Widen((ushort*)(w.Data + (r0 + r) * w.RowBytes), vectorEnd, scratch + r * stride);
+                for (int t = passBegin; t < passEnd; t += MaxTokensPerTile)
+                {
+                    int count = Math.Min(MaxTokensPerTile, passEnd - t);
+                    RowTileKernel(count, scratch, stride, panel, t, vectorEnd, results);
+                    for (int r = 0; r < rowCount; r++)
+                    {
+                        ushort* wr = (ushort*)(w.Data + (r0 + r) * w.RowBytes);
+                        for (int k = 0; k < count; k++)
+                        {
+                            bool pairSpecial = special[r] || panel.HasSpecial(t + k);
+                            float sum = results[r * MaxTokensPerTile + k];
+                            // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is.
+                            y[(long)(t + k) * rows + r0 + r] = vectorEnd == cols && !pairSpecial ? sum
+                                : GgmlFloatDot.FinishWidened(wr, panel.Row(t + k), cols, vectorEnd, pairSpecial, sum);
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// <summary>y[t × w.Rows + r] for rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> and every token of the panel.</summary>
     private static void Rows(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd)
@@ -53,6 +130,30 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                         rowSpecial || panel.HasSpecial(t + k), results[k]);
             }
         }
+    }
+
+    private static void RowTileKernel(int count, float* w, int stride, in F16ActivationPanel panel, int t0, int vectorEnd, float* results)
+    {
+        if (GgmlSimd.Width == 16)
+            switch (count)
+            {
+                case 6: F16RowTileAvx512.Tile<Count6>(w, stride, panel, t0, vectorEnd, results); break;
+                case 5: F16RowTileAvx512.Tile<Count5>(w, stride, panel, t0, vectorEnd, results); break;
+                case 4: F16RowTileAvx512.Tile<Count4>(w, stride, panel, t0, vectorEnd, results); break;
+                case 3: F16RowTileAvx512.Tile<Count3>(w, stride, panel, t0, vectorEnd, results); break;
+                case 2: F16RowTileAvx512.Tile<Count2>(w, stride, panel, t0, vectorEnd, results); break;
+                default: F16RowTileAvx512.Tile<Count1>(w, stride, panel, t0, vectorEnd, results); break;
+            }
+        else
+            switch (count)
+            {
+                case 6: F16RowTileAvx2.Tile<Count6>(w, stride, panel, t0, vectorEnd, results); break;
+                case 5: F16RowTileAvx2.Tile<Count5>(w, stride, panel, t0, vectorEnd, results); break;
+                case 4: F16RowTileAvx2.Tile<Count4>(w, stride, panel, t0, vectorEnd, results); break;
+                case 3: F16RowTileAvx2.Tile<Count3>(w, stride, panel, t0, vectorEnd, results); break;
+                case 2: F16RowTileAvx2.Tile<Count2>(w, stride, panel, t0, vectorEnd, results); break;
+                default: F16RowTileAvx2.Tile<Count1>(w, stride, panel, t0, vectorEnd, results); break;
+            }
     }
 
     private static bool Kernel(int count, ushort* w, in F16ActivationPanel panel, int t0, float* results)

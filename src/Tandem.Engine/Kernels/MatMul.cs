@@ -10,7 +10,8 @@ namespace Tandem.Engine.Kernels;
 /// split over the team; each weight row is read once and dotted with all n activation rows while it is
 /// in cache, so a batch costs one pass over the weights. Q4_0, Q5_0 and Q8_0 weights go through the
 /// register-tiled kernels (<see cref="LegacyTiledMatMul"/>: four rows × up to eight tokens per kernel call,
-/// activations in a <see cref="Q8ActivationPanel"/>); the other types dot one row with four tokens at a time.
+/// activations in a <see cref="Q8ActivationPanel"/>), Q4_K on AVX-512 through <see cref="Q4KTiledMatMul"/>, F16
+/// through <see cref="F16TiledMatMul"/>; the other types dot one row with four tokens at a time.
 /// Either way each (row, token) gets exactly the single-pair <c>Dot</c>'s result.
 /// One instance per model; buffers are sized at construction and reused (no allocation per call).
 /// </summary>
@@ -23,7 +24,9 @@ public sealed unsafe class MatMul : IParallelJob
     private readonly FillPanelJob<F16ActivationPanel> _fillF16Panel = new();
     private readonly MatMulKernelPath _path;
     private readonly LegacyTiledMatMul _legacyTiles;
-    private readonly F16TiledMatMul _f16Tiles = new();
+    private readonly F16TiledMatMul _f16Tiles;
+    private readonly Q4KTiledMatMul _q4kTiles = new();
+    private readonly FillPanelJob<Q8KActivationPanel> _fillQ8KPanel = new();
 
     private WeightMatrix _w;
     private float* _y;
@@ -52,9 +55,10 @@ public sealed unsafe class MatMul : IParallelJob
         _batchInvariant = batchInvariant;
         _path = LegacyTiledMatMul.Resolve(kernelPath);
         _legacyTiles = new LegacyTiledMatMul(_path);
+        _f16Tiles = new F16TiledMatMul(team.Size, maxCols);
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type; the panels add a little
         // (padding, a one-row batch's pair, flags); plus room to align a panel.
-        long bytes = Math.Max((long)maxRows * maxCols * 4,
+        long bytes = Math.Max(Math.Max((long)maxRows * maxCols * 4, Q8KActivationPanel.BytesNeeded(maxRows, maxCols)),
             Math.Max(Q8ActivationPanel.BytesNeeded(maxRows, maxCols), F16ActivationPanel.BytesNeeded(maxRows, maxCols)));
         _xq = GC.AllocateUninitializedArray<byte>(checked((int)bytes + PanelAlignment), pinned: true);
     }
@@ -82,9 +86,20 @@ public sealed unsafe class MatMul : IParallelJob
             _xqPtr = (byte*)Unsafe.AsPointer(ref _xq[0]); // pinned at allocation
             // llama.cpp sums F32/F16/BF16 products in a different order for batches (tinyBLAS) than for one row.
             _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
-            if (IsLegacyTiled(w.Type))
+            // One token (batch-1 decode): the tiles would compute a pair with the token duplicated, so the single
+            // dot of the same path, bit-identical, runs instead. Kernel bench, n = 1, 8192 x 4096 weights (out of
+            // cache), ns per 32 products, AVX-512 dot vs tiles: Q4_0 1.68 vs 2.20, Q5_0 2.94 vs 3.25, Q8_0 2.61 vs
+            // 2.43, Q4_K 1.00 vs 1.12; AVX2 tiles 3.5-3.7 against dots of 1.7-2.9. The portable path keeps its tiles:
+            // its results are ggml's generic ones, which the SIMD dots do not reproduce.
+            bool singleDot = n == 1 && _path != MatMulKernelPath.Portable;
+            if (IsLegacyTiled(w.Type) && !singleDot)
             {
                 RunLegacyTiled(w, xp, yp, n);
+                return;
+            }
+            if (w.Type == GgmlType.Q4_K && _path == MatMulKernelPath.Avx512 && !singleDot)
+            {
+                RunQ4KTiled(w, xp, yp, n);
                 return;
             }
             if (w.Type == GgmlType.F16 && !_tinyBlas && F16TiledMatMul.IsSupported)
@@ -120,11 +135,25 @@ public sealed unsafe class MatMul : IParallelJob
         _fillQ8Panel.Run(_team, panel, x, w.Cols, n);
 
         _legacyTiles.Set(w, panel, y);
-        int tiles = LegacyTiledMatMul.TileCount(w.Rows);
+        RunRowTiles(_legacyTiles, w.Rows);
+    }
+
+    /// <summary>Quantises x into a Q8_K panel, then runs the Q4_K row tiles over the team.</summary>
+    private void RunQ4KTiled(in WeightMatrix w, float* x, float* y, int n)
+    {
+        var panel = new Q8KActivationPanel(PanelBuffer(Q8KActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
+        _fillQ8KPanel.Run(_team, panel, x, w.Cols, n);
+        _q4kTiles.Set(w, panel, y);
+        RunRowTiles(_q4kTiles, w.Rows);
+    }
+
+    private void RunRowTiles(IParallelJob job, int rows)
+    {
+        int tiles = RowTiles.Count(rows);
         // Tiles per hand-out: about eight hand-outs per thread for balance, but up to 16 tiles (64 rows) so that
         // a job writes whole cache lines of each output row (a 1-tile grain left 16-byte pieces of a
         // multi-megabyte y to be read back from memory: prefill ran 1.5x slower) and decode claims less often.
-        _team.Run(_legacyTiles, tiles, Math.Clamp(tiles / (8 * _team.Size), 1, 16));
+        _team.Run(job, tiles, Math.Clamp(tiles / (8 * _team.Size), 1, 16));
     }
 
     /// <summary>Rounds x to F16 and widens it into a panel, then runs the rows over the team.</summary>
@@ -134,8 +163,8 @@ public sealed unsafe class MatMul : IParallelJob
         _fillF16Panel.Run(_team, panel, x, w.Cols, n);
 
         _f16Tiles.Set(w, panel, y);
-        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows.
-        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64));
+        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows, whole row tiles.
+        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64) & ~3);
     }
 
     void IParallelJob.Execute(int begin, int end, int worker)
@@ -147,6 +176,9 @@ public sealed unsafe class MatMul : IParallelJob
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
             case GgmlType.F16: RowsBy4<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
+            case GgmlType.Q4_0: Rows<RowQ4_0>(begin, end); break; // single tokens only: batches run on the tiles
+            case GgmlType.Q5_0: Rows<RowQ5_0>(begin, end); break;
+            case GgmlType.Q8_0: Rows<RowQ8_0>(begin, end); break;
             case GgmlType.Q4_1: Rows<RowQ4_1>(begin, end); break;
             case GgmlType.Q5_1: Rows<RowQ5_1>(begin, end); break;
             case GgmlType.Q4_K: RowsBy4<RowQ4_K>(begin, end); break;

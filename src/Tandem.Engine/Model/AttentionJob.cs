@@ -77,9 +77,10 @@ internal sealed class AttentionJob : IParallelJob
                 q = qh;
             }
             var s = scores.AsSpan(0, len);
+            var keyCells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < len; j++)
             {
-                int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+                int at = keyCells.Next();
                 ReadOnlySpan<float> k;
                 if (f16)
                 {
@@ -99,9 +100,10 @@ internal sealed class AttentionJob : IParallelJob
                 continue;
             }
             o.Clear();
+            var valueCells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < len; j++)
             {
-                int at = (blocks[j / bs] * bs + j % bs) * kvDim + kvOff;
+                int at = valueCells.Next();
                 ReadOnlySpan<float> v;
                 if (f16)
                 {
@@ -121,7 +123,63 @@ internal sealed class AttentionJob : IParallelJob
     /// accumulator (j mod 4W) / W). llama.cpp's rows run over the KV cells in view, padded to 256 with masked
     /// cells whose p is 0 and adds nothing, so stopping at the last real cell gives the same sums.
     /// </summary>
-    private static void WeightedValues(ReadOnlySpan<float> p, int[] blocks, int bs, int kvDim, int kvOff, float[] values,
+    internal static unsafe void WeightedValues(ReadOnlySpan<float> p, int[] blocks, int bs, int kvDim, int kvOff, float[] values,
+        Span<float> o, float[] lanes, bool tinyBlas)
+    {
+        int hd = o.Length, w = GgmlSimd.Width, laneCount = tinyBlas ? w : 4 * w;
+        if (hd % 8 != 0)
+        {
+            WeightedValuesScalarSums(p, blocks, bs, kvDim, kvOff, values, o, lanes, tinyBlas);
+            return;
+        }
+        fixed (float* acc = lanes, v = values, pp = p)
+        fixed (float* op = o)
+        {
+            // Accumulator lane l of output element d lives at acc[l * hd + d]: each cell's products are one FMA per
+            // element into its lane's row, a whole head row at a time (as TensorPrimitives.FusedMultiplyAdd did).
+            new Span<float>(acc, laneCount * hd).Clear();
+            bool wide = Vector512.IsHardwareAccelerated && hd % 16 == 0;
+            var cells = new KvCellCursor(blocks, bs, kvDim, kvOff);
+            for (int j = 0; j < p.Length; j++)
+            {
+                float* vj = v + cells.Next();
+                float* a = acc + (j & (laneCount - 1)) * hd; // laneCount: 8, 16, 32 or 64
+                if (wide)
+                {
+                    var pj = Vector512.Create(pp[j]);
+                    for (int d = 0; d < hd; d += 16)
+                        Vector512.Store(Vector512.FusedMultiplyAdd(Vector512.Load(vj + d), pj, Vector512.Load(a + d)), a + d);
+                }
+                else
+                {
+                    var pj = Vector256.Create(pp[j]);
+                    for (int d = 0; d < hd; d += 8)
+                        Vector256.Store(Vector256.FusedMultiplyAdd(Vector256.Load(vj + d), pj, Vector256.Load(a + d)), a + d);
+                }
+            }
+            // The per-element reduction of the lanes, eight elements at a time: lane i of each vector below is
+            // element d + i's own sum, in exactly the order ggml reduces one element's accumulator lanes.
+            Vector256<float>* s = stackalloc Vector256<float>[16];
+            for (int d = 0; d < hd; d += 8)
+            {
+                // (a0 + a2) + (a1 + a3) over the four W-lane accumulators (ggml_vec_dot_f32), or tinyBLAS's single one.
+                for (int i = 0; i < w; i++)
+                    s[i] = tinyBlas ? Vector256.Load(acc + i * hd + d)
+                        : (Vector256.Load(acc + i * hd + d) + Vector256.Load(acc + (2 * w + i) * hd + d))
+                          + (Vector256.Load(acc + (w + i) * hd + d) + Vector256.Load(acc + (3 * w + i) * hd + d));
+                if (w == 16) // ReduceAdd(Vector512): lower half + upper half first
+                    for (int i = 0; i < 8; i++) s[i] += s[i + 8];
+                for (int i = 0; i < 4; i++) s[i] += s[i + 4]; // lower 128 + upper 128
+                Vector256<float> sum = w == 8 && !tinyBlas
+                    ? (s[0] + s[1]) + (s[2] + s[3])  // ReduceAddHadd
+                    : (s[0] + s[2]) + (s[1] + s[3]); // ReduceAdd
+                Vector256.Store(sum, op + d);
+            }
+        }
+    }
+
+    /// <summary><see cref="WeightedValues"/> for head sizes that are not a multiple of 8: the same sums, one element at a time.</summary>
+    internal static void WeightedValuesScalarSums(ReadOnlySpan<float> p, int[] blocks, int bs, int kvDim, int kvOff, float[] values,
         Span<float> o, float[] lanes, bool tinyBlas)
     {
         int hd = o.Length, w = GgmlSimd.Width, laneCount = tinyBlas ? w : 4 * w;

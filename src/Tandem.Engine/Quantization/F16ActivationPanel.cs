@@ -29,7 +29,7 @@ internal readonly unsafe struct F16ActivationPanel : IActivationPanel
     /// <summary>Floats from one token's row to the next (a multiple of 16).</summary>
     public readonly int Stride;
     public readonly int Cols;
-    public readonly int Tokens;
+    public int Tokens { get; }
 
     public static long BytesNeeded(int tokens, int cols) => (long)tokens * RowStride(cols) * sizeof(float) + tokens;
 

@@ -6,6 +6,9 @@ namespace Tandem.Engine.Quantization;
 /// </summary>
 internal interface IActivationPanel
 {
+    /// <summary>Activation rows (tokens) the panel holds.</summary>
+    int Tokens { get; }
+
     /// <summary>Converts token <paramref name="t"/>'s F32 row into the panel.</summary>
     void Write(int t, ReadOnlySpan<float> row);
 }

@@ -57,73 +57,97 @@ internal readonly struct MaddubsBlockSums : IBlockSums256
 }
 
 /// <summary>
-/// The AVX2 micro-kernel of the tiled Q4_0/Q5_0/Q8_0 matmul: four weight rows × one token pair, one 8-float
-/// register per (row, token), each receiving exactly the operations of <see cref="LegacyDot4.Avx2Dot{TDecoder}"/>
-/// (exact integer lane sums, <c>fma(dx * dy, sum, acc)</c> per block, <see cref="LegacyQuantMath.HorizontalSum"/>
-/// at the end), so every result is bit-identical to <c>Dot</c>. With 16 vector registers this shape (8
-/// accumulators, 4 weight blocks, 4 row terms) just fits; two pairs spilled and measured no faster.
+/// The AVX2 micro-kernel of the tiled Q4_0/Q5_0/Q8_0 matmul: two weight rows × two token pairs (four tokens) at a
+/// time, one 8-float register per (row, token), each receiving exactly the operations of
+/// <see cref="LegacyDot4.Avx2Dot{TDecoder}"/> (exact integer lane sums, <c>fma(dx * dy, sum, acc)</c> per block,
+/// <see cref="LegacyQuantMath.HorizontalSum"/> at the end), so every result is bit-identical to <c>Dot</c>.
+/// A call covers the tile's four rows as two such halves: with 16 vector registers, 8 accumulators plus two
+/// rows' quants and row terms fit, where four rows × one pair spilled half of its accumulators every block.
 /// </summary>
 internal static unsafe class LegacyTileAvx2
 {
-    public static bool IsSupported => UseAvx2;
-
-    /// <inheritdoc cref="LegacyTileAvx512.Tile{TDecoder, TPairs}"/>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile<TDecoder, TSums>(byte* w0, byte* w1, byte* w2, byte* w3, in Q8ActivationPanel panel, int pair, float* results)
+    /// <summary>The kernel for <see cref="Kernels.RowTiles"/>: up to two pairs per call.</summary>
+    internal readonly struct Kernel<TDecoder, TSums> : ITileKernel<Q8ActivationPanel>
         where TDecoder : ILegacyBlockDecoder
         where TSums : IBlockSums256
     {
+        public static int MaxPairs => 2;
+
+        public static void Run(int pairs, byte* w0, byte* w1, byte* w2, byte* w3, in Q8ActivationPanel panel, int pair, float* results)
+        {
+            if (pairs == 2)
+            {
+                TwoRows<TDecoder, TSums, Count2>(w0, w1, panel, pair, results);
+                TwoRows<TDecoder, TSums, Count2>(w2, w3, panel, pair, results + 16);
+            }
+            else
+            {
+                TwoRows<TDecoder, TSums, Count1>(w0, w1, panel, pair, results);
+                TwoRows<TDecoder, TSums, Count1>(w2, w3, panel, pair, results + 16);
+            }
+        }
+    }
+
+    public static bool IsSupported => UseAvx2;
+
+    /// <summary>
+    /// Rows <paramref name="wa"/> and <paramref name="wb"/> against <typeparamref name="TPairs"/> (1 or 2) token pairs from
+    /// <paramref name="pair"/>: row a, pair-token k to <c>results[k]</c>, row b to <c>results[8 + k]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TwoRows<TDecoder, TSums, TPairs>(byte* wa, byte* wb, in Q8ActivationPanel panel, int pair, float* results)
+        where TDecoder : ILegacyBlockDecoder
+        where TSums : IBlockSums256
+        where TPairs : ITileCount
+    {
         int nb = panel.Blocks;
-        sbyte* q = panel.Quants + pair * panel.PairQuantStride;
-        float* s = panel.Scales + pair * panel.PairScaleStride;
+        nint qStride = panel.PairQuantStride, sStride = panel.PairScaleStride;
+        sbyte* q = panel.Quants + pair * qStride;
+        float* s = panel.Scales + pair * sStride;
         nint xb = TDecoder.BlockBytes;
 
-        // c<row><token of the pair>
-        Vector256<float> c00 = default, c10 = default, c20 = default, c30 = default;
-        Vector256<float> c01 = default, c11 = default, c21 = default, c31 = default;
+        // c<row><token of the tile>
+        Vector256<float> ca0 = default, ca1 = default, ca2 = default, ca3 = default;
+        Vector256<float> cb0 = default, cb1 = default, cb2 = default, cb3 = default;
         for (int b = 0; b < nb; b++)
         {
-            Vector128<float> dx = LegacyDot4.HalfToSingle4(Vector128.Create(
-                (uint)*(ushort*)w0, *(ushort*)w1, *(ushort*)w2, *(ushort*)w3));
-            Vector256<sbyte> x0 = TDecoder.Decode(ref *w0), x1 = TDecoder.Decode(ref *w1);
-            Vector256<sbyte> x2 = TDecoder.Decode(ref *w2), x3 = TDecoder.Decode(ref *w3);
-            Vector256<int> k0 = TSums.RowTerm(x0), k1 = TSums.RowTerm(x1), k2 = TSums.RowTerm(x2), k3 = TSums.RowTerm(x3);
+            // The two rows' F16 scales widened together (lane for lane the scalar conversion).
+            Vector128<float> dx = LegacyDot4.HalfToSingle4(Vector128.Create((uint)*(ushort*)wa, *(ushort*)wb, 0, 0));
+            Vector256<sbyte> xa = TDecoder.Decode(ref *wa), xbq = TDecoder.Decode(ref *wb);
+            Vector256<int> ka = TSums.RowTerm(xa), kb = TSums.RowTerm(xbq);
 
-            TokenStep<TSums>(q, s[0], dx, x0, x1, x2, x3, k0, k1, k2, k3, ref c00, ref c10, ref c20, ref c30);
-            TokenStep<TSums>(q + 32, s[1], dx, x0, x1, x2, x3, k0, k1, k2, k3, ref c01, ref c11, ref c21, ref c31);
+            TokenStep<TSums>(q, s[0], dx, xa, xbq, ka, kb, ref ca0, ref cb0);
+            TokenStep<TSums>(q + 32, s[1], dx, xa, xbq, ka, kb, ref ca1, ref cb1);
+            if (TPairs.Count > 1)
+            {
+                TokenStep<TSums>(q + qStride, s[sStride], dx, xa, xbq, ka, kb, ref ca2, ref cb2);
+                TokenStep<TSums>(q + qStride + 32, s[sStride + 1], dx, xa, xbq, ka, kb, ref ca3, ref cb3);
+            }
 
-            w0 += xb; w1 += xb; w2 += xb; w3 += xb;
+            wa += xb; wb += xb;
             q += Q8ActivationPanel.PairBlockBytes;
             s += 2;
         }
-        Store(results, c00, c10, c20, c30);
-        Store(results + 1, c01, c11, c21, c31);
+        results[0] = HorizontalSum(ca0); results[1] = HorizontalSum(ca1);
+        results[8] = HorizontalSum(cb0); results[9] = HorizontalSum(cb1);
+        if (TPairs.Count > 1)
+        {
+            results[2] = HorizontalSum(ca2); results[3] = HorizontalSum(ca3);
+            results[10] = HorizontalSum(cb2); results[11] = HorizontalSum(cb3);
+        }
     }
 
-    /// <summary>One block of one token against the four rows.</summary>
+    /// <summary>One block of one token against the two rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void TokenStep<TSums>(sbyte* q, float dy, Vector128<float> dx,
-        Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<sbyte> x2, Vector256<sbyte> x3,
-        Vector256<int> k0, Vector256<int> k1, Vector256<int> k2, Vector256<int> k3,
-        ref Vector256<float> c0, ref Vector256<float> c1, ref Vector256<float> c2, ref Vector256<float> c3)
+        Vector256<sbyte> xa, Vector256<sbyte> xb, Vector256<int> ka, Vector256<int> kb,
+        ref Vector256<float> ca, ref Vector256<float> cb)
         where TSums : IBlockSums256
     {
         Vector256<sbyte> y = TSums.TokenTerm(Vector256.Load(q));
-        // dx * dy as four float products, the same values as the single kernel's scalar product.
+        // dx * dy as float products, the same values as the single kernel's scalar product.
         Vector128<float> d = dx * Vector128.Create(dy);
-        c0 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(0)), TSums.Sums(x0, k0, y), c0);
-        c1 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(1)), TSums.Sums(x1, k1, y), c1);
-        c2 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(2)), TSums.Sums(x2, k2, y), c2);
-        c3 = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(3)), TSums.Sums(x3, k3, y), c3);
-    }
-
-    /// <summary>One token for the four rows: row r at <c>results[r * 8]</c>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(float* results, Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3)
-    {
-        results[0] = HorizontalSum(c0);
-        results[8] = HorizontalSum(c1);
-        results[16] = HorizontalSum(c2);
-        results[24] = HorizontalSum(c3);
+        ca = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(0)), TSums.Sums(xa, ka, y), ca);
+        cb = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(1)), TSums.Sums(xb, kb, y), cb);
     }
 }

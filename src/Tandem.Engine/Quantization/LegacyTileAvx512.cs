@@ -24,6 +24,23 @@ namespace Tandem.Engine.Quantization;
 /// </summary>
 internal static unsafe class LegacyTileAvx512
 {
+    /// <summary>The kernel for <see cref="Kernels.RowTiles"/>: up to four pairs per call.</summary>
+    internal readonly struct Kernel<TDecoder> : ITileKernel<Q8ActivationPanel> where TDecoder : ILegacyBlockDecoder
+    {
+        public static int MaxPairs => 4;
+
+        public static void Run(int pairs, byte* w0, byte* w1, byte* w2, byte* w3, in Q8ActivationPanel panel, int pair, float* results)
+        {
+            switch (pairs)
+            {
+                case 4: Tile<TDecoder, Count4>(w0, w1, w2, w3, panel, pair, results); break;
+                case 3: Tile<TDecoder, Count3>(w0, w1, w2, w3, panel, pair, results); break;
+                case 2: Tile<TDecoder, Count2>(w0, w1, w2, w3, panel, pair, results); break;
+                default: Tile<TDecoder, Count1>(w0, w1, w2, w3, panel, pair, results); break;
+            }
+        }
+    }
+
     public static bool IsSupported => Avx512BW.IsSupported && Avx512F.IsSupported && UseAvx2;
 
     /// <summary>

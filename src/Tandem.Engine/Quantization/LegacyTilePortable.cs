@@ -12,6 +12,15 @@ namespace Tandem.Engine.Quantization;
 /// </summary>
 internal static unsafe class LegacyTilePortable
 {
+    /// <summary>The kernel for <see cref="Kernels.RowTiles"/>: one pair per call.</summary>
+    internal readonly struct Kernel<TDecoder> : ITileKernel<Q8ActivationPanel> where TDecoder : ILegacyBlockDecoder
+    {
+        public static int MaxPairs => 1;
+
+        public static void Run(int pairs, byte* w0, byte* w1, byte* w2, byte* w3, in Q8ActivationPanel panel, int pair, float* results) =>
+            Tile<TDecoder>(w0, w1, w2, w3, panel, pair, results);
+    }
+
     /// <inheritdoc cref="LegacyTileAvx512.Tile{TDecoder, TPairs}"/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile<TDecoder>(byte* w0, byte* w1, byte* w2, byte* w3, in Q8ActivationPanel panel, int pair, float* results)

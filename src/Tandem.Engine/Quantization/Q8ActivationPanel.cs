@@ -34,7 +34,7 @@ internal readonly unsafe struct Q8ActivationPanel : IActivationPanel
     public readonly float* Scales;
     /// <summary>32-element blocks per token.</summary>
     public readonly int Blocks;
-    public readonly int Tokens;
+    public int Tokens { get; }
 
     public int Pairs => (Tokens + 1) / 2;
 

@@ -101,13 +101,13 @@ public class BatchedForwardTests
         }
     }
 
-    /// <summary>Models whose matmuls run on the tiled kernels (Q4_0, Q8_0, Q5_0 from the Q4_K fallback, F16), on every path this machine has.</summary>
+    /// <summary>Models whose matmuls run on the tiled kernels (Q4_0, Q8_0, Q5_0 from the Q4_K fallback, Q4_K, F16), on every path this machine has.</summary>
     public static TheoryData<string, MatMulKernelPath> KernelPathCases()
     {
         var data = new TheoryData<string, MatMulKernelPath>();
         MatMulKernelPath[] paths = [MatMulKernelPath.Avx512, MatMulKernelPath.Avx2Vnni, MatMulKernelPath.Avx2, MatMulKernelPath.Portable];
         foreach (var path in paths.Where(LegacyTiledMatMul.IsSupported))
-            foreach (string file in new[] { "tinyllama-v0-q4_0.gguf", "synth:tiny-qwen2:q8_0", "synth:tiny-qwen2:q4_k", "synth:tiny-llama-gqa:f16" })
+            foreach (string file in new[] { "tinyllama-v0-q4_0.gguf", "synth:tiny-qwen2:q8_0", "synth:tiny-qwen2:q4_k", "synth:tiny-llama-gqa:q4_k", "synth:tiny-llama-gqa:f16" })
                 data.Add(file, path);
         return data;
     }
