@@ -11,7 +11,8 @@
 # Knobs (environment): MODEL (default artifacts/models/smollm-135m-q8_0.gguf, synthesized when missing), RATES,
 # NUM_PROMPTS (40), INPUT_LEN (256), OUTPUT_LEN (64), SLO_TTFT (2 s), SLO_TPOT (0.1 s), SEED, PORT, SLOTS (8),
 # THREADS (2), CHUNK_BUDGET (64), SYSTEMS (which to run, default "llama-server disaggregated colocated chunked"),
-# GOODPUT (1: also bisect goodput), BUILD_DIR (artifacts/llama.cpp), ISA (native).
+# GOODPUT (1: also bisect goodput), BUILD_DIR (artifacts/llama.cpp), ISA (native), LLAMA_KV (llama-server's KV type:
+# f32 as Tandem's runs here, or f16, llama.cpp's default; system "llama-server-f16kv" runs the latter beside).
 #
 # With 2 cores the load generator cannot be kept off the measured cores: the client shares them with every
 # server, the same way for each system. The load average before and after each system goes into $OUT/load.tsv.
@@ -37,6 +38,7 @@ BUILD_DIR=${BUILD_DIR:-artifacts/llama.cpp}
 ISA=${ISA:-native}
 LLAMA_SERVER=$BUILD_DIR/$ISA/bin/llama-server
 TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
+LLAMA_KV=${LLAMA_KV:-f32}
 mkdir -p "$OUT" "$(dirname "$MODEL")"
 
 dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
@@ -82,11 +84,12 @@ run_system() { # label
   if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then echo "port $PORT is in use: stop that server first" >&2; exit 1; fi
   start=$(date -u +%FT%TZ); before=$(cut -d' ' -f1-3 /proc/loadavg)
   case $label in
-    llama-server)
+    llama-server|llama-server-f16kv)
+      local kv=$LLAMA_KV; [ "$label" = llama-server-f16kv ] && kv=f16
       [ -x "$LLAMA_SERVER" ] || { echo "error: $LLAMA_SERVER not built (bench/llama-cpp/build-and-bench.sh with BUILD_ONLY=1)" >&2; exit 1; }
       # -c is the context of all slots together: each slot gets c/np tokens, room for one prompt and its answer.
       "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" -np "$SLOTS" \
-        -c $(( SLOTS * (INPUT_LEN + OUTPUT_LEN + 64) )) -ctk f32 -ctv f32 > "$OUT/$label.server.log" 2>&1 &
+        -c $(( SLOTS * (INPUT_LEN + OUTPUT_LEN + 64) )) -ctk "$kv" -ctv "$kv" > "$OUT/$label.server.log" 2>&1 &
       SERVER_PID=$!; wait_ready "$label"
       # llama-server refuses no unknown field but has no tandem_timeline either.
       bench "$label" --no-timeline ;;
