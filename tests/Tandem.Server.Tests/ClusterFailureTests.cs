@@ -55,7 +55,13 @@ public sealed class ClusterFailureTests
         var expected = await LongReferenceAsync();
         using var cluster = await LocalCluster.StartAsync(2, 1);
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
-        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Prefill[0])).GetProperty("kv_blocks_used").GetInt32() > 0, "the first prefill worker holding KV");
+        // Any sign of work counts: with fast prefills the KV may already be pulled between two polls, yet requests still
+        // wait in the worker's queue (the kill must land while it holds some of the run's requests).
+        await WaitForAsync(async () =>
+        {
+            var h = await WorkerHealthAsync(cluster.Prefill[0]);
+            return h.GetProperty("waiting").GetInt32() + h.GetProperty("running").GetInt32() + h.GetProperty("kv_blocks_used").GetInt32() > 0;
+        }, "the first prefill worker holding work");
 
         cluster.Prefill[0].KillHard();
         var actual = await run;
