@@ -19,7 +19,7 @@ PUBLISHED = {
     (2.5, 0.04): {"disaggregated": [100, 100, 73, 53], "colocated": [83, 70, 63, 17], "chunked": [90, 80, 67, 20]},
     (1.2, 0.1): {"disaggregated": [70, 60, 40, 27], "colocated": [100, 87, 93, 53], "chunked": [100, 90, 83, 57]},
 }
-RATES = [0.3, 0.6, 0.9, 1.2]
+PUBLISHED_RATES = [0.3, 0.6, 0.9, 1.2]
 
 
 def attainment(run, ttft, tpot):
@@ -34,6 +34,11 @@ def runs(path):
         return {round(r["rate"], 3): r for r in json.load(f)["runs"]}
 
 
+# The rates compared are the simulated report's (a measured sweep must hold the same ones); the published tables
+# only cover PUBLISHED_RATES.
+RATES = sorted(runs(os.path.join(SIMULATED, f"{MODES[0]}.json")))
+if not MEASURED and RATES != PUBLISHED_RATES:
+    sys.exit(f"without MEASURED the rates must be the published {PUBLISHED_RATES}, the simulation has {RATES}")
 within = total = 0
 for name, (ttft, tpot) in SLOS.items():
     print(f"\n{name}: attainment % simulated / measured (|difference|)\n")
@@ -54,12 +59,15 @@ for name, (ttft, tpot) in SLOS.items():
         print(f"| {rate} | " + " | ".join(rows[rate]) + " |")
 print(f"\n{within} of {total} points within 5 points ({100 * within / total:.0f}%).")
 
-print("\nmean latencies, simulated (ms): prefill, TTFT, TPOT")
+def means(run):
+    s = run["summary"]
+    prefill = ((s.get("breakdown") or {}).get("prefill") or {}).get("mean")
+    return f"prefill {prefill * 1000 if prefill else float('nan'):.0f}, TTFT {s['ttft']['mean'] * 1000:.0f}, TPOT {s['tpot']['mean'] * 1000:.1f}"
+
+
+print("\nmean latencies (ms), simulated" + (" → measured" if MEASURED else ""))
 for mode in MODES:
     sim = runs(os.path.join(SIMULATED, f"{mode}.json"))
-    for rate in (0.3, 0.6, 1.2):
-        s = sim[rate]["summary"]
-        b = s.get("breakdown") or {}
-        prefill = (b.get("prefill") or {}).get("mean")
-        print(f"{mode} @ {rate}: prefill {prefill * 1000 if prefill else float('nan'):.0f}, "
-              f"TTFT {s['ttft']['mean'] * 1000:.0f}, TPOT {s['tpot']['mean'] * 1000:.1f}")
+    measured = runs(os.path.join(MEASURED, f"{mode}.json")) if MEASURED else None
+    for rate in RATES:
+        print(f"- {mode} @ {rate}: {means(sim[rate])}" + (f" → {means(measured[rate])}" if measured else ""))
