@@ -128,6 +128,7 @@ public static class PlanCommand
                     InterNodeBandwidth = cluster.InterNodeBandwidth,
                     PrefillTokenTarget = template.PrefillTokenTarget,
                     ChunkBudget = template.ChunkBudget,
+                    KvBytesPerInstance = evaluator.DeviceKind == "cpu" ? template.KvBytesPerInstance : null,
                     RequestsPerProbe = evaluator.RequestsPerProbe,
                     Seed = evaluator.Seed,
                     PlanningSeconds = plan.Elapsed.TotalSeconds,

@@ -157,6 +157,12 @@ public static class ServeCommand
                 if (plan is not null)
                 {
                     options = ServingPlan.Apply(plan, options, CpuAffinity.AvailableCores(), planPath!);
+                    // The plan's KV budget sized the simulated pools; an explicit --kv-memory still wins, with a warning.
+                    if (parse.GetResult(kvMemory) is { Implicit: false } && plan.KvBytesPerInstance is { } planned && planned != kvBytes)
+                    {
+                        console.Error.WriteLine($"warning: {planPath} was simulated with {planned >> 20} MiB of KV per instance; serving --kv-memory {kvBytes >> 20} MiB instead");
+                        options = options with { KvBytesPerInstance = kvBytes };
+                    }
                     if (!string.Equals(plan.Model, Path.GetFileName(path), StringComparison.OrdinalIgnoreCase))
                         console.Error.WriteLine($"warning: {planPath} was planned for {plan.Model}'s profile, and this serves {Path.GetFileName(path)}");
                     console.Out.WriteLine($"plan: {planPath} ({plan.Model}, {plan.Workload}, SLO TTFT {plan.SloTtftSeconds} s / TPOT {plan.SloTpotSeconds} s): {plan.Chosen!.Describe()}");

@@ -33,6 +33,11 @@ public sealed record PlanFile
     /// <summary>Scheduler settings the placements were simulated with (and serve runs with).</summary>
     public required int PrefillTokenTarget { get; init; }
     public required int ChunkBudget { get; init; }
+    /// <summary>
+    /// KV bytes per instance the CPU placements were simulated with (plan's --kv-memory), which <c>serve --plan</c>
+    /// applies unless --kv-memory is given; null for GPU profiles (they carry their own capacities) and older plans.
+    /// </summary>
+    public long? KvBytesPerInstance { get; init; }
     public required int RequestsPerProbe { get; init; }
     public required int Seed { get; init; }
     public required double PlanningSeconds { get; init; }

@@ -5,7 +5,7 @@ namespace Tandem.Planning.Search;
 /// <summary>
 /// What <c>tandem serve --plan</c> runs: a plan's chosen placement mapped onto the runtime's options (mode, instance
 /// counts, each instance's cores taken in order from the cores the process may use, prefill first, and the scheduler
-/// settings the plan was simulated with). Refuses, saying why, what this machine cannot run: a plan for GPU profiles,
+/// settings and KV budget the plan was simulated with). Refuses, saying why, what this machine cannot run: a plan for GPU profiles,
 /// pipeline stages (the runtime has none), or more cores than the process may use.
 /// </summary>
 public static class ServingPlan
@@ -40,6 +40,7 @@ public static class ServingPlan
             InstanceCores = cores,
             PrefillTokenTarget = plan.PrefillTokenTarget,
             ChunkBudget = plan.ChunkBudget,
+            KvBytesPerInstance = plan.KvBytesPerInstance ?? options.KvBytesPerInstance,
         };
     }
 }

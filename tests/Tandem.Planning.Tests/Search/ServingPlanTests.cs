@@ -35,6 +35,16 @@ public class ServingPlanTests
     }
 
     [Fact]
+    public void The_plans_KV_budget_sizes_the_served_pools_and_an_older_plan_keeps_the_servers()
+    {
+        var baseOptions = new ServingOptions { ModelPath = "m.gguf", KvBytesPerInstance = 256L << 20 };
+        var planned = ServingPlan.Apply(PlanOf(Disaggregated) with { KvBytesPerInstance = 64L << 20 }, baseOptions, [0, 1, 2, 3]);
+        Assert.Equal(64L << 20, planned.KvBytesPerInstance);
+        var older = ServingPlan.Apply(PlanOf(Disaggregated), baseOptions, [0, 1, 2, 3]);
+        Assert.Equal(256L << 20, older.KvBytesPerInstance);
+    }
+
+    [Fact]
     public void A_chunked_plan_sets_the_chunked_mode_and_its_instances()
     {
         var chunked = new PlannedPlacement { Mode = ServingMode.Chunked, Instances = new InstanceGroup(new ParallelConfig(2), 2, 3), Goodput = 6 };
@@ -60,11 +70,12 @@ public class ServingPlanTests
     {
         string dir = TestPaths.NewTempDir();
         string path = Path.Combine(dir, "plan.json");
-        var plan = PlanOf(Disaggregated with { SimulatedGoodput = 2.25 }) with { RunnersUp = [Disaggregated with { Affinity = NodeAffinity.Low, NodesPerPair = 1 }] };
+        var plan = PlanOf(Disaggregated with { SimulatedGoodput = 2.25 }) with { KvBytesPerInstance = 128L << 20, RunnersUp = [Disaggregated with { Affinity = NodeAffinity.Low, NodesPerPair = 1 }] };
         PlanFileJson.Write(path, plan);
         string text = File.ReadAllText(path);
         Assert.Contains("\"mode\": \"disaggregated\"", text);
         Assert.Contains("\"affinity\": \"low\"", text);
+        Assert.Contains("\"kv_bytes_per_instance\": 134217728", text);
         var back = PlanFileJson.Read(path);
         Assert.Equal(plan.Chosen, back.Chosen);
         Assert.Equal(plan.RunnersUp, back.RunnersUp);
