@@ -37,6 +37,47 @@ public class LatencyProfileTests
     }
 
     [Fact]
+    public void The_fit_keeps_small_steps_close_when_large_ones_are_slow_out_of_proportion()
+    {
+        // One core's decode steps as `tandem profile` measured them (docs/experiments/planner/profile.log): batch, context,
+        // milliseconds. Batches of 32 cost 12–20× a batch of 1; an absolute least-squares fit followed them and put the
+        // one-request step at about half its measured time.
+        (int Batch, int Context, double Ms)[] measured =
+        [
+            (1, 64, 10.1),
+            (1, 256, 11.4),
+            (1, 512, 13.2),
+            (1, 1024, 16.6),
+            (2, 64, 9.7),
+            (2, 256, 14.8),
+            (2, 512, 15.1),
+            (2, 1024, 22.8),
+            (4, 64, 14.4),
+            (4, 256, 19.0),
+            (4, 512, 27.2),
+            (4, 1024, 40.5),
+            (8, 64, 25.3),
+            (8, 256, 33.2),
+            (8, 512, 45.8),
+            (8, 1024, 76.9),
+            (16, 64, 48.9),
+            (16, 256, 69.9),
+            (16, 512, 100.9),
+            (16, 1024, 188.7),
+            (32, 64, 118.3),
+            (32, 256, 142.5),
+            (32, 512, 206.1),
+            (32, 1024, 320.8),
+        ];
+        var points = measured.Select(m => new TimedPoint((double)m.Batch * (m.Context + 1), m.Batch, m.Ms / 1000)).ToList();
+        var (pieces, error) = LeastSquaresFit.FitDecode(points);
+        var config = new ConfigLatency { Tp = 1, Prefill = new StepCoefficients(0, 1, 0), Decode = pieces };
+        foreach (var m in measured.Where(m => m.Batch <= 2))
+            Assert.InRange(config.DecodeSeconds((double)m.Batch * (m.Context + 1), m.Batch) * 1000 / m.Ms, 0.85, 1.15);
+        Assert.InRange(error.MeanRelativeError, 0, 0.1);
+    }
+
+    [Fact]
     public void Fit_refuses_points_that_do_not_determine_the_model()
     {
         var flat = Enumerable.Range(0, 8).Select(i => new TimedPoint(128, 128 * 128, 0.9 + i * 0.001)).ToList();

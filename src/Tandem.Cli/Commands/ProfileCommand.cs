@@ -44,7 +44,7 @@ public static class ProfileCommand
             foreach (var c in profile.Configs)
                 console.Out.WriteLine($"{c.Tp} core(s): prefill {c.Prefill.A * 1000:G4} ms + {c.Prefill.B * 1000:G4} ms·Σl + {c.Prefill.C * 1000:G4} ms·Σl²" +
                     $" (held-out error mean {c.PrefillFit!.MeanRelativeError:P1}, max {c.PrefillFit.MaxRelativeError:P1}); " +
-                    $"decode {c.Decode[0].Coefficients.A * 1000:G4} ms + {c.Decode[0].Coefficients.B * 1000:G4} ms·Σctx + {c.Decode[0].Coefficients.C * 1000:G4} ms·batch" +
+                    $"decode {string.Join("; ", c.Decode.Select(DescribePiece))}" +
                     $" (mean {c.DecodeFit!.MeanRelativeError:P1}, max {c.DecodeFit.MaxRelativeError:P1})");
             console.Error.WriteLine($"profile: {parse.GetValue(output)} (load average now {EngineProfiler.LoadAverage()})");
             console.Out.Flush();
@@ -52,4 +52,8 @@ public static class ProfileCommand
         });
         return command;
     }
+
+    private static string DescribePiece(DecodePiece p) =>
+        (p.MaxBatch is int max ? $"batch ≤ {max}: " : "") +
+        $"{p.Coefficients.A * 1000:G4} ms + {p.Coefficients.B * 1000:G4} ms·Σctx + {p.Coefficients.C * 1000:G4} ms·batch";
 }

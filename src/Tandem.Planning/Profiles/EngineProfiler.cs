@@ -150,8 +150,8 @@ public static class EngineProfiler
                 }
 
             var (p, pErr) = LeastSquaresFit.Fit(prefill);
-            var (d, dErr) = LeastSquaresFit.Fit(decode);
-            configs.Add(new ConfigLatency { Tp = cores, Prefill = p, Decode = [new DecodePiece(null, d)], PrefillFit = pErr, DecodeFit = dErr });
+            var (d, dErr) = LeastSquaresFit.FitDecode(decode);
+            configs.Add(new ConfigLatency { Tp = cores, Prefill = p, Decode = d, PrefillFit = pErr, DecodeFit = dErr });
             progress?.Invoke($"{cores} core(s): prefill fit error mean {pErr.MeanRelativeError:P1} max {pErr.MaxRelativeError:P1}, " +
                              $"decode mean {dErr.MeanRelativeError:P1} max {dErr.MaxRelativeError:P1} ({pErr.HeldOutPoints}+{dErr.HeldOutPoints} held-out points)");
         }

@@ -6,30 +6,81 @@ public readonly record struct TimedPoint(double X1, double X2, double Seconds);
 /// <summary>
 /// Fits <c>a + b·x1 + c·x2</c> by non-negative least squares (normal equations) and measures it on points left out of the
 /// fit: every <c>holdOutEvery</c>-th point is held out, so the error reported is the error on shapes the fit did not see.
+/// <para>
+/// The squares are of <em>relative</em> residuals (each point weighted by 1/seconds²), the error the fit reports and
+/// the one that matters to an SLO. Plain least squares let the slowest steps decide: on one core, decode steps of
+/// 32 requests (120–320 ms) pulled the fit's one-request step to 6 ms where it measured 10–11 ms, and the simulated
+/// TPOT of a one-core decode instance came out at half the measured one (docs/experiments/planner.md).
+/// </para>
 /// </summary>
 public static class LeastSquaresFit
 {
     public static (StepCoefficients Coefficients, FitError Error) Fit(IReadOnlyList<TimedPoint> points, int holdOutEvery = 4)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(holdOutEvery, 2);
-        var fit = new List<TimedPoint>();
-        var held = new List<TimedPoint>();
-        for (int i = 0; i < points.Count; i++) (i % holdOutEvery == holdOutEvery - 1 ? held : fit).Add(points[i]);
+        var (fit, held) = HoldOut(points, holdOutEvery);
         if (fit.Count < 3) throw new ArgumentException($"a fit of three coefficients needs at least 3 points outside the held-out ones; got {fit.Count}");
         var c = Solve(fit);
-        var on = held.Count > 0 ? held : fit; // too few points to hold any out: report the error on the fitted ones
-        double sum = 0, max = 0;
-        foreach (var p in on)
-        {
-            double e = Math.Abs(c.Evaluate(p.X1, p.X2) - p.Seconds) / p.Seconds;
-            sum += e;
-            max = Math.Max(max, e);
-        }
-        return (c, new FitError(fit.Count, held.Count, sum / on.Count, max));
+        // Too few points to hold any out: report the error on the fitted ones.
+        return (c, Score(held.Count > 0 ? held : fit, fit.Count, held.Count, p => c.Evaluate(p.X1, p.X2)));
     }
 
     /// <summary>
-    /// Least squares over all of <paramref name="points"/> with every coefficient non-negative (a step never takes
+    /// Fits decode steps (x2 = batch size) as DistServe's profiles are: one model, or two split at the batch size where
+    /// that fits the non-held-out points best. A CPU decode step is bound by reading the weights at small batches and
+    /// by compute at large ones (one core: 10 ms for 1 request, 118 ms for 32), a bend one plane through both ranges
+    /// misses at both ends. Held-out points are scored with the piece that covers them.
+    /// </summary>
+    public static (IReadOnlyList<DecodePiece> Pieces, FitError Error) FitDecode(IReadOnlyList<TimedPoint> points, int holdOutEvery = 4)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(holdOutEvery, 2);
+        var (fit, held) = HoldOut(points, holdOutEvery);
+        if (fit.Count < 3) throw new ArgumentException($"a fit of three coefficients needs at least 3 points outside the held-out ones; got {fit.Count}");
+        IReadOnlyList<DecodePiece> best = [new DecodePiece(null, Solve(fit))];
+        double bestError = SquaredRelativeError(best, fit);
+        foreach (int split in fit.Select(p => (int)p.X2).Distinct().Order())
+        {
+            var small = fit.Where(p => p.X2 <= split).ToList();
+            var large = fit.Where(p => p.X2 > split).ToList();
+            if (small.Count < 4 || large.Count < 4) continue; // three coefficients and at least one point to spare
+            StepCoefficients lower, upper;
+            try { (lower, upper) = (Solve(small), Solve(large)); }
+            catch (ArgumentException) { continue; } // a side where a feature never varies
+            IReadOnlyList<DecodePiece> pieces = [new DecodePiece(split, lower), new DecodePiece(null, upper)];
+            double error = SquaredRelativeError(pieces, fit);
+            if (error < bestError) (best, bestError) = (pieces, error);
+        }
+        return (best, Score(held.Count > 0 ? held : fit, fit.Count, held.Count, p => Evaluate(best, p)));
+    }
+
+    private static (List<TimedPoint> Fit, List<TimedPoint> Held) HoldOut(IReadOnlyList<TimedPoint> points, int holdOutEvery)
+    {
+        var fit = new List<TimedPoint>();
+        var held = new List<TimedPoint>();
+        for (int i = 0; i < points.Count; i++) (i % holdOutEvery == holdOutEvery - 1 ? held : fit).Add(points[i]);
+        return (fit, held);
+    }
+
+    private static FitError Score(List<TimedPoint> on, int fitted, int heldOut, Func<TimedPoint, double> predict)
+    {
+        double sum = 0, max = 0;
+        foreach (var p in on)
+        {
+            double e = Math.Abs(predict(p) - p.Seconds) / p.Seconds;
+            sum += e;
+            max = Math.Max(max, e);
+        }
+        return new FitError(fitted, heldOut, sum / on.Count, max);
+    }
+
+    private static double Evaluate(IReadOnlyList<DecodePiece> pieces, TimedPoint p) =>
+        (pieces.FirstOrDefault(c => c.MaxBatch is int max && p.X2 <= max) ?? pieces[^1]).Coefficients.Evaluate(p.X1, p.X2);
+
+    private static double SquaredRelativeError(IReadOnlyList<DecodePiece> pieces, List<TimedPoint> points) =>
+        points.Sum(p => Math.Pow((Evaluate(pieces, p) - p.Seconds) / p.Seconds, 2));
+
+    /// <summary>
+    /// Relative least squares over all of <paramref name="points"/> with every coefficient non-negative (a step never takes
     /// less time for more work, and timing noise on small shapes can otherwise tip a coefficient below zero). With
     /// three coefficients the constrained optimum is the unconstrained fit on some subset of the features, so every
     /// subset is tried and the best feasible one kept. Features are scaled to unit size first so Σl² (up to ~10⁶)
@@ -52,7 +103,7 @@ public static class LeastSquaresFit
             double error = 0;
             foreach (var p in points)
             {
-                double r = x[0] + x[1] * p.X1 / s1 + x[2] * p.X2 / s2 - p.Seconds;
+                double r = (x[0] + x[1] * p.X1 / s1 + x[2] * p.X2 / s2 - p.Seconds) / p.Seconds;
                 error += r * r;
             }
             if (error < bestError) { best = x; bestError = error; }
@@ -71,11 +122,13 @@ public static class LeastSquaresFit
         Span<double> f = stackalloc double[3];
         foreach (var p in points)
         {
-            f[0] = 1; f[1] = p.X1 / s1; f[2] = p.X2 / s2;
+            // Row and target divided by the measured time: the normal equations of the relative residuals.
+            double w = 1 / p.Seconds;
+            f[0] = w; f[1] = p.X1 / s1 * w; f[2] = p.X2 / s2 * w;
             for (int i = 0; i < n; i++)
             {
                 for (int j = 0; j < n; j++) m[i, j] += f[used[i]] * f[used[j]];
-                m[i, n] += f[used[i]] * p.Seconds;
+                m[i, n] += f[used[i]]; // target p.Seconds · w = 1
             }
         }
         if (GaussianElimination(m, n) is not { } sub) return null;
