@@ -9,6 +9,7 @@
 # TOKEN_ID_MAX, CHUNK_BUDGET.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/experiments/lib.sh
 OUT=${1:-artifacts/disaggregation-on-cpu}
 MODEL=${MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
 RATES=${RATES:-0.3,0.6,0.9,1.2}
@@ -21,28 +22,16 @@ SEED=${SEED:-1}
 PORT=${PORT:-8123}
 TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
 CHUNK_BUDGET=${CHUNK_BUDGET:-64}
-mkdir -p "$OUT" "$(dirname "$MODEL")"
+mkdir -p "$OUT"
 
-dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
-TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
-if [ ! -f "$MODEL" ]; then
-  $TANDEM model synth --preset smollm-135m --type q8_0 --vocab-from ../shared/models/vocab/ggml-vocab-gpt-2.gguf -o "$MODEL"
-fi
-
-SERVER_PID=
-stop_server() { if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
-trap stop_server EXIT
+tandem_build
+ensure_model "$MODEL" smollm-135m q8_0
 
 run_mode() { # label, serve options...
   local label=$1; shift
-  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then echo "port $PORT is already serving: stop that server first" >&2; exit 1; fi
-  $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "$@" > "$OUT/$label.server.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 240); do
-    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server failed to start, see $OUT/$label.server.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  if port_in_use "$PORT"; then echo "port $PORT is already serving: stop that server first" >&2; exit 1; fi
+  start_server "$OUT/$label.server.log" $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "$@"
+  wait_ready "http://127.0.0.1:$PORT" "$label"
   head -20 "$OUT/$label.server.log"
   $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX" \
     --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --rates "$RATES" --seed "$SEED" \
@@ -50,7 +39,7 @@ run_mode() { # label, serve options...
   $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX" \
     --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --goodput --rate 0.6 --precision 0.1 --max-rate 4 --seed "$SEED" \
     --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2 --out "$OUT/$label.goodput.json" | tee "$OUT/$label.goodput.txt"
-  stop_server
+  stop_servers
 }
 
 run_mode disaggregated --mode disaggregated --cores "0;1"

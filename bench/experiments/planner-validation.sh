@@ -10,6 +10,7 @@
 # on a machine busy with other work).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/experiments/lib.sh
 OUT=${1:-docs/experiments/planner}
 MODEL=${MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
 RATES=${RATES:-0.3,0.6,0.9,1.2}
@@ -18,31 +19,21 @@ SEED=${SEED:-1}
 PORT=${PORT:-8157}
 LINK=${LINK:-1.4GB}
 WORKLOAD=(--workload fixed --token-ids --input-len 128 --output-len 32 -n "$NUM_PROMPTS" --rates "$RATES" --seed "$SEED" --slo-ttft 2.5 --slo-tpot 0.04)
-mkdir -p "$OUT/measured" "$OUT/simulated-profile" "$(dirname "$MODEL")"
+mkdir -p "$OUT/measured" "$OUT/simulated-profile"
 
-dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
-TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
-[ -f "$MODEL" ] || $TANDEM model synth --preset smollm-135m --type q8_0 --vocab-from ../shared/models/vocab/ggml-vocab-gpt-2.gguf -o "$MODEL"
-
-SERVER_PID=
-stop_server() { if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
-trap stop_server EXIT
+tandem_build
+ensure_model "$MODEL" smollm-135m q8_0
 
 measure() { # label, serve options...
   local label=$1; shift
-  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then echo "port $PORT is already serving: stop that server first" >&2; exit 1; fi
-  $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "$@" > "$OUT/measured/$label.server.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 240); do
-    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server failed to start, see $OUT/measured/$label.server.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  if port_in_use "$PORT"; then echo "port $PORT is already serving: stop that server first" >&2; exit 1; fi
+  start_server "$OUT/measured/$label.server.log" $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "$@"
+  wait_ready "http://127.0.0.1:$PORT" "$label"
   echo "$label: load average $(cut -d' ' -f1-3 /proc/loadavg) before measuring" | tee -a "$OUT/load.txt"
   $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label (measured)" --token-id-min 3 --token-id-max 40000 "${WORKLOAD[@]}" \
     --devices 2 --out "$OUT/measured/$label.json" > "$OUT/measured/$label.txt"
   echo "$label: load average $(cut -d' ' -f1-3 /proc/loadavg) after measuring" | tee -a "$OUT/load.txt"
-  stop_server
+  stop_servers
 }
 
 if [ -z "${SKIP_MEASURE:-}" ]; then

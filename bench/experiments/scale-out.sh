@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# Reproduces docs/experiments/scale-out.md: KV transfer per request in process vs gRPC over loopback
-# (bench/scale-out/kv-transfer.cs), and goodput of 1 prefill + 1 decode as processes (frontend + 2 workers) against
-# the in-process disaggregated runtime, on the workload of docs/experiments/disaggregation-on-cpu.md.
+# Reproduces docs/experiments/scale-out.md in one command:
+#  1. KV transfer per request (bench/scale-out/kv-transfer.cs) for 128, 512 and 2048-token prompts on the SmolLM-135M
+#     and TinyLlama-1.1B shapes (synthesized when missing), over every path: in process, shared memory (/dev/shm),
+#     gRPC over loopback, and gRPC between a prefill and a decode worker process in two network namespaces joined by a
+#     veth pair, unshaped and shaped by `tc` to 1 Gbit/s (skipped, saying so, where namespaces cannot be made: needs
+#     root). Transfer time, throughput, end-to-end latency and the transfer's share of it, per request, in JSON.
+#  2. Goodput of 1 prefill + 1 decode worker as processes (frontend + 2 workers) against the in-process disaggregated
+#     runtime, on the workload of docs/experiments/disaggregation-on-cpu.md.
 #
 #   bench/experiments/scale-out.sh [OUT_DIR]
 #
-# Knobs (environment): MODEL, LENGTHS, REPEATS, RATES, NUM_PROMPTS, INPUT_LEN, OUTPUT_LEN, SLO_TTFT, SLO_TPOT, SEED,
-# PORT, TOKEN_ID_MAX, SKIP_TRANSFER, SKIP_GOODPUT.
+# Knobs (environment): MODELS (space-separated PATH:PRESET, default the two shapes, Q8_0), LENGTHS (128,512,2048),
+# REPEATS (3), OUTPUT (32 output tokens per transfer request), PATHS (in-process grpc-loopback shm netns netns-1gbit),
+# LINK_RATE (1gbit), RATES, NUM_PROMPTS, INPUT_LEN, OUTPUT_LEN, SLO_TTFT, SLO_TPOT, SEED, PORT, TOKEN_ID_MAX,
+# GOODPUT_MODEL (the SmolLM one), SKIP_TRANSFER=1, SKIP_GOODPUT=1. The load average goes beside every result.
 set -euo pipefail
+case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
+. bench/experiments/lib.sh
 OUT=${1:-docs/experiments/scale-out}
-MODEL=${MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
+MODELS=${MODELS:-artifacts/models/smollm-135m-q8_0.gguf:smollm-135m artifacts/scaleout-3/models/tinyllama-1.1b-q8_0.gguf:tinyllama-1.1b}
 LENGTHS=${LENGTHS:-128,512,2048}
 REPEATS=${REPEATS:-3}
+export OUTPUT=${OUTPUT:-32}
+PATHS=${PATHS:-in-process grpc-loopback shm netns netns-1gbit}
+LINK_RATE=${LINK_RATE:-1gbit}
 RATES=${RATES:-0.3,0.6,0.9}
 NUM_PROMPTS=${NUM_PROMPTS:-30}
 INPUT_LEN=${INPUT_LEN:-128}
@@ -22,56 +34,95 @@ SLO_TPOT=${SLO_TPOT:-0.04}
 SEED=${SEED:-1}
 PORT=${PORT:-8123}
 TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
-mkdir -p "$OUT" "$(dirname "$MODEL")"
+GOODPUT_MODEL=${GOODPUT_MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
+export TANDEM_CLUSTER_TOKEN=scale-out-bench
+mkdir -p "$OUT"
+tandem_build
+dotnet build src/Tandem.Server -c Release -v q -nologo >/dev/null
 
-dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
-TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
-if [ ! -f "$MODEL" ]; then
-  $TANDEM model synth --preset smollm-135m --type q8_0 --vocab-from ../shared/models/vocab/ggml-vocab-gpt-2.gguf -o "$MODEL"
-fi
+# Network namespaces "p" (prefill worker) and "d" (decode worker) joined by a veth pair (10.S.2.1 <-> 10.S.2.2), and a
+# veth from here into "p" (10.S.1.1 <-> 10.S.1.2) with forwarding inside "p", so this process (the frontend) reaches
+# both workers while the KV goes from "p" to "d" over the pair. RATE shapes both ends of the pair with tbf.
+NETNS=()
+netns_up() { # name, subnet octet, [rate]
+  local n=$1 s=$2 rate=${3:-}
+  ip netns add "$n-p" && NETNS+=("$n-p") && ip netns add "$n-d" && NETNS+=("$n-d") || return 1
+  ip link add "$n-r" type veth peer name "$n-f" netns "$n-p" &&
+  ip link add "$n-vp" netns "$n-p" type veth peer name "$n-vd" netns "$n-d" &&
+  ip addr add "10.$s.1.1/24" dev "$n-r" && ip link set "$n-r" up &&
+  ip -n "$n-p" addr add "10.$s.1.2/24" dev "$n-f" && ip -n "$n-p" link set "$n-f" up &&
+  ip -n "$n-p" addr add "10.$s.2.1/24" dev "$n-vp" && ip -n "$n-p" link set "$n-vp" up &&
+  ip -n "$n-d" addr add "10.$s.2.2/24" dev "$n-vd" && ip -n "$n-d" link set "$n-vd" up &&
+  ip -n "$n-p" link set lo up && ip -n "$n-d" link set lo up &&
+  ip route add "10.$s.2.0/24" via "10.$s.1.2" dev "$n-r" &&
+  ip netns exec "$n-p" sysctl -qw net.ipv4.ip_forward=1 &&
+  ip -n "$n-d" route add "10.$s.1.0/24" via "10.$s.2.1" || return 1
+  if [ -n "$rate" ]; then
+    tc -n "$n-p" qdisc add dev "$n-vp" root tbf rate "$rate" burst 1mb latency 50ms &&
+    tc -n "$n-d" qdisc add dev "$n-vd" root tbf rate "$rate" burst 1mb latency 50ms || return 1
+  fi
+}
+netns_down() { local n; for n in "${NETNS[@]:-}"; do [ -n "$n" ] && ip netns del "$n" 2>/dev/null || true; done; NETNS=(); }
+trap 'stop_servers; netns_down' EXIT
+
+transfer() { # model path
+  local model=$1 name args=() p s=0 port
+  name=$(basename "$model" .gguf)
+  local worker=(serve --model "$model" --kv-type f16 --kv-memory 512MiB --ctx-size $(( ${LENGTHS##*,} + OUTPUT + 16 )))
+  for p in $PATHS; do
+    case $p in
+      in-process|grpc-loopback|shm) args+=("$p") ;;
+      netns|netns-1gbit)
+        s=$((s + 1)); port=$((PORT + 10 + s))
+        local rate=; [ "$p" = netns-1gbit ] && rate=$LINK_RATE
+        if ! netns_up "ts$s" "$((200 + s))" "$rate" 2>"$OUT/$p.netns.err"; then
+          echo "SKIP $p: cannot create network namespaces here ($(tr '\n' ' ' < "$OUT/$p.netns.err"))" | tee -a "$OUT/skipped.txt"; netns_down; continue
+        fi
+        start_server "$OUT/$name.$p.prefill.log" ip netns exec "ts$s-p" $TANDEM "${worker[@]}" --role prefill --cores 0 --host "10.$((200 + s)).2.1" --port "$port"
+        wait_ready "http://10.$((200 + s)).2.1:$port" "$p prefill worker" /health/ready
+        start_server "$OUT/$name.$p.decode.log" ip netns exec "ts$s-d" $TANDEM "${worker[@]}" --role decode --cores 1 --host "10.$((200 + s)).2.2" --port "$port"
+        wait_ready "http://10.$((200 + s)).2.2:$port" "$p decode worker" /health/ready
+        args+=("$p=10.$((200 + s)).2.1:$port/10.$((200 + s)).2.2:$port") ;;
+      *) echo "unknown path $p" >&2; exit 2 ;;
+    esac
+  done
+  echo "$name: load average before $(loadavg)" | tee -a "$OUT/load.txt"
+  dotnet run -c Release bench/scale-out/kv-transfer.cs -- "$model" "$OUT/kv-transfer-$name.json" "$LENGTHS" "$REPEATS" "${args[@]}" | tee "$OUT/kv-transfer-$name.txt"
+  echo "$name: load average after $(loadavg)" | tee -a "$OUT/load.txt"
+  stop_servers
+  netns_down
+}
 
 if [ -z "${SKIP_TRANSFER:-}" ]; then
-  echo "load average before: $(cat /proc/loadavg)"
-  dotnet run -c Release bench/scale-out/kv-transfer.cs -- "$MODEL" "$OUT/kv-transfer-$(basename "$MODEL" .gguf).json" "$LENGTHS" "$REPEATS"
+  for m in $MODELS; do
+    ensure_model "${m%%:*}" "${m##*:}" q8_0
+    transfer "${m%%:*}"
+  done
 fi
 [ -n "${SKIP_GOODPUT:-}" ] && exit 0
 
-PIDS=()
-stop_all() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done; for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done; PIDS=(); }
-trap stop_all EXIT
-wait_ready() { # url, log
-  for _ in $(seq 1 240); do curl -sf "$1/health/ready" >/dev/null && return 0; sleep 0.5; done
-  echo "not ready: see $2" >&2; exit 1
-}
-
 bench() { # label
   local label=$1
-  echo "load average before $label: $(cat /proc/loadavg)" | tee "$OUT/$label.load.txt"
-  $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX" \
-    --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --rates "$RATES" --seed "$SEED" \
-    --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2 --out "$OUT/$label.json" | tee "$OUT/$label.txt"
-  $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX" \
-    --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --goodput --rate 0.6 --precision 0.1 --max-rate 4 --seed "$SEED" \
-    --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2 --out "$OUT/$label.goodput.json" | tee "$OUT/$label.goodput.txt"
-  echo "load average after $label: $(cat /proc/loadavg)" | tee -a "$OUT/$label.load.txt"
+  local common=(--base-url "http://127.0.0.1:$PORT" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX"
+    --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --seed "$SEED" --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2)
+  echo "load average before $label: $(loadavg)" | tee "$OUT/$label.load.txt"
+  $TANDEM bench serve "${common[@]}" --rates "$RATES" --out "$OUT/$label.json" | tee "$OUT/$label.txt"
+  $TANDEM bench serve "${common[@]}" --goodput --rate 0.6 --precision 0.1 --max-rate 4 --out "$OUT/$label.goodput.json" | tee "$OUT/$label.goodput.txt"
+  echo "load average after $label: $(loadavg)" | tee -a "$OUT/$label.load.txt"
 }
 
-COMMON=(--model "$MODEL" --kv-type f32 --kv-memory 256MiB)
-$TANDEM serve "${COMMON[@]}" --port "$PORT" --mode disaggregated --cores "0;1" > "$OUT/in-process.server.log" 2>&1 &
-PIDS+=($!)
-wait_ready "http://127.0.0.1:$PORT" "$OUT/in-process.server.log"
+ensure_model "$GOODPUT_MODEL" smollm-135m q8_0
+COMMON=(--model "$GOODPUT_MODEL" --kv-type f32 --kv-memory 256MiB)
+start_server "$OUT/in-process.server.log" $TANDEM serve "${COMMON[@]}" --port "$PORT" --mode disaggregated --cores "0;1"
+wait_ready "http://127.0.0.1:$PORT" in-process /health/ready
 bench in-process
-stop_all
+stop_servers
 
-export TANDEM_CLUSTER_TOKEN=scale-out-bench
-$TANDEM serve "${COMMON[@]}" --role prefill --port $((PORT + 1)) --cores 0 > "$OUT/cluster.prefill.log" 2>&1 &
-PIDS+=($!)
-$TANDEM serve "${COMMON[@]}" --role decode --port $((PORT + 2)) --cores 1 > "$OUT/cluster.decode.log" 2>&1 &
-PIDS+=($!)
-$TANDEM serve "${COMMON[@]}" --role frontend --port "$PORT" --prefill-workers "127.0.0.1:$((PORT + 1))" --decode-workers "127.0.0.1:$((PORT + 2))" > "$OUT/cluster.frontend.log" 2>&1 &
-PIDS+=($!)
-wait_ready "http://127.0.0.1:$PORT" "$OUT/cluster.frontend.log"
+start_server "$OUT/cluster.prefill.log" $TANDEM serve "${COMMON[@]}" --role prefill --port $((PORT + 1)) --cores 0
+start_server "$OUT/cluster.decode.log" $TANDEM serve "${COMMON[@]}" --role decode --port $((PORT + 2)) --cores 1
+start_server "$OUT/cluster.frontend.log" $TANDEM serve "${COMMON[@]}" --role frontend --port "$PORT" --prefill-workers "127.0.0.1:$((PORT + 1))" --decode-workers "127.0.0.1:$((PORT + 2))"
+wait_ready "http://127.0.0.1:$PORT" cluster /health/ready
 bench cluster
-stop_all
+stop_servers
 
 $TANDEM bench plot "$OUT/in-process.json" "$OUT/cluster.json" -o "$OUT"

@@ -19,6 +19,7 @@
 set -euo pipefail
 case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
+. bench/experiments/lib.sh
 OUT=${1:-artifacts/vs-llama-server/$(date -u +%Y%m%dT%H%M%SZ)}
 MODEL=${MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
 RATES=${RATES:-0.25,0.5,0.75,1}
@@ -39,30 +40,14 @@ ISA=${ISA:-native}
 LLAMA_SERVER=$BUILD_DIR/$ISA/bin/llama-server
 TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
 LLAMA_KV=${LLAMA_KV:-f32}
-mkdir -p "$OUT" "$(dirname "$MODEL")"
+mkdir -p "$OUT"
 
-dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
-TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
-if [ ! -f "$MODEL" ]; then
-  $TANDEM model synth --preset smollm-135m --type q8_0 --vocab-from ../shared/models/vocab/ggml-vocab-gpt-2.gguf -o "$MODEL"
-fi
+tandem_build
+ensure_model "$MODEL" smollm-135m q8_0
 { echo "date $(date -u +%FT%TZ)"; grep -m1 'model name' /proc/cpuinfo; grep -m1 -o 'avx512[a-z_]*\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '; echo;
   echo "cores $(nproc)"; uname -srm; dotnet --version; git rev-parse HEAD;
   [ -x "$LLAMA_SERVER" ] && "$LLAMA_SERVER" --version 2>&1 | grep -m1 version; } > "$OUT/machine.txt" || true
 printf 'system\tstart_utc\tloadavg_before\tloadavg_after\n' > "$OUT/load.tsv"
-
-SERVER_PID=
-stop_server() { if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
-trap stop_server EXIT
-
-wait_ready() { # label
-  for _ in $(seq 1 240); do
-    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "$1 failed to start, see $OUT/$1.server.log" >&2; exit 1; }
-    sleep 0.5
-  done
-  echo "$1 not ready after 120 s, see $OUT/$1.server.log" >&2; exit 1
-}
 
 bench() { # label, extra bench options...
   local label=$1; shift
@@ -81,28 +66,28 @@ run_system() { # label
   # Each system gets a port of its own: llama-server's closed connections hold its port in TIME_WAIT for a minute
   # (its sockets do not set SO_REUSEADDR), and the next server could not bind it.
   PORT=$((PORT + 1))
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then echo "port $PORT is in use: stop that server first" >&2; exit 1; fi
+  if port_in_use "$PORT"; then echo "port $PORT is in use: stop that server first" >&2; exit 1; fi
   start=$(date -u +%FT%TZ); before=$(cut -d' ' -f1-3 /proc/loadavg)
   case $label in
     llama-server|llama-server-f16kv)
       local kv=$LLAMA_KV; [ "$label" = llama-server-f16kv ] && kv=f16
       [ -x "$LLAMA_SERVER" ] || { echo "error: $LLAMA_SERVER not built (bench/llama-cpp/build-and-bench.sh with BUILD_ONLY=1)" >&2; exit 1; }
       # -c is the context of all slots together: each slot gets c/np tokens, room for one prompt and its answer.
-      "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" -np "$SLOTS" \
-        -c $(( SLOTS * (INPUT_LEN + OUTPUT_LEN + 64) )) -ctk "$kv" -ctv "$kv" > "$OUT/$label.server.log" 2>&1 &
-      SERVER_PID=$!; wait_ready "$label"
+      start_server "$OUT/$label.server.log" "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" \
+        -np "$SLOTS" -c $(( SLOTS * (INPUT_LEN + OUTPUT_LEN + 64) )) -ctk "$kv" -ctv "$kv"
+      wait_ready "http://127.0.0.1:$PORT" "$label"
       # llama-server refuses no unknown field but has no tandem_timeline either.
       bench "$label" --no-timeline ;;
     disaggregated|colocated|chunked)
       local opts=(--mode "$label" --cores "0,1")
       [ "$label" = disaggregated ] && opts=(--mode disaggregated --cores "0;1")
       [ "$label" = chunked ] && opts+=(--chunk-budget "$CHUNK_BUDGET")
-      $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "${opts[@]}" > "$OUT/$label.server.log" 2>&1 &
-      SERVER_PID=$!; wait_ready "$label"; head -20 "$OUT/$label.server.log"
+      start_server "$OUT/$label.server.log" $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "${opts[@]}"
+      wait_ready "http://127.0.0.1:$PORT" "$label"; head -20 "$OUT/$label.server.log"
       bench "$label" ;;
     *) echo "unknown system $label" >&2; exit 2 ;;
   esac
-  stop_server
+  stop_servers
   printf '%s\t%s\t%s\t%s\n' "$label" "$start" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.tsv"
 }
 

@@ -1,14 +1,22 @@
 #:project ../../src/Tandem.Server/Tandem.Server.csproj
 #:property PublishAot=false
-// KV transfer per request, in process vs gRPC over loopback (docs/experiments/scale-out.md):
+// KV transfer per request over each path between a prefill and a decode side (docs/experiments/scale-out.md):
 //
-//   dotnet run -c Release bench/scale-out/kv-transfer.cs -- MODEL.gguf OUT.json [LENGTHS=128,512,2048] [REPEATS=5]
+//   dotnet run -c Release bench/scale-out/kv-transfer.cs -- MODEL.gguf OUT.json [LENGTHS=128,512,2048] [REPEATS=5] [PATH...]
 //
-// Runs the same requests (random prompt token ids of each length, 32 output tokens forced with ignore_eos, greedy,
-// F16 KV, one at a time) through (a) the in-process disaggregated runtime, one prefill instance on core 0 and one
-// decode instance on core 1, and (b) a cluster in this process over real loopback sockets: a prefill worker (core 0)
-// and a decode worker (core 1), each behind its own Kestrel port, and a frontend calling them with gRPC. Reports each
-// request's transfer time (timeline TransferStart..TransferEnd), KV bytes, and end-to-end latency.
+// PATH (default: in-process grpc-loopback shm):
+//   in-process     the in-process disaggregated runtime, one prefill instance on core 0, one decode instance on core 1
+//   grpc-loopback  a prefill worker (core 0) and a decode worker (core 1) in this process, each behind its own Kestrel
+//                  port, and a frontend calling them with gRPC: the decode worker pulls with PullKv over loopback
+//   shm            the same, with the decode worker on --kv-transport shm: the payload goes through a file in /dev/shm
+//   LABEL=PREFILL/DECODE   worker processes started elsewhere (e.g. in network namespaces, by scale-out.sh), at
+//                  host:port PREFILL and DECODE, with F16 KV: this process is their frontend
+//
+// Same requests on every path (random prompt token ids of each length, OUTPUT output tokens forced with ignore_eos,
+// greedy, F16 KV, one at a time, one warm-up per length not recorded). Reports each request's transfer time (timeline
+// TransferStart..TransferEnd: in process the export + import; otherwise the decode worker's own measure of the pull,
+// from asking the holder to the checksum verified), KV bytes, and end-to-end latency; OUTPUT comes from the
+// environment (default 32).
 using System.Diagnostics;
 using System.Text.Json;
 using Tandem.Engine.KvCache;
@@ -22,7 +30,8 @@ string modelPath = args[0];
 string outPath = args[1];
 int[] lengths = (args.Length > 2 ? args[2] : "128,512,2048").Split(',').Select(int.Parse).ToArray();
 int repeats = args.Length > 3 ? int.Parse(args[3]) : 5;
-const int Output = 32;
+string[] paths = args.Length > 4 ? args[4..] : ["in-process", "grpc-loopback", "shm"];
+int outputTokens = int.TryParse(Environment.GetEnvironmentVariable("OUTPUT"), out int given) ? given : 32;
 
 using var model = LanguageModel.Load(modelPath);
 var serving = new ServingOptions
@@ -30,7 +39,7 @@ var serving = new ServingOptions
     Model = model,
     KvElementType = KvElementType.F16,
     KvBytesPerInstance = 512L << 20,
-    MaxContext = lengths.Max() + Output + 16,
+    MaxContext = lengths.Max() + outputTokens + 16,
     InstanceCores = [[0], [1]],
     OnWarning = _ => { },
 };
@@ -43,7 +52,7 @@ async Task RunAsync(string path, IServingEngine engine)
         for (int r = -1; r < repeats; r++) // r = -1: warm-up, not recorded
         {
             int[] prompt = Enumerable.Range(0, n).Select(_ => random.Next(3, model.Config.VocabSize)).ToArray();
-            var handle = engine.Submit(new GenerationRequest { Id = $"{path}-{n}-{r}", PromptTokens = prompt, MaxTokens = Output, IgnoreEos = true, Sampling = SamplingParams.Greedy });
+            var handle = engine.Submit(new GenerationRequest { Id = $"{path}-{n}-{r}", PromptTokens = prompt, MaxTokens = outputTokens, IgnoreEos = true, Sampling = SamplingParams.Greedy });
             await foreach (var _ in handle.Tokens.ReadAllAsync()) { }
             var o = await handle.Completion;
             if (r < 0) continue;
@@ -60,28 +69,55 @@ async Task RunAsync(string path, IServingEngine engine)
         }
 }
 
-await using (var inProcess = ServingRuntime.Start(serving with { Mode = ServingMode.Disaggregated }))
-    await RunAsync("in-process", inProcess);
+var token = new ClusterToken(Environment.GetEnvironmentVariable(ClusterToken.EnvironmentVariable) ?? "bench");
 
-var token = new ClusterToken("bench");
-await using (var prefill = WorkerRuntime.Start(serving with { InstanceCores = [[0], [0]] }, WorkerRole.Prefill, TimeSpan.FromSeconds(30)))
-await using (var decode = WorkerRuntime.Start(serving with { InstanceCores = [[1], [1]] }, WorkerRole.Decode, TimeSpan.FromSeconds(30)))
-await using (var prefillServer = WorkerServer.Create(prefill, new WorkerServerOptions { Port = 0, Token = token }))
-await using (var decodeServer = WorkerServer.Create(decode, new WorkerServerOptions { Port = 0, Token = token }))
+async Task ThroughFrontendAsync(string path, string prefillAddress, string decodeAddress)
 {
-    await prefillServer.StartAsync();
-    await decodeServer.StartAsync();
     await using var frontend = new ClusterEngine(model, new ClusterEngineOptions
     {
         Token = token,
-        PrefillWorkers = [prefillServer.Address.Authority],
-        DecodeWorkers = [decodeServer.Address.Authority],
+        PrefillWorkers = [prefillAddress],
+        DecodeWorkers = [decodeAddress],
         MaxContext = serving.MaxContext,
         Log = _ => { },
     });
     var wait = Stopwatch.StartNew();
-    while (frontend.NotReadyReason != null && wait.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(50);
-    await RunAsync("grpc-loopback", frontend);
+    while (frontend.NotReadyReason != null && wait.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(50);
+    if (frontend.NotReadyReason is { } why) throw new InvalidOperationException($"{path}: {why} ({prefillAddress}, {decodeAddress})");
+    await RunAsync(path, frontend);
+}
+
+async Task InThisProcessAsync(string path, KvTransport transport)
+{
+    await using var prefill = WorkerRuntime.Start(serving with { InstanceCores = [[0], [0]] }, WorkerRole.Prefill, TimeSpan.FromSeconds(30));
+    await using var decode = WorkerRuntime.Start(serving with { InstanceCores = [[1], [1]] }, WorkerRole.Decode, TimeSpan.FromSeconds(30));
+    await using var prefillServer = WorkerServer.Create(prefill, new WorkerServerOptions { Port = 0, Token = token });
+    await using var decodeServer = WorkerServer.Create(decode, new WorkerServerOptions { Port = 0, Token = token, KvTransport = transport });
+    await prefillServer.StartAsync();
+    await decodeServer.StartAsync();
+    await ThroughFrontendAsync(path, prefillServer.Address.Authority, decodeServer.Address.Authority);
+}
+
+foreach (string path in paths)
+{
+    Console.WriteLine($"{path}: load average {(File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a")} before");
+    switch (path)
+    {
+        case "in-process":
+            await using (var inProcess = ServingRuntime.Start(serving with { Mode = ServingMode.Disaggregated }))
+                await RunAsync(path, inProcess);
+            break;
+        case "grpc-loopback":
+            await InThisProcessAsync(path, KvTransport.Grpc);
+            break;
+        case "shm":
+            await InThisProcessAsync(path, KvTransport.Shm);
+            break;
+        default:
+            var (label, workers) = (path[..path.IndexOf('=')], path[(path.IndexOf('=') + 1)..].Split('/'));
+            await ThroughFrontendAsync(label, workers[0], workers[1]);
+            break;
+    }
 }
 
 string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
@@ -95,7 +131,7 @@ var summary = rows.GroupBy(r => ((string)r["path"], (int)r["prompt_tokens"])).Se
 }).ToList();
 File.WriteAllText(outPath, JsonSerializer.Serialize(new Dictionary<string, object>
 {
-    ["model"] = Path.GetFileName(modelPath), ["output_tokens"] = Output, ["repeats"] = repeats, ["kv_type"] = "f16",
+    ["model"] = Path.GetFileName(modelPath), ["output_tokens"] = outputTokens, ["paths"] = paths, ["repeats"] = repeats, ["kv_type"] = "f16",
     ["loadavg_at_end"] = load, ["summary"] = summary, ["requests"] = rows,
 }, new JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine($"load average at end: {load}; wrote {outPath}");

@@ -16,16 +16,16 @@ namespace Tandem.Server.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterFailureTests
 {
-    private const int Requests = 16;
+    internal const int Requests = 16;
     private const int LongTokens = 160;
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
 
-    private static JsonObject Long(int i) => ClusterWorkload.Request(i, LongTokens);
+    internal static JsonObject Long(int i) => ClusterWorkload.Request(i, LongTokens);
 
     private static (string Text, string? Finish)[]? _longReference;
 
-    private static async Task<(string Text, string? Finish)[]> LongReferenceAsync()
+    internal static async Task<(string Text, string? Finish)[]> LongReferenceAsync()
     {
         if (_longReference != null) return _longReference;
         using var all = await ServeProcess.StartAsync("--role", "all", "--cores-per-instance", "1");
@@ -70,12 +70,14 @@ public sealed class ClusterFailureTests
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
     }
 
-    [Fact]
-    public async Task Corrupted_or_truncated_KV_is_detected_by_the_checksum_and_recomputed()
+    [Theory]
+    [InlineData("grpc")]
+    [InlineData("shm")]
+    public async Task Corrupted_or_truncated_KV_is_detected_by_the_checksum_and_recomputed(string transport)
     {
         var expected = await ClusterTests.ReferenceOutputAsync();
         var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
-        var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        var decode = await LocalCluster.StartWorkerAsync("decode", 1, ["--kv-transport", transport]);
         await using var relay = await CorruptingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
         using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
             "--prefill-workers", $"{relay.Address.Host}:{relay.Address.Port}", "--decode-workers", LocalCluster.HostPort(decode));
@@ -92,6 +94,9 @@ public sealed class ClusterFailureTests
         AssertSame(expected[..8], [.. actual]);
         Assert.Contains("checksum mismatch", decode.Stderr);
         Assert.Contains("truncated", decode.Stderr);
+        var pulls = await WorkerHealthAsync(decode);
+        int streamed = pulls.GetProperty("kv_pulls_streamed").GetInt32(), shared = pulls.GetProperty("kv_pulls_shared_memory").GetInt32();
+        Assert.True(transport == "shm" ? streamed == 0 && shared > 0 : streamed > 0 && shared == 0, $"{streamed} pulls streamed and {shared} through shared memory with --kv-transport {transport}");
         foreach (var w in new[] { prefill, decode })
             await AssertEmptyAsync(w);
     }
@@ -238,11 +243,7 @@ public sealed class ClusterFailureTests
     private static (ulong High, ulong Low) Fingerprint(string hex) =>
         (Convert.ToUInt64(hex[..16], 16), Convert.ToUInt64(hex[16..], 16));
 
-    private static async Task<JsonElement> WorkerHealthAsync(ServeProcess worker)
-    {
-        using var http = new HttpClient { BaseAddress = worker.Address, Timeout = TimeSpan.FromSeconds(10) };
-        return JsonDocument.Parse(await http.GetStringAsync("/health")).RootElement.Clone();
-    }
+    private static Task<JsonElement> WorkerHealthAsync(ServeProcess worker) => LocalCluster.WorkerHealthAsync(worker);
 
     private static async Task AssertEmptyAsync(ServeProcess worker)
     {
@@ -252,7 +253,7 @@ public sealed class ClusterFailureTests
     private static async Task WaitReadyAsync(HttpClient http) =>
         await WaitForAsync(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "the frontend ready");
 
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    internal static async Task WaitForAsync(Func<Task<bool>> condition, string what)
     {
         var until = DateTime.UtcNow + WaitLimit;
         while (!await condition())

@@ -38,6 +38,29 @@ public static class ClusterWorkload
         return body;
     }
 
+    /// <summary>
+    /// Prompt lengths in tokens for <see cref="SizedRequest"/>: one token, each side of the 16-token KV block boundaries
+    /// (a transfer's last block partly filled, exactly full, or one token into a new block), and long prompts of many
+    /// blocks, up to 380 of the test model's 512-token context.
+    /// </summary>
+    public static readonly int[] PromptLengths = [1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 127, 128, 129, 200, 255, 256, 257, 300, 380];
+
+    /// <summary>
+    /// Request <paramref name="i"/> with a token-id prompt of <c>PromptLengths[i % n]</c> tokens (fixed pseudo-random ids,
+    /// so the same i is the same request everywhere), up to 64 output tokens, greedy or seeded sampling and stop strings
+    /// as in <see cref="Request"/>.
+    /// </summary>
+    public static JsonObject SizedRequest(int i)
+    {
+        int length = PromptLengths[i % PromptLengths.Length];
+        var random = new Random(7000 + i);
+        var prompt = new JsonArray();
+        for (int t = 0; t < length; t++) prompt.Add(random.Next(3, 500));
+        var body = Request(i, 1 + i * 37 % 64);
+        body["prompt"] = prompt;
+        return body;
+    }
+
     /// <summary>Streams request <paramref name="i"/> and returns its text and finish reason.</summary>
     public static async Task<(string Text, string? Finish)> RunAsync(HttpClient http, JsonObject body)
     {

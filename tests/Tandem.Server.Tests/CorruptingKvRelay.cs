@@ -15,8 +15,8 @@ namespace Tandem.Server.Tests;
 /// <summary>
 /// A bad peer between a frontend and a real prefill worker (a real gRPC server on loopback): every call is passed
 /// through to the worker, except that the first KV pulls come out damaged, one corrupted (a flipped byte inside a
-/// block) and one truncated (the stream ends after the first block). What the decode side must catch by checksum
-/// and length, then recover from by recomputing.
+/// block) and one truncated (the stream ends after the first block; the shared-memory file is cut in half). What the
+/// decode side must catch by checksum and length, then recover from by recomputing.
 /// </summary>
 public sealed class CorruptingKvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
 {
@@ -92,6 +92,28 @@ public sealed class CorruptingKvRelay : Proto.Worker.WorkerBase, IAsyncDisposabl
             }
             index++;
         }
+    }
+
+    public override async Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
+    {
+        int pull = Interlocked.Increment(ref _pulls);
+        var reply = await _real.ShareKvAsync(request, cancellationToken: context.CancellationToken);
+        if (reply.Path.Length == 0 || pull > 2) return reply;
+        // The file the decode worker is about to map, damaged in place (this process is on the same host).
+        using var file = new FileStream(reply.Path, FileMode.Open, FileAccess.ReadWrite);
+        if (pull == 1)
+        {
+            file.Position = file.Length / 2;
+            int b = file.ReadByte();
+            file.Position--;
+            file.WriteByte((byte)(b ^ 0x40));
+        }
+        else
+        {
+            file.SetLength(file.Length / 2);
+        }
+        Damaged++;
+        return reply;
     }
 
     public async ValueTask DisposeAsync()

@@ -21,14 +21,15 @@ public sealed class LocalCluster : IDisposable
     public HttpClient Http { get; private set; } = null!;
     public IEnumerable<ServeProcess> Workers => Prefill.Concat(Decode);
 
-    public static async Task<LocalCluster> StartAsync(int prefill, int decode, string[]? workerArguments = null, string[]? frontendArguments = null)
+    public static async Task<LocalCluster> StartAsync(int prefill, int decode, string[]? workerArguments = null, string[]? frontendArguments = null,
+        string[]? decodeArguments = null)
     {
         var cluster = new LocalCluster();
         try
         {
             // Started side by side: each spends its first seconds in the runtime's start-up and the model load.
             var prefills = Enumerable.Range(0, prefill).Select(i => StartWorkerAsync("prefill", i, workerArguments)).ToList();
-            var decodes = Enumerable.Range(0, decode).Select(i => StartWorkerAsync("decode", prefill + i, workerArguments)).ToList();
+            var decodes = Enumerable.Range(0, decode).Select(i => StartWorkerAsync("decode", prefill + i, [.. workerArguments ?? [], .. decodeArguments ?? []])).ToList();
             try
             {
                 await Task.WhenAll(prefills.Concat(decodes));
@@ -38,11 +39,13 @@ public sealed class LocalCluster : IDisposable
                 cluster.Prefill.AddRange(prefills.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
                 cluster.Decode.AddRange(decodes.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
             }
+            frontendArguments ??= [];
             cluster.Frontend = await ServeProcess.StartAsync([
-                "--role", "frontend", "--cluster-token", Token, "--worker-timeout", "2",
+                "--role", "frontend", "--cluster-token", Token,
+                .. frontendArguments.Contains("--worker-timeout") ? [] : (string[])["--worker-timeout", "2"],
                 "--prefill-workers", string.Join(",", cluster.Prefill.Select(HostPort)),
                 "--decode-workers", string.Join(",", cluster.Decode.Select(HostPort)),
-                .. frontendArguments ?? []]);
+                .. frontendArguments]);
             cluster.Http = new HttpClient { BaseAddress = cluster.Frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
             await cluster.WaitReadyAsync();
             return cluster;
@@ -54,46 +57,70 @@ public sealed class LocalCluster : IDisposable
         }
     }
 
-    public static Task<ServeProcess> StartWorkerAsync(string role, int index, string[]? arguments = null) =>
-        ServeProcess.StartAsync(["--role", role, "--cluster-token", Token, "--cores", (index % Environment.ProcessorCount).ToString(), .. arguments ?? []]);
+    /// <summary>A worker on core <paramref name="index"/> (modulo the cores), unless <paramref name="arguments"/> give --cores.</summary>
+    public static Task<ServeProcess> StartWorkerAsync(string role, int index, string[]? arguments = null)
+    {
+        arguments ??= [];
+        string[] cores = arguments.Contains("--cores") ? [] : ["--cores", (index % Environment.ProcessorCount).ToString()];
+        return ServeProcess.StartAsync(["--role", role, "--cluster-token", Token, .. cores, .. arguments]);
+    }
 
     public static string HostPort(ServeProcess p) => $"{p.Address.Host}:{p.Address.Port}";
 
     /// <summary>Waits until /health/ready answers 200 (a worker of each role joined the frontend).</summary>
-    public async Task WaitReadyAsync()
+    public Task WaitReadyAsync() => WaitReadyAsync(Http, Frontend);
+
+    public static async Task WaitReadyAsync(HttpClient http, ServeProcess frontend)
     {
         var until = DateTime.UtcNow + ReadyLimit;
         while (true)
         {
-            using var r = await Http.GetAsync("/health/ready");
+            using var r = await http.GetAsync("/health/ready");
             if (r.StatusCode == HttpStatusCode.OK) return;
-            if (DateTime.UtcNow > until) Assert.Fail($"the frontend never became ready: {await r.Content.ReadAsStringAsync()}\n{Frontend.Stderr}");
+            if (DateTime.UtcNow > until) Assert.Fail($"the frontend never became ready: {await r.Content.ReadAsStringAsync()}\n{frontend.Stderr}");
             await Task.Delay(100);
         }
     }
 
-    /// <summary>A worker's own /health: KV blocks used and KV held for pulls.</summary>
-    public static async Task<(int Used, int Held)> WorkerKvAsync(ServeProcess worker)
+    /// <summary>A worker's own /health.</summary>
+    public static async Task<JsonElement> WorkerHealthAsync(ServeProcess worker)
     {
         using var http = new HttpClient { BaseAddress = worker.Address, Timeout = TimeSpan.FromSeconds(10) };
-        var body = JsonDocument.Parse(await http.GetStringAsync("/health")).RootElement;
+        return JsonDocument.Parse(await http.GetStringAsync("/health")).RootElement.Clone();
+    }
+
+    /// <summary>A worker's KV blocks used and KV held for pulls.</summary>
+    public static async Task<(int Used, int Held)> WorkerKvAsync(ServeProcess worker)
+    {
+        var body = await WorkerHealthAsync(worker);
         return (body.GetProperty("kv_blocks_used").GetInt32(), body.GetProperty("kv_held").GetInt32());
+    }
+
+    /// <summary>One unlabelled-or-single-series value from a process's /metrics (e.g. the frontend's counters).</summary>
+    public static async Task<double> MetricAsync(HttpClient http, string name)
+    {
+        string metrics = await http.GetStringAsync("/metrics");
+        var line = metrics.Split('\n').Single(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal));
+        return double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Asserts every live worker's pool returns to zero used blocks and nothing held (within a bounded wait).</summary>
     public async Task AssertPoolsEmptyAsync(TimeSpan limit)
     {
         foreach (var w in Workers.Where(w => !w.HasExited))
+            await AssertPoolEmptyAsync(w, limit);
+    }
+
+    public static async Task AssertPoolEmptyAsync(ServeProcess worker, TimeSpan limit)
+    {
+        var until = DateTime.UtcNow + limit;
+        var kv = await WorkerKvAsync(worker);
+        while (kv != (0, 0) && DateTime.UtcNow < until)
         {
-            var until = DateTime.UtcNow + limit;
-            var kv = await WorkerKvAsync(w);
-            while (kv != (0, 0) && DateTime.UtcNow < until)
-            {
-                await Task.Delay(100);
-                kv = await WorkerKvAsync(w);
-            }
-            Assert.True(kv == (0, 0), $"worker {w.Address} still uses {kv.Used} KV blocks and holds {kv.Held} sequences");
+            await Task.Delay(100);
+            kv = await WorkerKvAsync(worker);
         }
+        Assert.True(kv == (0, 0), $"worker {worker.Address} still uses {kv.Used} KV blocks and holds {kv.Held} sequences");
     }
 
     public void Dispose()

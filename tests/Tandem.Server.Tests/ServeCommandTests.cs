@@ -24,6 +24,8 @@ public sealed class ServeCommandTests
     [InlineData("--role frontend --cluster-token t --decode-workers not:a:port", "'not:a:port' is not a host:port")]
     [InlineData("--role prefill --cluster-token t --kv-lease 0", "--kv-lease must be between 0 and 86400 seconds")]
     [InlineData("--role frontend --cluster-token t --worker-timeout -2", "--worker-timeout must be between")]
+    [InlineData("--role prefill --cluster-token t --kv-transport shm", "--kv-transport goes with --role decode")]
+    [InlineData("--role decode --cluster-token t --kv-transport tcp", "'tcp'")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {
         var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);

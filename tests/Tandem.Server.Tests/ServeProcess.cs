@@ -28,14 +28,23 @@ public sealed partial class ServeProcess : IDisposable
     /// <summary>Standard error so far (the drain's "stopping:" and "stopped:" lines go there).</summary>
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
-    public static async Task<ServeProcess> StartAsync(params string[] arguments)
+    public static Task<ServeProcess> StartAsync(params string[] arguments) => LaunchAsync([], arguments);
+
+    /// <summary>
+    /// Starts it inside the network namespace <paramref name="netns"/> (<c>ip netns exec</c>, which execs it: the
+    /// process is still tandem itself, and signals reach it).
+    /// </summary>
+    public static Task<ServeProcess> StartInNamespaceAsync(string netns, params string[] arguments) => LaunchAsync(["ip", "netns", "exec", netns], arguments);
+
+    private static async Task<ServeProcess> LaunchAsync(string[] launcher, string[] arguments)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "tandem.dll");
         Assert.True(File.Exists(dll), $"{dll} is not beside the tests");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string[] command = [.. launcher, "dotnet"];
+        var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string[] model = arguments.Contains("--model") ? [] : ["--model", TestRuntimes.ModelPath];
         string[] port = arguments.Contains("--port") ? [] : ["--port", "0"];
-        foreach (string a in (string[])[dll, "serve", .. model, .. port, .. arguments]) psi.ArgumentList.Add(a);
+        foreach (string a in (string[])[.. command[1..], dll, "serve", .. model, .. port, .. arguments]) psi.ArgumentList.Add(a);
         var server = new ServeProcess(Process.Start(psi)!);
         server.Pump();
         var started = await Task.WhenAny(server._address.Task, server._process.WaitForExitAsync(), Task.Delay(StartLimit));
@@ -81,6 +90,9 @@ public sealed partial class ServeProcess : IDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>The process id (the tandem process itself, also when started inside a network namespace).</summary>
+    public int Pid => _process.Id;
 
     /// <summary>Standard output so far.</summary>
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }

@@ -16,13 +16,16 @@ internal sealed record ClusterArguments(
     string? AdvertiseAddress,
     string? Token,
     TimeSpan WorkerTimeout,
-    TimeSpan KvLease)
+    TimeSpan KvLease,
+    KvTransport KvTransport)
 {
     public bool IsWorker => Role is "prefill" or "decode";
     public WorkerRole WorkerRole => Role == "prefill" ? WorkerRole.Prefill : WorkerRole.Decode;
 
-    public void Validate(ServingMode mode, bool modeGiven)
+    public void Validate(ServingMode mode, bool modeGiven, bool kvTransportGiven)
     {
+        if (kvTransportGiven && Role != "decode")
+            throw new CliUsageException("--kv-transport goes with --role decode (the decode worker pulls the KV; a prefill worker offers every transport)");
         bool lists = PrefillWorkers.Count > 0 || DecodeWorkers.Count > 0;
         if (lists && Role != "frontend")
             throw new CliUsageException("--prefill-workers / --decode-workers go with --role frontend");

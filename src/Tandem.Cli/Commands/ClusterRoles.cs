@@ -51,22 +51,35 @@ internal static class ClusterRoles
             Token = new ClusterToken(cluster.Token!),
             Frontend = cluster.Frontend,
             AdvertiseAddress = cluster.AdvertiseAddress,
+            KvTransport = cluster.KvTransport,
+            ShutdownTimeout = listen.Api.ShutdownTimeout,
             Log = m => console.Error.WriteLine(m),
         });
         await server.StartAsync(cancellation);
         var s = worker.Snapshot();
         console.Out.WriteLine($"model: {Path.GetFileName(options.Model?.File.Path ?? options.ModelPath)} ({worker.Config.ArchitectureName}, fingerprint {worker.Fingerprint})");
-        string lease = cluster.WorkerRole == WorkerRole.Prefill ? string.Create(CultureInfo.InvariantCulture, $" | KV lease {cluster.KvLease.TotalSeconds} s") : "";
+        string lease = cluster.WorkerRole == WorkerRole.Prefill
+            ? string.Create(CultureInfo.InvariantCulture, $" | KV lease {cluster.KvLease.TotalSeconds} s")
+            : $" | KV transport {cluster.KvTransport.ToString().ToLowerInvariant()}";
         console.Out.WriteLine($"role: {cluster.Role} worker | cores [{string.Join(",", s.Cores)}] | KV {options.KvElementType.ToString().ToLowerInvariant()}, {s.KvBlocksTotal} blocks of {options.BlockSize} tokens{lease}");
         console.Out.WriteLine($"listening on {server.Address} (cluster gRPC, /health, /health/ready); Ctrl+C stops");
         console.Out.Flush();
+        double grace = listen.Api.ShutdownTimeout.TotalSeconds;
+        using var announce = server.Lifetime.ApplicationStopping.Register(() => console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"stopping: refusing new work, letting requests in flight and KV waiting for a pull finish (up to {grace:0.###} s)")));
         try
         {
             await server.WaitForShutdownAsync(cancellation);
         }
         catch (OperationCanceledException) { }
         await server.StopAsync(CancellationToken.None);
-        console.Error.WriteLine("stopped");
+        if (server.RequestsCut > 0)
+        {
+            console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stopped: {server.RequestsCut} request(s) or held KV still there after {grace:0.###} s were cut (the frontend recomputes them elsewhere)"));
+            return 1;
+        }
+        console.Error.WriteLine("stopped: every request finished");
         return 0;
     }
 }

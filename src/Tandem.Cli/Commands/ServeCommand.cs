@@ -50,7 +50,7 @@ public static class ServeCommand
         var servedName = new Option<string?>("--served-model-name") { Description = "Model name clients send (default: the file name without .gguf)" };
         var shutdownTimeout = new Option<double>("--shutdown-timeout")
         {
-            Description = "Seconds requests in flight may run after SIGTERM / Ctrl+C (new ones get 503 at once); those still running then end with finish_reason \"abort\" and the exit code is 1",
+            Description = "Seconds requests in flight may run after SIGTERM / Ctrl+C (new ones get 503 at once; a cluster worker refuses new work and lets held KV be pulled); those still running then end with finish_reason \"abort\" (a worker's are recomputed elsewhere) and the exit code is 1",
             DefaultValueFactory = _ => new TandemApiOptions().ShutdownTimeout.TotalSeconds,
         };
         var role = new Option<string>("--role")
@@ -74,6 +74,12 @@ public static class ServeCommand
             Description = "Prefill worker: seconds prefilled KV waits for a decode worker to pull it before it is freed",
             DefaultValueFactory = _ => 30,
         };
+        var kvTransport = new Option<string>("--kv-transport")
+        {
+            Description = "Decode worker: how KV comes from prefill workers. grpc: streamed over the network (default). shm: through a file in /dev/shm (both workers on one host). auto: shm when the prefill worker sees the same /dev/shm, else grpc",
+            DefaultValueFactory = _ => "grpc",
+        };
+        kvTransport.AcceptOnlyFromAmong("grpc", "shm", "auto");
         var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
         var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
         var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
@@ -82,7 +88,7 @@ public static class ServeCommand
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
             model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
-            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease,
+            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -110,8 +116,9 @@ public static class ServeCommand
                 parse.GetValue(advertise),
                 parse.GetValue(clusterToken) ?? Environment.GetEnvironmentVariable(ClusterToken.EnvironmentVariable),
                 Seconds(parse.GetValue(workerTimeout), "--worker-timeout"),
-                Seconds(parse.GetValue(kvLease), "--kv-lease"));
-            cluster.Validate(servingMode, parse.GetResult(mode) is { Implicit: false });
+                Seconds(parse.GetValue(kvLease), "--kv-lease"),
+                Enum.Parse<KvTransport>(parse.GetValue(kvTransport)!, ignoreCase: true));
+            cluster.Validate(servingMode, parse.GetResult(mode) is { Implicit: false }, parse.GetResult(kvTransport) is { Implicit: false });
             var replanOptions = new ReplanOptions { WindowSeconds = parse.GetValue(replanWindow), Threshold = parse.GetValue(replanThreshold) };
             try { replanOptions.Validate(); }
             catch (ArgumentOutOfRangeException e) { throw new CliUsageException(e.Message.Replace($" (Parameter '{e.ParamName}')", "")); }

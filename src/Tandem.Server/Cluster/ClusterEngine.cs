@@ -108,7 +108,7 @@ public sealed class ClusterEngine : IServingEngine
     {
         RemoteWorker? best = null;
         foreach (var w in _workers.Values)
-            if (w.Role == WorkerRole.Prefill && w.IsUp && (best == null || w.QueueTokens < best.QueueTokens)) best = w;
+            if (w.Role == WorkerRole.Prefill && w.IsUp && !w.IsDraining && (best == null || w.QueueTokens < best.QueueTokens)) best = w;
         best?.Dispatched(tokens, 0);
         return best;
     }
@@ -118,7 +118,7 @@ public sealed class ClusterEngine : IServingEngine
     {
         RemoteWorker? best = null;
         foreach (var w in _workers.Values)
-            if (w.Role == WorkerRole.Decode && w.IsUp && (best == null || w.FreeBlocks > best.FreeBlocks)) best = w;
+            if (w.Role == WorkerRole.Decode && w.IsUp && !w.IsDraining && (best == null || w.FreeBlocks > best.FreeBlocks)) best = w;
         if (best?.Hello is { } h) best.Dispatched(0, (tokens + h.BlockSize) / h.BlockSize);
         return best;
     }

@@ -26,6 +26,17 @@ public static class ClusterProtocol
 
     public static ModelFingerprint Fingerprint(ulong high, ulong low) => new(high, low);
 
+    /// <summary>The trailer a draining worker's refusal carries (worker.proto, WorkerStatus.draining).</summary>
+    public const string DrainingTrailer = "tandem-draining";
+
+    /// <summary>A draining worker's answer to new work: UNAVAILABLE, marked so the frontend tells it from a dead worker.</summary>
+    public static Grpc.Core.RpcException Draining(WorkerRole role) => new(
+        new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, $"this {RoleName(role)} worker is shutting down and takes no new work; send it to another"),
+        new Grpc.Core.Metadata { { DrainingTrailer, "1" } });
+
+    public static bool IsDraining(Grpc.Core.RpcException e) =>
+        e.StatusCode == Grpc.Core.StatusCode.Unavailable && e.Trailers.GetValue(DrainingTrailer) == "1";
+
     public static string RoleName(WorkerRole role) => role == WorkerRole.Prefill ? "prefill" : "decode";
 
     public static Proto.Sampling ToWire(SamplingParams p, ulong seed, Xoshiro256StarStar? state)

@@ -12,7 +12,8 @@ namespace Tandem.Server.Cluster;
 /// then Decode on a decode worker (which pulls that KV) until it ends. Whenever a worker is lost or its KV is
 /// (killed process, broken stream, failed checksum, preemption), the request goes back to prefill with the tokens
 /// it already streamed appended; tokens a worker sends again are dropped by position, so the client's stream has
-/// no gap and no repeat. When no worker of a role is left, the client gets an error saying so.
+/// no gap and no repeat. A worker that is shutting down refuses new calls, and the call goes to another worker of its
+/// role (nothing to recompute). When no worker of a role is left, the client gets an error saying so.
 /// </summary>
 internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest request)
 {
@@ -21,11 +22,15 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
 
     public ForwardedRequest Request => request;
 
-    private enum Outcome { Finished, Held, Lost }
+    /// <summary>Calls to draining workers one request may meet before it fails (each picks another worker).</summary>
+    private const int MaxRefusals = 16;
+
+    private enum Outcome { Finished, Held, Lost, Refused }
 
     private FinishReason _reason;
     private Proto.KvHeld? _held;
     private bool _imported;
+    private int _refusals;
 
     public async Task RunAsync()
     {
@@ -48,23 +53,33 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                 throw new InvalidOperationException($"request {request.Id} lost its workers {MaxAttempts - 1} times; giving up");
             if (attempt > 1) { engine.CountRecovery(); request.Recomputations++; }
 
-            var prefill = engine.PickPrefill(request.NumTokens)
-                ?? throw new InvalidOperationException("no prefill worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
-            var outcome = await StreamAsync(prefill, c => prefill.Client.Prefill(Wire(null), cancellationToken: c)).ConfigureAwait(false);
+            Outcome outcome;
+            RemoteWorker prefill;
+            do
+            {
+                prefill = engine.PickPrefill(request.NumTokens)
+                    ?? throw new InvalidOperationException("no prefill worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
+                outcome = await StreamAsync(prefill, c => prefill.Client.Prefill(Wire(null), cancellationToken: c)).ConfigureAwait(false);
+            }
+            while (outcome == Outcome.Refused);
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
             if (outcome == Outcome.Lost) continue;
 
             var kv = _held!;
             request.Timeline.PrefillEnd ??= engine.Now;
-            var decode = engine.PickDecode(kv.Tokens + 1);
-            if (decode == null)
-            {
-                Release(prefill, kv);
-                throw new InvalidOperationException("no decode worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
-            }
-            _imported = false;
             var location = new Proto.KvLocation { Address = prefill.Address, KvId = kv.KvId, Tokens = kv.Tokens };
-            outcome = await StreamAsync(decode, c => decode.Client.Decode(Wire(location), cancellationToken: c)).ConfigureAwait(false);
+            do
+            {
+                var decode = engine.PickDecode(kv.Tokens + 1);
+                if (decode == null)
+                {
+                    Release(prefill, kv);
+                    throw new InvalidOperationException("no decode worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
+                }
+                _imported = false;
+                outcome = await StreamAsync(decode, c => decode.Client.Decode(Wire(location), cancellationToken: c)).ConfigureAwait(false);
+            }
+            while (outcome == Outcome.Refused); // the KV still waits on the prefill worker: another decode worker pulls it
             if (!_imported) Release(prefill, kv); // the decode side never confirmed: free the prefill copy now, not at the lease
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
         }
@@ -130,6 +145,13 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         {
             _reason = FinishReason.Cancelled;
             return Outcome.Finished;
+        }
+        catch (RpcException e) when (ClusterProtocol.IsDraining(e))
+        {
+            // It shuts down and refused this call before doing anything: its own requests go on, this one goes elsewhere.
+            worker.MarkDraining();
+            if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} draining workers; giving up", e);
+            return Outcome.Refused;
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {

@@ -19,11 +19,14 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
     private volatile Proto.HelloReply? _hello;
     private long _lastSeen;
     private int _dispatchedTokens, _dispatchedBlocks; // work sent since the last status (it is not in that status yet)
+    private volatile bool _refusedAsDraining; // it refused a call as draining since the last status
 
     public string Address { get; } = address;
     public WorkerRole Role { get; } = role;
     public Proto.Worker.WorkerClient Client { get; } = client;
     public bool IsUp { get; private set; }
+    /// <summary>Shutting down: up (its requests in flight go on) but taking no new work.</summary>
+    public bool IsDraining => _refusedAsDraining || _status?.Draining == true;
     /// <summary>Why the last handshake refused this worker, or null.</summary>
     public string? Refusal { get; private set; }
     public Proto.WorkerStatus? Status => _status;
@@ -65,6 +68,7 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
             }
             var status = await Client.StatusAsync(new Proto.StatusRequest(), deadline: deadline);
             _status = status;
+            _refusedAsDraining = false;
             Interlocked.Exchange(ref _dispatchedTokens, 0);
             Interlocked.Exchange(ref _dispatchedBlocks, 0);
             Volatile.Write(ref _lastSeen, time.GetTimestamp());
@@ -84,6 +88,9 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
             return timedOut || e.StatusCode == StatusCode.Unavailable ? MarkDown($"no answer: {e.Status.StatusCode}: {e.Status.Detail}") : null;
         }
     }
+
+    /// <summary>It refused a call because it is shutting down: no new work goes to it (its status says the same from the next heartbeat).</summary>
+    public void MarkDraining() => _refusedAsDraining = true;
 
     private string? Refuse(string reason)
     {

@@ -43,13 +43,21 @@ public sealed class WorkerServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.WebHost.ConfigureKestrel(k => KestrelListen.On(k, options.Host, options.Port));
+        // SIGTERM starts a drain before Kestrel stops listening: new work is refused (and the status says so) while the
+        // requests in flight, and KV held for a pull, finish; heartbeats keep answering, so the frontend does not take
+        // the worker for dead and recompute what it still runs.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout + TandemServer.ShutdownFinishAllowance);
+        builder.Services.AddSingleton(sp => new ShutdownDrain(options.ShutdownTimeout, sp.GetService<IHostApplicationLifetime>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
         var channels = new ClusterChannels(options.Token);
-        builder.Services.AddClusterGrpc(options.Token).AddSingleton(worker).AddSingleton(channels);
+        var puller = new KvPuller(options.KvTransport, worker.Warn);
+        if (worker.Role == WorkerRole.Prefill) SharedKvFile.DeleteOrphans(); // left by a prefill worker killed on this host
+        builder.Services.AddClusterGrpc(options.Token).AddSingleton(worker).AddSingleton(channels).AddSingleton(puller);
         var app = builder.Build();
         app.UseRouting();
         app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
         app.MapGrpcService<WorkerService>();
-        app.MapGet("/health", (HttpContext ctx) => HealthAsync(ctx, worker, app.Lifetime));
+        app.MapGet("/health", (HttpContext ctx) => HealthAsync(ctx, worker, puller, app.Lifetime));
         app.MapGet("/health/ready", (HttpContext ctx) =>
             HealthEndpoint.WriteReadinessAsync(ctx, app.Lifetime.ApplicationStopping.IsCancellationRequested ? "the worker is shutting down" : null));
         return new WorkerServer(app, worker, options, channels);
@@ -77,6 +85,9 @@ public sealed class WorkerServer : IAsyncDisposable
     }
 
     public IHostApplicationLifetime Lifetime => _app.Lifetime;
+
+    /// <summary>Requests still running when the drain's grace period ended (after a stop; 0 when all finished in time).</summary>
+    public int RequestsCut => _app.Services.GetRequiredService<ShutdownDrain>().RequestsCut;
 
     public async Task StartAsync(CancellationToken cancellation = default)
     {
@@ -131,7 +142,7 @@ public sealed class WorkerServer : IAsyncDisposable
         }
     }
 
-    private static async Task HealthAsync(HttpContext ctx, WorkerRuntime worker, IHostApplicationLifetime lifetime)
+    private static async Task HealthAsync(HttpContext ctx, WorkerRuntime worker, KvPuller puller, IHostApplicationLifetime lifetime)
     {
         bool stopping = lifetime.ApplicationStopping.IsCancellationRequested;
         var s = worker.Snapshot();
@@ -147,6 +158,12 @@ public sealed class WorkerServer : IAsyncDisposable
         w.WriteNumber("kv_blocks_total", s.KvBlocksTotal);
         w.WriteNumber("kv_held", worker.HeldCount);
         w.WriteNumber("kv_lease_expiries", worker.KvLeaseExpiries);
+        if (worker.Role == WorkerRole.Decode)
+        {
+            w.WriteString("kv_transport", puller.Transport.ToString().ToLowerInvariant());
+            w.WriteNumber("kv_pulls_streamed", puller.Streamed);
+            w.WriteNumber("kv_pulls_shared_memory", puller.Shared);
+        }
         w.WriteEndObject();
         ctx.Response.StatusCode = stopping ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         ctx.Response.ContentType = "application/json";
@@ -180,6 +197,10 @@ public sealed record WorkerServerOptions
     public string? Frontend { get; init; }
     /// <summary>The URL the frontend should call this worker at; null: this host as bound (the machine name when bound to all addresses).</summary>
     public string? AdvertiseAddress { get; init; }
+    /// <summary>How long requests in flight (and KV held for a pull) may take to finish once the worker is told to stop.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Decode workers: how KV is pulled (--kv-transport).</summary>
+    public KvTransport KvTransport { get; init; } = KvTransport.Grpc;
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
     /// <summary>Registration state changes (default: standard error).</summary>
     public Action<string> Log { get; init; } = m => Console.Error.WriteLine(m);

@@ -6,6 +6,8 @@ using Grpc.Core;
 using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
 using Tandem.Server.Generation;
+using Tandem.Server.Hosting;
+using Tandem.Server.Protocol;
 using Tandem.Serving;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
@@ -14,9 +16,10 @@ namespace Tandem.Server.Cluster;
 
 /// <summary>
 /// A worker's side of Protos/worker.proto over its <see cref="WorkerRuntime"/>: handshake, status, Prefill and
-/// Decode streams (token by token, then how the request ended or that its KV is held / lost), and the KV pull.
+/// Decode streams (token by token, then how the request ended or that its KV is held / lost), and the KV pull
+/// (streamed, or through a shared-memory file for a decode worker on this host).
 /// </summary>
-internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channels) : Proto.Worker.WorkerBase
+internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channels, KvPuller puller, ShutdownDrain drain) : Proto.Worker.WorkerBase
 {
     public override Task<Proto.HelloReply> Hello(Proto.HelloRequest request, ServerCallContext context)
     {
@@ -54,13 +57,14 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             KvBlocksFreeForNew = worker.KvBlocksFreeForNew,
             Held = worker.HeldCount,
             TokensComputed = s.TokensComputed,
+            Draining = drain.IsDraining,
         });
     }
 
     public override Task Prefill(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
     {
         RequireRole(WorkerRole.Prefill, "Prefill");
-        return RunAsync(request, null, events, context);
+        return RunAsync(request, null, Admit(), events, context);
     }
 
     public override Task Decode(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
@@ -70,7 +74,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             throw new RpcException(new Status(StatusCode.InvalidArgument, "Decode needs the KV's location (kv.address, kv.kv_id)"));
         if (kv.Tokens != request.TokenIds.Count - 1)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"the KV holds {kv.Tokens} tokens but the request has {request.TokenIds.Count}: it must hold all but the last"));
-        return RunAsync(request, new GrpcKvSource(channels.Worker(kv.Address), kv.KvId, kv.Address), events, context);
+        var inFlight = Admit();
+        return RunAsync(request, new RemoteKvSource(channels.Worker(kv.Address), kv.KvId, kv.Address, puller), inFlight, events, context);
     }
 
     private void RequireRole(WorkerRole role, string call)
@@ -79,7 +84,38 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{call} goes to a {ClusterProtocol.RoleName(role)} worker; this one is a {ClusterProtocol.RoleName(worker.Role)} worker"));
     }
 
-    private async Task RunAsync(Proto.GenerateRequest request, GrpcKvSource? kv, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
+    /// <summary>Counts new work in flight for the shutdown drain; a draining worker refuses it.</summary>
+    private IDisposable Admit()
+    {
+        try
+        {
+            return drain.Admit();
+        }
+        catch (ApiException)
+        {
+            throw ClusterProtocol.Draining(worker.Role);
+        }
+    }
+
+    /// <summary>
+    /// Runs one request and streams its events. <paramref name="inFlight"/> counts it for the drain until it ends here,
+    /// or, on a prefill worker, until its held KV is pulled or freed: a draining worker stays up for the puller.
+    /// </summary>
+    private async Task RunAsync(Proto.GenerateRequest request, RemoteKvSource? kv, IDisposable inFlight, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
+    {
+        bool tiedToKv = false;
+        try
+        {
+            tiedToKv = await StreamAsync(request, kv, inFlight, events, context);
+        }
+        finally
+        {
+            if (!tiedToKv) inFlight.Dispose();
+        }
+    }
+
+    /// <summary>True when <paramref name="inFlight"/> was handed to held KV.</summary>
+    private async Task<bool> StreamAsync(Proto.GenerateRequest request, RemoteKvSource? kv, IDisposable inFlight, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
     {
         WorkerSubmission submission;
         try
@@ -101,6 +137,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         }
         var handle = submission.Handle;
         using var cancel = context.CancellationToken.Register(handle.Cancel); // the frontend went away or cancelled
+        using var cut = drain.Deadline.Register(handle.Cancel); // still running when the drain's grace ended: the frontend recomputes it
         var reader = handle.Tokens;
         int position = request.TokenIds.Count;
         bool importedSent = false;
@@ -120,7 +157,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                     while (reader.TryRead(out var t))
                         if (t.TokenId >= 0) await events.WriteAsync(TokenEvent(position++, t));
                     await events.WriteAsync(new Proto.WorkerEvent { KvHeld = new Proto.KvHeld { KvId = held.Result.Id, Tokens = held.Result.Tokens } });
-                    return;
+                    worker.FreeWithKv(held.Result.Id, inFlight); // at once if the KV was pulled meanwhile
+                    return true;
                 }
                 var more = reader.WaitToReadAsync(context.CancellationToken).AsTask();
                 if (submission.Held is { IsCompleted: false } h) await Task.WhenAny(more, h);
@@ -129,7 +167,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 if (more.IsCompletedSuccessfully && !more.Result) break; // the stream completed
             }
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested) { return; }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested) { return false; }
         catch (Exception) when (reader.Completion.IsCompleted)
         {
             // The token stream ended with the request's error: the completion below says which.
@@ -144,13 +182,14 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         {
             worker.Warn($"{e.Message}; the frontend recomputes it");
             await events.WriteAsync(new Proto.WorkerEvent { Recompute = new Proto.Recompute { Reason = e.Message } });
-            return;
+            return false;
         }
         if (kv != null && !importedSent && outcome.FinishReason != FinishReason.Cancelled) await events.WriteAsync(Imported(kv));
         await events.WriteAsync(new Proto.WorkerEvent { Finished = new Proto.Finished { Reason = FinishReasons.ToApi(outcome.FinishReason) } });
+        return false;
     }
 
-    private static Proto.WorkerEvent Imported(GrpcKvSource kv) =>
+    private static Proto.WorkerEvent Imported(RemoteKvSource kv) =>
         new() { KvImported = new Proto.KvImported { Bytes = kv.BytesPulled, Seconds = kv.PullSeconds } };
 
     private static Proto.WorkerEvent TokenEvent(int position, TokenOutput t)
@@ -165,8 +204,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
         RequireRole(WorkerRole.Prefill, "PullKv");
-        var sequence = worker.BeginPull(request.KvId)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no KV is held under '{request.KvId}' (released, freed by the {worker.KvLease.TotalSeconds:0.###} s lease, or being pulled)"));
+        var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
         try
         {
             var header = KvTransfer.HeaderFor(sequence, worker.Fingerprint);
@@ -196,6 +234,33 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     {
         context.CancellationToken.ThrowIfCancellationRequested();
         return chunks.WriteAsync(new Proto.KvChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)) });
+    }
+
+    private RpcException NotHeld(string kvId) =>
+        new(new Status(StatusCode.NotFound, $"no KV is held under '{kvId}' (released, freed by the {worker.KvLease.TotalSeconds:0.###} s lease, or being pulled)"));
+
+    public override Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
+    {
+        RequireRole(WorkerRole.Prefill, "ShareKv");
+        if (!OperatingSystem.IsLinux() || SharedMemoryHost.Id is not { } host)
+            return Task.FromResult(new Proto.ShareKvReply { Reason = $"the prefill worker has no {SharedMemoryHost.Directory}" });
+        if (request.HostId != host)
+            return Task.FromResult(new Proto.ShareKvReply { Reason = $"the prefill worker is on another host (or sees another {SharedMemoryHost.Directory})" });
+        var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
+        try
+        {
+            var file = SharedKvFile.Write(sequence, worker.Fingerprint);
+            worker.FreeWithKv(request.KvId, file); // deleted with the KV: on release, or when the lease ends
+            return Task.FromResult(new Proto.ShareKvReply { Path = file.Path, Bytes = file.Bytes });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Task.FromResult(new Proto.ShareKvReply { Reason = $"the prefill worker cannot write to {SharedMemoryHost.Directory}: {e.Message}" });
+        }
+        finally
+        {
+            worker.EndPull(request.KvId);
+        }
     }
 
     public override Task<Proto.ReleaseKvReply> ReleaseKv(Proto.ReleaseKvRequest request, ServerCallContext context)

@@ -199,6 +199,24 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         if (free) ReleaseKv(kvId);
     }
 
+    /// <summary>
+    /// Ties something to held KV, disposed when the KV is freed (released or expired), or at once when it already is:
+    /// a copy made for a puller (a shared-memory file), or the shutdown drain's count of work in flight (a draining
+    /// worker stays up while KV waits to be pulled).
+    /// </summary>
+    public void FreeWithKv(string kvId, IDisposable tied)
+    {
+        ArgumentNullException.ThrowIfNull(tied);
+        if (_held.TryGetValue(kvId, out var e))
+            lock (e)
+                if (!e.Released)
+                {
+                    e.Tied.Add(tied);
+                    return;
+                }
+        tied.Dispose();
+    }
+
     /// <summary>The puller imported the KV (or nobody will pull it): frees it. False when none was held under the id.</summary>
     public bool ReleaseKv(string kvId)
     {
@@ -215,6 +233,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         }
         _held.TryRemove(kvId, out _);
         e.Source.Release();
+        foreach (var tied in e.Tied) tied.Dispose();
         return true;
     }
 
@@ -241,6 +260,14 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         await _leaseTimer.DisposeAsync().ConfigureAwait(false);
         _instance.Stop();
         await Task.Run(_instance.Join).ConfigureAwait(false);
+        foreach (var e in _held.Values)
+            lock (e)
+            {
+                // Shared-memory files would outlive the process otherwise.
+                e.Released = true;
+                foreach (var tied in e.Tied) tied.Dispose();
+                e.Tied.Clear();
+            }
         _instance.CancelAllAtShutdown();
         _instance.Dispose();
         if (_ownsModel) _model.Dispose();
@@ -254,6 +281,8 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         public bool Pulling { get; set; }
         public bool ReleaseAfterPull { get; set; }
         public bool Released { get; set; }
+        /// <summary>Disposed when the KV is freed (<see cref="FreeWithKv"/>).</summary>
+        public List<IDisposable> Tied { get; } = [];
     }
 }
 

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
+using Tandem.Serving.Scheduling;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Cluster;
+
+/// <summary>
+/// KV held on a remote prefill worker, pulled by a decode worker's loop. Over the network, PullKv streams the
+/// checksummed payload chunk by chunk straight into <see cref="KvTransfer.Import(KvBlockPool, ModelFingerprint, Stream)"/>
+/// (no whole copy in memory); on one host (--kv-transport shm|auto), ShareKv has the holder write the same payload
+/// to a shared-memory file, which this side maps and imports. Either way the checksum is verified before the sequence
+/// is usable, and ReleaseKv then lets the holder free its copy (and the file). A broken or corrupt transfer throws,
+/// and the request is recomputed.
+/// </summary>
+internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kvId, string address, KvPuller puller) : IKvSource
+{
+    /// <summary>Longest a pull may take before it counts as failed (a stalled holder must not stall the decode loop forever).</summary>
+    public static readonly TimeSpan PullTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly TaskCompletionSource _pulled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public long BytesPulled { get; private set; }
+    /// <summary>The pull itself, measured here: from asking the holder to the checksum verified.</summary>
+    public double PullSeconds { get; private set; }
+    /// <summary>Completes when the KV is imported (faults when the pull failed), before the first decode step.</summary>
+    public Task Pulled => _pulled.Task;
+
+    public KvSequence PullInto(KvBlockPool pool, ModelFingerprint model, MemoryStream scratch, out long bytes)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            bytes = 0;
+            var sequence = puller.Transport == KvTransport.Grpc ? null : PullShared(pool, model, out bytes);
+            sequence ??= PullStream(pool, model, out bytes);
+            BytesPulled = bytes;
+            PullSeconds = clock.Elapsed.TotalSeconds;
+            _pulled.TrySetResult();
+            return sequence;
+        }
+        catch (RpcException e)
+        {
+            var failed = new KvPayloadException($"pulling KV {kvId} from {address} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
+            _pulled.TrySetException(failed);
+            throw failed;
+        }
+        catch (Exception e)
+        {
+            _pulled.TrySetException(e);
+            throw;
+        }
+    }
+
+    private KvSequence PullStream(KvBlockPool pool, ModelFingerprint model, out long bytes)
+    {
+        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId }, deadline: DateTime.UtcNow + PullTimeout);
+        using var stream = new KvChunkReadStream(call.ResponseStream);
+        var sequence = KvTransfer.Import(pool, model, stream);
+        bytes = stream.BytesRead;
+        puller.CountStreamed();
+        return sequence;
+    }
+
+    /// <summary>The KV through a shared-memory file, or null (with --kv-transport auto) when the holder cannot share memory with this worker.</summary>
+    private KvSequence? PullShared(KvBlockPool pool, ModelFingerprint model, out long bytes)
+    {
+        bytes = 0;
+        if (SharedMemoryHost.Id is not { } host) return Unshared($"this host has no {SharedMemoryHost.Directory}");
+        Proto.ShareKvReply reply;
+        try
+        {
+            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host }, deadline: DateTime.UtcNow + PullTimeout);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+        {
+            return Unshared("it does not offer shared memory");
+        }
+        if (reply.Path.Length == 0) return Unshared(reply.Reason);
+        if (!SharedKvFile.IsKvFile(reply.Path))
+            throw new KvPayloadException($"the prefill worker at {address} named '{reply.Path}', which is not a KV file in {SharedMemoryHost.Directory}");
+        try
+        {
+            var sequence = SharedKvFile.Import(reply.Path, pool, model, out bytes);
+            puller.CountShared();
+            return sequence;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Unshared($"cannot map {reply.Path}: {e.Message}");
+        }
+    }
+
+    private KvSequence? Unshared(string why)
+    {
+        string message = $"KV from the prefill worker at {address} cannot come through shared memory: {why}";
+        if (puller.Transport == KvTransport.Shm) throw new KvPayloadException($"{message} (--kv-transport shm; auto falls back to the gRPC stream)");
+        puller.Warn($"{message}; pulling over gRPC");
+        return null;
+    }
+
+    /// <summary>Confirms the import (or gives up the KV); the holder's lease frees it if this call is lost.</summary>
+    public void Release() => _ = ReleaseAsync();
+
+    private async Task ReleaseAsync()
+    {
+        try
+        {
+            await holder.ReleaseKvAsync(new Proto.ReleaseKvRequest { KvId = kvId }, deadline: DateTime.UtcNow.AddSeconds(10));
+        }
+        catch (RpcException)
+        {
+            // The holder is gone or unreachable: its KV went with it, or its lease frees it.
+        }
+    }
+}

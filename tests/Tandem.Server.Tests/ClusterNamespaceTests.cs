@@ -1,0 +1,42 @@
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// The prefill and the decode worker in two network namespaces joined by a veth pair (the frontend beside the prefill
+/// worker), so every KV pull crosses a real network interface instead of loopback: the output is still exactly what
+/// one process streams, and the decode side's interface counted at least the KV bytes moved. Skipped, with the
+/// reason, where namespaces cannot be created (not Linux, not root).
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterNamespaceTests
+{
+    private const int Requests = 32;
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
+
+    [SkippableFact]
+    public async Task KV_pulled_across_a_veth_between_two_network_namespaces_streams_what_one_process_streams()
+    {
+        using var net = VethNamespaces.TryCreate(out string whyNot);
+        Skip.If(net == null, whyNot);
+        var expected = await ClusterTests.ReferenceOutputAsync();
+        int cores = Environment.ProcessorCount;
+        string[] worker = ["--cluster-token", LocalCluster.Token];
+        using var prefill = await ServeProcess.StartInNamespaceAsync(net.Prefill, [.. worker, "--role", "prefill", "--cores", "0", "--host", net.PrefillAddress]);
+        using var decode = await ServeProcess.StartInNamespaceAsync(net.Decode, [.. worker, "--role", "decode", "--cores", (1 % cores).ToString(), "--host", net.DecodeAddress]);
+        using var frontend = await ServeProcess.StartInNamespaceAsync(net.Prefill, "--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--host", net.FrontendAddress, "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", LocalCluster.HostPort(decode));
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        long receivedBefore = net.ReceivedBytes(net.Decode, net.DecodeVeth);
+        await LocalCluster.WaitReadyAsync(http, frontend);
+
+        var actual = await ClusterWorkload.RunAllAsync(http, Requests);
+
+        for (int i = 0; i < Requests; i++)
+            Assert.True(expected[i] == actual[i], $"request {i}: expected {expected[i]}, the cluster across namespaces streamed {actual[i]}");
+        double kvBytes = await LocalCluster.MetricAsync(http, "tandem:kv_transfer_bytes_total");
+        long received = net.ReceivedBytes(net.Decode, net.DecodeVeth) - receivedBefore;
+        Assert.True(kvBytes > 0, "no KV was transferred");
+        Assert.True(received >= kvBytes, $"the decode namespace's veth received {received} bytes, less than the {kvBytes} bytes of KV pulled");
+        foreach (var w in new[] { prefill, decode })
+            await LocalCluster.AssertPoolEmptyAsync(w, DrainLimit);
+    }
+}
