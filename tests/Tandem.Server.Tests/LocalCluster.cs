@@ -38,8 +38,9 @@ public sealed class LocalCluster : IDisposable
                 cluster.Prefill.AddRange(prefills.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
                 cluster.Decode.AddRange(decodes.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
             }
+            string[] timeout = frontendArguments?.Contains("--worker-timeout") == true ? [] : ["--worker-timeout", "2"];
             cluster.Frontend = await ServeProcess.StartAsync([
-                "--role", "frontend", "--cluster-token", Token, "--worker-timeout", "2",
+                "--role", "frontend", "--cluster-token", Token, .. timeout,
                 "--prefill-workers", string.Join(",", cluster.Prefill.Select(HostPort)),
                 "--decode-workers", string.Join(",", cluster.Decode.Select(HostPort)),
                 .. frontendArguments ?? []]);

@@ -14,6 +14,8 @@ public sealed partial class ServeProcess : IDisposable
 {
     private const int SigTerm = 15;
     private const int SigKill = 9;
+    private const int SigStop = 19;
+    private const int SigCont = 18;
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(2);
 
     private readonly Process _process;
@@ -28,11 +30,15 @@ public sealed partial class ServeProcess : IDisposable
     /// <summary>Standard error so far (the drain's "stopping:" and "stopped:" lines go there).</summary>
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
-    public static async Task<ServeProcess> StartAsync(params string[] arguments)
+    public static Task<ServeProcess> StartAsync(params string[] arguments) => StartAsync(new Dictionary<string, string>(), arguments);
+
+    /// <summary>Starts with <paramref name="environment"/> added to this process's environment.</summary>
+    public static async Task<ServeProcess> StartAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "tandem.dll");
         Assert.True(File.Exists(dll), $"{dll} is not beside the tests");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         string[] model = arguments.Contains("--model") ? [] : ["--model", TestRuntimes.ModelPath];
         string[] port = arguments.Contains("--port") ? [] : ["--port", "0"];
         foreach (string a in (string[])[dll, "serve", .. model, .. port, .. arguments]) psi.ArgumentList.Add(a);
@@ -78,6 +84,20 @@ public sealed partial class ServeProcess : IDisposable
         if (kill(_process.Id, SigKill) != 0)
             throw new InvalidOperationException($"kill({_process.Id}, SIGKILL) failed: errno {Marshal.GetLastPInvokeError()}");
         _process.WaitForExit();
+    }
+
+    /// <summary>SIGSTOP: the process stops running (a hung worker) until <see cref="Resume"/>.</summary>
+    public void Pause()
+    {
+        if (kill(_process.Id, SigStop) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGSTOP) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume()
+    {
+        if (kill(_process.Id, SigCont) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGCONT) failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
     public bool HasExited => _process.HasExited;

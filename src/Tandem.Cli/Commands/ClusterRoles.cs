@@ -51,6 +51,7 @@ internal static class ClusterRoles
             Token = new ClusterToken(cluster.Token!),
             Frontend = cluster.Frontend,
             AdvertiseAddress = cluster.AdvertiseAddress,
+            StallTimeout = listen.Api.StallTimeout,
             Log = m => console.Error.WriteLine(m),
         });
         await server.StartAsync(cancellation);

@@ -54,6 +54,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             KvBlocksFreeForNew = worker.KvBlocksFreeForNew,
             Held = worker.HeldCount,
             TokensComputed = s.TokensComputed,
+            BusySeconds = s.BusySeconds,
+            Failure = s.Failure ?? "",
         });
     }
 
