@@ -26,7 +26,7 @@ def rss_peaks(out, half):
 
 
 def main(out):
-    print("| half | offered | refused (429) | admitted | attainment of admitted | unanswered | other errors | peak RSS 1st half (MiB) | peak RSS 2nd half (MiB) | 2nd / 1st |")
+    print("| half | offered | refused (429) | admitted | attainment of admitted | no answer within the client timeout | other errors | peak RSS 1st half (MiB) | peak RSS 2nd half (MiB) | 2nd / 1st |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for half in ("none", "admission"):
         path = os.path.join(out, f"{half}.json")

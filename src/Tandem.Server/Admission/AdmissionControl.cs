@@ -77,7 +77,7 @@ internal sealed class AdmissionControl
             {
                 throw Refuse("slo_ttft",
                     string.Create(CultureInfo.InvariantCulture,
-                        $"The server cannot start this request within its TTFT target of {slo:0.###} s: with the {_waiting} requests waiting before it, its first token would come in about {ttft:0.###} s. Retry later."),
+                        $"The server cannot start this request within its TTFT target of {slo:0.###} s: behind the {_waiting} request(s) waiting to start, its first token would come in about {ttft:0.###} s. Retry later."),
                     ttft - slo);
             }
             _waiting += choices;
