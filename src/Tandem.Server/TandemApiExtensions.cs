@@ -10,6 +10,8 @@ using Tandem.Server.Hosting;
 using Tandem.Server.Metrics;
 using Tandem.Server.Models;
 using Tandem.Server.Planning;
+using Tandem.Server.Tokenization;
+using Tandem.Server.Info;
 using Tandem.Serving;
 
 namespace Tandem.Server;
@@ -34,7 +36,8 @@ public static class TandemApiExtensions
     }
 
     /// <summary>
-    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], GET /health, GET /health/ready, GET /metrics, GET /plan.
+    /// POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/{id}], POST /tokenize, POST /detokenize,
+    /// GET /version, GET /health, GET /health/ready, GET /metrics, GET /plan.
     /// </summary>
     public static IEndpointRouteBuilder MapTandemApi(this IEndpointRouteBuilder endpoints)
     {
@@ -46,6 +49,9 @@ public static class TandemApiExtensions
         // Unknown paths under /v1 answer in OpenAI's error shape too, so SDKs show the message rather than a bare 404.
         v1.MapFallback("{**path}", context => ApiHandler.RunAsync(context, (ctx, _) =>
             throw new Protocol.ApiException(StatusCodes.Status404NotFound, $"Unknown endpoint: {ctx.Request.Method} {ctx.Request.Path}.", null, "unknown_url")));
+        endpoints.MapPost("/tokenize", TokenizeEndpoint.HandleAsync);
+        endpoints.MapPost("/detokenize", DetokenizeEndpoint.HandleAsync);
+        endpoints.MapGet("/version", VersionEndpoint.HandleAsync);
         endpoints.MapGet("/health", HealthEndpoint.HandleAsync);
         endpoints.MapGet("/health/ready", HealthEndpoint.ReadyAsync);
         endpoints.MapGet("/metrics", MetricsEndpoint.HandleAsync);

@@ -1,3 +1,4 @@
+using Tandem.Planning.Profiles;
 using Tandem.Planning.Replanning;
 
 namespace Tandem.Server;
@@ -32,4 +33,28 @@ public sealed class TandemApiOptions
     /// /metrics. Not owned: the caller starts and disposes it. Null: GET /plan says re-planning is off.
     /// </summary>
     public Replanner? Replanner { get; set; }
+
+    /// <summary>
+    /// Most requests (choices) admitted and still waiting for their first token; past it a new request gets 429 at
+    /// once (vLLM's and Mooncake's queue bound). Null: no bound.
+    /// </summary>
+    public int? MaxWaitingRequests { get; set; }
+
+    /// <summary>
+    /// The TTFT SLO: a request whose estimated TTFT (the prefill work waiting before it, then its own) exceeds it gets
+    /// 429 at once (Mooncake's early rejection). Null: no such check.
+    /// </summary>
+    public TimeSpan? SloTtft { get; set; }
+
+    /// <summary>
+    /// Prefill step times fitted by <c>tandem profile</c> for <see cref="SloTtft"/>'s estimate; null: the step times the
+    /// instances measure live.
+    /// </summary>
+    public ConfigLatency? PrefillProfile { get; set; }
+
+    /// <summary>Longest a generation request may run from arrival; then it ends with finish_reason "abort" and its KV is freed. Null: no limit.</summary>
+    public TimeSpan? RequestTimeout { get; set; }
+
+    /// <summary>An instance with work that finishes no loop iteration for this long is reported stuck by /health (503).</summary>
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(120);
 }

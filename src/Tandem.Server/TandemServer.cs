@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Grpc.AspNetCore.Web;
+using Tandem.Server.Access;
 using Tandem.Server.Cluster;
 using Tandem.Server.Hosting;
 using Tandem.Serving;
@@ -48,9 +49,25 @@ public sealed class TandemServer : IAsyncDisposable
             api.MaxChoices = o.MaxChoices;
             api.ShutdownTimeout = o.ShutdownTimeout;
             api.Replanner = o.Replanner;
+            api.MaxWaitingRequests = o.MaxWaitingRequests;
+            api.SloTtft = o.SloTtft;
+            api.PrefillProfile = o.PrefillProfile;
+            api.RequestTimeout = o.RequestTimeout;
+            api.StallTimeout = o.StallTimeout;
         });
+        builder.Services.AddTandemAccess(options.Access);
         if (engine is ClusterEngine cluster) builder.Services.AddClusterGrpc(cluster.Options.Token).AddSingleton(cluster);
         var app = builder.Build();
+        // First, so every answer counts, refusals by the access checks included.
+        // Resolving the API now also makes a bad chat template name fail start-up, not the first chat request.
+        var metrics = app.Services.GetRequiredService<TandemApi>().Metrics;
+        app.Use(async (context, next) =>
+        {
+            try { await next(context); }
+            finally { metrics.CountResponse(context.Response.StatusCode); }
+        });
+        // Before routing: a refused request never reaches an endpoint, and the checks see every path (unknown /v1 ones too).
+        app.UseTandemAccess(options.Access);
         if (engine is ClusterEngine)
         {
             // Workers started with --frontend register here, on the API's own port (gRPC-Web over HTTP/1.1).
@@ -59,8 +76,6 @@ public sealed class TandemServer : IAsyncDisposable
             app.MapGrpcService<FrontendService>();
         }
         app.MapTandemApi();
-        // Resolve now so a bad chat template name fails start-up, not the first chat request.
-        _ = app.Services.GetRequiredService<TandemApi>();
         return new TandemServer(app);
     }
 

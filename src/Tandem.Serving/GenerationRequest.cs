@@ -14,4 +14,11 @@ public sealed record GenerationRequest
     public IReadOnlyList<string> Stop { get; init; } = [];
     /// <summary>Keep generating past end-of-generation tokens (benchmarks force output lengths this way).</summary>
     public bool IgnoreEos { get; init; }
+    /// <summary>
+    /// Tokens that end generation besides end-of-generation (vLLM's <c>stop_token_ids</c>): the token counts as
+    /// generated, its text is returned only with <see cref="IncludeStopStringInOutput"/>. Not affected by IgnoreEos.
+    /// </summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+    /// <summary>Return the stop string (or stop token's text) that ended generation as the end of the text (vLLM's include_stop_str_in_output).</summary>
+    public bool IncludeStopStringInOutput { get; init; }
 }

@@ -11,6 +11,8 @@ public sealed record RequestOutcome
     public required RequestTimeline Timeline { get; init; }
     /// <summary>The stop string that ended generation, if one did.</summary>
     public string? StopString { get; init; }
+    /// <summary>The stop token (of <see cref="GenerationRequest.StopTokenIds"/>) that ended generation, if one did.</summary>
+    public int? StopTokenId { get; init; }
     /// <summary>How often the request lost its KV to preemption and was recomputed.</summary>
     public int Preemptions { get; init; }
     /// <summary>Bytes of KV moved from prefill to decode instances (0 when colocated).</summary>

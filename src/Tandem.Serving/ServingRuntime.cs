@@ -184,14 +184,62 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         r.Owner?.NotifyCancel();
     }
 
-    /// <summary>FCFS dispatch: the prefill (or colocated) instance with the fewest queued prompt tokens, then the fewest running.</summary>
-    private ServingInstance PickEntryInstance() => _entry[DispatchPolicy.PickEntry(_entry)];
+    /// <summary>
+    /// FCFS dispatch: the prefill (or colocated) instance with the fewest queued prompt tokens, then the fewest
+    /// running, among those whose loop runs. None left: the request is refused as temporary (503).
+    /// </summary>
+    private ServingInstance PickEntryInstance()
+    {
+        var pick = _entry[DispatchPolicy.PickEntry(_entry)];
+        if (pick.Failure is null) return pick;
+        var live = _entry.Where(i => i.Failure is null).ToList();
+        if (live.Count == 0)
+            throw new RequestRejectedException(NoLiveInstance(_entry), "instance_failed") { IsTemporary = true };
+        return live[DispatchPolicy.PickEntry(live)];
+    }
 
-    /// <summary>A prefilled request goes to the decode instance with the most free KV capacity (it pulls when it has room).</summary>
-    internal void RouteToDecode(Request r) => _decode[DispatchPolicy.PickDecode(_decode)].Post(InstanceMessageKind.Migrate, r);
+    private static string NoLiveInstance(IEnumerable<ServingInstance> instances) =>
+        "no instance can take the request: " + string.Join("; ", instances.Select(i => $"{i.Name} {i.Failure}")) + " (GET /health shows it; restart the server)";
+
+    /// <summary>A prefilled request goes to the live decode instance with the most free KV capacity (it pulls when it has room).</summary>
+    internal void RouteToDecode(Request r)
+    {
+        var pick = _decode[DispatchPolicy.PickDecode(_decode)];
+        if (pick.Failure is not null)
+        {
+            var live = _decode.Where(i => i.Failure is null).ToList();
+            if (live.Count == 0)
+            {
+                r.Migration?.Release();
+                r.Migration = null;
+                r.Stream?.Fail(r, new InvalidOperationException(NoLiveInstance(_decode)), Now);
+                return;
+            }
+            pick = live[DispatchPolicy.PickDecode(live)];
+        }
+        pick.Post(InstanceMessageKind.Migrate, r);
+    }
 
     /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far).</summary>
-    internal void Resubmit(Request r) => PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+    internal void Resubmit(Request r)
+    {
+        try
+        {
+            PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+        }
+        catch (RequestRejectedException e)
+        {
+            r.Stream?.Fail(r, new InvalidOperationException(e.Message), Now);
+        }
+    }
+
+    /// <summary>Test hook: runs <paramref name="fault"/> at the top of every iteration of instance <paramref name="instance"/>'s loop (throw: it dies; block: it stalls).</summary>
+    internal void InjectLoopFault(string instance, Action? fault)
+    {
+        var target = _instances.Single(i => i.Name == instance);
+        target.FaultInjection = fault;
+        target.Wake();
+    }
 
     public ServingSnapshot Snapshot() => new() { Instances = _instances.Select(i => i.Snapshot()).ToArray() };
 

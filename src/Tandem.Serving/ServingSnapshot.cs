@@ -29,4 +29,15 @@ public sealed record InstanceSnapshot
     /// decode step; recomputation after preemption counts again): how the controller spread the work.
     /// </summary>
     public long TokensComputed { get; init; }
+    /// <summary>Seconds the instance's loop spent in iterations that did work: with <see cref="TokensComputed"/>, its live cost per token.</summary>
+    public double BusySeconds { get; init; }
+    /// <summary>Seconds since the loop last finished an iteration (a loop waiting for work finishes none, and that is fine).</summary>
+    public double SecondsSinceIteration { get; init; }
+    /// <summary>Messages posted to the instance that its loop has not taken in yet.</summary>
+    public bool Pending { get; init; }
+    /// <summary>Why the instance's loop is gone, or null while it runs.</summary>
+    public string? Failure { get; init; }
+
+    /// <summary>Whether the instance has work: queued, running, or posted and not yet taken in.</summary>
+    public bool HasWork => Waiting > 0 || Running > 0 || Pending;
 }

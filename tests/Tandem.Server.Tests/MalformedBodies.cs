@@ -61,7 +61,7 @@ public sealed class MalformedBodies(int seed)
         ("frequency_penalty", ["2.5", "-2.5"]),
         ("repetition_penalty", ["0", "-1", "\"x\""]),
         ("repeat_last_n", ["-2", "\"x\"", "1.5"]),
-        ("logit_bias", ["{\"13\":5}", "\"x\"", "[1]"]),
+        ("logit_bias", ["{\"13\":500}", "{\"x\":1}", "\"x\"", "[1]"]),
         ("ignore_eos", ["\"yes\"", "1"]),
         ("return_timeline", ["\"yes\"", "0"]),
     ];
@@ -71,7 +71,7 @@ public sealed class MalformedBodies(int seed)
         ("prompt", ["42", "true", "{}", "[]", "[true]", "[1,\"a\"]", "[\"a\",1]", "[[1],\"a\"]", "[-1]", "[99999]", "[1.5]", "[2147483648]",
             "[[]]", "[{}]", "null", "[[1,2],[-5]]", "[[[[1]]]]"]),
         ("logprobs", ["21", "-1", "\"x\"", "true"]),
-        ("echo", ["true", "\"x\""]),
+        ("echo", ["1", "\"x\""]),
         ("suffix", ["\"The end.\"", "5"]),
         ("best_of", ["2", "0", "\"x\""]),
     ];

@@ -26,6 +26,12 @@ public sealed class ServeCommandTests
     [InlineData("--role frontend --cluster-token t --worker-timeout -2", "--worker-timeout must be between")]
     [InlineData("--role prefill --cluster-token t --kv-transport shm", "--kv-transport goes with --role decode")]
     [InlineData("--role decode --cluster-token t --kv-transport tcp", "'tcp'")]
+    [InlineData("--api-key-file /no/such/keys.txt", "--api-key-file: cannot read '/no/such/keys.txt'")]
+    [InlineData("--max-waiting-requests 0", "--max-waiting-requests must be at least 1")]
+    [InlineData("--slo-ttft -1", "--slo-ttft must be between 0 and 86400 seconds")]
+    [InlineData("--request-timeout 0", "--request-timeout must be between 0 and 86400 seconds")]
+    [InlineData("--profile p.json", "--profile is for --slo-ttft's estimate")]
+    [InlineData("--slo-ttft 1 --profile /no/such/profile.json", "--slo-ttft: cannot read the latency profile /no/such/profile.json")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {
         var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);

@@ -14,6 +14,8 @@ public sealed partial class ServeProcess : IDisposable
 {
     private const int SigTerm = 15;
     private const int SigKill = 9;
+    private const int SigStop = 19;
+    private const int SigCont = 18;
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(2);
 
     private readonly Process _process;
@@ -28,20 +30,24 @@ public sealed partial class ServeProcess : IDisposable
     /// <summary>Standard error so far (the drain's "stopping:" and "stopped:" lines go there).</summary>
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
-    public static Task<ServeProcess> StartAsync(params string[] arguments) => LaunchAsync([], arguments);
+    public static Task<ServeProcess> StartAsync(params string[] arguments) => LaunchAsync([], new Dictionary<string, string>(), arguments);
+
+    /// <summary>Starts with <paramref name="environment"/> added to this process's environment.</summary>
+    public static Task<ServeProcess> StartAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments) => LaunchAsync([], environment, arguments);
 
     /// <summary>
     /// Starts it inside the network namespace <paramref name="netns"/> (<c>ip netns exec</c>, which execs it: the
     /// process is still tandem itself, and signals reach it).
     /// </summary>
-    public static Task<ServeProcess> StartInNamespaceAsync(string netns, params string[] arguments) => LaunchAsync(["ip", "netns", "exec", netns], arguments);
+    public static Task<ServeProcess> StartInNamespaceAsync(string netns, params string[] arguments) => LaunchAsync(["ip", "netns", "exec", netns], new Dictionary<string, string>(), arguments);
 
-    private static async Task<ServeProcess> LaunchAsync(string[] launcher, string[] arguments)
+    private static async Task<ServeProcess> LaunchAsync(string[] launcher, IReadOnlyDictionary<string, string> environment, string[] arguments)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "tandem.dll");
         Assert.True(File.Exists(dll), $"{dll} is not beside the tests");
         string[] command = [.. launcher, "dotnet"];
         var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         string[] model = arguments.Contains("--model") ? [] : ["--model", TestRuntimes.ModelPath];
         string[] port = arguments.Contains("--port") ? [] : ["--port", "0"];
         foreach (string a in (string[])[.. command[1..], dll, "serve", .. model, .. port, .. arguments]) psi.ArgumentList.Add(a);
@@ -87,6 +93,20 @@ public sealed partial class ServeProcess : IDisposable
         if (kill(_process.Id, SigKill) != 0)
             throw new InvalidOperationException($"kill({_process.Id}, SIGKILL) failed: errno {Marshal.GetLastPInvokeError()}");
         _process.WaitForExit();
+    }
+
+    /// <summary>SIGSTOP: the process stops running (a hung worker) until <see cref="Resume"/>.</summary>
+    public void Pause()
+    {
+        if (kill(_process.Id, SigStop) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGSTOP) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume()
+    {
+        if (kill(_process.Id, SigCont) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGCONT) failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
     public bool HasExited => _process.HasExited;

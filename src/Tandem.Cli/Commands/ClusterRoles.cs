@@ -53,6 +53,7 @@ internal static class ClusterRoles
             AdvertiseAddress = cluster.AdvertiseAddress,
             KvTransport = cluster.KvTransport,
             ShutdownTimeout = listen.Api.ShutdownTimeout,
+            StallTimeout = listen.Api.StallTimeout,
             Log = m => console.Error.WriteLine(m),
         });
         await server.StartAsync(cancellation);

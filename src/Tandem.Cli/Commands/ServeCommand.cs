@@ -45,7 +45,7 @@ public static class ServeCommand
             DefaultValueFactory = _ => new ServingOptions().ChunkBudget,
         };
         var context = new Option<int?>("--ctx-size", "-c") { Description = "Longest prompt + completion per request (default: the model's context)" };
-        var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var host = new Option<string>("--host") { Description = "Address or host name to listen on (a name listens on every address it resolves to)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 8000 };
         var servedName = new Option<string?>("--served-model-name") { Description = "Model name clients send (default: the file name without .gguf)" };
         var shutdownTimeout = new Option<double>("--shutdown-timeout")
@@ -90,6 +90,10 @@ public static class ServeCommand
             model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport,
         };
+        var access = new AccessArguments();
+        foreach (var option in access.All) command.Options.Add(option);
+        var admission = new AdmissionArguments();
+        foreach (var option in admission.All) command.Options.Add(option);
         command.SetAction(async (parse, cancellation) =>
         {
             int listenPort = parse.GetValue(port);
@@ -107,6 +111,7 @@ public static class ServeCommand
                 catch (ChatTemplateException e) { throw new CliUsageException(e.Message); }
             }
 
+            var accessOptions = access.Read(parse, Environment.GetEnvironmentVariable);
             string roleName = parse.GetValue(role)!;
             var cluster = new ClusterArguments(
                 roleName,
@@ -188,17 +193,28 @@ public static class ServeCommand
                 ModelChatTemplate = lm.File.GetString("tokenizer.chat_template"),
                 ShutdownTimeout = TimeSpan.FromSeconds(graceSeconds),
             };
-            var listen = new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api };
+            var admissionProfile = admission.Apply(parse, api, plan);
+            var listen = new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api, Access = accessOptions };
             if (cluster.IsWorker)
                 return await ClusterRoles.RunWorkerAsync(console, cluster, options, listen, cancellation);
             if (cluster.Role == "frontend")
+            {
+                // The workers' cores are theirs to choose; the frontend estimates with what it was told of them.
+                if (admissionProfile is not null)
+                    api.PrefillProfile = AdmissionArguments.PrefillModel(admissionProfile, options.CoresPerInstance ?? options.InstanceCores?[0].Count ?? 1, console);
                 return await ClusterRoles.RunFrontendAsync(console, cluster, lm, options, listen, cancellation);
+            }
 
             // Re-planning needs the profile the plan was made with; it runs beside the server, off the request path.
             await using var replanner = plan is null ? null : StartReplanner(plan, planPath!, replanOptions, console);
             api.Replanner = replanner;
 
             await using var runtime = ServingRuntime.Start(options);
+            if (admissionProfile is not null)
+            {
+                var entry = runtime.Snapshot().Instances.First(i => i.Role is "prefill" or "colocated");
+                api.PrefillProfile = AdmissionArguments.PrefillModel(admissionProfile, Math.Max(1, entry.Cores.Count), console);
+            }
             TandemServer server;
             try
             {
@@ -293,8 +309,22 @@ public static class ServeCommand
         WarnIfKvCannotHoldTheContext(console, runtime, instances);
         var chat = server.Api.Chat;
         console.Out.WriteLine(chat.Template is { } t ? $"chat template: {t.Name}" : $"chat: unavailable ({chat.Unavailable})");
+        if (AdmissionSummary(api) is { } summary) console.Out.WriteLine(summary);
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");
         console.Out.Flush();
+    }
+
+    /// <summary>What admission control does, when any of it is on: one line for the start-up report.</summary>
+    private static string? AdmissionSummary(TandemApiOptions api)
+    {
+        var parts = new List<string>();
+        if (api.MaxWaitingRequests is int max) parts.Add($"at most {max} waiting");
+        if (api.SloTtft is { } slo)
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"TTFT SLO {slo.TotalSeconds:0.###} s estimated from {(api.PrefillProfile is null ? "step times measured live" : "the latency profile")}"));
+        if (api.RequestTimeout is { } timeout) parts.Add(string.Create(CultureInfo.InvariantCulture, $"requests end after {timeout.TotalSeconds:0.###} s"));
+        if (parts.Count == 0) return null;
+        string refusals = api.MaxWaitingRequests is not null || api.SloTtft is not null ? " (refused requests get 429 with Retry-After)" : "";
+        return $"admission: {string.Join(", ", parts)}{refusals}";
     }
 
     /// <summary>

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace Tandem.Engine.Sampling;
 
 /// <summary>
-/// Chooses the next token from a row of logits. Stages run in llama.cpp's common-sampler order: penalties,
+/// Chooses the next token from a row of logits. Stages run in llama.cpp's common-sampler order: logit bias, penalties,
 /// top-k, top-p, min-p, temperature, then a draw from the softmax with a seeded generator. Temperature 0 or
 /// below is greedy: the argmax of the penalised logits.
 /// </summary>
@@ -62,7 +62,24 @@ public sealed class Sampler
         _probs = new float[vocabSize];
         if (parameters.LogProbs > 0)
             _rawLogits = new float[vocabSize];
+        if (parameters.LogitBias is { } bias)
+        {
+            _biasIds = new int[bias.Count];
+            _biasValues = new float[bias.Count];
+            int i = 0;
+            foreach (var (token, value) in bias.OrderBy(b => b.Key))
+            {
+                if ((uint)token >= (uint)vocabSize)
+                    throw new ArgumentOutOfRangeException(nameof(SamplingParams.LogitBias), $"LogitBias names token {token}, outside the vocabulary (0 to {vocabSize - 1}).");
+                _biasIds[i] = token;
+                _biasValues[i++] = value;
+            }
+        }
     }
+
+    // logit_bias as two arrays (no dictionary walk, hence no allocation, per token); empty when off.
+    private readonly int[] _biasIds = [];
+    private readonly float[] _biasValues = [];
 
     public SamplingParams Params { get; }
 
@@ -95,6 +112,8 @@ public sealed class Sampler
     public int Sample(Span<float> logits, ReadOnlySpan<int> previousTokens)
     {
         CheckLogits(logits);
+        for (int i = 0; i < _biasIds.Length; i++)
+            logits[_biasIds[i]] += _biasValues[i];
         ApplyPenalties(logits, previousTokens);
         if (Params.IsGreedy)
             return ArgMax(logits);

@@ -106,6 +106,27 @@ public sealed record SamplingParams
             : throw Invalid(nameof(LogProbs), value, $"[0, {MaxLogProbs}] (0 = off)");
     }
 
+    /// <summary>
+    /// The OpenAI API's <c>logit_bias</c>: added to a token's logit before every other stage (llama.cpp's order), so
+    /// -100 all but bans a token and 100 all but forces it. Null or empty: off. Values must be finite; token ids are
+    /// checked against the vocabulary when a <see cref="Sampler"/> is made.
+    /// </summary>
+    public IReadOnlyDictionary<int, float>? LogitBias
+    {
+        get => _logitBias;
+        init
+        {
+            foreach (var (token, bias) in value ?? new Dictionary<int, float>())
+            {
+                if (!float.IsFinite(bias))
+                    throw Invalid(nameof(LogitBias), bias, $"finite for every token (token {token})");
+            }
+            _logitBias = value is { Count: > 0 } ? value : null;
+        }
+    }
+
+    private readonly IReadOnlyDictionary<int, float>? _logitBias;
+
     /// <summary>True when sampling always takes the most likely token.</summary>
     public bool IsGreedy => Temperature <= 0f;
 

@@ -2,7 +2,7 @@ namespace Tandem.Engine.Sampling;
 
 /// <summary>
 /// Watches generated text for stop strings, as the OpenAI API and llama.cpp's server do: text before a stop
-/// string is emitted, the stop string and anything after it are not. Text arrives in pieces (one per token) and
+/// string is emitted, the stop string (unless asked for) and anything after it are not. Text arrives in pieces (one per token) and
 /// a stop string may span pieces, so a tail that could still become a stop string is held back until it either
 /// completes one or can no longer.
 /// </summary>
@@ -15,15 +15,21 @@ public sealed class StopStringMatcher
 {
     private readonly string[] _stopStrings;
     private readonly int _longest;
+    private readonly bool _includeStopString;
     private char[] _buffer;
     // The buffer holds [0, _length); [0, _handedOut) went to the caller on the last call and is dropped on the next.
     private int _length;
     private int _handedOut;
 
-    public StopStringMatcher(IEnumerable<string> stopStrings)
+    /// <param name="includeStopString">
+    /// Emit the stop string itself as the last text (vLLM's <c>include_stop_str_in_output</c>); text after it is
+    /// still dropped.
+    /// </param>
+    public StopStringMatcher(IEnumerable<string> stopStrings, bool includeStopString = false)
     {
         ArgumentNullException.ThrowIfNull(stopStrings);
         _stopStrings = [.. stopStrings];
+        _includeStopString = includeStopString;
         foreach (string stop in _stopStrings)
         {
             if (string.IsNullOrEmpty(stop))
@@ -66,7 +72,7 @@ public sealed class StopStringMatcher
         {
             MatchedStopString = stop;
             _handedOut = _length;
-            return text[..stopStart];
+            return text[..(_includeStopString ? stopStart + stop.Length : stopStart)];
         }
         _handedOut = _length - HoldBack(text);
         return text[.._handedOut];

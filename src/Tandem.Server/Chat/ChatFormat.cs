@@ -23,11 +23,12 @@ internal sealed class ChatFormat(Tokenizer tokenizer) : ChoiceFormat(tokenizer)
         w.WriteEndObject();
         WriteLogProbs(w, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(choice.Tokens), logProbs);
         w.WriteString("finish_reason", FinishReasons.ToApi(choice.Outcome!.FinishReason));
+        WriteStopReason(w, choice.Outcome);
         if (timeline) TimelineJson.Write(w, choice.Outcome.Timeline);
         w.WriteEndObject();
     }
 
-    public override bool WriteOpening(Utf8JsonWriter w, int index)
+    public override bool WriteOpening(Utf8JsonWriter w, int index, string? echo)
     {
         w.WriteStartObject();
         w.WriteNumber("index", index);
@@ -50,6 +51,7 @@ internal sealed class ChatFormat(Tokenizer tokenizer) : ChoiceFormat(tokenizer)
         w.WriteEndObject();
         WriteLogProbs(w, tokens, logProbs);
         w.WriteNull("finish_reason");
+        w.WriteNull("stop_reason");
         w.WriteEndObject();
     }
 
@@ -61,6 +63,7 @@ internal sealed class ChatFormat(Tokenizer tokenizer) : ChoiceFormat(tokenizer)
         w.WriteEndObject();
         w.WriteNull("logprobs");
         w.WriteString("finish_reason", FinishReasons.ToApi(outcome.FinishReason));
+        WriteStopReason(w, outcome);
         if (timeline) TimelineJson.Write(w, outcome.Timeline);
         w.WriteEndObject();
     }

@@ -39,15 +39,19 @@ public sealed class ChatPrompts
     /// <summary>Why chat is unavailable (null when it is available).</summary>
     public string? Unavailable => _unavailable;
 
-    /// <summary>The prompt tokens of <paramref name="messages"/>, or null when they are more than <paramref name="maxTokens"/> (found without tokenizing all of a huge prompt).</summary>
-    public int[]? Tokenize(IReadOnlyList<ChatMessage> messages, int maxTokens)
+    /// <summary>
+    /// The prompt tokens of <paramref name="messages"/>, or null when they are more than <paramref name="maxTokens"/>
+    /// (found without tokenizing all of a huge prompt). /tokenize may leave out the assistant's opening
+    /// (<paramref name="addGenerationPrompt"/>) or BOS (<paramref name="addSpecial"/>); chat requests keep both.
+    /// </summary>
+    public int[]? Tokenize(IReadOnlyList<ChatMessage> messages, int maxTokens, bool addGenerationPrompt = true, bool addSpecial = true)
     {
         if (_template is null)
             throw ApiException.Invalid("messages", $"Chat completions are unavailable: {_unavailable}.");
         string text;
         try
         {
-            text = _template.Render(messages);
+            text = _template.Render(messages, addGenerationPrompt);
         }
         catch (ChatTemplateException e)
         {
@@ -55,7 +59,7 @@ public sealed class ChatPrompts
         }
         // Special tokens are parsed because the rendered text spells the format's markers; BOS is added as the
         // vocabulary asks unless the format writes its own (one BOS, not llama-server's doubled pair).
-        bool addBos = _tokenizer.Vocabulary.AddBos && !_template.RendersBos;
+        bool addBos = addSpecial && _tokenizer.Vocabulary.AddBos && !_template.RendersBos;
         return _tokenizer.EncodeAtMost(text, addBos, parseSpecial: true, maxTokens);
     }
 }

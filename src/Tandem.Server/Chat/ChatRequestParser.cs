@@ -9,21 +9,17 @@ using Tandem.Serving;
 
 namespace Tandem.Server.Chat;
 
-/// <summary>Validates a /v1/chat/completions body into a <see cref="GenerationPlan"/>.</summary>
+/// <summary>Validates a /v1/chat/completions body into a <see cref="GenerationPlan"/> (its fields: <see cref="RequestFieldTable"/>).</summary>
 internal static class ChatRequestParser
 {
     public static GenerationPlan Parse(JsonElement body, HttpRequest http, IServingEngine engine, TandemApiOptions options, ChatPrompts prompts)
     {
+        RequestFieldTable.Check(body, RequestFieldTable.Chat);
         var f = new RequestFields(body);
         string model = GenerationFields.Model(f, options);
         var messages = Messages(f);
 
-        if (f.TryGet("tools", out var tools) && !(tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() == 0))
-            throw ApiException.Unsupported("tools", "'tools' is not supported.");
-        if (f.TryGet("response_format", out var format) &&
-            !(format.ValueKind == JsonValueKind.Object && format.TryGetProperty("type", out var type) && type.ValueEquals("text")))
-            throw ApiException.Unsupported("response_format", "Only 'response_format' {\"type\": \"text\"} is supported.");
-        GenerationFields.RejectUnsupported(f);
+        GenerationFields.RejectStructuredOutput(f);
         int n = GenerationFields.N(f, options);
 
         bool logProbs = f.Bool("logprobs") ?? false;
@@ -43,8 +39,10 @@ internal static class ChatRequestParser
             Prompts = [ids],
             MaxTokens = [budget],
             N = n,
-            Sampling = GenerationFields.Sampling(f, top ?? 0),
+            Sampling = GenerationFields.Sampling(f, top ?? 0, engine.Tokenizer.VocabSize),
             Stop = f.StringOrStrings("stop"),
+            StopTokenIds = f.TokenIds("stop_token_ids", engine.Tokenizer.VocabSize),
+            IncludeStopStringInOutput = f.Bool("include_stop_str_in_output") ?? false,
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             LogProbs = logProbs,
             Stream = stream,
@@ -57,7 +55,7 @@ internal static class ChatRequestParser
     /// <c>messages</c>: objects with a role and a content that is a string or an array of text parts (joined, as
     /// llama-server joins them). "developer" is the newer name of "system".
     /// </summary>
-    private static List<ChatMessage> Messages(RequestFields f)
+    internal static List<ChatMessage> Messages(RequestFields f)
     {
         if (!f.TryGet("messages", out var array))
             throw ApiException.Invalid("messages", "'messages' is required.");

@@ -225,6 +225,8 @@ public sealed class ClusterEngine : IServingEngine
                 KvBlocksTotal = s?.KvBlocksTotal ?? 0,
                 Held = s?.Held ?? 0,
                 TokensComputed = s?.TokensComputed ?? 0,
+                BusySeconds = s?.BusySeconds ?? 0,
+                Failure = s?.Failure is { Length: > 0 } f ? f : null,
             };
         }).ToArray(),
     };

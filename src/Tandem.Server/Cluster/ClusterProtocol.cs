@@ -12,7 +12,7 @@ namespace Tandem.Server.Cluster;
 public static class ClusterProtocol
 {
     /// <summary>The protocol version Protos/*.proto describe; peers of another version are refused at the handshake.</summary>
-    public const uint Version = 1;
+    public const uint Version = 2;
 
     /// <summary>Why a peer may not join (another protocol version or model), or null when it may.</summary>
     public static string? Refusal(uint peerVersion, ModelFingerprint peerModel, ModelFingerprint ownModel, string peer)
@@ -54,6 +54,8 @@ public static class ClusterProtocol
             Seed = seed,
             Logprobs = p.LogProbs,
         };
+        foreach (var (token, bias) in p.LogitBias ?? new Dictionary<int, float>())
+            s.LogitBias[token] = bias;
         AddState(s.RandomState, state);
         return s;
     }
@@ -71,6 +73,7 @@ public static class ClusterProtocol
         FrequencyPenalty = s.FrequencyPenalty,
         Seed = s.Seed,
         LogProbs = s.Logprobs,
+        LogitBias = s.LogitBias.Count > 0 ? new Dictionary<int, float>(s.LogitBias) : null,
     };
 
     public static void AddState(Google.Protobuf.Collections.RepeatedField<ulong> field, Xoshiro256StarStar? state)

@@ -57,7 +57,7 @@ public sealed class WorkerServer : IAsyncDisposable
         app.UseRouting();
         app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
         app.MapGrpcService<WorkerService>();
-        app.MapGet("/health", (HttpContext ctx) => HealthAsync(ctx, worker, puller, app.Lifetime));
+        app.MapGet("/health", (HttpContext ctx) => HealthAsync(ctx, worker, puller, app.Lifetime, options.StallTimeout));
         app.MapGet("/health/ready", (HttpContext ctx) =>
             HealthEndpoint.WriteReadinessAsync(ctx, app.Lifetime.ApplicationStopping.IsCancellationRequested ? "the worker is shutting down" : null));
         return new WorkerServer(app, worker, options, channels);
@@ -142,14 +142,21 @@ public sealed class WorkerServer : IAsyncDisposable
         }
     }
 
-    private static async Task HealthAsync(HttpContext ctx, WorkerRuntime worker, KvPuller puller, IHostApplicationLifetime lifetime)
+    private static async Task HealthAsync(HttpContext ctx, WorkerRuntime worker, KvPuller puller, IHostApplicationLifetime lifetime, TimeSpan stallTimeout)
     {
         bool stopping = lifetime.ApplicationStopping.IsCancellationRequested;
         var s = worker.Snapshot();
+        string? problem = InstanceHealth.Problem(s, stallTimeout);
         using var json = new PooledJson();
         var w = json.Writer;
         w.WriteStartObject();
-        w.WriteString("status", stopping ? "stopping" : "ok");
+        w.WriteString("status", stopping ? "stopping" : problem is not null ? "unhealthy" : "ok");
+        if (problem is not null)
+        {
+            w.WriteStartArray("problems");
+            w.WriteStringValue(problem);
+            w.WriteEndArray();
+        }
         w.WriteString("role", ClusterProtocol.RoleName(worker.Role));
         w.WriteString("model_fingerprint", worker.Fingerprint.ToString());
         w.WriteNumber("waiting", s.Waiting);
@@ -165,7 +172,7 @@ public sealed class WorkerServer : IAsyncDisposable
             w.WriteNumber("kv_pulls_shared_memory", puller.Shared);
         }
         w.WriteEndObject();
-        ctx.Response.StatusCode = stopping ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+        ctx.Response.StatusCode = stopping || problem is not null ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         ctx.Response.ContentType = "application/json";
         await json.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
     }
@@ -202,6 +209,8 @@ public sealed record WorkerServerOptions
     /// <summary>Decode workers: how KV is pulled (--kv-transport).</summary>
     public KvTransport KvTransport { get; init; } = KvTransport.Grpc;
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
+    /// <summary>A worker with work that finishes no loop iteration for this long is reported stuck by /health (503).</summary>
+    public TimeSpan StallTimeout { get; init; } = new TandemApiOptions().StallTimeout;
     /// <summary>Registration state changes (default: standard error).</summary>
     public Action<string> Log { get; init; } = m => Console.Error.WriteLine(m);
 }

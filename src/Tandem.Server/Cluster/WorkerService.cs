@@ -58,6 +58,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             Held = worker.HeldCount,
             TokensComputed = s.TokensComputed,
             Draining = drain.IsDraining,
+            BusySeconds = s.BusySeconds,
+            Failure = s.Failure ?? "",
         });
     }
 

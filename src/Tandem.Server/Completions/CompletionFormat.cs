@@ -21,8 +21,23 @@ internal sealed class CompletionFormat(Tokenizer tokenizer) : ChoiceFormat(token
         int offset = 0;
         WriteLogProbs(w, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(choice.Tokens), logProbs, ref offset);
         w.WriteString("finish_reason", FinishReasons.ToApi(choice.Outcome!.FinishReason));
+        WriteStopReason(w, choice.Outcome);
         if (timeline) TimelineJson.Write(w, choice.Outcome.Timeline);
         w.WriteEndObject();
+    }
+
+    /// <summary>With <c>echo</c>, each choice's stream opens with the prompt's text (as vLLM streams it).</summary>
+    public override bool WriteOpening(Utf8JsonWriter w, int index, string? echo)
+    {
+        if (echo is null) return false;
+        w.WriteStartObject();
+        w.WriteNumber("index", index);
+        w.WriteString("text", echo);
+        w.WriteNull("logprobs");
+        w.WriteNull("finish_reason");
+        w.WriteNull("stop_reason");
+        w.WriteEndObject();
+        return true;
     }
 
     public override void WriteDelta(Utf8JsonWriter w, int index, string text, ReadOnlySpan<TokenOutput> tokens, bool logProbs, ref int textOffset)
@@ -32,6 +47,7 @@ internal sealed class CompletionFormat(Tokenizer tokenizer) : ChoiceFormat(token
         w.WriteString("text", text);
         WriteLogProbs(w, tokens, logProbs, ref textOffset);
         w.WriteNull("finish_reason");
+        w.WriteNull("stop_reason");
         w.WriteEndObject();
     }
 
@@ -42,6 +58,7 @@ internal sealed class CompletionFormat(Tokenizer tokenizer) : ChoiceFormat(token
         w.WriteString("text", "");
         w.WriteNull("logprobs");
         w.WriteString("finish_reason", FinishReasons.ToApi(outcome.FinishReason));
+        WriteStopReason(w, outcome);
         if (timeline) TimelineJson.Write(w, outcome.Timeline);
         w.WriteEndObject();
     }

@@ -3,11 +3,12 @@ using Microsoft.AspNetCore.Http;
 using Tandem.Engine.Sampling;
 using Tandem.Server.Generation;
 using Tandem.Server.Protocol;
+using Tandem.Server.Tokenization;
 using Tandem.Serving;
 
 namespace Tandem.Server.Completions;
 
-/// <summary>Validates a /v1/completions body into a <see cref="GenerationPlan"/>.</summary>
+/// <summary>Validates a /v1/completions body into a <see cref="GenerationPlan"/> (its fields: <see cref="RequestFieldTable"/>).</summary>
 internal static class CompletionRequestParser
 {
     /// <summary>OpenAI's default completion length for the legacy endpoint.</summary>
@@ -15,22 +16,23 @@ internal static class CompletionRequestParser
 
     public static GenerationPlan Parse(JsonElement body, HttpRequest http, IServingEngine engine, TandemApiOptions options)
     {
+        RequestFieldTable.Check(body, RequestFieldTable.Completions);
         var f = new RequestFields(body);
         string model = GenerationFields.Model(f, options);
-        var prompts = Prompts(f, engine);
+        bool echo = f.Bool("echo") ?? false;
+        var texts = echo ? new List<string>() : null;
+        var prompts = Prompts(f, engine, texts);
 
-        if (f.Bool("echo") == true)
-            throw ApiException.Unsupported("echo", "'echo' is not supported.");
-        if (f.String("suffix") is { Length: > 0 })
-            throw ApiException.Unsupported("suffix", "'suffix' is not supported.");
         int n = GenerationFields.N(f, options);
         if (f.Int("best_of", min: 1) is int bestOf && bestOf != n)
             throw ApiException.Unsupported("best_of", $"'best_of' must equal 'n' ({n}): Tandem does not rank candidate completions.");
         if ((long)n * prompts.Count > options.MaxChoices)
             throw ApiException.Invalid("n", $"'n' times the number of prompts must be at most {options.MaxChoices}; got {n} × {prompts.Count}.");
-        GenerationFields.RejectUnsupported(f);
+        GenerationFields.RejectStructuredOutput(f);
 
         int? logProbs = f.Int("logprobs", min: 0, max: SamplingParams.MaxLogProbs);
+        if (echo && logProbs is not null)
+            throw ApiException.Unsupported("echo", "'echo' together with 'logprobs' needs the prompt's log-probabilities, which are not computed: drop one of them.");
         int? maxTokens = f.Int("max_tokens", min: 1);
         var budgets = new int[prompts.Count];
         for (int p = 0; p < prompts.Count; p++)
@@ -43,9 +45,12 @@ internal static class CompletionRequestParser
             Prompts = prompts,
             MaxTokens = budgets,
             N = n,
-            Sampling = GenerationFields.Sampling(f, logProbs ?? 0),
+            Sampling = GenerationFields.Sampling(f, logProbs ?? 0, engine.Tokenizer.VocabSize),
             Stop = f.StringOrStrings("stop"),
+            StopTokenIds = f.TokenIds("stop_token_ids", engine.Tokenizer.VocabSize),
+            IncludeStopStringInOutput = f.Bool("include_stop_str_in_output") ?? false,
             IgnoreEos = f.Bool("ignore_eos") ?? false,
+            EchoTexts = echo ? texts : null,
             LogProbs = logProbs is not null,
             Stream = stream,
             IncludeUsage = includeUsage,
@@ -56,8 +61,9 @@ internal static class CompletionRequestParser
     /// <summary>
     /// <c>prompt</c> in any of OpenAI's four forms: a string, an array of strings, an array of token ids, or an
     /// array of token-id arrays. Text is tokenized as llama-server does: BOS as the vocabulary asks, special tokens parsed.
+    /// <paramref name="texts"/>, when given, gets each prompt's text for <c>echo</c>: a text prompt as sent, token ids decoded.
     /// </summary>
-    private static List<int[]> Prompts(RequestFields f, IServingEngine engine)
+    private static List<int[]> Prompts(RequestFields f, IServingEngine engine, List<string>? texts)
     {
         if (!f.TryGet("prompt", out var prompt))
             throw ApiException.Invalid("prompt", "'prompt' is required.");
@@ -68,8 +74,16 @@ internal static class CompletionRequestParser
             // A prompt whose length alone proves it cannot fit is refused before its string is even decoded.
             if (tokenizer.MinimumTokens(JsonStringBytes.DecodedUtf8Length(s), addBos) > engine.MaxContext)
                 throw GenerationFields.PromptTooLong(engine, "prompt");
-            return tokenizer.EncodeAtMost(s.GetString()!, addBos, parseSpecial: true, engine.MaxContext)
+            string text = s.GetString()!;
+            texts?.Add(text);
+            return tokenizer.EncodeAtMost(text, addBos, parseSpecial: true, engine.MaxContext)
                 ?? throw GenerationFields.PromptTooLong(engine, "prompt");
+        }
+        int[] Ids(JsonElement array)
+        {
+            var ids = TokenIds(array, engine);
+            texts?.Add(PromptText.Decode(tokenizer, ids));
+            return ids;
         }
 
         var list = new List<int[]>();
@@ -82,7 +96,7 @@ internal static class CompletionRequestParser
             var first = prompt[0].ValueKind;
             if (first == JsonValueKind.Number)
             {
-                list.Add(TokenIds(prompt, engine));
+                list.Add(Ids(prompt));
             }
             else
             {
@@ -93,7 +107,7 @@ internal static class CompletionRequestParser
                     list.Add(item.ValueKind switch
                     {
                         JsonValueKind.String => Text(item),
-                        JsonValueKind.Array => TokenIds(item, engine),
+                        JsonValueKind.Array => Ids(item),
                         _ => throw Malformed(),
                     });
                 }

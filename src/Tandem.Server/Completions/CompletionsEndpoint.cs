@@ -15,7 +15,7 @@ internal static class CompletionsEndpoint
         var plan = CompletionRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options);
         var format = api.CompletionFormat;
         string id = ChoiceResponder.NewId(format.IdPrefix);
-        using var run = ChoiceRun.Start(api.Engine, plan, id, api.Metrics, api.Shutdown.Deadline);
+        using var run = ChoiceRun.Start(api, plan, id);
         await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));
     });
 }

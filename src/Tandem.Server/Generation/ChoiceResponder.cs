@@ -72,7 +72,7 @@ internal static class ChoiceResponder
             {
                 json.Reset();
                 StartChunk(json.Writer, id, format, created, model);
-                if (!format.WriteOpening(json.Writer, i))
+                if (!format.WriteOpening(json.Writer, i, plan.EchoText(i)))
                     break;
                 await WriteEventAsync(body, EndChunk(json, plan), aborted);
             }

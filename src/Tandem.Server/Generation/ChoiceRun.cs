@@ -1,5 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
+using Tandem.Server.Admission;
+using Tandem.Server.Hosting;
 using Tandem.Server.Metrics;
 using Tandem.Server.Protocol;
 using Tandem.Serving;
@@ -14,26 +16,62 @@ namespace Tandem.Server.Generation;
 internal sealed class ChoiceRun : IDisposable
 {
     private readonly RequestHandle[] _handles;
+    private readonly AdmissionTicket _admission;
     private readonly CancellationTokenRegistration _cutOff;
+    private readonly ITimer? _timeout;
+    private readonly ServingMetrics _metrics;
     private int _finished;
+    private int _timedOut;
 
-    private ChoiceRun(GenerationPlan plan, RequestHandle[] handles, CancellationToken cutOff)
+    private ChoiceRun(GenerationPlan plan, RequestHandle[] handles, AdmissionTicket admission, ServingMetrics metrics,
+        CancellationToken cutOff, TimeSpan? timeout, TimeProvider time)
     {
         Plan = plan;
         _handles = handles;
+        _admission = admission;
+        _metrics = metrics;
         // The server's shutdown deadline ends every choice; each then finishes as "abort" in a complete response.
         _cutOff = cutOff.Register(static run => ((ChoiceRun)run!).CancelAll(), this);
+        // So does --request-timeout: the runtime ends each choice at its next step and frees its KV.
+        if (timeout is { } t)
+            _timeout = time.CreateTimer(static run => ((ChoiceRun)run!).TimeOut(), this, t, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>True when --request-timeout ended the call.</summary>
+    public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
+
+    private void TimeOut()
+    {
+        if (Volatile.Read(ref _finished) != 0 || Interlocked.Exchange(ref _timedOut, 1) != 0) return;
+        _metrics.CountTimeout();
+        CancelAll();
     }
 
     public GenerationPlan Plan { get; }
     public IReadOnlyList<RequestHandle> Handles => _handles;
 
     /// <summary>
-    /// Submits every choice. A choice the runtime refuses cancels those already queued and becomes a 400
-    /// (the runtime's reason code, e.g. context_length_exceeded, goes to the client as is). <paramref name="cutOff"/>
-    /// cancels every choice when it fires (the shutdown deadline); already fired, it cancels them at once.
+    /// Admits the call (429 at once when admission control refuses it), then submits every choice. A choice the
+    /// runtime refuses cancels those already queued and becomes a 400 (the runtime's reason code, e.g.
+    /// context_length_exceeded, goes to the client as is). The shutdown deadline cancels every choice when it fires
+    /// (already fired: at once), and so does the request timeout.
     /// </summary>
-    public static ChoiceRun Start(IServingEngine engine, GenerationPlan plan, string requestId, ServingMetrics metrics, CancellationToken cutOff = default)
+    public static ChoiceRun Start(TandemApi api, GenerationPlan plan, string requestId)
+    {
+        var admission = api.Admission.Admit(plan);
+        try
+        {
+            var handles = Submit(api.Engine, plan, requestId, api.Metrics);
+            return new ChoiceRun(plan, handles, admission, api.Metrics, api.Shutdown.Deadline, api.Options.RequestTimeout, api.Time);
+        }
+        catch
+        {
+            admission.EndAll();
+            throw;
+        }
+    }
+
+    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, ServingMetrics metrics)
     {
         var handles = new RequestHandle[plan.ChoiceCount];
         int submitted = 0;
@@ -52,6 +90,8 @@ internal sealed class ChoiceRun : IDisposable
                         MaxTokens = plan.MaxTokens[p],
                         Sampling = sampling,
                         Stop = plan.Stop,
+                        StopTokenIds = plan.StopTokenIds,
+                        IncludeStopStringInOutput = plan.IncludeStopStringInOutput,
                         IgnoreEos = plan.IgnoreEos,
                     };
                     handles[index] = engine.Submit(request);
@@ -70,7 +110,7 @@ internal sealed class ChoiceRun : IDisposable
                 throw new ApiException(StatusCodes.Status400BadRequest, r.Message, null, r.Code);
             throw;
         }
-        return new ChoiceRun(plan, handles, cutOff);
+        return handles;
     }
 
     public void CancelAll()
@@ -88,6 +128,7 @@ internal sealed class ChoiceRun : IDisposable
         for (int i = 0; i < _handles.Length; i++)
         {
             results[i] = new ChoiceResult(i);
+            results[i].Text.Append(Plan.EchoText(i));
             tasks[i] = CollectOneAsync(_handles[i], results[i]);
         }
         try
@@ -107,10 +148,12 @@ internal sealed class ChoiceRun : IDisposable
         bool keepTokens = Plan.LogProbs;
         await foreach (var token in handle.Tokens.ReadAllAsync())
         {
+            _admission.Started(result.Index);
             result.Text.Append(token.Text);
             if (keepTokens && token.TokenId >= 0)
                 result.Tokens.Add(token);
         }
+        _admission.Started(result.Index);
         result.Outcome = await handle.Completion;
     }
 
@@ -131,7 +174,11 @@ internal sealed class ChoiceRun : IDisposable
             try
             {
                 await foreach (var token in handle.Tokens.ReadAllAsync())
+                {
+                    _admission.Started(index);
                     channel.Writer.TryWrite(ChoiceEvent.Token(index, token));
+                }
+                _admission.Started(index);
                 var outcome = await handle.Completion;
                 channel.Writer.TryWrite(ChoiceEvent.Finished(index, outcome));
                 if (Interlocked.Decrement(ref remaining) == 0)
@@ -151,7 +198,9 @@ internal sealed class ChoiceRun : IDisposable
     public void Dispose()
     {
         _cutOff.Dispose();
+        _timeout?.Dispose();
         if (Volatile.Read(ref _finished) == 0)
             CancelAll();
+        _admission.EndAll();
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Tandem.Engine.Sampling;
 using Tandem.Server.Protocol;
@@ -22,7 +23,7 @@ internal static class GenerationFields
         return model;
     }
 
-    public static SamplingParams Sampling(RequestFields f, int logProbs)
+    public static SamplingParams Sampling(RequestFields f, int logProbs, int vocab)
     {
         int topK = f.Int("top_k", min: -1) ?? 0;
         double repetition = f.Number("repetition_penalty", min: 0) ?? 1;
@@ -43,6 +44,7 @@ internal static class GenerationFields
                 PenaltyLastN = f.Int("repeat_last_n", min: -1) ?? SamplingParams.Default.PenaltyLastN,
                 Seed = seed is long s ? unchecked((ulong)s) : null,
                 LogProbs = logProbs,
+                LogitBias = LogitBias(f, vocab),
             };
         }
         catch (ArgumentException e)
@@ -61,7 +63,7 @@ internal static class GenerationFields
         {
             if (!stream)
                 throw ApiException.Invalid("stream_options", "'stream_options' is only allowed when 'stream' is true.");
-            if (so.ValueKind != System.Text.Json.JsonValueKind.Object)
+            if (so.ValueKind != JsonValueKind.Object)
                 throw ApiException.Invalid("stream_options", "'stream_options' must be an object.");
             includeUsage = new RequestFields(so).Bool("include_usage") ?? false;
         }
@@ -72,11 +74,37 @@ internal static class GenerationFields
         (f.Bool("return_timeline") ?? false) ||
         request.Headers[TimelineHeader] is { Count: > 0 } h && (h[0] is "1" || string.Equals(h[0], "true", StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Fields whose every non-default value Tandem cannot honour: refused rather than silently ignored.</summary>
-    public static void RejectUnsupported(RequestFields f)
+    /// <summary>
+    /// <c>logit_bias</c>: an object from token ids (as strings, the JSON way) to a bias in [-100, 100], OpenAI's range.
+    /// </summary>
+    private static Dictionary<int, float>? LogitBias(RequestFields f, int vocab)
     {
-        if (f.TryGet("logit_bias", out var bias) && !(bias.ValueKind == System.Text.Json.JsonValueKind.Object && !bias.EnumerateObject().Any()))
-            throw ApiException.Unsupported("logit_bias", "'logit_bias' is not supported.");
+        if (!f.TryGet("logit_bias", out var bias)) return null;
+        if (bias.ValueKind != JsonValueKind.Object)
+            throw ApiException.Invalid("logit_bias", "'logit_bias' must be an object mapping token ids to numbers.");
+        var map = new Dictionary<int, float>();
+        foreach (var entry in bias.EnumerateObject())
+        {
+            if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id) || id >= vocab)
+                throw ApiException.Invalid("logit_bias", $"'logit_bias' keys must be token ids (0 to {vocab - 1}); got '{entry.Name}'.");
+            if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetDouble(out double value) || value is < -100 or > 100)
+                throw ApiException.Invalid("logit_bias", $"'logit_bias' values must be numbers between -100 and 100; token {id} has {entry.Value.GetRawText()}.");
+            map[id] = (float)value;
+        }
+        return map;
+    }
+
+    /// <summary>
+    /// Structured output is another part of the server: until it is in, only plain text is accepted, and
+    /// <c>guided_json</c> is refused rather than dropped.
+    /// </summary>
+    public static void RejectStructuredOutput(RequestFields f)
+    {
+        if (f.TryGet("response_format", out var format) &&
+            !(format.ValueKind == JsonValueKind.Object && format.TryGetProperty("type", out var type) && type.ValueEquals("text")))
+            throw ApiException.Unsupported("response_format", "Only 'response_format' {\"type\": \"text\"} is supported.");
+        if (f.Has("guided_json"))
+            throw ApiException.Unsupported("guided_json", "'guided_json' is not supported yet (structured output).");
     }
 
     /// <summary>

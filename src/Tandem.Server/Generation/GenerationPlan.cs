@@ -16,7 +16,12 @@ internal sealed record GenerationPlan
     /// <summary>Sampling of choice 0; the seed moves by the choice's index within its prompt.</summary>
     public required SamplingParams Sampling { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
+    /// <summary>vLLM's stop_token_ids.</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+    public bool IncludeStopStringInOutput { get; init; }
     public bool IgnoreEos { get; init; }
+    /// <summary>Completions' <c>echo</c>: each prompt's text, put before its choices' text; null without echo.</summary>
+    public IReadOnlyList<string>? EchoTexts { get; init; }
     /// <summary>Whether per-token log-probabilities are returned (the alternatives count is <see cref="SamplingParams.LogProbs"/>).</summary>
     public bool LogProbs { get; init; }
     public bool Stream { get; init; }
@@ -24,4 +29,7 @@ internal sealed record GenerationPlan
     public bool ReturnTimeline { get; init; }
 
     public int ChoiceCount => Prompts.Count * N;
+
+    /// <summary>The echoed prompt text of choice <paramref name="choice"/>, or null without echo.</summary>
+    public string? EchoText(int choice) => EchoTexts?[choice / N];
 }

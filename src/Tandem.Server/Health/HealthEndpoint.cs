@@ -5,8 +5,11 @@ using Tandem.Server.Protocol;
 namespace Tandem.Server.Health;
 
 /// <summary>
-/// GET /health: 200 with a summary of the instances while the server takes work, 503 from the moment it starts
-/// shutting down (the drain: a load balancer stops sending while requests in flight finish). Clients poll it before sending work.
+/// GET /health: 200 with a summary of the instances while the server takes work; 503 from the moment it starts
+/// shutting down (the drain: a load balancer stops sending while requests in flight finish), and 503
+/// <c>"status":"unhealthy"</c> with <c>problems</c> naming each instance whose loop died or is stuck with work
+/// (<see cref="InstanceHealth"/>), so an orchestrator restarts the process. A cluster frontend shows its workers'
+/// failures but stays 200 for them: each worker's own /health asks for its restart.
 /// </summary>
 internal static class HealthEndpoint
 {
@@ -14,10 +17,18 @@ internal static class HealthEndpoint
     {
         bool stopping = api.Shutdown.IsDraining;
         var snapshot = api.Engine.Snapshot();
+        bool remote = api.Engine is Cluster.ClusterEngine;
+        List<string> problems = remote ? [] : snapshot.Instances.Select(i => InstanceHealth.Problem(i, api.Options.StallTimeout)).OfType<string>().ToList();
         using var json = new PooledJson();
         var w = json.Writer;
         w.WriteStartObject();
-        w.WriteString("status", stopping ? "stopping" : "ok");
+        w.WriteString("status", stopping ? "stopping" : problems.Count > 0 ? "unhealthy" : "ok");
+        if (problems.Count > 0)
+        {
+            w.WriteStartArray("problems");
+            foreach (var p in problems) w.WriteStringValue(p);
+            w.WriteEndArray();
+        }
         w.WriteString("model", api.Options.ServedModelName);
         w.WriteNumber("max_context", api.Engine.MaxContext);
         w.WriteNumber("requests_waiting", snapshot.RequestsWaiting);
@@ -37,11 +48,12 @@ internal static class HealthEndpoint
             w.WriteNumber("running", i.Running);
             w.WriteNumber("kv_blocks_used", i.KvBlocksUsed);
             w.WriteNumber("kv_blocks_total", i.KvBlocksTotal);
+            if (i.Failure is { } failure) w.WriteString("failure", failure);
             w.WriteEndObject();
         }
         w.WriteEndArray();
         w.WriteEndObject();
-        ctx.Response.StatusCode = stopping ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+        ctx.Response.StatusCode = stopping || problems.Count > 0 ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         ctx.Response.ContentType = "application/json";
         await json.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
     });

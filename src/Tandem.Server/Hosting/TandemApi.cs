@@ -1,3 +1,4 @@
+using Tandem.Server.Admission;
 using Tandem.Server.Chat;
 using Tandem.Server.Completions;
 using Tandem.Server.Metrics;
@@ -20,6 +21,8 @@ public sealed class TandemApi
         Metrics = new ServingMetrics(engine, options.ServedModelName, options.Replanner);
         CompletionFormat = new CompletionFormat(engine.Tokenizer);
         ChatFormat = new ChatFormat(engine.Tokenizer);
+        Admission = new AdmissionControl(engine, options, Metrics);
+        Metrics.AdmissionWaiting = () => Admission.Waiting;
     }
 
     public IServingEngine Engine { get; }
@@ -30,6 +33,8 @@ public sealed class TandemApi
     /// <summary>Admits generation requests until shutdown, then drains them (503 for new ones, "abort" for those cut).</summary>
     public ShutdownDrain Shutdown { get; }
     public ChatPrompts Chat { get; }
+    /// <summary>Refuses calls past --max-waiting-requests or --slo-ttft with 429, before they are queued.</summary>
+    internal AdmissionControl Admission { get; }
     internal CompletionFormat CompletionFormat { get; }
     internal ChatFormat ChatFormat { get; }
 }

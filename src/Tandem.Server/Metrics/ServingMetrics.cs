@@ -29,6 +29,9 @@ public sealed class ServingMetrics
     private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
     private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
     private readonly Gauge _replans, _changeRecommended, _recommendedDevices, _observedRate;
+    private readonly Counter _refused, _timedOut, _responses;
+    private readonly Gauge _admittedWaiting;
+    private readonly Counter.Child[] _responsesByClass;
 
     public ServingMetrics(IServingEngine engine, string modelName, Replanner? replanner = null)
     {
@@ -75,10 +78,19 @@ public sealed class ServingMetrics
         _recommendedDevices = f.CreateGauge(Registered("tandem:plan_recommended_devices"), "Devices (cores) of the recommended placement; the running one's until a re-plan says otherwise.", model);
         _observedRate = f.CreateGauge(Registered("tandem:workload_arrival_rate"), "Requests per second that arrived (and finished) in the re-planning window.", model);
 
+        _refused = f.CreateCounter(Registered("tandem:requests_refused_total"), "Requests refused by admission control (429), by reason: max_waiting_requests or slo_ttft.", ["model_name", "reason"]);
+        _timedOut = f.CreateCounter(Registered("tandem:requests_timed_out_total"), "Requests ended by --request-timeout (finish_reason abort).", model);
+        _responses = f.CreateCounter(Registered("tandem:http_responses_total"), "HTTP responses by status class (2xx, 4xx, 5xx ...), every route.", ["model_name", "status_class"]);
+        _admittedWaiting = f.CreateGauge(Registered("tandem:admission_waiting_requests"), "Requests admitted and waiting for their first token (what --max-waiting-requests bounds).", model);
+        _responsesByClass = [.. Enumerable.Range(1, 5).Select(c => _responses.WithLabels(_model, $"{c}xx"))];
+
         Registry.AddBeforeCollectCallback(UpdateGauges);
     }
 
     public CollectorRegistry Registry { get; }
+
+    /// <summary>Reads the admission controller's waiting count at each scrape (set once by the API).</summary>
+    internal Func<int>? AdmissionWaiting { get; set; }
 
     /// <summary>
     /// Writes the Prometheus text exposition with the names as vLLM spells them. prometheus-net refuses colons in
@@ -112,6 +124,19 @@ public sealed class ServingMetrics
             length = name.StartsWith("vllm_") ? 4 : name.StartsWith("tandem_") ? 6 : 0;
             return length > 0;
         }
+    }
+
+    /// <summary>Counts a 429 from admission control.</summary>
+    public void CountRefusal(string reason) => _refused.WithLabels(_model, reason).Inc();
+
+    /// <summary>Counts a request that --request-timeout ended.</summary>
+    public void CountTimeout() => _timedOut.WithLabels(_model).Inc();
+
+    /// <summary>Counts a response by its status class once it has one (the middleware calls this for every request).</summary>
+    public void CountResponse(int status)
+    {
+        int c = status / 100;
+        if (c is >= 1 and <= 5) _responsesByClass[c - 1].Inc();
     }
 
     private static string Registered(string exposedName) => exposedName.Replace(':', '_');
@@ -173,6 +198,7 @@ public sealed class ServingMetrics
             total += i.KvBlocksTotal;
         }
         _kvUsage.WithLabels(_model).Set(total == 0 ? 0 : (double)used / total);
+        if (AdmissionWaiting is { } waiting) _admittedWaiting.WithLabels(_model).Set(waiting());
         if (_replanner?.Status is { } plan)
         {
             _replans.WithLabels(_model).Set(plan.Replans);

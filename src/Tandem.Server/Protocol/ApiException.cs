@@ -14,11 +14,15 @@ public sealed class ApiException(int statusCode, string message, string? param =
     public const string ServerError = "server_error";
     /// <summary>llama.cpp's type for a 503: the server cannot take work now (loading, shutting down).</summary>
     public const string Unavailable = "unavailable_error";
+    /// <summary>The type of a 429: the server refuses more work for now (admission control).</summary>
+    public const string RateLimit = "rate_limit_error";
 
     public int StatusCode { get; } = statusCode;
     public string Type { get; } = type;
     public string? Param { get; } = param;
     public string? Code { get; } = code;
+    /// <summary>Sent as the Retry-After header (whole seconds, at least 1): when trying again may succeed.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 
     public static ApiException Invalid(string? param, string message) =>
         new(StatusCodes.Status400BadRequest, message, param);

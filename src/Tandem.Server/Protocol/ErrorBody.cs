@@ -29,6 +29,10 @@ internal static class ErrorBody
         await buffer.CopyToAsync(context.Response.Body, context.RequestAborted);
     }
 
-    public static Task WriteResponseAsync(HttpContext context, ApiException e) =>
-        WriteResponseAsync(context, e.StatusCode, e.Message, e.Type, e.Param, e.Code);
+    public static Task WriteResponseAsync(HttpContext context, ApiException e)
+    {
+        if (e.RetryAfter is { } after && !context.Response.HasStarted)
+            context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(after.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return WriteResponseAsync(context, e.StatusCode, e.Message, e.Type, e.Param, e.Code);
+    }
 }

@@ -95,6 +95,23 @@ internal readonly struct RequestFields
         return list;
     }
 
+    /// <summary>An array of token ids inside a vocabulary of <paramref name="vocab"/> tokens; empty when absent.</summary>
+    public int[] TokenIds(string name, int vocab)
+    {
+        if (!TryGet(name, out var ids)) return [];
+        if (ids.ValueKind != JsonValueKind.Array)
+            throw ApiException.Invalid(name, $"'{name}' must be an array of token ids.");
+        var list = new int[ids.GetArrayLength()];
+        int i = 0;
+        foreach (var item in ids.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out int id) || id < 0 || id >= vocab)
+                throw ApiException.Invalid(name, $"'{name}' must hold token ids between 0 and {vocab - 1}; got {item.GetRawText()}.");
+            list[i++] = id;
+        }
+        return list;
+    }
+
     private static string RangeText<T>(T min, T max) where T : System.Numerics.INumber<T>, System.Numerics.IMinMaxValue<T>
     {
         string lo = min.ToString(null, System.Globalization.CultureInfo.InvariantCulture);

@@ -20,6 +20,12 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     private volatile bool _stopping;
     private int _cancelPending;
 
+    // Health and live step costs, written by the loop only: time spent in iterations that did work (Stopwatch
+    // ticks), when the loop last finished an iteration, and why it died if it did.
+    private long _busyTicks;
+    private long _lastIteration = System.Diagnostics.Stopwatch.GetTimestamp();
+    private volatile string? _failure;
+
     // Published by the loop after each iteration, read by the controller and Snapshot().
     private volatile int _waiting, _waitingTokens, _running, _usedBlocks, _freeForNew;
     private int _queuedTokens;  // tokens posted but not yet computed (controller dispatch)
@@ -71,6 +77,8 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         if (kind != InstanceMessageKind.Release) request.Owner = this;
         _inbox.Enqueue(new InstanceMessage(kind, request));
         _wake.Set();
+        // Posted while the loop was dying: the loop's own last drain may have missed it, so fail it here.
+        if (_failure is { } failure) DrainInboxAsFailed(new InvalidOperationException($"{Name}: {failure}"));
     }
 
     /// <summary>Called by any thread after it flagged a request this instance may own.</summary>
@@ -84,12 +92,37 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     protected void Dequeued(int tokens) => Interlocked.Add(ref _queuedTokens, -tokens);
     protected void Requeued(int tokens) => Interlocked.Add(ref _queuedTokens, tokens);
 
+    /// <summary>
+    /// Runs at the top of every iteration, outside the step's own recovery: tests make the loop die (throw) or stall
+    /// (block) with it, to check that health says so. Null in production.
+    /// </summary>
+    internal volatile Action? FaultInjection;
+
     private void Loop()
     {
         PinCurrentThread(Cores.Count == 0 ? -1 : Cores[0], "loop");
+        try
+        {
+            RunLoop();
+        }
+        catch (Exception e)
+        {
+            // Not a failed step (those are caught inside and fail only their requests): the loop itself broke. Its
+            // requests are failed, and /health reports the instance dead from now on.
+            _failure = $"its loop stopped: {e.GetType().Name}: {e.Message}";
+            Host.Warn($"{Name}: {_failure}");
+            try { FailAll(e); } catch (Exception) { }
+            DrainInboxAsFailed(e);
+        }
+    }
+
+    private void RunLoop()
+    {
         while (!_stopping)
         {
+            FaultInjection?.Invoke();
             bool worked = false;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 worked |= DrainInbox();
@@ -101,10 +134,31 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
                 Host.Warn($"{Name}: step failed, failing its requests: {e}");
                 FailAll(e);
             }
+            long end = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (worked) Volatile.Write(ref _busyTicks, _busyTicks + (end - start));
+            Volatile.Write(ref _lastIteration, end);
             Publish();
-            if (!worked && !_stopping) _wake.WaitOne();
+            if (!worked && !_stopping)
+            {
+                _wake.WaitOne();
+                // Awake with work: the time since the last iteration counts from here, not from when it fell idle.
+                Volatile.Write(ref _lastIteration, System.Diagnostics.Stopwatch.GetTimestamp());
+            }
         }
     }
+
+    /// <summary>Wakes the loop without a message (a fault injected by a test takes effect at once).</summary>
+    internal void Wake() => _wake.Set();
+
+    /// <summary>After the loop died: requests still posted to it fail instead of waiting for a loop that is gone.</summary>
+    private void DrainInboxAsFailed(Exception error)
+    {
+        while (_inbox.TryDequeue(out var m))
+            if (m.Kind != InstanceMessageKind.Release) Fail(m.Request, error);
+    }
+
+    /// <summary>Why the loop is gone (null while it runs): the controller sends it nothing more, /health reports it.</summary>
+    public string? Failure => _failure;
 
     private bool DrainInbox()
     {
@@ -174,6 +228,10 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         Cores = Cores,
         Held = HeldCount,
         TokensComputed = Runner.TokensComputed,
+        BusySeconds = System.Diagnostics.Stopwatch.GetElapsedTime(0, Volatile.Read(ref _busyTicks)).TotalSeconds,
+        SecondsSinceIteration = System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _lastIteration)).TotalSeconds,
+        Pending = !_inbox.IsEmpty,
+        Failure = _failure,
     };
 
     /// <summary>Published by prefill instances: requests whose KV waits here to be pulled.</summary>

@@ -19,14 +19,21 @@ internal sealed class RequestStream
     private readonly StreamingDecoder _decoder;
     private readonly StopStringMatcher _stop;
     private readonly bool _ignoreEos;
+    private readonly int[] _stopTokenIds;
+    private readonly bool _includeStop;
+    private int? _stoppedByToken;
     private int _completed;
 
     public RequestStream(GenerationRequest request, Tokenizer tokenizer, int vocabSize)
     {
         _tokenizer = tokenizer;
         _decoder = new StreamingDecoder(tokenizer);
-        _stop = new StopStringMatcher(request.Stop);
+        _stop = new StopStringMatcher(request.Stop, request.IncludeStopStringInOutput);
         _ignoreEos = request.IgnoreEos;
+        _stopTokenIds = [.. request.StopTokenIds];
+        _includeStop = request.IncludeStopStringInOutput;
+        foreach (int id in _stopTokenIds)
+            if ((uint)id >= (uint)vocabSize) throw new ArgumentException($"stop token {id} is outside the vocabulary (0..{vocabSize - 1})");
         Sampler = new Sampler(request.Sampling, vocabSize);
         TopLogProbs = Sampler.TopLogProbCount > 0 ? new TokenLogProb[Sampler.TopLogProbCount] : [];
     }
@@ -47,12 +54,19 @@ internal sealed class RequestStream
         if (!_ignoreEos && _tokenizer.IsEndOfGeneration(tokenId)) return FinishReason.Stop;
         request.AppendOutputToken(tokenId);
         request.Timeline.TokenTimes.Add(now);
-        string released = _stop.Append(_decoder.Add(tokenId)).ToString();
+        bool stopToken = _stopTokenIds.Length > 0 && Array.IndexOf(_stopTokenIds, tokenId) >= 0;
+        // A stop token counts as generated (as in vLLM); its text goes out only when the stop is to be included.
+        string released = stopToken && !_includeStop ? "" : _stop.Append(_decoder.Add(tokenId)).ToString();
         _channel.Writer.TryWrite(new TokenOutput(tokenId, released, chosen, TopLogProbs.Length > 0 ? (TokenLogProb[])TopLogProbs.Clone() : null)
         {
             RandomState = Sampler.Params.IsGreedy ? null : Sampler.RandomState,
         });
         if (_stop.IsStopped) return FinishReason.Stop;
+        if (stopToken)
+        {
+            _stoppedByToken = tokenId;
+            return FinishReason.Stop;
+        }
         if (request.NumOutputTokens >= request.MaxTokens) return FinishReason.Length;
         return null;
     }
@@ -75,6 +89,7 @@ internal sealed class RequestStream
             CompletionTokens = request.NumOutputTokens,
             Timeline = request.Timeline,
             StopString = _stop.MatchedStopString,
+            StopTokenId = _stop.IsStopped ? null : _stoppedByToken,
             Preemptions = request.NumPreemptions,
             KvTransferBytes = request.KvTransferBytes,
         });
