@@ -1,4 +1,5 @@
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 
 namespace Tandem.Serving;
 
@@ -14,4 +15,9 @@ public sealed record GenerationRequest
     public IReadOnlyList<string> Stop { get; init; } = [];
     /// <summary>Keep generating past end-of-generation tokens (benchmarks force output lengths this way).</summary>
     public bool IgnoreEos { get; init; }
+    /// <summary>
+    /// Structured output: the output must be JSON of this grammar (any object, or a schema's values), enforced at
+    /// every sampled token; end of sequence only once it is complete. Null: free text.
+    /// </summary>
+    public JsonGrammar? StructuredOutput { get; init; }
 }

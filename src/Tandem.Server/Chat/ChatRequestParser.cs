@@ -20,9 +20,7 @@ internal static class ChatRequestParser
 
         if (f.TryGet("tools", out var tools) && !(tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() == 0))
             throw ApiException.Unsupported("tools", "'tools' is not supported.");
-        if (f.TryGet("response_format", out var format) &&
-            !(format.ValueKind == JsonValueKind.Object && format.TryGetProperty("type", out var type) && type.ValueEquals("text")))
-            throw ApiException.Unsupported("response_format", "Only 'response_format' {\"type\": \"text\"} is supported.");
+        var structuredOutput = StructuredOutputFields.Parse(f);
         GenerationFields.RejectUnsupported(f);
         int n = GenerationFields.N(f, options);
 
@@ -46,6 +44,7 @@ internal static class ChatRequestParser
             Sampling = GenerationFields.Sampling(f, top ?? 0),
             Stop = f.StringOrStrings("stop"),
             IgnoreEos = f.Bool("ignore_eos") ?? false,
+            StructuredOutput = structuredOutput,
             LogProbs = logProbs,
             Stream = stream,
             IncludeUsage = includeUsage,

@@ -1,5 +1,6 @@
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
 
@@ -12,7 +13,7 @@ namespace Tandem.Server.Cluster;
 public static class ClusterProtocol
 {
     /// <summary>The protocol version Protos/*.proto describe; peers of another version are refused at the handshake.</summary>
-    public const uint Version = 1;
+    public const uint Version = 2;
 
     /// <summary>Why a peer may not join (another protocol version or model), or null when it may.</summary>
     public static string? Refusal(uint peerVersion, ModelFingerprint peerModel, ModelFingerprint ownModel, string peer)
@@ -61,6 +62,19 @@ public static class ClusterProtocol
         Seed = s.Seed,
         LogProbs = s.Logprobs,
     };
+
+    /// <summary>Adds structured output to the wire sampling: the grammar (any object, or a schema's text) and where the output starts.</summary>
+    public static void AddStructuredOutput(Proto.Sampling s, JsonGrammar? grammar, int outputStart)
+    {
+        if (grammar == null) return;
+        if (grammar.Schema is { } schema) s.JsonSchema = schema;
+        else s.JsonObject = true;
+        s.OutputStart = outputStart;
+    }
+
+    /// <summary>The grammar of a wire sampling, or null for free text; <see cref="JsonSchemaException"/> for a schema this process cannot compile.</summary>
+    public static JsonGrammar? StructuredOutput(Proto.Sampling s) =>
+        s.JsonSchema.Length > 0 ? JsonGrammar.FromSchema(s.JsonSchema) : s.JsonObject ? JsonGrammar.JsonObject : null;
 
     public static void AddState(Google.Protobuf.Collections.RepeatedField<ulong> field, Xoshiro256StarStar? state)
     {

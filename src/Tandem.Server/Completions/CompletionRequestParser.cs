@@ -29,6 +29,7 @@ internal static class CompletionRequestParser
         if ((long)n * prompts.Count > options.MaxChoices)
             throw ApiException.Invalid("n", $"'n' times the number of prompts must be at most {options.MaxChoices}; got {n} × {prompts.Count}.");
         GenerationFields.RejectUnsupported(f);
+        var structuredOutput = StructuredOutputFields.Parse(f);
 
         int? logProbs = f.Int("logprobs", min: 0, max: SamplingParams.MaxLogProbs);
         int? maxTokens = f.Int("max_tokens", min: 1);
@@ -46,6 +47,7 @@ internal static class CompletionRequestParser
             Sampling = GenerationFields.Sampling(f, logProbs ?? 0),
             Stop = f.StringOrStrings("stop"),
             IgnoreEos = f.Bool("ignore_eos") ?? false,
+            StructuredOutput = structuredOutput,
             LogProbs = logProbs is not null,
             Stream = stream,
             IncludeUsage = includeUsage,

@@ -53,6 +53,7 @@ internal sealed class ChoiceRun : IDisposable
                         Sampling = sampling,
                         Stop = plan.Stop,
                         IgnoreEos = plan.IgnoreEos,
+                        StructuredOutput = plan.StructuredOutput,
                     };
                     handles[index] = engine.Submit(request);
                     submitted++;
