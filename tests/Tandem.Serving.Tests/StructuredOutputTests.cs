@@ -99,7 +99,7 @@ public class StructuredOutputTests
             Assert.Equal(reference.Tokens[k], Assert.Single(next.Tokens));
         }
 
-        int x = tokenizer.Encode("x", addBos: false)[0];
+        int x = tokenizer.Vocabulary.ByteToToken((byte)'x'); // "x" cannot start JSON
         Assert.Throws<RequestRejectedException>(() => worker.Submit(new WorkerRequest
         {
             Id = "bad", TokenIds = [.. prompt, x], MaxTokens = 1, Sampling = SamplingParams.Greedy, StructuredOutput = grammar, OutputStart = prompt.Length,

@@ -21,8 +21,11 @@ internal sealed class JsonAutomaton
 {
     /// <summary>The most frames: the root plus 63 nested values (deeper JSON is refused: its opening byte is masked).</summary>
     public const int MaxDepth = 64;
-    /// <summary>The longest run of whitespace between JSON tokens: enough for pretty-printing, not for a model that pads forever.</summary>
-    public const int MaxWhitespaceRun = 20;
+    /// <summary>
+    /// Whitespace between JSON tokens is llama.cpp's JSON grammar's: none, one space, or a newline and at most this
+    /// many spaces or tabs of indentation. Enough for compact and pretty-printed JSON, not for a model that pads forever.
+    /// </summary>
+    public const int MaxIndent = 20;
     public const int MaxIntegerDigits = 16;
     public const int MaxFractionDigits = 16;
     public const int MaxExponentDigits = 2;
@@ -168,11 +171,20 @@ internal sealed class JsonAutomaton
 
     private static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\n' or (byte)'\t' or (byte)'\r';
 
-    private Step Whitespace()
+    /// <summary>A whitespace byte between tokens. _ws: 0 none yet, 1 after one space, 2 + k after a newline and k indent bytes.</summary>
+    private Step Whitespace(byte b)
     {
-        if (_ws >= MaxWhitespaceRun) return Step.Rejected;
-        _ws++;
-        return Step.ConsumedWhitespace;
+        switch (_ws)
+        {
+            case 0 when b is (byte)' ' or (byte)'\n':
+                _ws = b == ' ' ? 1 : 2;
+                return Step.ConsumedWhitespace;
+            case >= 2 when b is (byte)' ' or (byte)'\t' && _ws - 2 < MaxIndent:
+                _ws++;
+                return Step.ConsumedWhitespace;
+            default:
+                return Step.Rejected;
+        }
     }
 
     private Step StepFrame(int fi, byte b)
@@ -192,7 +204,7 @@ internal sealed class JsonAutomaton
 
     private Step StepRoot(byte b)
     {
-        if (IsWhitespace(b)) return _f[1] == RootInValue ? Step.Rejected : Whitespace();
+        if (IsWhitespace(b)) return _f[1] == RootInValue ? Step.Rejected : Whitespace(b);
         if (_f[1] != RootBefore) return Step.Rejected;
         if (!CanBegin(_g.Root, b)) return Step.Rejected;
         Set(1, RootInValue);
@@ -291,7 +303,7 @@ internal sealed class JsonAutomaton
         switch (phase)
         {
             case AfterOpen or AfterComma:
-                if (IsWhitespace(b)) return Whitespace();
+                if (IsWhitespace(b)) return Whitespace(b);
                 if (b == '"' && more)
                 {
                     Set(at + 1, InKey);
@@ -324,7 +336,7 @@ internal sealed class JsonAutomaton
         int at = fi * FrameInts;
         int phase = _f[at + 1];
         if (phase is not (AfterOpen or AfterComma)) return StepMember(at, phase, b, _g.Data[node], more: true, canClose: true);
-        if (IsWhitespace(b)) return Whitespace();
+        if (IsWhitespace(b)) return Whitespace(b);
         if (b == '"')
         {
             if (_depth >= MaxDepth) return Step.Rejected;
@@ -340,7 +352,7 @@ internal sealed class JsonAutomaton
     /// </summary>
     private Step StepMember(int at, int phase, byte b, int valueNode, bool more, bool canClose)
     {
-        if (IsWhitespace(b)) return phase is AfterKey or AfterColon or AfterValue ? Whitespace() : Step.Rejected;
+        if (IsWhitespace(b)) return phase is AfterKey or AfterColon or AfterValue ? Whitespace(b) : Step.Rejected;
         switch (phase)
         {
             case AfterKey:
@@ -363,7 +375,7 @@ internal sealed class JsonAutomaton
         int at = fi * FrameInts;
         int items = _g.Data[node];
         int phase = _f[at + 1];
-        if (IsWhitespace(b)) return Whitespace();
+        if (IsWhitespace(b)) return Whitespace(b);
         if (phase == ArrayAfterItem) return SeparatorOrClose(at, b, ArrayAfterComma, items >= 0, ']', canClose: true);
         if (phase == ArrayOpen && b == ']') return CloseOrReject(b, ']', canClose: true);
         if (items < 0 || !CanBegin(items, b)) return Step.Rejected;

@@ -14,8 +14,9 @@ namespace Tandem.Engine.Structured;
 /// declared properties are written in declaration order (required ones always, optional ones may be skipped) and
 /// no undeclared property is generated even where <c>additionalProperties</c> allows one, as vLLM's and llama.cpp's
 /// grammars do; an object schema without properties takes any keys. Numbers have at most 16 integer and 16
-/// fraction digits and a two-digit exponent (so every value fits a double), whitespace runs at most
-/// <see cref="JsonAutomaton.MaxWhitespaceRun"/> bytes, and strings are valid UTF-8 without unpaired surrogate escapes.
+/// fraction digits and a two-digit exponent (so every value fits a double), whitespace between tokens is one space or
+/// a newline and at most <see cref="JsonAutomaton.MaxIndent"/> bytes of indentation, and strings are valid UTF-8
+/// without unpaired surrogate escapes.
 /// </remarks>
 internal sealed class JsonSchemaCompiler
 {

@@ -53,12 +53,13 @@ public sealed class JsonAutomatonTests
 
     [Theory]
     [InlineData("{}")]
-    [InlineData(" \n{ }")]
+    [InlineData("\n  { }\n")]
+    [InlineData("{\n\t\"a\": [\n\t\t1,\n\t\t2\n\t]\n}")]
     [InlineData("{\"a\":1}")]
     [InlineData("{\"a\": [1, 2.5, -0.5e-3, 0, 10E+2, \"x\", true, false, null, {\"b\": {}}, []]}")]
     [InlineData("{\"k\\\"ey\": \"v\\u00e9\\n\\/\\\\\"}")]
     [InlineData("{\"名\": \"值 — ok 🎉\"}")]
-    [InlineData("{\"a\":{\"a\":{\"a\":[[[]]]}}}   ")]
+    [InlineData("{\"a\":{\"a\":{\"a\":[[[]]]}}}\n   ")]
     public void Json_object_mode_takes_any_object(string text) => AssertValid(JsonGrammar.JsonObject, text);
 
     [Theory]
@@ -83,7 +84,7 @@ public sealed class JsonAutomatonTests
     public void Json_object_mode_refuses_what_cannot_become_valid(string text, int at) => AssertRefusedAt(JsonGrammar.JsonObject, text, at);
 
     [Fact]
-    public void Invalid_utf8_and_overlong_whitespace_are_refused()
+    public void Invalid_utf8_and_padding_whitespace_are_refused()
     {
         var a = new JsonAutomaton(JsonGrammar.JsonObject);
         foreach (byte b in "{\"a\":\""u8) Assert.True(a.Advance(b));
@@ -94,9 +95,15 @@ public sealed class JsonAutomatonTests
         Assert.False(a.Advance(0xA0)); // ED A0..: a UTF-16 surrogate in UTF-8
 
         a = new JsonAutomaton(JsonGrammar.JsonObject);
-        for (int i = 0; i < JsonAutomaton.MaxWhitespaceRun; i++) Assert.True(a.Advance((byte)' '));
+        Assert.True(a.Advance((byte)'\n'));
+        for (int i = 0; i < JsonAutomaton.MaxIndent; i++) Assert.True(a.Advance((byte)(i % 2 == 0 ? ' ' : '\t')));
+        Assert.False(a.Advance((byte)' '));
         Assert.False(a.Advance((byte)'\n'));
         Assert.True(a.Advance((byte)'{'));
+        Assert.True(a.Advance((byte)' '));
+        Assert.False(a.Advance((byte)' ')); // one space, or a newline and indentation: not two spaces
+        Assert.False(a.Advance((byte)'\n'));
+        Assert.False(a.Advance((byte)'\t'));
     }
 
     [Theory]
