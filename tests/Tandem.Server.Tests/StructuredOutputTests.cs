@@ -16,10 +16,10 @@ public sealed class StructuredOutputTests(ServerFixture fixture) : IClassFixture
 {
     private HttpClient Http => fixture.Server.Http;
 
-    /// <summary>Small values only: every output ends within a few dozen tokens.</summary>
+    /// <summary>Bounded values only (no string, no array): every output ends within a few dozen tokens.</summary>
     private const string Flags = """
         {"type":"object","properties":{"ok":{"type":"boolean"},"mood":{"enum":["happy","sad"]},"count":{"type":"integer"},
-         "tags":{"type":"array","items":{"type":"null"}}},"required":["ok","mood","count"],"additionalProperties":false}
+         "note":{"type":"null"}},"required":["ok","mood","count"],"additionalProperties":false}
         """;
 
     private const string Story = """{"type":"object","properties":{"title":{"type":"string"},"moral":{"type":["string","null"]}},"required":["title"]}""";
@@ -126,7 +126,7 @@ public sealed class StructuredOutputTests(ServerFixture fixture) : IClassFixture
         var cut = await Http.PostAsync("/v1/chat/completions", Chat(SchemaFormat(Flags), maxTokens: 3, n: 1));
         var only = cut.Body.GetProperty("choices")[0];
         Assert.Equal("length", only.GetProperty("finish_reason").GetString());
-        Assert.Throws<JsonException>(() => JsonDocument.Parse(Message(only))); // a prefix, not yet a value
+        Assert.ThrowsAny<JsonException>(() => JsonDocument.Parse(Message(only))); // a prefix, not yet a value
     }
 
     [Theory]
