@@ -8,7 +8,8 @@
 // SECONDS, in each of three conditions: free text, response_format json_object, and a JSON Schema (an array of
 // objects with a string, an integer and an enum array). Prompts are 16 random token ids; up to 128 output tokens,
 // sampled at temperature 1 with a seed per request, ending at end of sequence as clients see it (a constrained
-// output ends once its JSON is complete). Each condition first runs a 5-second warm-up (not recorded): it also fills
+// output ends once its JSON is complete, so it turns requests over faster: tokens/s then includes more prefills). The
+// decode rate, B / TPOT with TPOT from each request's first to last token, leaves request turnover out. Each condition first runs a 5-second warm-up (not recorded): it also fills
 // the grammar's mask cache, as a server that has seen a schema before has it. Reports output tokens/s, requests,
 // and the load average before and after each run; first, the cost of one token mask inside a string (the state
 // that admits the most tokens) computed by the trie walk, and taken from the cache.
@@ -67,11 +68,13 @@ var maskCost = new Dictionary<string, object>();
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-async Task<(long Tokens, int Requests, int Stopped, double Elapsed)> RunAsync(int batch, JsonGrammar? grammar, double duration)
+async Task<(long Tokens, int Requests, int Stopped, double Elapsed, double TpotMs)> RunAsync(int batch, JsonGrammar? grammar, double duration)
 {
     var random = new Random(7);
     long tokens = 0;
     int requests = 0, stopped = 0;
+    double decodeSeconds = 0; // first to last token of every request: decode time alone, without request turnover
+    long decodeTokens = 0;
     var clock = Stopwatch.StartNew();
     async Task Client(int c)
     {
@@ -88,12 +91,17 @@ async Task<(long Tokens, int Requests, int Stopped, double Elapsed)> RunAsync(in
             await foreach (var t in handle.Tokens.ReadAllAsync())
                 if (t.TokenId >= 0) Interlocked.Increment(ref tokens);
             var outcome = await handle.Completion;
+            var times = outcome.Timeline.TokenTimes;
+            lock (random)
+            {
+                if (times.Count >= 2) { decodeSeconds += times[^1] - times[0]; decodeTokens += times.Count - 1; }
+            }
             Interlocked.Increment(ref requests);
             if (outcome.FinishReason == Tandem.Engine.Generation.FinishReason.Stop) Interlocked.Increment(ref stopped);
         }
     }
     await Task.WhenAll(Enumerable.Range(0, batch).Select(c => Task.Run(() => Client(c))));
-    return (tokens, requests, stopped, clock.Elapsed.TotalSeconds);
+    return (tokens, requests, stopped, clock.Elapsed.TotalSeconds, decodeSeconds / Math.Max(1, decodeTokens) * 1000);
 }
 
 foreach (int batch in batches)
@@ -102,17 +110,18 @@ foreach (int batch in batches)
     {
         await RunAsync(batch, grammar, 5); // warm-up
         string before = LoadAverage();
-        var (tokens, requests, stopped, elapsed) = await RunAsync(batch, grammar, seconds);
+        var (tokens, requests, stopped, elapsed, tpot) = await RunAsync(batch, grammar, seconds);
         string after = LoadAverage();
         double rate = tokens / elapsed;
         rows.Add(new()
         {
             ["batch"] = batch, ["condition"] = name, ["output_tokens"] = tokens, ["seconds"] = Math.Round(elapsed, 3),
-            ["tokens_per_s"] = Math.Round(rate, 2), ["requests"] = requests, ["stopped"] = stopped,
+            ["tokens_per_s"] = Math.Round(rate, 2), ["tpot_ms"] = Math.Round(tpot, 2), ["decode_tokens_per_s"] = Math.Round(batch * 1000 / tpot, 2),
+            ["requests"] = requests, ["stopped"] = stopped,
             ["loadavg_before"] = before, ["loadavg_after"] = after,
         });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"batch {batch,2}  {name,-12} {rate,8:0.0} tok/s  ({tokens} tokens, {requests} requests, {stopped} stopped, {elapsed:0.0} s)  load {before} -> {after}"));
+            $"batch {batch,2}  {name,-12} {rate,8:0.0} tok/s  TPOT {tpot,6:0.0} ms (decode {batch * 1000 / tpot:0.0} tok/s)  ({tokens} tokens, {requests} requests, {stopped} stopped, {elapsed:0.0} s)  load {before} -> {after}"));
     }
 }
 
