@@ -1,4 +1,5 @@
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 
 namespace Tandem.Serving;
 
@@ -21,4 +22,9 @@ public sealed record GenerationRequest
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
     /// <summary>Return the stop string (or stop token's text) that ended generation as the end of the text (vLLM's include_stop_str_in_output).</summary>
     public bool IncludeStopStringInOutput { get; init; }
+    /// <summary>
+    /// Structured output: the output must be JSON of this grammar (any object, or a schema's values), enforced at
+    /// every sampled token; end of sequence only once it is complete. Null: free text.
+    /// </summary>
+    public JsonGrammar? StructuredOutput { get; init; }
 }

@@ -6,8 +6,8 @@ namespace Tandem.Server.Tests;
 
 /// <summary>
 /// Mixed requests (greedy, and seeded sampling) for comparing deployments by what users see: prompts of different lengths, completion
-/// lengths from 1 to 120 tokens, some with stop strings, all streamed; the result of each is its streamed text and
-/// finish reason.
+/// lengths from 1 to 120 tokens, some with stop strings, some with structured output (a JSON Schema), all streamed; the
+/// result of each is its streamed text and finish reason.
 /// </summary>
 public static class ClusterWorkload
 {
@@ -23,6 +23,9 @@ public static class ClusterWorkload
         "Ben had a toy car.",
     ];
 
+    public const string StorySchema =
+        """{"type":"object","properties":{"title":{"type":"string"},"pages":{"type":"integer"},"happy":{"type":"boolean"}},"required":["title","pages"]}""";
+
     public static JsonObject Request(int i, int? maxTokens = null)
     {
         var body = ApiCalls.Completion(Prompts[i % Prompts.Length], maxTokens ?? 1 + i * 37 % 120);
@@ -34,6 +37,15 @@ public static class ClusterWorkload
             // into a recomputation, exactly as the sampler continues in one process.
             body["temperature"] = 0.9;
             body["seed"] = 1000 + i;
+        }
+        if (i % 6 == 5 && i % 5 != 3) // not with stop strings: a stop string may cut the JSON where it pleases
+        {
+            // Structured output: the constraint's state must follow the tokens to every worker, a recomputation included.
+            body["response_format"] = new JsonObject
+            {
+                ["type"] = "json_schema",
+                ["json_schema"] = new JsonObject { ["name"] = "story", ["schema"] = JsonNode.Parse(StorySchema) },
+            };
         }
         return body;
     }
@@ -76,6 +88,8 @@ public static class ClusterWorkload
             text.Append(choice.GetProperty("text").GetString());
             if (choice.GetProperty("finish_reason").ValueKind == JsonValueKind.String) finish = choice.GetProperty("finish_reason").GetString();
         }
+        if (body["response_format"] != null && finish == "stop")
+            Tandem.Engine.Tests.Structured.StructuredOutputAssert.Valid(StorySchema, text.ToString());
         return (text.ToString(), finish);
     }
 

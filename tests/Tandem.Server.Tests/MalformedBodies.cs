@@ -64,6 +64,10 @@ public sealed class MalformedBodies(int seed)
         ("logit_bias", ["{\"13\":500}", "{\"x\":1}", "\"x\"", "[1]"]),
         ("ignore_eos", ["\"yes\"", "1"]),
         ("return_timeline", ["\"yes\"", "0"]),
+        ("response_format", ["{\"type\":\"xml\"}", "\"text\"", "5", "{}", "{\"type\":\"json_schema\"}", "{\"type\":\"json_schema\",\"json_schema\":[]}",
+            "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"string\",\"minLength\":1}}}",
+            "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"date\"}}}", "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":false}}"]),
+        ("guided_json", ["5", "\"{\"", "{\"anyOf\":[]}", "\"{\\\"$ref\\\":\\\"#\\\"}\"", "[]"]),
     ];
 
     private static readonly (string Field, string[] Values)[] CompletionBadValues =
@@ -90,7 +94,6 @@ public sealed class MalformedBodies(int seed)
         ("top_logprobs", ["2", "21", "-1"]),
         ("max_completion_tokens", ["0", "-3", "\"x\"", "100000"]),
         ("tools", ["[{\"type\":\"function\"}]", "\"x\""]),
-        ("response_format", ["{\"type\":\"json_object\"}", "\"text\"", "5"]),
     ];
 
     private static readonly string[] BadRoots = ["[1,2]", "\"text\"", "42", "null", "true", "[]", "", " ", "\n\t"];

@@ -3,6 +3,7 @@ using System.Globalization;
 using Tandem.Engine.Generation;
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Engine.Tokenization;
 
 namespace Tandem.Cli.Commands;
@@ -32,11 +33,17 @@ public static class GenerateCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var context = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: the model's, at most 4096)" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not add BOS even where the model asks for it" };
+        var json = new Option<bool>("--json") { Description = "Structured output: the text is a JSON object (enforced while sampling)" };
+        var jsonSchema = new Option<string?>("--json-schema")
+        {
+            Description = "Structured output: the text is JSON valid against this JSON Schema (a file, or the schema's text); " +
+                "supported: type, properties, required, additionalProperties, items, enum, const",
+        };
 
         var command = new Command("generate", "Generate a continuation of a prompt, streaming it to standard output.")
         {
             model, prompt, maxTokens, temperature, topK, topP, minP, repeatPenalty, repeatLastN, presence, frequency,
-            seed, stop, ignoreEos, threads, context, noBos,
+            seed, stop, ignoreEos, threads, context, noBos, json, jsonSchema,
         };
         command.SetAction((parse, _) =>
         {
@@ -66,6 +73,8 @@ public static class GenerateCommand
                 throw new CliUsageException(e.Message);
             }
 
+            var structured = StructuredOutput(parse.GetValue(json), parse.GetValue(jsonSchema));
+
             using var lm = LanguageModel.Load(parse.GetValue(model)!);
             var tokenizer = Tokenizer.FromGguf(lm.File);
             int ctx = parse.GetValue(context) ?? Math.Min(lm.Config.ContextLength, 4096);
@@ -83,6 +92,7 @@ public static class GenerateCommand
                 Sampling = sampling,
                 Stop = parse.GetValue(stop) ?? [],
                 IgnoreEos = parse.GetValue(ignoreEos),
+                StructuredOutput = structured,
             };
 
             using var cts = new CancellationTokenSource();
@@ -105,5 +115,20 @@ public static class GenerateCommand
             return Task.FromResult(0);
         });
         return command;
+    }
+
+    /// <summary>The grammar of --json / --json-schema (a file path or the schema itself), or null for free text.</summary>
+    private static JsonGrammar? StructuredOutput(bool json, string? schema)
+    {
+        if (schema == null) return json ? JsonGrammar.JsonObject : null;
+        if (json) throw new CliUsageException("give --json or --json-schema, not both");
+        try
+        {
+            return JsonGrammar.FromSchema(File.Exists(schema) ? File.ReadAllText(schema) : schema);
+        }
+        catch (JsonSchemaException e)
+        {
+            throw new CliUsageException($"--json-schema: {e.Message}");
+        }
     }
 }

@@ -1,4 +1,5 @@
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 
 namespace Tandem.Engine.Generation;
 
@@ -12,4 +13,6 @@ public sealed record GenerationOptions
     public IReadOnlyList<string> Stop { get; init; } = [];
     /// <summary>Keep generating past end-of-generation tokens (for timing runs).</summary>
     public bool IgnoreEos { get; init; }
+    /// <summary>Structured output: the text must be JSON of this grammar, enforced at every token (null: free text).</summary>
+    public JsonGrammar? StructuredOutput { get; init; }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Engine.Tokenization;
 
 namespace Tandem.Engine.Generation;
@@ -40,6 +41,8 @@ public sealed class TextGenerator
 
         using KvSequence sequence = _transformer.CreateCache(capacity);
         var sampler = new Sampler(options.Sampling, _transformer.Config.VocabSize);
+        var constraint = options.StructuredOutput is { } grammar ? new JsonConstraint(grammar, _tokenizer.Vocabulary) : null;
+        sampler.Constraint = constraint;
         var decoder = new StreamingDecoder(_tokenizer);
         var stop = new StopStringMatcher(options.Stop);
         var text = new StringBuilder();
@@ -59,10 +62,12 @@ public sealed class TextGenerator
         {
             if (cancellation.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
             int id = sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history), top, out var chosen);
+            constraint?.Accept(id);
             bool end = !options.IgnoreEos && _tokenizer.IsEndOfGeneration(id);
             if (end)
             {
-                finish = FinishReason.Stop;
+                // A constrained output that can go no further (a vocabulary without a byte it needs) is cut, not done.
+                finish = constraint is { IsComplete: false } ? FinishReason.Length : FinishReason.Stop;
                 break;
             }
             tokens.Add(id);

@@ -101,12 +101,18 @@ public sealed class Sampler
         set => _rng = value;
     }
 
+    /// <summary>
+    /// Which tokens may come next (structured output), applied to the logits before every other stage; null: any.
+    /// The caller advances it with each token it keeps.
+    /// </summary>
+    public ITokenConstraint? Constraint { get; set; }
+
     /// <summary>Restarts the random sequence from <see cref="Seed"/>, so the same inputs give the same tokens again.</summary>
     public void Reset() => _rng = new Xoshiro256StarStar(Seed);
 
     /// <summary>
-    /// Chooses a token. <paramref name="logits"/> (one per vocabulary entry) is modified: penalties are applied
-    /// to it in place. <paramref name="previousTokens"/> is the sequence so far, oldest first; the penalties look
+    /// Chooses a token. <paramref name="logits"/> (one per vocabulary entry) is modified: the constraint's mask and
+    /// penalties are applied to it in place. <paramref name="previousTokens"/> is the sequence so far, oldest first; the penalties look
     /// at its last <see cref="SamplingParams.PenaltyLastN"/> tokens.
     /// </summary>
     public int Sample(Span<float> logits, ReadOnlySpan<int> previousTokens)
@@ -114,6 +120,7 @@ public sealed class Sampler
         CheckLogits(logits);
         for (int i = 0; i < _biasIds.Length; i++)
             logits[_biasIds[i]] += _biasValues[i];
+        Constraint?.MaskLogits(logits);
         ApplyPenalties(logits, previousTokens);
         if (Params.IsGreedy)
             return ArgMax(logits);
@@ -128,7 +135,8 @@ public sealed class Sampler
     /// </summary>
     /// <remarks>
     /// Log-probabilities are the log-softmax of the logits as given, before penalties, temperature and
-    /// truncation: the model's own distribution, as the OpenAI API and llama.cpp's server report them by default.
+    /// truncation (and before a <see cref="Constraint"/> masks tokens): the model's own distribution, as the OpenAI
+    /// API and llama.cpp's server report them by default.
     /// A token removed by top-k can therefore still appear among the alternatives, and the chosen token's value
     /// does not depend on the sampling settings.
     /// </remarks>

@@ -19,7 +19,9 @@ internal static class ChatRequestParser
         string model = GenerationFields.Model(f, options);
         var messages = Messages(f);
 
-        GenerationFields.RejectStructuredOutput(f);
+        if (f.TryGet("tools", out var tools) && !(tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() == 0))
+            throw ApiException.Unsupported("tools", "'tools' is not supported.");
+        var structuredOutput = StructuredOutputFields.Parse(f);
         int n = GenerationFields.N(f, options);
 
         bool logProbs = f.Bool("logprobs") ?? false;
@@ -44,6 +46,7 @@ internal static class ChatRequestParser
             StopTokenIds = f.TokenIds("stop_token_ids", engine.Tokenizer.VocabSize),
             IncludeStopStringInOutput = f.Bool("include_stop_str_in_output") ?? false,
             IgnoreEos = f.Bool("ignore_eos") ?? false,
+            StructuredOutput = structuredOutput,
             LogProbs = logProbs,
             Stream = stream,
             IncludeUsage = includeUsage,

@@ -1,5 +1,6 @@
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
 
@@ -75,6 +76,19 @@ public static class ClusterProtocol
         LogProbs = s.Logprobs,
         LogitBias = s.LogitBias.Count > 0 ? new Dictionary<int, float>(s.LogitBias) : null,
     };
+
+    /// <summary>Adds structured output to the wire sampling: the grammar (any object, or a schema's text) and where the output starts.</summary>
+    public static void AddStructuredOutput(Proto.Sampling s, JsonGrammar? grammar, int outputStart)
+    {
+        if (grammar == null) return;
+        if (grammar.Schema is { } schema) s.JsonSchema = schema;
+        else s.JsonObject = true;
+        s.OutputStart = outputStart;
+    }
+
+    /// <summary>The grammar of a wire sampling, or null for free text; <see cref="JsonSchemaException"/> for a schema this process cannot compile.</summary>
+    public static JsonGrammar? StructuredOutput(Proto.Sampling s) =>
+        s.JsonSchema.Length > 0 ? JsonGrammar.FromSchema(s.JsonSchema) : s.JsonObject ? JsonGrammar.JsonObject : null;
 
     public static void AddState(Google.Protobuf.Collections.RepeatedField<ulong> field, Xoshiro256StarStar? state)
     {

@@ -95,6 +95,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             IgnoreEos = request.IgnoreEos,
             Kv = kv,
         };
+        ClusterProtocol.AddStructuredOutput(w.Sampling, request.StructuredOutput, request.NumPromptTokens);
         foreach (int t in request.TokenIds) w.TokenIds.Add(t);
         return w;
     }

@@ -130,9 +130,11 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 Sampling = ClusterProtocol.FromWire(request.Sampling ?? new Proto.Sampling()),
                 RandomState = ClusterProtocol.State(request.Sampling?.RandomState ?? []),
                 IgnoreEos = request.IgnoreEos,
+                StructuredOutput = request.Sampling is { } s ? ClusterProtocol.StructuredOutput(s) : null,
+                OutputStart = request.Sampling?.OutputStart ?? 0,
             }, kv);
         }
-        catch (Exception e) when (e is RequestRejectedException or ArgumentException)
+        catch (Exception e) when (e is RequestRejectedException or ArgumentException or Engine.Structured.JsonSchemaException)
         {
             kv?.Release(); // nobody else will tell the holder
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));

@@ -28,7 +28,7 @@ internal static class CompletionRequestParser
             throw ApiException.Unsupported("best_of", $"'best_of' must equal 'n' ({n}): Tandem does not rank candidate completions.");
         if ((long)n * prompts.Count > options.MaxChoices)
             throw ApiException.Invalid("n", $"'n' times the number of prompts must be at most {options.MaxChoices}; got {n} × {prompts.Count}.");
-        GenerationFields.RejectStructuredOutput(f);
+        var structuredOutput = StructuredOutputFields.Parse(f);
 
         int? logProbs = f.Int("logprobs", min: 0, max: SamplingParams.MaxLogProbs);
         if (echo && logProbs is not null)
@@ -51,6 +51,7 @@ internal static class CompletionRequestParser
             IncludeStopStringInOutput = f.Bool("include_stop_str_in_output") ?? false,
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             EchoTexts = echo ? texts : null,
+            StructuredOutput = structuredOutput,
             LogProbs = logProbs is not null,
             Stream = stream,
             IncludeUsage = includeUsage,

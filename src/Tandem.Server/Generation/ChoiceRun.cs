@@ -93,6 +93,7 @@ internal sealed class ChoiceRun : IDisposable
                         StopTokenIds = plan.StopTokenIds,
                         IncludeStopStringInOutput = plan.IncludeStopStringInOutput,
                         IgnoreEos = plan.IgnoreEos,
+                        StructuredOutput = plan.StructuredOutput,
                     };
                     handles[index] = engine.Submit(request);
                     submitted++;

@@ -1,4 +1,5 @@
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 
 namespace Tandem.Server.Generation;
 
@@ -22,6 +23,8 @@ internal sealed record GenerationPlan
     public bool IgnoreEos { get; init; }
     /// <summary>Completions' <c>echo</c>: each prompt's text, put before its choices' text; null without echo.</summary>
     public IReadOnlyList<string>? EchoTexts { get; init; }
+    /// <summary>The grammar every choice's output follows (response_format / guided_json), or null for free text.</summary>
+    public JsonGrammar? StructuredOutput { get; init; }
     /// <summary>Whether per-token log-probabilities are returned (the alternatives count is <see cref="SamplingParams.LogProbs"/>).</summary>
     public bool LogProbs { get; init; }
     public bool Stream { get; init; }

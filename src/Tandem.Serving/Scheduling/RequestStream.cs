@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Tandem.Engine.Generation;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Engine.Tokenization;
 
 namespace Tandem.Serving.Scheduling;
@@ -35,10 +36,14 @@ internal sealed class RequestStream
         foreach (int id in _stopTokenIds)
             if ((uint)id >= (uint)vocabSize) throw new ArgumentException($"stop token {id} is outside the vocabulary (0..{vocabSize - 1})");
         Sampler = new Sampler(request.Sampling, vocabSize);
+        if (request.StructuredOutput is { } grammar)
+            Sampler.Constraint = Constraint = new JsonConstraint(grammar, tokenizer.Vocabulary);
         TopLogProbs = Sampler.TopLogProbCount > 0 ? new TokenLogProb[Sampler.TopLogProbCount] : [];
     }
 
     public Sampler Sampler { get; }
+    /// <summary>The structured-output state (null: free text): it masks the sampler's logits and follows every token taken.</summary>
+    public JsonConstraint? Constraint { get; }
     /// <summary>Scratch for the sampler's top alternatives (copied into each TokenOutput).</summary>
     public TokenLogProb[] TopLogProbs { get; }
     public ChannelReader<TokenOutput> Reader => _channel.Reader;
@@ -48,10 +53,14 @@ internal sealed class RequestStream
     /// <summary>
     /// Handles a sampled token: an end-of-generation token ends the request unseen; any other is appended,
     /// detokenized, checked for stop strings and streamed. Returns why the request ends, or null to go on.
+    /// With structured output the token also advances the constraint (a token it refuses, which only a broken
+    /// worker can send, throws <see cref="InvalidOperationException"/>).
     /// </summary>
     public FinishReason? OnToken(Request request, int tokenId, TokenLogProb chosen, double now)
     {
-        if (!_ignoreEos && _tokenizer.IsEndOfGeneration(tokenId)) return FinishReason.Stop;
+        Constraint?.Accept(tokenId);
+        if (!_ignoreEos && _tokenizer.IsEndOfGeneration(tokenId))
+            return Constraint is { IsComplete: false } ? FinishReason.Length : FinishReason.Stop; // a constrained dead end is cut, not done
         request.AppendOutputToken(tokenId);
         request.Timeline.TokenTimes.Add(now);
         bool stopToken = _stopTokenIds.Length > 0 && Array.IndexOf(_stopTokenIds, tokenId) >= 0;

@@ -1,5 +1,6 @@
 using Tandem.Engine.Generation;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Engine.Tokenization;
 using Tandem.Serving.Scheduling;
 
@@ -31,6 +32,7 @@ public sealed class ForwardedRequest
         _request = new Request(request.Id, request.PromptTokens, request.MaxTokens, arrivalOrder, now) { Stream = _stream };
         Sampling = request.Sampling;
         IgnoreEos = request.IgnoreEos;
+        StructuredOutput = request.StructuredOutput;
         Handle = new RequestHandle(request.Id, _stream.Reader, _stream.Completion, () =>
         {
             _request.RequestCancel();
@@ -45,6 +47,8 @@ public sealed class ForwardedRequest
     /// <summary>The seed every worker samples with (drawn here when the client gave none).</summary>
     public ulong Seed => _stream.Sampler.Seed;
     public bool IgnoreEos { get; }
+    /// <summary>Structured output, enforced by the workers (null: free text).</summary>
+    public JsonGrammar? StructuredOutput { get; }
     /// <summary>The random state after the last token received (null: greedy, or none yet).</summary>
     public Xoshiro256StarStar? RandomState { get; set; }
     /// <summary>Prompt then tokens generated so far.</summary>

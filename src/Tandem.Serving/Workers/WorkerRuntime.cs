@@ -3,6 +3,7 @@ using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
+using Tandem.Engine.Structured;
 using Tandem.Engine.Tokenization;
 using Tandem.Serving.Instances;
 using Tandem.Serving.Scheduling;
@@ -118,6 +119,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
             MaxTokens = w.MaxTokens,
             Sampling = w.Sampling,
             IgnoreEos = w.IgnoreEos,
+            StructuredOutput = w.StructuredOutput,
         };
         RequestAdmission.Validate(request, Config.VocabSize, MaxContext, KvBlocksTotal, BlockSize);
         RequestStream stream;
@@ -130,6 +132,14 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
             throw new RequestRejectedException(e.Message);
         }
         if (w.RandomState is { } state) stream.Sampler.RandomState = state;
+        if (stream.Constraint is { } constraint)
+        {
+            // The constraint's state travels as the tokens it has taken: run them through it again.
+            if ((uint)w.OutputStart > (uint)w.TokenIds.Length)
+                throw new RequestRejectedException($"the output start {w.OutputStart} is outside the request's {w.TokenIds.Length} tokens");
+            if (!constraint.TryAcceptAll(w.TokenIds.AsSpan(w.OutputStart)))
+                throw new RequestRejectedException("the tokens generated so far are not valid structured output for the request's grammar");
+        }
         var r = new Request(w.Id, w.TokenIds, w.MaxTokens, Interlocked.Increment(ref _arrivals), Now) { Stream = stream };
         var handle = new RequestHandle(w.Id, stream.Reader, stream.Completion, () =>
         {
@@ -308,6 +318,10 @@ public sealed record WorkerRequest
     /// <summary>The random state after the tokens so far; null: fresh from the seed.</summary>
     public Xoshiro256StarStar? RandomState { get; init; }
     public bool IgnoreEos { get; init; }
+    /// <summary>Structured output (null: free text); its state is rebuilt from the tokens at <see cref="OutputStart"/> on.</summary>
+    public JsonGrammar? StructuredOutput { get; init; }
+    /// <summary>Where the output begins in <see cref="TokenIds"/> (the original prompt's length).</summary>
+    public int OutputStart { get; init; }
 }
 
 /// <summary>A queued worker request: its token stream, and on a prefill worker the KV held once it is prefilled.</summary>
