@@ -20,7 +20,7 @@ namespace Tandem.Engine.Chat;
 /// in gigachat); Tandem refuses those with a <see cref="ChatTemplateException"/> instead, and renders everything
 /// else byte for byte as llama.cpp does.</para>
 /// </remarks>
-public sealed partial class ChatTemplate
+public sealed partial class ChatTemplate : IChatTemplate
 {
     private ChatTemplate(ChatTemplateKind kind)
     {
@@ -119,6 +119,31 @@ public sealed partial class ChatTemplate
         Validate(messages);
         return RenderValidated(messages, addGenerationPrompt);
     }
+
+    /// <summary>Renders a chat request. The built-in formats have no place for tools: a request that offers some is refused.</summary>
+    public string Render(ChatRenderRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Tools.Count > 0)
+        {
+            throw new ChatTemplateException(
+                $"the built-in chat format '{Name}' cannot show tools to the model; serve with the model's own Jinja template, " +
+                "--chat-template chatml, or --chat-template-file FILE");
+        }
+        return Render(request.Messages, request.AddGenerationPrompt);
+    }
+
+    /// <inheritdoc/>
+    public ToolCallFormat ToolCallFormat => Kind switch
+    {
+        ChatTemplateKind.Llama3 => ToolCallFormat.Llama3Json,
+        ChatTemplateKind.MistralV1 or ChatTemplateKind.MistralV3 or ChatTemplateKind.MistralV3Tekken
+            or ChatTemplateKind.MistralV7 or ChatTemplateKind.MistralV7Tekken => ToolCallFormat.Mistral,
+        _ => ToolCallFormat.Hermes,
+    };
+
+    /// <inheritdoc/>
+    public bool StartsWithBos(string rendered) => RendersBos;
 
     public override string ToString() => Name;
 
