@@ -89,7 +89,10 @@ public sealed partial class ChatTemplate : IChatTemplate
     /// Throws <see cref="ChatTemplateException"/> when the choice is unknown, when the model has no template and none
     /// was chosen, or when the model's template is not one llama.cpp recognises.
     /// </summary>
-    /// <remarks>llama-server falls back to chatml in the last two cases; Tandem asks for an explicit choice.</remarks>
+    /// <remarks>
+    /// The strict lookup of a built-in format. A server chooses with <see cref="ChatTemplateChoice.Choose"/>, which
+    /// renders the model's template as Jinja first and, as llama-server does, falls back to ChatML instead of failing.
+    /// </remarks>
     public static ChatTemplate Resolve(string? chosen, string? modelTemplate)
     {
         if (!string.IsNullOrWhiteSpace(chosen))
