@@ -108,7 +108,10 @@ public sealed class ToolCallStreamParser
             string start = pending.TrimStart();
             if (start.Length == 0 && !final)
                 return ("", []);
-            if (start.StartsWith(marker, StringComparison.Ordinal) || (_format == ToolCallFormat.Llama3Json && start.StartsWith('{')))
+            // Llama's <|python_tag|> and Mistral's [TOOL_CALLS] are control tokens, which the detokenizer does not
+            // spell out: a reply that opens like the call itself counts too.
+            if (start.StartsWith(marker, StringComparison.Ordinal) || (_format == ToolCallFormat.Llama3Json && start.StartsWith('{'))
+                || (_format == ToolCallFormat.Mistral && start.StartsWith("[{", StringComparison.Ordinal)))
             {
                 _wholeReplyIsCall = true;
                 _decided = true;
@@ -130,7 +133,10 @@ public sealed class ToolCallStreamParser
         if (!final)
             return ("", []);
         _pending.Clear();
-        var calls = _format == ToolCallFormat.Mistral ? ReadMistral(pending.TrimStart()[MistralTag.Length..]) : ReadLlama3(pending.TrimStart());
+        string reply = pending.TrimStart();
+        var calls = _format == ToolCallFormat.Mistral
+            ? ReadMistral(reply.StartsWith(MistralTag, StringComparison.Ordinal) ? reply[MistralTag.Length..] : reply)
+            : ReadLlama3(reply);
         if (calls is null)
             return (pending, []);
         _callsMade += calls.Count;

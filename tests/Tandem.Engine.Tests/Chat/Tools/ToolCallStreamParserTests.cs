@@ -76,6 +76,10 @@ public sealed class ToolCallStreamParserTests
         "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"abc123XYZ\"}]", "", ("get_weather", "{\"city\": \"Paris\"}"));
 
     [Fact]
+    public void Mistral_calls_without_the_control_token_spelled_out() => BothWays(ToolCallFormat.Mistral,
+        "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]", "", ("get_weather", "{\"city\": \"Paris\"}"));
+
+    [Fact]
     public void Mistral_name_args_form() => BothWays(ToolCallFormat.Mistral,
         "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}", "", ("get_weather", "{\"city\": \"Paris\"}"));
 
