@@ -9,10 +9,16 @@ public sealed class TandemApiOptions
     /// <summary>The name clients put in <c>model</c> and that /v1/models lists (vLLM's --served-model-name).</summary>
     public string ServedModelName { get; set; } = "model";
 
-    /// <summary>A built-in chat template name (llama.cpp's names: chatml, llama2, llama3, ...) that overrides the model's own.</summary>
+    /// <summary>
+    /// A built-in chat template name (llama.cpp's names: chatml, llama2, llama3, ...) or a Jinja template text, used
+    /// instead of the model's own (llama-server's <c>--chat-template</c>).
+    /// </summary>
     public string? ChatTemplateName { get; set; }
 
-    /// <summary>The model's Jinja chat template (GGUF key tokenizer.chat_template), recognised by its markers when no name is forced.</summary>
+    /// <summary>A file holding a Jinja chat template, used instead of the model's own and of <see cref="ChatTemplateName"/> (<c>--chat-template-file</c>).</summary>
+    public string? ChatTemplateFile { get; set; }
+
+    /// <summary>The model's Jinja chat template (GGUF key tokenizer.chat_template): rendered when nothing else is chosen.</summary>
     public string? ModelChatTemplate { get; set; }
 
     /// <summary>Largest request body accepted; larger ones get 413.</summary>

@@ -44,6 +44,7 @@ public sealed class TandemServer : IAsyncDisposable
             var o = options.Api;
             api.ServedModelName = o.ServedModelName;
             api.ChatTemplateName = o.ChatTemplateName;
+            api.ChatTemplateFile = o.ChatTemplateFile;
             api.ModelChatTemplate = o.ModelChatTemplate;
             api.MaxRequestBodyBytes = o.MaxRequestBodyBytes;
             api.MaxChoices = o.MaxChoices;

@@ -69,7 +69,7 @@ public sealed class ErrorTests(ServerFixture fixture) : IClassFixture<ServerFixt
         { "/v1/chat/completions", ChatWith("messages", new JsonArray(new JsonObject { ["role"] = "user" })).ToJsonString(), HttpStatusCode.BadRequest, "messages[0].content", null },
         { "/v1/chat/completions", ChatWith("top_logprobs", 2).ToJsonString(), HttpStatusCode.BadRequest, "top_logprobs", null },
         { "/v1/chat/completions", ChatWith("max_completion_tokens", -3).ToJsonString(), HttpStatusCode.BadRequest, "max_completion_tokens", null },
-        { "/v1/chat/completions", ChatWith("tools", new JsonArray(new JsonObject { ["type"] = "function" })).ToJsonString(), HttpStatusCode.BadRequest, "tools", "unsupported_parameter" },
+        { "/v1/chat/completions", ChatWith("tools", new JsonArray(new JsonObject { ["type"] = "function" })).ToJsonString(), HttpStatusCode.BadRequest, "tools[0].function", null },
         { "/v1/chat/completions", ChatWith("model", "gpt-4o").ToJsonString(), HttpStatusCode.NotFound, "model", "model_not_found" },
         { "/v1/chat/completions", ChatWith("max_tokens", 100000).ToJsonString(), HttpStatusCode.BadRequest, "messages", "context_length_exceeded" },
     };
@@ -104,26 +104,34 @@ public sealed class ErrorTests(ServerFixture fixture) : IClassFixture<ServerFixt
     }
 }
 
-/// <summary>Chat needs a template: a model without one still serves completions and refuses chat with the fix in the message.</summary>
+/// <summary>Which template chat uses when none is chosen: the model's own, else ChatML (llama-server's fallback).</summary>
 public sealed class ChatTemplateChoiceTests
 {
+    /// <summary>stories260K has no tokenizer.chat_template: chat still answers, rendered with ChatML, as llama-server does.</summary>
     [Fact]
-    public async Task No_template_refuses_chat_with_400_and_serves_completions()
+    public async Task No_template_falls_back_to_chatml()
     {
         var server = await RunningServer.StartAsync(mode: "colocated", chatTemplate: null);
         try
         {
+            Assert.Equal("chatml", server.Server.Api.Chat.Template.Name);
+            Assert.Contains("no chat template", server.Server.Api.Chat.Describe());
             var chat = new JsonObject
             {
                 ["model"] = RunningServer.ModelName,
-                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Hi" }),
+                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Once upon a time" }),
+                ["max_tokens"] = 8,
+                ["temperature"] = 0,
             };
             var reply = await server.Http.PostAsync("/v1/chat/completions", chat);
-            ApiCalls.AssertError(reply, HttpStatusCode.BadRequest, "messages");
-            Assert.Contains("chat template", reply.Body.GetProperty("error").GetProperty("message").GetString());
+            Assert.Equal(HttpStatusCode.OK, reply.Status);
 
-            var ok = await server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 4));
-            Assert.Equal(HttpStatusCode.OK, ok.Status);
+            string chatMl = "<|im_start|>user\nOnce upon a time<|im_end|>\n<|im_start|>assistant\n";
+            var same = await server.Http.PostAsync("/v1/completions", ApiCalls.Completion(chatMl, 8));
+            Assert.Equal(same.Body.GetProperty("choices")[0].GetProperty("text").GetString(),
+                reply.Body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+            Assert.Equal(same.Body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(),
+                reply.Body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
         }
         finally
         {

@@ -28,9 +28,10 @@ public sealed class RunningServer : IAsyncDisposable
     public OpenAIClient Client { get; }
 
     public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null,
-        Action<TandemServerOptions>? configureServer = null, int kvBlocksPerInstance = 256)
+        Action<TandemServerOptions>? configureServer = null, int kvBlocksPerInstance = 256, Func<IServingEngine, IServingEngine>? wrapEngine = null, string? modelPath = null)
     {
-        var engine = TestRuntimes.Start(mode, kvBlocksPerInstance);
+        var engine = TestRuntimes.Start(mode, kvBlocksPerInstance, modelPath);
+        if (wrapEngine is not null) engine = wrapEngine(engine);
         TandemServer? server = null;
         try
         {

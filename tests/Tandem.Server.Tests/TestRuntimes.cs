@@ -9,13 +9,16 @@ public static class TestRuntimes
 {
     public static string ModelPath => TestPaths.Model("stories260K.gguf");
 
+    /// <summary>A 32000-piece vocabulary and 2048 tokens of context: room for prompts that list tools (stories260K spells them out byte by byte into its 512).</summary>
+    public static string LongContextModelPath => TestPaths.Model("tinyllama-v0-q4_0.gguf");
+
     /// <summary>
     /// One core per instance (the machine has two), F32 KV so greedy text is llama.cpp's exactly, 512 tokens of
     /// context (the model's), and by default enough blocks for the concurrency tests.
     /// </summary>
-    public static IServingEngine Start(string mode, int kvBlocksPerInstance = 256) => ServingRuntime.Start(new ServingOptions
+    public static IServingEngine Start(string mode, int kvBlocksPerInstance = 256, string? modelPath = null) => ServingRuntime.Start(new ServingOptions
     {
-        ModelPath = ModelPath,
+        ModelPath = modelPath ?? ModelPath,
         Mode = Enum.Parse<ServingMode>(mode, ignoreCase: true),
         KvElementType = KvElementType.F32,
         KvBlocksPerInstance = kvBlocksPerInstance,

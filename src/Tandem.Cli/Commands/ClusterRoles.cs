@@ -31,8 +31,7 @@ internal static class ClusterRoles
         console.Out.WriteLine($"role: frontend | max context {engine.MaxContext} | worker timeout {cluster.WorkerTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
         console.Out.WriteLine($"  prefill workers: {Listed(cluster.PrefillWorkers)}");
         console.Out.WriteLine($"  decode workers:  {Listed(cluster.DecodeWorkers)}");
-        var chat = server.Api.Chat;
-        console.Out.WriteLine(chat.Template is { } t ? $"chat template: {t.Name}" : $"chat: unavailable ({chat.Unavailable})");
+        console.Out.WriteLine(server.Api.Chat.Describe());
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /health/ready, /metrics, cluster registration); Ctrl+C stops");
         console.Out.Flush();
         return await ServeCommand.ServeUntilStoppedAsync(console, server, listen.Api.ShutdownTimeout.TotalSeconds, cancellation);

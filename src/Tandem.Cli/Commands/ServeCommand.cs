@@ -83,11 +83,16 @@ public static class ServeCommand
         var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
         var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
         var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
-        var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
+        var chatTemplate = new Option<string?>("--chat-template")
+        {
+            Description = "Chat template instead of the model's own: a built-in name (" + string.Join(", ", ChatTemplate.KnownNames) +
+                ") or Jinja text. Default: the model's tokenizer.chat_template rendered as Jinja; if it has none (or it fails), ChatML",
+        };
+        var chatTemplateFile = new Option<string?>("--chat-template-file") { Description = "A file holding a Jinja chat template, used instead of the model's own (and of --chat-template)" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport,
         };
         var access = new AccessArguments();
@@ -105,9 +110,11 @@ public static class ServeCommand
             var servingMode = Enum.Parse<ServingMode>(parse.GetValue(mode)!, ignoreCase: true);
             var kvBytes = ParseBytes(parse.GetValue(kvMemory)!, "--kv-memory");
             string? templateName = parse.GetValue(chatTemplate);
-            if (templateName is not null)
+            string? templateFile = parse.GetValue(chatTemplateFile);
+            if (templateName is not null || templateFile is not null)
             {
-                try { _ = ChatTemplate.Resolve(templateName, null); } // a typo stops here, before any model is loaded
+                // A typo or a broken file stops here, before any model is loaded.
+                try { _ = ChatTemplateChoice.Choose(templateName, templateFile, null, "", ""); }
                 catch (ChatTemplateException e) { throw new CliUsageException(e.Message); }
             }
 
@@ -190,6 +197,7 @@ public static class ServeCommand
             {
                 ServedModelName = parse.GetValue(servedName) ?? Path.GetFileNameWithoutExtension(path),
                 ChatTemplateName = templateName,
+                ChatTemplateFile = templateFile,
                 ModelChatTemplate = lm.File.GetString("tokenizer.chat_template"),
                 ShutdownTimeout = TimeSpan.FromSeconds(graceSeconds),
             };
@@ -307,8 +315,7 @@ public static class ServeCommand
                 $"  {i.Name,-14} {i.Role,-10} cores [{string.Join(",", i.Cores)}]  KV {i.KvBlocksTotal} blocks ({tokens} tokens, {(double)tokens / runtime.MaxContext:0.##}× the {runtime.MaxContext}-token context)"));
         }
         WarnIfKvCannotHoldTheContext(console, runtime, instances);
-        var chat = server.Api.Chat;
-        console.Out.WriteLine(chat.Template is { } t ? $"chat template: {t.Name}" : $"chat: unavailable ({chat.Unavailable})");
+        console.Out.WriteLine(server.Api.Chat.Describe());
         if (AdmissionSummary(api) is { } summary) console.Out.WriteLine(summary);
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");
         console.Out.Flush();

@@ -20,7 +20,7 @@ namespace Tandem.Engine.Chat;
 /// in gigachat); Tandem refuses those with a <see cref="ChatTemplateException"/> instead, and renders everything
 /// else byte for byte as llama.cpp does.</para>
 /// </remarks>
-public sealed partial class ChatTemplate
+public sealed partial class ChatTemplate : IChatTemplate
 {
     private ChatTemplate(ChatTemplateKind kind)
     {
@@ -89,7 +89,10 @@ public sealed partial class ChatTemplate
     /// Throws <see cref="ChatTemplateException"/> when the choice is unknown, when the model has no template and none
     /// was chosen, or when the model's template is not one llama.cpp recognises.
     /// </summary>
-    /// <remarks>llama-server falls back to chatml in the last two cases; Tandem asks for an explicit choice.</remarks>
+    /// <remarks>
+    /// The strict lookup of a built-in format. A server chooses with <see cref="ChatTemplateChoice.Choose"/>, which
+    /// renders the model's template as Jinja first and, as llama-server does, falls back to ChatML instead of failing.
+    /// </remarks>
     public static ChatTemplate Resolve(string? chosen, string? modelTemplate)
     {
         if (!string.IsNullOrWhiteSpace(chosen))
@@ -119,6 +122,31 @@ public sealed partial class ChatTemplate
         Validate(messages);
         return RenderValidated(messages, addGenerationPrompt);
     }
+
+    /// <summary>Renders a chat request. The built-in formats have no place for tools: a request that offers some is refused.</summary>
+    public string Render(ChatRenderRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Tools.Count > 0)
+        {
+            throw new ChatTemplateException(
+                $"the built-in chat format '{Name}' cannot show tools to the model; serve with the model's own Jinja template, " +
+                "--chat-template chatml, or --chat-template-file FILE");
+        }
+        return Render(request.Messages, request.AddGenerationPrompt);
+    }
+
+    /// <inheritdoc/>
+    public ToolCallFormat ToolCallFormat => Kind switch
+    {
+        ChatTemplateKind.Llama3 => ToolCallFormat.Llama3Json,
+        ChatTemplateKind.MistralV1 or ChatTemplateKind.MistralV3 or ChatTemplateKind.MistralV3Tekken
+            or ChatTemplateKind.MistralV7 or ChatTemplateKind.MistralV7Tekken => ToolCallFormat.Mistral,
+        _ => ToolCallFormat.Hermes,
+    };
+
+    /// <inheritdoc/>
+    public bool StartsWithBos(string rendered) => RendersBos;
 
     public override string ToString() => Name;
 

@@ -13,7 +13,7 @@ internal static class ChatCompletionsEndpoint
         using var inFlight = api.Shutdown.Admit();
         using var body = await JsonBody.ReadAsync(ctx, api.Options.MaxRequestBodyBytes);
         var plan = ChatRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options, api.Chat);
-        var format = api.ChatFormat;
+        var format = api.ChatFormat.ForToolCalls(plan);
         string id = ChoiceResponder.NewId(format.IdPrefix);
         using var run = ChoiceRun.Start(api, plan, id);
         await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));

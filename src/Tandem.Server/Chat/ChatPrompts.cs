@@ -5,61 +5,58 @@ using Tandem.Server.Protocol;
 namespace Tandem.Server.Chat;
 
 /// <summary>
-/// Turns chat messages into prompt tokens with the template chosen at start-up. A model without a usable template
-/// still serves /v1/completions; only chat requests are refused, with the reason and the fix.
+/// Turns chat requests into prompt tokens with the template chosen at start-up (<see cref="ChatTemplateChoice"/>:
+/// the user's file or name, else the model's own Jinja template, else a built-in format, else ChatML — llama-server's
+/// fallback, so every model chats). <see cref="Warning"/> says why a fallback was taken; start-up prints it.
 /// </summary>
 public sealed class ChatPrompts
 {
-    private readonly ChatTemplate? _template;
-    private readonly string? _unavailable;
     private readonly Tokenizer _tokenizer;
 
-    /// <summary>Throws <see cref="ChatTemplateException"/> when <paramref name="chosenName"/> is given but unknown: a typo must stop start-up.</summary>
-    public ChatPrompts(Tokenizer tokenizer, string? chosenName, string? modelTemplate)
+    /// <summary>Throws <see cref="ChatTemplateException"/> when the user's choice cannot work: a typo must stop start-up.</summary>
+    public ChatPrompts(Tokenizer tokenizer, string? chosenName, string? chosenFile, string? modelTemplate)
     {
         _tokenizer = tokenizer;
-        if (!string.IsNullOrWhiteSpace(chosenName))
-        {
-            _template = ChatTemplate.Resolve(chosenName, null);
-            return;
-        }
-        try
-        {
-            _template = ChatTemplate.Resolve(null, modelTemplate);
-        }
-        catch (ChatTemplateException e)
-        {
-            _unavailable = e.Message;
-        }
+        var v = tokenizer.Vocabulary;
+        string bos = v.BosId >= 0 && v.BosId < v.Count ? v.Tokens[v.BosId] : "";
+        string eos = v.EosId >= 0 && v.EosId < v.Count ? v.Tokens[v.EosId] : "";
+        var choice = ChatTemplateChoice.Choose(chosenName, chosenFile, modelTemplate, bos, eos);
+        Template = choice.Template;
+        Warning = choice.Warning;
     }
 
-    /// <summary>The template in use, or null when chat is unavailable.</summary>
-    public ChatTemplate? Template => _template;
+    /// <summary>The template in use.</summary>
+    public IChatTemplate Template { get; }
 
-    /// <summary>Why chat is unavailable (null when it is available).</summary>
-    public string? Unavailable => _unavailable;
+    /// <summary>Why the template in use is a fallback rather than the model's own or the user's choice; null when it is not.</summary>
+    public string? Warning { get; }
 
-    /// <summary>
-    /// The prompt tokens of <paramref name="messages"/>, or null when they are more than <paramref name="maxTokens"/>
-    /// (found without tokenizing all of a huge prompt). /tokenize may leave out the assistant's opening
-    /// (<paramref name="addGenerationPrompt"/>) or BOS (<paramref name="addSpecial"/>); chat requests keep both.
-    /// </summary>
-    public int[]? Tokenize(IReadOnlyList<ChatMessage> messages, int maxTokens, bool addGenerationPrompt = true, bool addSpecial = true)
+    /// <summary>What start-up prints: the template in use, and the fallback's reason when there is one.</summary>
+    public string Describe() => Warning is null ? $"chat template: {Template.Name}" : $"chat template: {Template.Name} ({Warning})";
+
+    /// <summary>The prompt text of <paramref name="request"/>; a conversation the template refuses is a 400 on <c>messages</c>.</summary>
+    public string Render(ChatRenderRequest request)
     {
-        if (_template is null)
-            throw ApiException.Invalid("messages", $"Chat completions are unavailable: {_unavailable}.");
-        string text;
         try
         {
-            text = _template.Render(messages, addGenerationPrompt);
+            return Template.Render(request);
         }
         catch (ChatTemplateException e)
         {
             throw ApiException.Invalid("messages", e.Message);
         }
+    }
+
+    /// <summary>
+    /// The prompt tokens of <paramref name="text"/> (from <see cref="Render"/>), or null when they are more than
+    /// <paramref name="maxTokens"/> (found without tokenizing all of a huge prompt). /tokenize may leave out BOS
+    /// (<paramref name="addSpecial"/>); chat requests keep it.
+    /// </summary>
+    public int[]? Tokenize(string text, int maxTokens, bool addSpecial = true)
+    {
         // Special tokens are parsed because the rendered text spells the format's markers; BOS is added as the
-        // vocabulary asks unless the format writes its own (one BOS, not llama-server's doubled pair).
-        bool addBos = addSpecial && _tokenizer.Vocabulary.AddBos && !_template.RendersBos;
+        // vocabulary asks unless the template wrote its own (one BOS, not llama-server's doubled pair).
+        bool addBos = addSpecial && _tokenizer.Vocabulary.AddBos && !Template.StartsWithBos(text);
         return _tokenizer.EncodeAtMost(text, addBos, parseSpecial: true, maxTokens);
     }
 }

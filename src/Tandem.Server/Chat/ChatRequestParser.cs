@@ -19,8 +19,8 @@ internal static class ChatRequestParser
         string model = GenerationFields.Model(f, options);
         var messages = Messages(f);
 
-        if (f.TryGet("tools", out var tools) && !(tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() == 0))
-            throw ApiException.Unsupported("tools", "'tools' is not supported.");
+        var tools = ToolRequest.Parse(f);
+        var templateVariables = TemplateVariables(f);
         var structuredOutput = StructuredOutputFields.Parse(f);
         int n = GenerationFields.N(f, options);
 
@@ -31,7 +31,17 @@ internal static class ChatRequestParser
 
         // max_completion_tokens is the current name; max_tokens the deprecated one (vLLM takes the former first).
         int? maxTokens = f.Int("max_completion_tokens", min: 1) ?? f.Int("max_tokens", min: 1);
-        int[] ids = prompts.Tokenize(messages, engine.MaxContext) ?? throw GenerationFields.PromptTooLong(engine, "messages");
+        string text = prompts.Render(new ChatRenderRequest(messages) { Tools = tools.Shown, TemplateVariables = templateVariables });
+        ToolCallPlan? toolCalls = null;
+        if (tools.Choice != "none")
+        {
+            // "required" and a named function are forced by writing the start of a call after the prompt.
+            var toolFormat = prompts.Template.ToolCallFormat;
+            string forced = tools.Choice == "auto" ? "" : ToolCallPlan.Force(toolFormat, tools.Function);
+            text += forced;
+            toolCalls = new ToolCallPlan(toolFormat, forced, tools.Parallel);
+        }
+        int[] ids = prompts.Tokenize(text, engine.MaxContext) ?? throw GenerationFields.PromptTooLong(engine, "messages");
         int budget = GenerationFields.MaxTokens(ids.Length, maxTokens, null, engine, "messages");
 
         bool stream = GenerationFields.Stream(f, out bool includeUsage);
@@ -51,12 +61,34 @@ internal static class ChatRequestParser
             Stream = stream,
             IncludeUsage = includeUsage,
             ReturnTimeline = GenerationFields.ReturnTimeline(f, http),
+            ToolCalls = toolCalls,
         };
     }
 
     /// <summary>
+    /// <c>chat_template_kwargs</c>: extra variables for the chat template (vLLM's and llama-server's field), e.g.
+    /// <c>{"enable_thinking": false}</c> for Qwen3.
+    /// </summary>
+    private static IReadOnlyDictionary<string, JsonElement> TemplateVariables(RequestFields f)
+    {
+        var variables = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        if (!f.TryGet("chat_template_kwargs", out var kwargs))
+            return variables;
+        if (kwargs.ValueKind != JsonValueKind.Object)
+            throw ApiException.Invalid("chat_template_kwargs", "'chat_template_kwargs' must be an object of template variables.");
+        foreach (var p in kwargs.EnumerateObject())
+        {
+            if (p.Name is "messages" or "tools" or "add_generation_prompt" or "bos_token" or "eos_token")
+                throw ApiException.Invalid("chat_template_kwargs", $"'chat_template_kwargs' cannot set '{p.Name}': the request's own fields set it.");
+            variables[p.Name] = p.Value;
+        }
+        return variables;
+    }
+
+    /// <summary>
     /// <c>messages</c>: objects with a role and a content that is a string or an array of text parts (joined, as
-    /// llama-server joins them). "developer" is the newer name of "system".
+    /// llama-server joins them). "developer" is the newer name of "system". An assistant message may carry
+    /// <c>tool_calls</c> (its content then may be null); a tool message answers one by <c>tool_call_id</c>.
     /// </summary>
     internal static List<ChatMessage> Messages(RequestFields f)
     {
@@ -75,23 +107,63 @@ internal static class ChatRequestParser
             if (m.ValueKind != JsonValueKind.Object)
                 throw ApiException.Invalid(param, $"'{param}' must be an object with 'role' and 'content'.");
             var fields = new RequestFields(m);
-            string role = fields.String("role") ?? throw ApiException.Invalid($"{param}.role", $"'{param}.role' is required.");
+            string role = OptionalString(fields, "role", param) ?? throw ApiException.Invalid($"{param}.role", $"'{param}.role' is required.");
             if (role == "developer") role = ChatRoles.System;
             if (!ChatRoles.IsKnown(role))
                 throw ApiException.Invalid($"{param}.role", $"'{param}.role' must be one of system, developer, user, assistant, tool; got '{role}'.");
-            list.Add(new ChatMessage(role, Content(fields, param)));
+            var calls = ToolCalls(fields, param, role);
+            bool noContent = !fields.Has("content");
+            if (noContent && calls.Count == 0)
+                throw ApiException.Invalid($"{param}.content", $"'{param}.content' is required.");
+            list.Add(new ChatMessage(role, noContent ? "" : Content(fields, param))
+            {
+                ContentIsNull = noContent,
+                ToolCalls = calls,
+                ToolCallId = OptionalString(fields, "tool_call_id", param),
+                Name = OptionalString(fields, "name", param),
+            });
         }
         return list;
     }
 
+    private static string? OptionalString(RequestFields m, string name, string param)
+    {
+        if (!m.TryGet(name, out var v)) return null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw ApiException.Invalid($"{param}.{name}", $"'{param}.{name}' must be a string.");
+    }
+
+    /// <summary>An assistant message's <c>tool_calls</c>: <c>[{"id", "type": "function", "function": {"name", "arguments": JSON text}}]</c>.</summary>
+    private static List<ChatToolCall> ToolCalls(RequestFields m, string param, string role)
+    {
+        var calls = new List<ChatToolCall>();
+        if (!m.TryGet("tool_calls", out var array))
+            return calls;
+        if (role != ChatRoles.Assistant)
+            throw ApiException.Invalid($"{param}.tool_calls", $"Only an assistant message has 'tool_calls'; '{param}' is a {role} message.");
+        if (array.ValueKind != JsonValueKind.Array)
+            throw ApiException.Invalid($"{param}.tool_calls", $"'{param}.tool_calls' must be an array.");
+        int k = 0;
+        foreach (var call in array.EnumerateArray())
+        {
+            string p = $"{param}.tool_calls[{k++}]";
+            if (call.ValueKind != JsonValueKind.Object || !call.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object
+                || !function.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String)
+                throw ApiException.Invalid(p, $"'{p}' must be {{\"id\", \"type\": \"function\", \"function\": {{\"name\", \"arguments\"}}}}.");
+            string arguments = function.TryGetProperty("arguments", out var a) ? a.ValueKind switch
+            {
+                JsonValueKind.String => a.GetString()!,
+                JsonValueKind.Object => a.GetRawText(),
+                _ => throw ApiException.Invalid($"{p}.function.arguments", $"'{p}.function.arguments' must be a JSON string."),
+            } : "{}";
+            string id = call.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString()! : "";
+            calls.Add(new ChatToolCall(id, name.GetString()!, arguments));
+        }
+        return calls;
+    }
+
     private static string Content(RequestFields m, string param)
     {
-        if (!m.TryGet("content", out var content))
-        {
-            if (m.Has("tool_calls"))
-                throw ApiException.Unsupported($"{param}.tool_calls", "Tool calls are not supported.");
-            throw ApiException.Invalid($"{param}.content", $"'{param}.content' is required.");
-        }
+        m.TryGet("content", out var content);
         if (content.ValueKind == JsonValueKind.String)
             return content.GetString()!;
         if (content.ValueKind != JsonValueKind.Array)

@@ -30,6 +30,8 @@ internal sealed record GenerationPlan
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
     public bool ReturnTimeline { get; init; }
+    /// <summary>Chat with tools: how replies are read for tool calls; null when they are plain text.</summary>
+    public Chat.ToolCallPlan? ToolCalls { get; init; }
 
     public int ChoiceCount => Prompts.Count * N;
 

@@ -17,7 +17,7 @@ public sealed class TandemApi
         Time = time ?? TimeProvider.System;
         Shutdown = shutdown ?? new ShutdownDrain(options.ShutdownTimeout, null, Time);
         StartedAt = Time.GetUtcNow();
-        Chat = new ChatPrompts(engine.Tokenizer, options.ChatTemplateName, options.ModelChatTemplate);
+        Chat = new ChatPrompts(engine.Tokenizer, options.ChatTemplateName, options.ChatTemplateFile, options.ModelChatTemplate);
         Metrics = new ServingMetrics(engine, options.ServedModelName, options.Replanner);
         CompletionFormat = new CompletionFormat(engine.Tokenizer);
         ChatFormat = new ChatFormat(engine.Tokenizer);
