@@ -38,6 +38,20 @@ public sealed record ServingOptions
     public KvElementType KvElementType { get; init; } = KvElementType.F16;
     /// <summary>Tokens per KV block (vLLM's default 16).</summary>
     public int BlockSize { get; init; } = 16;
+    /// <summary>
+    /// Automatic prefix caching (vLLM's, on by default there too): full KV blocks stay cached, keyed by a hash of their
+    /// tokens and prefix, and a request reuses the longest cached prefix of its prompt instead of computing it again.
+    /// Outputs are bit-identical either way (the engine is batch-invariant); off only to measure or to save the hashing.
+    /// </summary>
+    public bool PrefixCaching { get; init; } = true;
+    /// <summary>How the controller picks the prefill (or colocated) instance of a prompt.</summary>
+    public EntryRouting Routing { get; init; } = EntryRouting.CacheAware;
+    /// <summary>
+    /// Cache-aware routing: weight of a prompt's uncached tokens against the instance's queued tokens (Dynamo's
+    /// kv-overlap-score-weight, also 1 by default: a token to compute costs the same whether queued or this prompt's).
+    /// Higher favours cache hits over balance.
+    /// </summary>
+    public double CacheOverlapWeight { get; init; } = 1.0;
     /// <summary>Longest prompt + completion per request; null: the model's trained context length.</summary>
     public int? MaxContext { get; init; }
 
@@ -97,6 +111,9 @@ public sealed record ServingOptions
         Positive(PrefillTokenTarget, nameof(PrefillTokenTarget));
         Positive(ChunkBudget, nameof(ChunkBudget));
         Positive(MaxNumSeqs, nameof(MaxNumSeqs));
+        if (!(CacheOverlapWeight >= 0) || double.IsInfinity(CacheOverlapWeight))
+            throw new ArgumentException($"CacheOverlapWeight must be 0 or more; got {CacheOverlapWeight}", nameof(CacheOverlapWeight));
+        if (!Enum.IsDefined(Routing)) throw new ArgumentException($"unknown routing {Routing}", nameof(Routing));
         if (WatermarkFraction is < 0 or >= 1 || double.IsNaN(WatermarkFraction))
             throw new ArgumentException($"WatermarkFraction must be in [0, 1); got {WatermarkFraction}", nameof(WatermarkFraction));
         ArgumentNullException.ThrowIfNull(TimeProvider);

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
@@ -28,6 +30,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     private readonly int _maxRequestBlocks;                      // the largest request (prompt + max_tokens) every pool it passes can hold, in blocks
     private readonly int _blockSize;
     private long _arrivals;
+    private int _roundRobin;
+    private KvPrefixHash? _prefixHash; // the entry pools' common block hash chain, for cache-aware routing
     private int _disposed;
 
     public ModelConfig Config => _model.Config;
@@ -109,12 +113,18 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             throw;
         }
         _maxRequestBlocks = _instances.Min(i => i.Kv.TotalBlocks);
+        _prefixHash = _entry[0].Kv.Pool.PrefixHash;
         foreach (var i in _instances) i.Start();
     }
 
-    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model) => o.KvBlocksPerInstance is { } blocks
-        ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
-        : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
+    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model)
+    {
+        var pool = o.KvBlocksPerInstance is { } blocks
+            ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
+            : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
+        if (o.PrefixCaching) pool.EnablePrefixCaching(model.Fingerprint); // the hash chain is keyed by the weights
+        return pool;
+    }
 
     /// <summary>Core sets per instance, in instance order (entry instances first, then decode).</summary>
     private List<IReadOnlyList<int>> AssignCores(ServingOptions o) => AssignCores(o, o.InstanceCount, Warn);
@@ -174,7 +184,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             return handle;
         }
         r.Timeline.PrefillQueued = now;
-        PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+        PickEntryInstance(r).Post(InstanceMessageKind.Submit, r);
         return handle;
     }
 
@@ -184,14 +194,31 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         r.Owner?.NotifyCancel();
     }
 
-    /// <summary>FCFS dispatch: the prefill (or colocated) instance with the fewest queued prompt tokens, then the fewest running.</summary>
-    private ServingInstance PickEntryInstance() => _entry[DispatchPolicy.PickEntry(_entry)];
+    /// <summary>The prefill (or colocated) instance for a prompt, by <see cref="ServingOptions.Routing"/>.</summary>
+    private ServingInstance PickEntryInstance(Request r)
+    {
+        if (_entry.Count == 1) return _entry[0];
+        if (Options.Routing == EntryRouting.RoundRobin) return _entry[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)_entry.Count)];
+        if (Options.Routing == EntryRouting.LeastLoaded || _prefixHash is not { } hash) return _entry[DispatchPolicy.PickEntry(_entry)];
+
+        // Cache-aware: the prompt's block hashes once, then each instance's cached leading blocks (at most all tokens
+        // but the last, as an instance would reuse them).
+        var tokens = CollectionsMarshal.AsSpan(r.AllTokenIdList);
+        int blocks = (tokens.Length - 1) / hash.BlockSize;
+        UInt128[]? rented = blocks > 128 ? ArrayPool<UInt128>.Shared.Rent(blocks) : null;
+        Span<UInt128> chain = rented is null ? stackalloc UInt128[blocks] : rented.AsSpan(0, blocks);
+        hash.Chain(tokens[..(blocks * hash.BlockSize)], chain);
+        Span<int> cached = _entry.Count <= 64 ? stackalloc int[_entry.Count] : new int[_entry.Count];
+        for (int i = 0; i < _entry.Count; i++) cached[i] = (_entry[i].CachedBlocks?.LeadingBlocks(chain) ?? 0) * hash.BlockSize;
+        if (rented is not null) ArrayPool<UInt128>.Shared.Return(rented);
+        return _entry[DispatchPolicy.PickEntryCacheAware(_entry, r.NumTokensToCompute, cached, Options.CacheOverlapWeight)];
+    }
 
     /// <summary>A prefilled request goes to the decode instance with the most free KV capacity (it pulls when it has room).</summary>
     internal void RouteToDecode(Request r) => _decode[DispatchPolicy.PickDecode(_decode)].Post(InstanceMessageKind.Migrate, r);
 
     /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far).</summary>
-    internal void Resubmit(Request r) => PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+    internal void Resubmit(Request r) => PickEntryInstance(r).Post(InstanceMessageKind.Submit, r);
 
     public ServingSnapshot Snapshot() => new() { Instances = _instances.Select(i => i.Snapshot()).ToArray() };
 

@@ -77,11 +77,26 @@ public static class ServeCommand
         var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
         var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
         var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
+        var noPrefixCaching = new Option<bool>("--no-prefix-caching")
+        {
+            Description = "Turn off automatic prefix caching (on by default: full KV blocks stay cached by a hash of their tokens and prefix, and a prompt reuses its longest cached prefix; outputs are the same either way)",
+        };
+        var routing = new Option<string>("--routing")
+        {
+            Description = "How a prompt picks its prefill (or colocated) instance: cache-aware (the least queued prompt tokens + uncached tokens of this prompt there, Dynamo's overlap-against-load rule), least-loaded (shortest queue) or round-robin",
+            DefaultValueFactory = _ => "cache-aware",
+        };
+        routing.AcceptOnlyFromAmong("cache-aware", "least-loaded", "round-robin");
+        var overlapWeight = new Option<double>("--cache-overlap-weight")
+        {
+            Description = "cache-aware routing: weight of a prompt's uncached tokens against an instance's queued tokens (higher favours cache hits over balance)",
+            DefaultValueFactory = _ => 1.0,
+        };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, routing, overlapWeight, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease,
         };
         command.SetAction(async (parse, cancellation) =>
@@ -142,6 +157,9 @@ public static class ServeCommand
                 InstanceCores = parse.GetValue(coreLists) is { } lists ? ParseCoreLists(lists) : null,
                 KvBytesPerInstance = kvBytes,
                 KvElementType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
+                PrefixCaching = !parse.GetValue(noPrefixCaching),
+                Routing = parse.GetValue(routing) switch { "least-loaded" => EntryRouting.LeastLoaded, "round-robin" => EntryRouting.RoundRobin, _ => EntryRouting.CacheAware },
+                CacheOverlapWeight = parse.GetValue(overlapWeight),
                 MaxContext = parse.GetValue(context),
                 PrefillTokenTarget = parse.GetValue(prefillTarget),
                 ChunkBudget = parse.GetValue(chunkBudget),
@@ -269,7 +287,7 @@ public static class ServeCommand
     {
         var o = runtime.Options;
         console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
-        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block");
+        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block, prefix caching {(o.PrefixCaching ? "on" : "off")}");
         var instances = runtime.Snapshot().Instances;
         foreach (var i in instances)
         {

@@ -225,6 +225,9 @@ public sealed class ClusterEngine : IServingEngine
                 KvBlocksTotal = s?.KvBlocksTotal ?? 0,
                 Held = s?.Held ?? 0,
                 TokensComputed = s?.TokensComputed ?? 0,
+                KvBlocksCached = s?.KvBlocksCached ?? 0,
+                PrefixCacheQueries = s?.PrefixCacheQueries ?? 0,
+                PrefixCacheHits = s?.PrefixCacheHits ?? 0,
             };
         }).ToArray(),
     };

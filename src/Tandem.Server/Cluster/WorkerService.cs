@@ -54,6 +54,9 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             KvBlocksFreeForNew = worker.KvBlocksFreeForNew,
             Held = worker.HeldCount,
             TokensComputed = s.TokensComputed,
+            KvBlocksCached = s.KvBlocksCached,
+            PrefixCacheQueries = s.PrefixCacheQueries,
+            PrefixCacheHits = s.PrefixCacheHits,
         });
     }
 

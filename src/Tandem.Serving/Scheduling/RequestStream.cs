@@ -77,6 +77,7 @@ internal sealed class RequestStream
             StopString = _stop.MatchedStopString,
             Preemptions = request.NumPreemptions,
             KvTransferBytes = request.KvTransferBytes,
+            CachedTokens = request.NumCachedTokens,
         });
     }
 
