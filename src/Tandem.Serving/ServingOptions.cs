@@ -52,6 +52,19 @@ public sealed record ServingOptions
     /// Higher favours cache hits over balance.
     /// </summary>
     public double CacheOverlapWeight { get; init; } = 1.0;
+    /// <summary>
+    /// Conditional disaggregation (disaggregated mode): a prompt whose part not cached on some decode instance is at most
+    /// this many tokens is prefilled there, with no prefill instance and no KV transfer (Dynamo's and llm-d's choice); it
+    /// is also the most prompt tokens a decode step takes along. 0: every prompt goes through a prefill instance.
+    /// </summary>
+    public int LocalPrefillThreshold { get; init; } = DefaultLocalPrefillThreshold;
+    /// <summary>See docs/experiments/prefix-caching.md for the measurement behind it.</summary>
+    public const int DefaultLocalPrefillThreshold = 0;
+    /// <summary>
+    /// Conditional disaggregation: the prefill pool counts as busy when every prefill instance has at least this many
+    /// prompt tokens queued; a prompt then goes to a decode instance whatever its length. 0: never.
+    /// </summary>
+    public int PrefillBusyTokens { get; init; }
     /// <summary>Longest prompt + completion per request; null: the model's trained context length.</summary>
     public int? MaxContext { get; init; }
 
@@ -111,6 +124,10 @@ public sealed record ServingOptions
         Positive(PrefillTokenTarget, nameof(PrefillTokenTarget));
         Positive(ChunkBudget, nameof(ChunkBudget));
         Positive(MaxNumSeqs, nameof(MaxNumSeqs));
+        if (LocalPrefillThreshold < 0) throw new ArgumentException($"LocalPrefillThreshold must be 0 or more; got {LocalPrefillThreshold}", nameof(LocalPrefillThreshold));
+        if (PrefillBusyTokens < 0) throw new ArgumentException($"PrefillBusyTokens must be 0 or more; got {PrefillBusyTokens}", nameof(PrefillBusyTokens));
+        if (PrefillBusyTokens > 0 && LocalPrefillThreshold == 0)
+            throw new ArgumentException("PrefillBusyTokens sends prompts to decode instances, which needs LocalPrefillThreshold above 0 (their per-step prompt budget)", nameof(PrefillBusyTokens));
         if (!(CacheOverlapWeight >= 0) || double.IsInfinity(CacheOverlapWeight))
             throw new ArgumentException($"CacheOverlapWeight must be 0 or more; got {CacheOverlapWeight}", nameof(CacheOverlapWeight));
         if (!Enum.IsDefined(Routing)) throw new ArgumentException($"unknown routing {Routing}", nameof(Routing));

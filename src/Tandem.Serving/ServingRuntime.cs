@@ -89,7 +89,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
                 for (int i = 0; i < o.DecodeInstances; i++)
                 {
                     var pool = NewPool(o, model);
-                    var inst = new DecodeInstance($"decode-{i}", this, model, pool, cores[o.PrefillInstances + i], o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads);
+                    var inst = new DecodeInstance($"decode-{i}", this, model, pool, cores[o.PrefillInstances + i], o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads,
+                        localPrefillBudget: o.LocalPrefillThreshold);
                     _instances.Add(inst);
                     _decode.Add(inst);
                 }
@@ -184,7 +185,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             return handle;
         }
         r.Timeline.PrefillQueued = now;
-        PickEntryInstance(r).Post(InstanceMessageKind.Submit, r);
+        (PickLocalPrefill(r) ?? PickEntryInstance(r)).Post(InstanceMessageKind.Submit, r);
         return handle;
     }
 
@@ -199,19 +200,45 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     {
         if (_entry.Count == 1) return _entry[0];
         if (Options.Routing == EntryRouting.RoundRobin) return _entry[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)_entry.Count)];
-        if (Options.Routing == EntryRouting.LeastLoaded || _prefixHash is not { } hash) return _entry[DispatchPolicy.PickEntry(_entry)];
+        if (Options.Routing == EntryRouting.LeastLoaded || _prefixHash is null) return _entry[DispatchPolicy.PickEntry(_entry)];
+        Span<int> cached = _entry.Count <= 64 ? stackalloc int[_entry.Count] : new int[_entry.Count];
+        CachedPrefixes(r, _entry, cached);
+        return _entry[DispatchPolicy.PickEntryCacheAware(_entry, r.NumTokensToCompute, cached, Options.CacheOverlapWeight)];
+    }
 
-        // Cache-aware: the prompt's block hashes once, then each instance's cached leading blocks (at most all tokens
-        // but the last, as an instance would reuse them).
+    /// <summary>
+    /// Conditional disaggregation: the decode instance holding the longest cached prefix of the prompt (then the most
+    /// free KV) when the rest is at most <see cref="ServingOptions.LocalPrefillThreshold"/> tokens or every prefill
+    /// instance is busy (<see cref="ServingOptions.PrefillBusyTokens"/> queued); null: the prompt goes to prefill.
+    /// </summary>
+    private ServingInstance? PickLocalPrefill(Request r)
+    {
+        if (_decode.Count == 0 || Options.LocalPrefillThreshold == 0) return null;
+        Span<int> cached = _decode.Count <= 64 ? stackalloc int[_decode.Count] : new int[_decode.Count];
+        CachedPrefixes(r, _decode, cached);
+        int best = 0;
+        for (int i = 1; i < _decode.Count; i++)
+            if (cached[i] > cached[best] || (cached[i] == cached[best] && _decode[i].FreeCapacityBlocks > _decode[best].FreeCapacityBlocks)) best = i;
+        bool shortRest = r.NumTokens - cached[best] <= Options.LocalPrefillThreshold;
+        bool prefillBusy = Options.PrefillBusyTokens > 0 && _entry.TrueForAll(p => p.QueuedTokens >= Options.PrefillBusyTokens);
+        return shortRest || prefillBusy ? _decode[best] : null;
+    }
+
+    /// <summary>
+    /// Tokens of <paramref name="r"/>'s prompt each instance holds cached (whole leading blocks, at most all tokens but
+    /// the last, as an instance would reuse them), from the blocks they report: the prompt is hashed once.
+    /// </summary>
+    private void CachedPrefixes<T>(Request r, List<T> instances, Span<int> cached) where T : ServingInstance
+    {
+        cached.Clear();
+        if (_prefixHash is not { } hash) return;
         var tokens = CollectionsMarshal.AsSpan(r.AllTokenIdList);
         int blocks = (tokens.Length - 1) / hash.BlockSize;
         UInt128[]? rented = blocks > 128 ? ArrayPool<UInt128>.Shared.Rent(blocks) : null;
         Span<UInt128> chain = rented is null ? stackalloc UInt128[blocks] : rented.AsSpan(0, blocks);
         hash.Chain(tokens[..(blocks * hash.BlockSize)], chain);
-        Span<int> cached = _entry.Count <= 64 ? stackalloc int[_entry.Count] : new int[_entry.Count];
-        for (int i = 0; i < _entry.Count; i++) cached[i] = (_entry[i].CachedBlocks?.LeadingBlocks(chain) ?? 0) * hash.BlockSize;
+        for (int i = 0; i < instances.Count; i++) cached[i] = (instances[i].CachedBlocks?.LeadingBlocks(chain) ?? 0) * hash.BlockSize;
         if (rented is not null) ArrayPool<UInt128>.Shared.Return(rented);
-        return _entry[DispatchPolicy.PickEntryCacheAware(_entry, r.NumTokensToCompute, cached, Options.CacheOverlapWeight)];
     }
 
     /// <summary>A prefilled request goes to the decode instance with the most free KV capacity (it pulls when it has room).</summary>

@@ -92,11 +92,21 @@ public static class ServeCommand
             Description = "cache-aware routing: weight of a prompt's uncached tokens against an instance's queued tokens (higher favours cache hits over balance)",
             DefaultValueFactory = _ => 1.0,
         };
+        var localPrefill = new Option<int>("--local-prefill-threshold")
+        {
+            Description = "Disaggregated mode, conditional disaggregation: a prompt whose part not cached on a decode instance is at most this many tokens is prefilled there (no prefill instance, no KV transfer); also the most prompt tokens a decode step takes along (0: off)",
+            DefaultValueFactory = _ => ServingOptions.DefaultLocalPrefillThreshold,
+        };
+        var prefillBusy = new Option<int>("--prefill-busy-tokens")
+        {
+            Description = "With --local-prefill-threshold: when every prefill instance has at least this many prompt tokens queued, prompts go to a decode instance whatever their length (0: never)",
+            DefaultValueFactory = _ => 0,
+        };
         var chatTemplate = new Option<string?>("--chat-template") { Description = $"Built-in chat template name instead of the model's own ({string.Join(", ", ChatTemplate.KnownNames)})" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, routing, overlapWeight, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease,
         };
         command.SetAction(async (parse, cancellation) =>
@@ -160,11 +170,15 @@ public static class ServeCommand
                 PrefixCaching = !parse.GetValue(noPrefixCaching),
                 Routing = parse.GetValue(routing) switch { "least-loaded" => EntryRouting.LeastLoaded, "round-robin" => EntryRouting.RoundRobin, _ => EntryRouting.CacheAware },
                 CacheOverlapWeight = parse.GetValue(overlapWeight),
+                LocalPrefillThreshold = parse.GetValue(localPrefill),
+                PrefillBusyTokens = parse.GetValue(prefillBusy),
                 MaxContext = parse.GetValue(context),
                 PrefillTokenTarget = parse.GetValue(prefillTarget),
                 ChunkBudget = parse.GetValue(chunkBudget),
                 OnWarning = m => console.Error.WriteLine($"warning: {m}"),
             };
+            if (roleName != "all" && (options.LocalPrefillThreshold > 0 || options.PrefillBusyTokens > 0))
+                throw new CliUsageException("--local-prefill-threshold and --prefill-busy-tokens work in one process (--role all): cluster decode workers prefill nothing");
             if (cluster.IsWorker)
             {
                 // A worker runs one instance of its role; --prefill-instances / --decode-instances count processes now.
