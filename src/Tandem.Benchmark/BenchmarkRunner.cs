@@ -11,7 +11,9 @@ public sealed record RunResult(IReadOnlyList<RequestRecord> Records, double Dura
 
 /// <summary>
 /// Plays a workload against a server: request i is released at its arrival time (open loop: arrivals do not wait
-/// for answers), optionally held back until fewer than <c>maxConcurrency</c> requests are in flight.
+/// for answers), optionally held back until fewer than <c>maxConcurrency</c> requests are in flight. A later turn of
+/// a conversation (<see cref="BenchRequest.After"/>) is released instead its think time after the turn before it
+/// ended (closed loop within a conversation, as a user waits for the answer); its latencies count from then.
 /// </summary>
 public static class BenchmarkRunner
 {
@@ -44,8 +46,24 @@ public static class BenchmarkRunner
             }
         }
 
+        async Task<RequestRecord> FollowUp(BenchRequest request, Task<RequestRecord> previous)
+        {
+            var before = await previous.ConfigureAwait(false);
+            double scheduledAt = Math.Max(before.EndAt, clock.Now) + request.ThinkSeconds;
+            double wait;
+            while ((wait = scheduledAt - clock.Now) > 0)
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000)), ct).ConfigureAwait(false);
+            return await One(request, scheduledAt).ConfigureAwait(false);
+        }
+
         for (int i = 0; i < requests.Count; i++)
         {
+            if (requests[i].After is int after)
+            {
+                if (after < 0 || after >= i) throw new ArgumentException($"request {i} follows request {after}, which does not come before it");
+                tasks[i] = FollowUp(requests[i], tasks[after]);
+                continue;
+            }
             // Timers round to milliseconds and may fire a little early: wait again until the arrival time has passed.
             double wait;
             while ((wait = arrivalTimes[i] - clock.Now) > 0)

@@ -46,7 +46,7 @@ public static class ServeBenchmark
         {
             // Each run (a sweep's rate, a search's probe) prefills prompts no earlier run sent.
             var runRequests = workload.Prompts.ForRun(runs.Count);
-            var (times, arrival) = workload.ArrivalsAt(rate, options);
+            var (times, arrival) = workload.ArrivalsAt(rate, options, runRequests.Count);
             observer?.RunStarting(rate, requests.Count);
             var progress = observer is null ? null : new SynchronousProgress<RunProgress>(p => observer.Progress(rate, p));
             var result = await BenchmarkRunner.RunAsync(client, runRequests, times, options.MaxConcurrency, progress, token).ConfigureAwait(false);
@@ -92,13 +92,16 @@ public static class ServeBenchmark
             o.Rates ?? [TimedTrace is { } t ? t.NativeRate / o.TimeScale : double.PositiveInfinity];
 
         /// <summary>Arrival times of a run at <paramref name="rate"/> and how they were made, in words.</summary>
-        public (double[] Times, string Arrival) ArrivalsAt(double rate, ServeBenchmarkOptions o)
+        public (double[] Times, string Arrival) ArrivalsAt(double rate, ServeBenchmarkOptions o) => ArrivalsAt(rate, o, Requests.Count);
+
+        /// <summary>The same for a run of <paramref name="count"/> requests (a multi-turn run's count depends on its draw).</summary>
+        public (double[] Times, string Arrival) ArrivalsAt(double rate, ServeBenchmarkOptions o, int count)
         {
             if (TimedTrace is { } trace)
                 return (trace.ArrivalTimesAt(rate), double.IsPositiveInfinity(rate) ? "all at once (trace)"
                     : string.Create(CultureInfo.InvariantCulture, $"trace {rate:G4}/s (its times x{trace.NativeRate / rate:G4})"));
             var arrivals = new ArrivalProcess(rate, o.ArrivalCv);
-            return (arrivals.ArrivalTimes(Requests.Count, o.Seed), arrivals.Describe());
+            return (arrivals.ArrivalTimes(count, o.Seed), arrivals.Describe());
         }
 
         /// <summary>The report's settings for this workload run under <paramref name="o"/> against <paramref name="baseUrl"/>.</summary>
@@ -147,6 +150,14 @@ public static class ServeBenchmark
                 throw new ArgumentException("--token-ids works with synthetic workloads and traces only (a dataset's prompts are text)");
             var loaded = DatasetWorkload.Load(path, o.NumPrompts, o.Seed, o.MaxModelLength, o.OutputLength, exact is null ? null : exact.Count);
             return new PreparedWorkload(loaded, null, Prompts(loaded, redraw: false));
+        }
+        if (string.Equals(o.Workload, MultiTurnWorkload.Name, StringComparison.OrdinalIgnoreCase))
+        {
+            var chat = MultiTurnWorkload.FromOptions(o.Turns, o.SystemLength, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.ThinkTime, o.MaxModelLength);
+            int conversations = chat.ConversationsFor(o.NumPrompts);
+            IReadOnlyList<BenchRequest> Draw(int seed) => chat.Generate(conversations, seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact);
+            var first = Draw(o.Seed);
+            return new PreparedWorkload(first, null, new RunPrompts(first, o.Seed, Draw));
         }
         var generated = WorkloadGenerator.Generate(WorkloadSpec.Preset(o.Workload, o.InputLength, o.OutputLength, o.InputCv, o.OutputCv, o.MaxModelLength),
             o.NumPrompts, o.Seed, o.PromptFormat, o.TokenIdMin, o.TokenIdMax, exact);

@@ -37,6 +37,12 @@ public sealed record ServeBenchmarkOptions
     public double? InputCv { get; init; }
     public double? OutputCv { get; init; }
     public int? MaxModelLength { get; init; }
+    /// <summary>Multi-turn workload: turns per conversation (default <see cref="MultiTurnWorkload.DefaultTurns"/>).</summary>
+    public int? Turns { get; init; }
+    /// <summary>Multi-turn workload: tokens of the system prompt every conversation of a run shares (0: none).</summary>
+    public int? SystemLength { get; init; }
+    /// <summary>Multi-turn workload: mean seconds between an answer's end and the next turn (exponential; 0: at once).</summary>
+    public double? ThinkTime { get; init; }
     public PromptFormat PromptFormat { get; init; } = PromptFormat.Text;
     public int TokenIdMin { get; init; } = PromptBuilder.DefaultTokenIdMin;
     public int TokenIdMax { get; init; } = PromptBuilder.DefaultTokenIdMax;
@@ -78,6 +84,9 @@ public sealed record ServeBenchmarkOptions
         if (TimeScale != 1.0 && (Rates is not null || Goodput is not null))
             throw new ArgumentException("--time-scale replays a trace at its own pace: it does not combine with --rate/--rates or --goodput, which set the pace themselves");
         if (Trace is not null && Dataset is not null) throw new ArgumentException("give --trace or --dataset, not both");
+        bool multiTurn = string.Equals(Workload, MultiTurnWorkload.Name, StringComparison.OrdinalIgnoreCase) && Trace is null && Dataset is null;
+        if (!multiTurn && (Turns is not null || SystemLength is not null || ThinkTime is not null))
+            throw new ArgumentException($"--turns, --system-len and --think-time shape the '{MultiTurnWorkload.Name}' workload: add --workload {MultiTurnWorkload.Name}");
         if (Tokenizer is not null && PromptFormat == PromptFormat.TokenIds)
             throw new ArgumentException("--tokenizer sizes text prompts; --token-ids sends ids: give one of them");
         if (!(ArrivalCv >= 0) || double.IsInfinity(ArrivalCv)) throw new ArgumentException($"--cv must be 0 or more, got {ArrivalCv}");

@@ -15,6 +15,8 @@ public sealed record RequestOutcome
     public int? StopTokenId { get; init; }
     /// <summary>How often the request lost its KV to preemption and was recomputed.</summary>
     public int Preemptions { get; init; }
+    /// <summary>Prompt tokens whose KV came from the prefix cache instead of being computed (usage.prompt_tokens_details.cached_tokens).</summary>
+    public int CachedTokens { get; init; }
     /// <summary>Bytes of KV moved from prefill to decode instances (0 when colocated).</summary>
     public long KvTransferBytes { get; init; }
 }

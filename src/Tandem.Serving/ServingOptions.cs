@@ -38,6 +38,33 @@ public sealed record ServingOptions
     public KvElementType KvElementType { get; init; } = KvElementType.F16;
     /// <summary>Tokens per KV block (vLLM's default 16).</summary>
     public int BlockSize { get; init; } = 16;
+    /// <summary>
+    /// Automatic prefix caching (vLLM's, on by default there too): full KV blocks stay cached, keyed by a hash of their
+    /// tokens and prefix, and a request reuses the longest cached prefix of its prompt instead of computing it again.
+    /// Outputs are bit-identical either way (the engine is batch-invariant); off only to measure or to save the hashing.
+    /// </summary>
+    public bool PrefixCaching { get; init; } = true;
+    /// <summary>How the controller picks the prefill (or colocated) instance of a prompt.</summary>
+    public EntryRouting Routing { get; init; } = EntryRouting.CacheAware;
+    /// <summary>
+    /// Cache-aware routing: weight of a prompt's uncached tokens against the instance's queued tokens (Dynamo's
+    /// kv-overlap-score-weight, also 1 by default: a token to compute costs the same whether queued or this prompt's).
+    /// Higher favours cache hits over balance.
+    /// </summary>
+    public double CacheOverlapWeight { get; init; } = 1.0;
+    /// <summary>
+    /// Conditional disaggregation (disaggregated mode): a prompt whose part not cached on some decode instance is at most
+    /// this many tokens is prefilled there, with no prefill instance and no KV transfer (Dynamo's and llm-d's choice); it
+    /// is also the most prompt tokens a decode step takes along. 0: every prompt goes through a prefill instance.
+    /// </summary>
+    public int LocalPrefillThreshold { get; init; } = DefaultLocalPrefillThreshold;
+    /// <summary>See docs/experiments/prefix-caching.md for the measurement behind it.</summary>
+    public const int DefaultLocalPrefillThreshold = 0;
+    /// <summary>
+    /// Conditional disaggregation: the prefill pool counts as busy when every prefill instance has at least this many
+    /// prompt tokens queued; a prompt then goes to a decode instance whatever its length. 0: never.
+    /// </summary>
+    public int PrefillBusyTokens { get; init; }
     /// <summary>Longest prompt + completion per request; null: the model's trained context length.</summary>
     public int? MaxContext { get; init; }
 
@@ -97,6 +124,13 @@ public sealed record ServingOptions
         Positive(PrefillTokenTarget, nameof(PrefillTokenTarget));
         Positive(ChunkBudget, nameof(ChunkBudget));
         Positive(MaxNumSeqs, nameof(MaxNumSeqs));
+        if (LocalPrefillThreshold < 0) throw new ArgumentException($"LocalPrefillThreshold must be 0 or more; got {LocalPrefillThreshold}", nameof(LocalPrefillThreshold));
+        if (PrefillBusyTokens < 0) throw new ArgumentException($"PrefillBusyTokens must be 0 or more; got {PrefillBusyTokens}", nameof(PrefillBusyTokens));
+        if (PrefillBusyTokens > 0 && LocalPrefillThreshold == 0)
+            throw new ArgumentException("PrefillBusyTokens sends prompts to decode instances, which needs LocalPrefillThreshold above 0 (their per-step prompt budget)", nameof(PrefillBusyTokens));
+        if (!(CacheOverlapWeight >= 0) || double.IsInfinity(CacheOverlapWeight))
+            throw new ArgumentException($"CacheOverlapWeight must be 0 or more; got {CacheOverlapWeight}", nameof(CacheOverlapWeight));
+        if (!Enum.IsDefined(Routing)) throw new ArgumentException($"unknown routing {Routing}", nameof(Routing));
         if (WatermarkFraction is < 0 or >= 1 || double.IsNaN(WatermarkFraction))
             throw new ArgumentException($"WatermarkFraction must be in [0, 1); got {WatermarkFraction}", nameof(WatermarkFraction));
         ArgumentNullException.ThrowIfNull(TimeProvider);

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
@@ -28,6 +30,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     private readonly int _maxRequestBlocks;                      // the largest request (prompt + max_tokens) every pool it passes can hold, in blocks
     private readonly int _blockSize;
     private long _arrivals;
+    private int _roundRobin;
+    private KvPrefixHash? _prefixHash; // the entry pools' common block hash chain, for cache-aware routing
     private int _disposed;
 
     public ModelConfig Config => _model.Config;
@@ -85,7 +89,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
                 for (int i = 0; i < o.DecodeInstances; i++)
                 {
                     var pool = NewPool(o, model);
-                    var inst = new DecodeInstance($"decode-{i}", this, model, pool, cores[o.PrefillInstances + i], o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads);
+                    var inst = new DecodeInstance($"decode-{i}", this, model, pool, cores[o.PrefillInstances + i], o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads,
+                        localPrefillBudget: o.LocalPrefillThreshold);
                     _instances.Add(inst);
                     _decode.Add(inst);
                 }
@@ -109,12 +114,18 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             throw;
         }
         _maxRequestBlocks = _instances.Min(i => i.Kv.TotalBlocks);
+        _prefixHash = _entry[0].Kv.Pool.PrefixHash;
         foreach (var i in _instances) i.Start();
     }
 
-    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model) => o.KvBlocksPerInstance is { } blocks
-        ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
-        : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
+    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model)
+    {
+        var pool = o.KvBlocksPerInstance is { } blocks
+            ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
+            : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
+        if (o.PrefixCaching) pool.EnablePrefixCaching(model.Fingerprint); // the hash chain is keyed by the weights
+        return pool;
+    }
 
     /// <summary>Core sets per instance, in instance order (entry instances first, then decode).</summary>
     private List<IReadOnlyList<int>> AssignCores(ServingOptions o) => AssignCores(o, o.InstanceCount, Warn);
@@ -174,7 +185,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             return handle;
         }
         r.Timeline.PrefillQueued = now;
-        PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+        (PickLocalPrefill(r) ?? PickEntryInstance(r)).Post(InstanceMessageKind.Submit, r);
         return handle;
     }
 
@@ -185,17 +196,59 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     }
 
     /// <summary>
-    /// FCFS dispatch: the prefill (or colocated) instance with the fewest queued prompt tokens, then the fewest
-    /// running, among those whose loop runs. None left: the request is refused as temporary (503).
+    /// The prefill (or colocated) instance for a prompt, by <see cref="ServingOptions.Routing"/>, among those whose loop
+    /// runs. None left: the request is refused as temporary (503).
     /// </summary>
-    private ServingInstance PickEntryInstance()
+    private ServingInstance PickEntryInstance(Request r)
     {
-        var pick = _entry[DispatchPolicy.PickEntry(_entry)];
-        if (pick.Failure is null) return pick;
-        var live = _entry.Where(i => i.Failure is null).ToList();
-        if (live.Count == 0)
-            throw new RequestRejectedException(NoLiveInstance(_entry), "instance_failed") { IsTemporary = true };
-        return live[DispatchPolicy.PickEntry(live)];
+        var candidates = _entry;
+        if (_entry.Exists(i => i.Failure is not null))
+        {
+            candidates = _entry.Where(i => i.Failure is null).ToList();
+            if (candidates.Count == 0)
+                throw new RequestRejectedException(NoLiveInstance(_entry), "instance_failed") { IsTemporary = true };
+        }
+        if (candidates.Count == 1) return candidates[0];
+        if (Options.Routing == EntryRouting.RoundRobin) return candidates[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)candidates.Count)];
+        if (Options.Routing == EntryRouting.LeastLoaded || _prefixHash is null) return candidates[DispatchPolicy.PickEntry(candidates)];
+        Span<int> cached = candidates.Count <= 64 ? stackalloc int[candidates.Count] : new int[candidates.Count];
+        CachedPrefixes(r, candidates, cached);
+        return candidates[DispatchPolicy.PickEntryCacheAware(candidates, r.NumTokensToCompute, cached, Options.CacheOverlapWeight)];
+    }
+
+    /// <summary>
+    /// Conditional disaggregation: the decode instance holding the longest cached prefix of the prompt (then the most
+    /// free KV) when the rest is at most <see cref="ServingOptions.LocalPrefillThreshold"/> tokens or every prefill
+    /// instance is busy (<see cref="ServingOptions.PrefillBusyTokens"/> queued); null: the prompt goes to prefill.
+    /// </summary>
+    private ServingInstance? PickLocalPrefill(Request r)
+    {
+        if (_decode.Count == 0 || Options.LocalPrefillThreshold == 0) return null;
+        Span<int> cached = _decode.Count <= 64 ? stackalloc int[_decode.Count] : new int[_decode.Count];
+        CachedPrefixes(r, _decode, cached);
+        int best = 0;
+        for (int i = 1; i < _decode.Count; i++)
+            if (cached[i] > cached[best] || (cached[i] == cached[best] && _decode[i].FreeCapacityBlocks > _decode[best].FreeCapacityBlocks)) best = i;
+        bool shortRest = r.NumTokens - cached[best] <= Options.LocalPrefillThreshold;
+        bool prefillBusy = Options.PrefillBusyTokens > 0 && _entry.TrueForAll(p => p.QueuedTokens >= Options.PrefillBusyTokens);
+        return shortRest || prefillBusy ? _decode[best] : null;
+    }
+
+    /// <summary>
+    /// Tokens of <paramref name="r"/>'s prompt each instance holds cached (whole leading blocks, at most all tokens but
+    /// the last, as an instance would reuse them), from the blocks they report: the prompt is hashed once.
+    /// </summary>
+    private void CachedPrefixes<T>(Request r, List<T> instances, Span<int> cached) where T : ServingInstance
+    {
+        cached.Clear();
+        if (_prefixHash is not { } hash) return;
+        var tokens = CollectionsMarshal.AsSpan(r.AllTokenIdList);
+        int blocks = (tokens.Length - 1) / hash.BlockSize;
+        UInt128[]? rented = blocks > 128 ? ArrayPool<UInt128>.Shared.Rent(blocks) : null;
+        Span<UInt128> chain = rented is null ? stackalloc UInt128[blocks] : rented.AsSpan(0, blocks);
+        hash.Chain(tokens[..(blocks * hash.BlockSize)], chain);
+        for (int i = 0; i < instances.Count; i++) cached[i] = (instances[i].CachedBlocks?.LeadingBlocks(chain) ?? 0) * hash.BlockSize;
+        if (rented is not null) ArrayPool<UInt128>.Shared.Return(rented);
     }
 
     private static string NoLiveInstance(IEnumerable<ServingInstance> instances) =>
@@ -225,7 +278,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     {
         try
         {
-            PickEntryInstance().Post(InstanceMessageKind.Submit, r);
+            PickEntryInstance(r).Post(InstanceMessageKind.Submit, r);
         }
         catch (RequestRejectedException e)
         {

@@ -17,7 +17,14 @@ public sealed record InstanceSnapshot
     public required int Waiting { get; init; }
     public required int WaitingTokens { get; init; }
     public required int Running { get; init; }
+    /// <summary>Blocks referenced by requests (cached blocks nobody holds are not used: they are free to evict).</summary>
     public required int KvBlocksUsed { get; init; }
+    /// <summary>Blocks holding a cached prefix that no request references (evictable).</summary>
+    public int KvBlocksCached { get; init; }
+    /// <summary>Prompt tokens looked up in the prefix cache at admission, since start (vllm:prefix_cache_queries).</summary>
+    public long PrefixCacheQueries { get; init; }
+    /// <summary>Of those, tokens found cached (vllm:prefix_cache_hits).</summary>
+    public long PrefixCacheHits { get; init; }
     public required int KvBlocksTotal { get; init; }
     public IReadOnlyList<int> Cores { get; init; } = [];
     /// <summary>False for a cluster worker the frontend has lost (heartbeats unanswered): it takes no work until it rejoins.</summary>

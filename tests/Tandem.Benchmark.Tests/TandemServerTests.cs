@@ -1,7 +1,5 @@
 using Tandem.Benchmark.Metrics;
 using Tandem.Benchmark.Workloads;
-using Tandem.Engine.KvCache;
-using Tandem.Server;
 using Tandem.Serving;
 
 namespace Tandem.Benchmark.Tests;
@@ -13,22 +11,7 @@ public class TandemServerTests
     [Fact]
     public async Task BenchmarksADisaggregatedTandemServerWithTimelines()
     {
-        await using var engine = ServingRuntime.Start(new ServingOptions
-        {
-            ModelPath = TestPaths.Model("stories260K.gguf"),
-            Mode = ServingMode.Disaggregated,
-            KvElementType = KvElementType.F32,
-            KvBlocksPerInstance = 256,
-            CoresPerInstance = 1,
-            OnWarning = _ => { },
-        });
-        await using var server = TandemServer.Create(engine, new TandemServerOptions
-        {
-            Host = "127.0.0.1",
-            Port = 0,
-            Api = new TandemApiOptions { ServedModelName = "stories260K" },
-        });
-        await server.StartAsync();
+        await using var server = await LocalTandemServer.StartAsync(ServingMode.Disaggregated);
 
         var report = await ServeBenchmark.RunAsync(new ServeBenchmarkOptions
         {

@@ -9,4 +9,13 @@ namespace Tandem.Benchmark.Workloads;
 /// <param name="PromptTokenIds">The prompt as token ids (OpenAI completions accept them), or null.</param>
 /// <param name="PromptTokens">Prompt length in tokens: exact for token ids, the intended length for synthetic text, an estimate for datasets.</param>
 /// <param name="OutputTokens">Tokens the answer must have (sent as <c>max_tokens</c> with <c>ignore_eos</c>).</param>
-public sealed record BenchRequest(int Index, string? Prompt, int[]? PromptTokenIds, int PromptTokens, int OutputTokens);
+public sealed record BenchRequest(int Index, string? Prompt, int[]? PromptTokenIds, int PromptTokens, int OutputTokens)
+{
+    /// <summary>
+    /// Multi-turn: the index of the previous turn of this request's conversation. The request is then sent
+    /// <see cref="ThinkSeconds"/> after that turn's answer ended, not at an arrival time; null: an independent request.
+    /// </summary>
+    public int? After { get; init; }
+    /// <summary>The user's pause between reading the previous answer and sending this turn (with <see cref="After"/>).</summary>
+    public double ThinkSeconds { get; init; }
+}

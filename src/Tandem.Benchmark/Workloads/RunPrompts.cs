@@ -21,13 +21,30 @@ public sealed class RunPrompts
     private readonly int _tokenIdMax;
     private readonly ExactTextPromptBuilder? _exactText;
     private readonly bool _redraw;
+    private readonly Func<int, IReadOnlyList<BenchRequest>>? _drawRun;
 
     /// <param name="workload">The requests as the workload drew them from <paramref name="seed"/>: the first run sends these.</param>
     /// <param name="redraw">False for a dataset's prompts, which are sent as they are in every run.</param>
     public RunPrompts(IReadOnlyList<BenchRequest> workload, int seed, PromptFormat format = PromptFormat.Text,
         int tokenIdMin = PromptBuilder.DefaultTokenIdMin, int tokenIdMax = PromptBuilder.DefaultTokenIdMax,
         ExactTextPromptBuilder? exactText = null, bool redraw = true)
+        : this(workload, seed, format, tokenIdMin, tokenIdMax, exactText, redraw, null)
     {
+    }
+
+    /// <summary>
+    /// Prompts whose runs are whole new draws of a workload from a seed (<paramref name="drawRun"/>): a multi-turn
+    /// workload's prompts share prefixes by design, which redrawing each prompt alone would break.
+    /// </summary>
+    public RunPrompts(IReadOnlyList<BenchRequest> workload, int seed, Func<int, IReadOnlyList<BenchRequest>> drawRun)
+        : this(workload, seed, PromptFormat.Text, PromptBuilder.DefaultTokenIdMin, PromptBuilder.DefaultTokenIdMax, null, true, drawRun)
+    {
+    }
+
+    private RunPrompts(IReadOnlyList<BenchRequest> workload, int seed, PromptFormat format, int tokenIdMin, int tokenIdMax,
+        ExactTextPromptBuilder? exactText, bool redraw, Func<int, IReadOnlyList<BenchRequest>>? drawRun)
+    {
+        _drawRun = drawRun;
         if (workload.Count == 0) throw new ArgumentException("a workload needs at least one request", nameof(workload));
         _workload = workload;
         _seed = seed;
@@ -46,6 +63,7 @@ public sealed class RunPrompts
     {
         ArgumentOutOfRangeException.ThrowIfNegative(run);
         if (run == 0 || !_redraw) return _workload;
+        if (_drawRun is not null) return _drawRun(StreamSeed(_seed, run));
         var rng = new Random(StreamSeed(_seed, run));
         return _workload.Select(r => Drawn(r, rng)).ToArray();
     }
@@ -57,6 +75,7 @@ public sealed class RunPrompts
     public BenchRequest Warmup(int i)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(i);
+        if (_drawRun is not null) return _drawRun(StreamSeed(_seed, -1 - i))[0]; // a first turn: it follows nothing
         var rng = new Random(StreamSeed(_seed, -1 - i));
         return Drawn(_workload[i % _workload.Count], rng);
     }

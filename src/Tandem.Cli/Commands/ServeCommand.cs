@@ -83,6 +83,31 @@ public static class ServeCommand
         var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
         var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
         var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
+        var noPrefixCaching = new Option<bool>("--no-prefix-caching")
+        {
+            Description = "Turn off automatic prefix caching (on by default: full KV blocks stay cached by a hash of their tokens and prefix, and a prompt reuses its longest cached prefix; outputs are the same either way)",
+        };
+        var routing = new Option<string>("--routing")
+        {
+            Description = "How a prompt picks its prefill (or colocated) instance: cache-aware (the least queued prompt tokens + uncached tokens of this prompt there, Dynamo's overlap-against-load rule), least-loaded (shortest queue) or round-robin",
+            DefaultValueFactory = _ => "cache-aware",
+        };
+        routing.AcceptOnlyFromAmong("cache-aware", "least-loaded", "round-robin");
+        var overlapWeight = new Option<double>("--cache-overlap-weight")
+        {
+            Description = "cache-aware routing: weight of a prompt's uncached tokens against an instance's queued tokens (higher favours cache hits over balance)",
+            DefaultValueFactory = _ => 1.0,
+        };
+        var localPrefill = new Option<int>("--local-prefill-threshold")
+        {
+            Description = "Disaggregated mode, conditional disaggregation: a prompt whose part not cached on a decode instance is at most this many tokens is prefilled there (no prefill instance, no KV transfer); also the most prompt tokens a decode step takes along (0: off)",
+            DefaultValueFactory = _ => ServingOptions.DefaultLocalPrefillThreshold,
+        };
+        var prefillBusy = new Option<int>("--prefill-busy-tokens")
+        {
+            Description = "With --local-prefill-threshold: when every prefill instance has at least this many prompt tokens queued, prompts go to a decode instance whatever their length (0: never)",
+            DefaultValueFactory = _ => 0,
+        };
         var chatTemplate = new Option<string?>("--chat-template")
         {
             Description = "Chat template instead of the model's own: a built-in name (" + string.Join(", ", ChatTemplate.KnownNames) +
@@ -92,7 +117,7 @@ public static class ServeCommand
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport,
         };
         var access = new AccessArguments();
@@ -161,11 +186,18 @@ public static class ServeCommand
                 InstanceCores = parse.GetValue(coreLists) is { } lists ? ParseCoreLists(lists) : null,
                 KvBytesPerInstance = kvBytes,
                 KvElementType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
+                PrefixCaching = !parse.GetValue(noPrefixCaching),
+                Routing = parse.GetValue(routing) switch { "least-loaded" => EntryRouting.LeastLoaded, "round-robin" => EntryRouting.RoundRobin, _ => EntryRouting.CacheAware },
+                CacheOverlapWeight = parse.GetValue(overlapWeight),
+                LocalPrefillThreshold = parse.GetValue(localPrefill),
+                PrefillBusyTokens = parse.GetValue(prefillBusy),
                 MaxContext = parse.GetValue(context),
                 PrefillTokenTarget = parse.GetValue(prefillTarget),
                 ChunkBudget = parse.GetValue(chunkBudget),
                 OnWarning = m => console.Error.WriteLine($"warning: {m}"),
             };
+            if (roleName != "all" && (options.LocalPrefillThreshold > 0 || options.PrefillBusyTokens > 0))
+                throw new CliUsageException("--local-prefill-threshold and --prefill-busy-tokens work in one process (--role all): cluster decode workers prefill nothing");
             if (cluster.IsWorker)
             {
                 // A worker runs one instance of its role; --prefill-instances / --decode-instances count processes now.
@@ -306,7 +338,7 @@ public static class ServeCommand
     {
         var o = runtime.Options;
         console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
-        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block");
+        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block, prefix caching {(o.PrefixCaching ? "on" : "off")}");
         var instances = runtime.Snapshot().Instances;
         foreach (var i in instances)
         {

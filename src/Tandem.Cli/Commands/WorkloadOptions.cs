@@ -11,7 +11,7 @@ namespace Tandem.Cli.Commands;
 /// </summary>
 internal sealed class WorkloadOptions
 {
-    public Option<string> Workload { get; } = new("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}, or fixed:IN:OUT (e.g. fixed:128:32)", DefaultValueFactory = _ => "fixed" };
+    public Option<string> Workload { get; } = new("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}, or fixed:IN:OUT (e.g. fixed:128:32); bench serve also: {MultiTurnWorkload.Name} (conversations resending their history, see --turns)", DefaultValueFactory = _ => "fixed" };
     public Option<string?> Trace { get; } = new("--trace") { Description = "JSONL trace of {input_len, output_len, arrival_time} rows: exact lengths, and the trace's arrival times when it has them" };
     public Option<int?> NumPrompts { get; } = new("--num-prompts", "-n") { Description = "Requests per run (default 100; a trace: all its rows)" };
     public Option<int?> InputLen { get; } = new("--input-len") { Description = "Mean prompt length in tokens (exact for 'fixed')" };

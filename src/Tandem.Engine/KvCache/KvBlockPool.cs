@@ -5,14 +5,19 @@ namespace Tandem.Engine.KvCache;
 /// <summary>
 /// Paged KV memory, as vLLM's PagedAttention: a fixed number of blocks of <see cref="BlockSize"/> token
 /// slots, each slot holding every layer's key and value vectors. Sequences own blocks through their
-/// <see cref="KvSequence"/> block tables; blocks are reference counted so that a later prefix cache can
-/// share them without a redesign. Not thread-safe: one owner (an instance's loop) allocates and frees.
+/// <see cref="KvSequence"/> block tables; blocks are reference counted so sequences can share them. With prefix
+/// caching on (<see cref="EnablePrefixCaching"/>) full blocks are indexed by their <see cref="KvPrefixHash"/>: a new
+/// sequence reuses the longest cached prefix of its tokens, and blocks no sequence references stay cached until a
+/// block is needed (LRU). Every block is exactly one of free (holds nothing), cached (indexed, unreferenced,
+/// evictable) or used (referenced); <see cref="FreeBlocks"/> counts free and cached, both being allocatable.
+/// Not thread-safe: one owner (an instance's loop) allocates and frees.
 /// Storage is per layer, block-major: layer l, block b, slot s starts at ((b·BlockSize)+s)·kvDim.
 /// </summary>
 public sealed class KvBlockPool
 {
     private readonly int[] _refCounts;
     private readonly Stack<int> _free;
+    private KvPrefixCache? _prefix;
 
     public ModelConfig Config { get; }
     public int BlockSize { get; }
@@ -27,8 +32,24 @@ public sealed class KvBlockPool
     internal readonly Half[][]? KeysF16;
     internal readonly Half[][]? ValuesF16;
 
-    public int FreeBlocks => _free.Count;
-    public int UsedBlocks => BlockCount - _free.Count;
+    /// <summary>Blocks a sequence can get now: never used or released uncached, plus cached ones nobody references (evicted on demand).</summary>
+    public int FreeBlocks => _free.Count + (_prefix?.Evictable ?? 0);
+    /// <summary>Blocks referenced by at least one sequence.</summary>
+    public int UsedBlocks => BlockCount - FreeBlocks;
+    /// <summary>Blocks that hold a cached prefix and that no sequence references (part of <see cref="FreeBlocks"/>).</summary>
+    public int CachedBlocks => _prefix?.Evictable ?? 0;
+    /// <summary>Blocks in the prefix index, referenced or not.</summary>
+    public int IndexedBlocks => _prefix?.Indexed ?? 0;
+    public bool PrefixCaching => _prefix != null;
+    /// <summary>The block hash chain of this pool (null when prefix caching is off).</summary>
+    public KvPrefixHash? PrefixHash => _prefix?.Hash;
+
+    /// <summary>Hears of every block entering or leaving the prefix index (set before the pool is used; needs prefix caching).</summary>
+    public IKvPrefixListener? PrefixListener
+    {
+        get => _prefix?.Listener;
+        set => (_prefix ?? throw new InvalidOperationException("prefix caching is off in this pool")).Listener = value;
+    }
 
     /// <summary>Bytes of one block (all layers, K and V).</summary>
     public long BytesPerBlock => BytesPerToken(Config, ElementType) * BlockSize;
@@ -86,11 +107,25 @@ public sealed class KvBlockPool
     /// <summary>Blocks needed to hold <paramref name="tokens"/> tokens.</summary>
     public int BlocksFor(int tokens) => (tokens + BlockSize - 1) / BlockSize;
 
-    /// <summary>Takes a free block (reference count 1), or returns -1 when none is free.</summary>
+    /// <summary>
+    /// Turns on prefix caching, keyed by <paramref name="model"/>'s fingerprint, this pool's block size and KV type.
+    /// Only on a pool no sequence uses yet.
+    /// </summary>
+    public void EnablePrefixCaching(ModelFingerprint model)
+    {
+        if (_free.Count != BlockCount) throw new InvalidOperationException("prefix caching must be enabled before any block is allocated");
+        _prefix ??= new KvPrefixCache(new KvPrefixHash(model, BlockSize, ElementType), BlockCount);
+    }
+
+    /// <summary>
+    /// Takes a free block (reference count 1): a never-used one first, else the least recently released cached
+    /// block, which leaves the prefix index. Returns -1 when none is free.
+    /// </summary>
     public int TryAllocate()
     {
-        if (_free.Count == 0) return -1;
-        int b = _free.Pop();
+        int b;
+        if (_free.Count > 0) b = _free.Pop();
+        else if ((b = _prefix?.Evict() ?? -1) < 0) return -1;
         _refCounts[b] = 1;
         return b;
     }
@@ -102,11 +137,82 @@ public sealed class KvBlockPool
         _refCounts[block]++;
     }
 
-    /// <summary>Drops a reference; the block returns to the free list at zero.</summary>
+    /// <summary>Drops a reference; at zero the block stays cached if it is indexed, else it returns to the free list.</summary>
     public void Release(int block)
     {
         if (_refCounts[block] <= 0) throw new InvalidOperationException($"KV block {block} released more often than allocated");
-        if (--_refCounts[block] == 0) _free.Push(block);
+        if (--_refCounts[block] != 0) return;
+        if (_prefix != null && _prefix.IsIndexed(block)) _prefix.Park(block);
+        else _free.Push(block);
+    }
+
+    /// <summary>
+    /// The longest cached prefix of <paramref name="tokens"/> in whole blocks, at most <paramref name="maxTokens"/>
+    /// tokens, without taking it. vLLM's rule for a prompt: pass its length − 1, since its last token must be
+    /// computed to give logits.
+    /// </summary>
+    public KvPrefixMatch FindCachedPrefix(ReadOnlySpan<int> tokens, int maxTokens) => Walk(tokens, maxTokens, null);
+
+    /// <summary>
+    /// Gives the empty <paramref name="sequence"/> the longest cached prefix of <paramref name="tokens"/> (at most
+    /// <paramref name="maxTokens"/>): its blocks are shared, its Length becomes the tokens matched.
+    /// </summary>
+    public KvPrefixMatch AttachCachedPrefix(KvSequence sequence, ReadOnlySpan<int> tokens, int maxTokens)
+    {
+        if (sequence.Pool != this) throw new ArgumentException("the sequence belongs to another pool", nameof(sequence));
+        if (sequence.BlockCount != 0) throw new InvalidOperationException("a cached prefix attaches only to an empty sequence");
+        var match = Walk(tokens, maxTokens, sequence);
+        sequence.Length = match.Tokens;
+        return match;
+    }
+
+    private KvPrefixMatch Walk(ReadOnlySpan<int> tokens, int maxTokens, KvSequence? attachTo)
+    {
+        if (_prefix == null) return default;
+        int blocks = Math.Min(tokens.Length, maxTokens) / BlockSize, unreferenced = 0, b = 0;
+        var parent = _prefix.Hash.Root;
+        for (; b < blocks; b++)
+        {
+            var block = tokens.Slice(b * BlockSize, BlockSize);
+            var hash = _prefix.Hash.Next(parent, block);
+            int found = _prefix.Find(hash, block);
+            if (found < 0) break;
+            if (_refCounts[found] == 0) unreferenced++;
+            if (attachTo != null)
+            {
+                if (_refCounts[found]++ == 0) _prefix.Unpark(found);
+                attachTo.AppendBlock(found, hash);
+            }
+            parent = hash;
+        }
+        return new KvPrefixMatch(b * BlockSize, b, unreferenced);
+    }
+
+    /// <summary>
+    /// Indexes the full blocks of <paramref name="sequence"/> not indexed yet; <paramref name="tokens"/> are the
+    /// sequence's tokens (at least its Length). A block whose hash another block already holds stays unindexed
+    /// (freed, not cached, when released). No-op when prefix caching is off.
+    /// </summary>
+    public void CacheFullBlocks(KvSequence sequence, ReadOnlySpan<int> tokens)
+    {
+        if (_prefix == null) return;
+        int full = sequence.Length / BlockSize;
+        if (tokens.Length < full * BlockSize) throw new ArgumentException($"the sequence holds {sequence.Length} tokens but {tokens.Length} were given", nameof(tokens));
+        for (int b = sequence.HashedBlocks; b < full; b++)
+        {
+            var block = tokens.Slice(b * BlockSize, BlockSize);
+            var hash = _prefix.Hash.Next(b == 0 ? _prefix.Hash.Root : sequence.HashAt(b - 1), block);
+            _prefix.TryAdd(sequence.Blocks[b], hash, block);
+            sequence.SetHash(b, hash);
+        }
+    }
+
+    /// <summary>A partly kept block is about to be overwritten (truncation): it must leave the index, and no other sequence may hold it.</summary>
+    internal void Uncache(int block)
+    {
+        if (_prefix == null || !_prefix.IsIndexed(block)) return;
+        if (_refCounts[block] > 1) throw new InvalidOperationException($"KV block {block} is shared by {_refCounts[block]} sequences and cannot be truncated into");
+        _prefix.Remove(block);
     }
 
     public int RefCount(int block) => _refCounts[block];

@@ -8,6 +8,8 @@ namespace Tandem.Engine.KvCache;
 public sealed class KvSequence : IDisposable
 {
     private int[] _blocks = new int[4];
+    // Prefix caching: the chained hash of each leading full block indexed (or offered to the index) so far.
+    private UInt128[] _hashes = [];
 
     public KvBlockPool Pool { get; }
     /// <summary>Tokens whose keys and values are stored; the next token goes at this position.</summary>
@@ -17,6 +19,17 @@ public sealed class KvSequence : IDisposable
     public int Capacity => BlockCount * Pool.BlockSize;
     public ReadOnlySpan<int> Blocks => _blocks.AsSpan(0, BlockCount);
     internal int[] BlockArray => _blocks;
+    /// <summary>Leading full blocks whose prefix hash is known (attached from the cache, or offered to it).</summary>
+    internal int HashedBlocks { get; private set; }
+    internal UInt128 HashAt(int block) => _hashes[block];
+
+    internal void SetHash(int block, UInt128 hash)
+    {
+        if (block != HashedBlocks) throw new InvalidOperationException($"block hashes are set in order: expected block {HashedBlocks}, got {block}");
+        if (_hashes.Length <= block) Array.Resize(ref _hashes, Math.Max(Math.Max(4, _hashes.Length * 2), _blocks.Length));
+        _hashes[block] = hash;
+        HashedBlocks++;
+    }
 
     internal KvSequence(KvBlockPool pool) => Pool = pool;
 
@@ -41,6 +54,13 @@ public sealed class KvSequence : IDisposable
         _blocks[BlockCount++] = block;
     }
 
+    /// <summary>Appends a cached block the pool has already referenced for this sequence (a prefix hit).</summary>
+    internal void AppendBlock(int block, UInt128 hash)
+    {
+        AppendBlock(block);
+        SetHash(BlockCount - 1, hash);
+    }
+
     /// <summary>Drops tokens after <paramref name="length"/>, releasing blocks no longer needed.</summary>
     public void Truncate(int length)
     {
@@ -49,6 +69,9 @@ public sealed class KvSequence : IDisposable
         Length = length;
         int keep = Pool.BlocksFor(length);
         while (BlockCount > keep) Pool.Release(_blocks[--BlockCount]);
+        HashedBlocks = Math.Min(HashedBlocks, length / Pool.BlockSize);
+        // The last kept block is partial now and its slots past `length` get overwritten: it can no longer be a cached block.
+        if (length % Pool.BlockSize != 0) Pool.Uncache(_blocks[BlockCount - 1]);
     }
 
     /// <summary>Returns every block to the pool; the sequence is empty afterwards and may be reused.</summary>

@@ -227,6 +227,9 @@ public sealed class ClusterEngine : IServingEngine
                 TokensComputed = s?.TokensComputed ?? 0,
                 BusySeconds = s?.BusySeconds ?? 0,
                 Failure = s?.Failure is { Length: > 0 } f ? f : null,
+                KvBlocksCached = s?.KvBlocksCached ?? 0,
+                PrefixCacheQueries = s?.PrefixCacheQueries ?? 0,
+                PrefixCacheHits = s?.PrefixCacheHits ?? 0,
             };
         }).ToArray(),
     };

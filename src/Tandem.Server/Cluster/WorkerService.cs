@@ -60,6 +60,9 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             Draining = drain.IsDraining,
             BusySeconds = s.BusySeconds,
             Failure = s.Failure ?? "",
+            KvBlocksCached = s.KvBlocksCached,
+            PrefixCacheQueries = s.PrefixCacheQueries,
+            PrefixCacheHits = s.PrefixCacheHits,
         });
     }
 

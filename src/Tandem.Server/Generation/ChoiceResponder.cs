@@ -38,7 +38,7 @@ internal static class ChoiceResponder
         foreach (var r in results)
             format.WriteChoice(w, r, plan.LogProbs, plan.ReturnTimeline);
         w.WriteEndArray();
-        Usage(plan, results.Select(r => r.Outcome!.CompletionTokens).Sum()).Write(w);
+        Usage(plan, results.Select(r => r.Outcome!.CompletionTokens).Sum(), results.Where((_, i) => i % plan.N == 0).Sum(r => r.Outcome!.CachedTokens)).Write(w);
         if (plan.ReturnTimeline && results.Length == 1)
             TimelineJson.Write(w, results[0].Outcome!.Timeline);
         w.WriteEndObject();
@@ -63,7 +63,7 @@ internal static class ChoiceResponder
         using var json = new PooledJson();
         var body = response.Body;
         var offsets = new int[plan.ChoiceCount];
-        int completionTokens = 0;
+        int completionTokens = 0, cachedTokens = 0;
         RequestOutcome? single = null;
 
         try
@@ -90,6 +90,7 @@ internal static class ChoiceResponder
                     if (e.Outcome is RequestOutcome outcome)
                     {
                         completionTokens += outcome.CompletionTokens;
+                        if (e.Index % plan.N == 0) cachedTokens += outcome.CachedTokens; // a prompt's first choice speaks for it
                         if (plan.ChoiceCount == 1) single = outcome;
                         format.WriteFinish(json.Writer, e.Index, outcome, plan.ReturnTimeline);
                     }
@@ -115,7 +116,7 @@ internal static class ChoiceResponder
                 WriteEnvelopeStart(w, id, format.ChunkObject, created, model);
                 w.WriteStartArray("choices");
                 w.WriteEndArray();
-                if (plan.IncludeUsage) Usage(plan, completionTokens).Write(w);
+                if (plan.IncludeUsage) Usage(plan, completionTokens, cachedTokens).Write(w);
                 if (plan.ReturnTimeline && single is not null) TimelineJson.Write(w, single.Timeline);
                 w.WriteEndObject();
                 await WriteEventAsync(body, json.Written, aborted);
@@ -177,8 +178,8 @@ internal static class ChoiceResponder
         await body.WriteAsync(EventEnd, cancellation);
     }
 
-    private static Usage Usage(GenerationPlan plan, int completionTokens) =>
-        new(plan.Prompts.Sum(p => p.Length), completionTokens);
+    private static Usage Usage(GenerationPlan plan, int completionTokens, int cachedTokens) =>
+        new(plan.Prompts.Sum(p => p.Length), completionTokens, cachedTokens);
 
     /// <summary>Unix seconds for the <c>created</c> field.</summary>
     public static long Now(TimeProvider time) => time.GetUtcNow().ToUnixTimeSeconds();

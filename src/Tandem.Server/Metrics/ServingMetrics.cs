@@ -27,6 +27,7 @@ public sealed class ServingMetrics
 
     private readonly Histogram _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
     private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
+    private readonly Counter _prefixQueries, _prefixHits;
     private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
     private readonly Gauge _replans, _changeRecommended, _recommendedDevices, _observedRate;
     private readonly Counter _refused, _timedOut, _responses;
@@ -64,6 +65,10 @@ public sealed class ServingMetrics
         _transferBytes = f.CreateCounter(Registered("tandem:kv_transfer_bytes_total"), "KV cache bytes moved between instances.", model);
         _preemptions = f.CreateCounter(Registered("vllm:num_preemptions_total"), "Times a request lost its KV to preemption and was recomputed.", model);
         _transfers = f.CreateCounter(Registered("tandem:kv_transfers_total"), "KV cache migrations between instances.", model);
+
+        // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at scrape).
+        _prefixQueries = f.CreateCounter(Registered("vllm:prefix_cache_queries"), "Prompt tokens looked up in the prefix cache when requests were admitted.", model);
+        _prefixHits = f.CreateCounter(Registered("vllm:prefix_cache_hits"), "Prompt tokens found in the prefix cache (their KV reused, not computed).", model);
 
         _waiting = f.CreateGauge(Registered("vllm:num_requests_waiting"), "Requests waiting in instance queues.", model);
         _running = f.CreateGauge(Registered("vllm:num_requests_running"), "Requests being prefilled or decoded.", model);
@@ -199,6 +204,8 @@ public sealed class ServingMetrics
         }
         _kvUsage.WithLabels(_model).Set(total == 0 ? 0 : (double)used / total);
         if (AdmissionWaiting is { } waiting) _admittedWaiting.WithLabels(_model).Set(waiting());
+        _prefixQueries.WithLabels(_model).IncTo(s.Instances.Sum(i => i.PrefixCacheQueries));
+        _prefixHits.WithLabels(_model).IncTo(s.Instances.Sum(i => i.PrefixCacheHits));
         if (_replanner?.Status is { } plan)
         {
             _replans.WithLabels(_model).Set(plan.Replans);

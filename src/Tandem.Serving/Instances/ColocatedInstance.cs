@@ -40,7 +40,7 @@ internal sealed class ColocatedInstance : ServingInstance
             if (r.NumOutputTokens == 0 || r.NumTokensToCompute > 1) r.Timeline.PrefillStart ??= now;
             else r.Timeline.DecodeStart ??= now;
         }
-        int promptTokens = output.PrefillTokens;
+        int promptTokens = output.PrefillTokens + output.CachedTokens;
         var sampled = Runner.Execute(output, Kv);
         _scheduler.UpdateFromOutput(output);
         Dequeued(promptTokens);

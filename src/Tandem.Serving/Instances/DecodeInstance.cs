@@ -10,7 +10,8 @@ namespace Tandem.Serving.Instances;
 /// A pull exports the sequence from the prefill pool (this thread reads those blocks: the prefill
 /// instance does not touch a held sequence) through an in-process stream in the engine's transfer format,
 /// imports it into this pool, and tells the prefill instance to free its copy. Preempted requests go back
-/// to the controller to be prefilled again (recompute).
+/// to the controller to be prefilled again (recompute). With a local prefill budget it also takes prompts the
+/// controller sends it directly (conditional disaggregation, see <see cref="DecodeScheduler"/>).
 /// </summary>
 internal sealed class DecodeInstance : ServingInstance
 {
@@ -20,10 +21,10 @@ internal sealed class DecodeInstance : ServingInstance
     private readonly MemoryStream _transfer = new();
 
     public DecodeInstance(string name, IInstanceHost host, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
-        int maxNumSeqs, int watermarkBlocks, int maxContext, bool pin)
-        : base(name, "decode", host, model, pool, cores, maxNumSeqs, maxContext, pin)
+        int maxNumSeqs, int watermarkBlocks, int maxContext, bool pin, int localPrefillBudget = 0)
+        : base(name, "decode", host, model, pool, cores, maxNumSeqs + localPrefillBudget, maxContext, pin)
     {
-        _scheduler = new DecodeScheduler(Kv, maxNumSeqs, watermarkBlocks);
+        _scheduler = new DecodeScheduler(Kv, maxNumSeqs, watermarkBlocks, localPrefillBudget);
         _fingerprint = model.Fingerprint;
     }
 
@@ -31,8 +32,8 @@ internal sealed class DecodeInstance : ServingInstance
 
     protected override void OnIntake(InstanceMessageKind kind, Request request)
     {
-        if (kind != InstanceMessageKind.Migrate) throw new InvalidOperationException($"{Name} takes only prefilled requests");
-        _scheduler.AddRequest(request);
+        if (kind == InstanceMessageKind.Submit) _scheduler.AddLocalPrefill(request); // throws unless local prefill is on
+        else _scheduler.AddRequest(request);
     }
 
     protected override bool Step()
@@ -51,13 +52,20 @@ internal sealed class DecodeInstance : ServingInstance
             TraceStep(now, Now, output);
             return true;
         }
-        foreach (var c in output.Scheduled) c.Request.Timeline.DecodeStart ??= now;
+        foreach (var c in output.Scheduled)
+        {
+            if (_scheduler.IsLocalPrompt(c.Request)) c.Request.Timeline.PrefillStart ??= now;
+            else c.Request.Timeline.DecodeStart ??= now;
+        }
+        int promptTokens = output.PrefillTokens + output.CachedTokens;
         var sampled = Runner.Execute(output, Kv);
         _scheduler.UpdateFromOutput(output);
+        Dequeued(promptTokens);
         double end = Now;
         TraceStep(now, end, output);
         foreach (var t in sampled)
         {
+            t.Request.Timeline.PrefillEnd ??= end; // a local prompt's first token (pulled requests have theirs already)
             if (ProcessToken(t, end) is not { } finish) continue;
             _scheduler.FinishRequest(t.Request, StatusOf(finish));
             Complete(t.Request, finish);
@@ -93,6 +101,7 @@ internal sealed class DecodeInstance : ServingInstance
     {
         foreach (var r in _scheduler.AllRequests.Where(r => r.IsCancelRequested).ToList())
         {
+            if (_scheduler.IsLocalPrompt(r)) Dequeued(r.NumTokensToCompute);
             bool waiting = _scheduler.IsWaiting(r);
             _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);
             if (waiting && r.Migration is { } source)

@@ -52,6 +52,8 @@ internal sealed class ModelRunner : IDisposable
         if (_logits.Length < rows * _vocab) _logits = new float[Math.Max(rows, _logits.Length / _vocab * 2) * _vocab];
         _transformer.Forward(_batch, _logits);
         Volatile.Write(ref _tokensComputed, _tokensComputed + output.TotalTokens);
+        // Blocks the step filled join the prefix cache (a no-op per request when none did, or when caching is off).
+        for (int e = 0; e < output.Scheduled.Count; e++) kv.CacheComputedBlocks(output.Scheduled[e].Request, _batch.Sequence(e));
 
         int row = 0;
         foreach (var c in output.Scheduled)

@@ -39,7 +39,7 @@ internal sealed class PrefillInstance : ServingInstance
         foreach (var c in output.Scheduled) c.Request.Timeline.PrefillStart ??= now;
         var sampled = Runner.Execute(output, Kv);
         _scheduler.UpdateFromOutput(output);
-        Dequeued(output.TotalTokens);
+        Dequeued(output.TotalTokens + output.CachedTokens);
         double end = Now;
         TraceStep(now, end, output);
         foreach (var t in sampled)

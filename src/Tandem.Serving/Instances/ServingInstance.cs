@@ -27,7 +27,7 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     private volatile string? _failure;
 
     // Published by the loop after each iteration, read by the controller and Snapshot().
-    private volatile int _waiting, _waitingTokens, _running, _usedBlocks, _freeForNew;
+    private volatile int _waiting, _waitingTokens, _running, _usedBlocks, _cachedBlocks, _freeForNew;
     private int _queuedTokens;  // tokens posted but not yet computed (controller dispatch)
     private int _inFlightBlocks; // blocks of migrations posted but not yet taken in (controller dispatch)
 
@@ -40,6 +40,11 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         Cores = cores;
         Pin = pin;
         Kv = new PagedKvCacheManager(pool);
+        if (pool.PrefixCaching)
+        {
+            CachedBlocks = new CachedBlockDirectory(pool.BlockCount);
+            pool.PrefixListener = CachedBlocks;
+        }
         Runner = new ModelRunner(new Transformer(model, Math.Max(1, cores.Count), maxBatch, maxContext,
             worker => PinCurrentThread(cores.Count == 0 ? -1 : cores[worker % cores.Count], $"worker {worker}")));
         _thread = new Thread(Loop) { IsBackground = true, Name = $"tandem-{name}" };
@@ -51,6 +56,8 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     private bool Pin { get; }
     protected IInstanceHost Host { get; }
     public PagedKvCacheManager Kv { get; }
+    /// <summary>The blocks this instance has cached, for cache-aware routing (null when prefix caching is off).</summary>
+    public CachedBlockDirectory? CachedBlocks { get; }
     protected ModelRunner Runner { get; }
     protected double Now => Host.Now;
     private IServingTrace? Trace => Host.Trace;
@@ -214,6 +221,7 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         _running = running;
         _freeForNew = free;
         _usedBlocks = Kv.Pool.UsedBlocks;
+        _cachedBlocks = Kv.Pool.CachedBlocks;
     }
 
     public InstanceSnapshot Snapshot() => new()
@@ -224,6 +232,9 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         WaitingTokens = _waitingTokens,
         Running = _running,
         KvBlocksUsed = _usedBlocks,
+        KvBlocksCached = _cachedBlocks,
+        PrefixCacheQueries = Kv.PrefixCacheQueries,
+        PrefixCacheHits = Kv.PrefixCacheHits,
         KvBlocksTotal = Kv.Pool.BlockCount,
         Cores = Cores,
         Held = HeldCount,

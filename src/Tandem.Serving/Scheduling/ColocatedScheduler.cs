@@ -107,16 +107,19 @@ public sealed class ColocatedScheduler
         while (budget > 0 && _waiting.Count > 0 && _running.Count < MaxNumSeqs)
         {
             var r = _waiting[0];
+            // The longest cached prefix is taken as computed: only the rest costs budget.
+            var cached = _kv.FindCachedPrefix(r);
             // PrefillFirst reserves the whole prompt now (vLLM v0); Chunked only the chunk (vLLM v1).
-            int n = Math.Min(r.NumTokensToCompute, budget);
-            int upTo = Policy == ColocatedPolicy.PrefillFirst ? r.NumTokens : r.NumComputedTokens + n;
+            int n = Math.Min(r.NumTokens - cached.Tokens, budget);
+            int upTo = Policy == ColocatedPolicy.PrefillFirst ? r.NumTokens : cached.Tokens + n;
             int watermark = _running.Count > 0 ? WatermarkBlocks : 0;
-            if (_kv.FreeBlocks - _kv.NewBlocksNeeded(r, upTo) < watermark) break;
-            if (!_kv.TryAllocateSlots(r, upTo)) break;
+            if (_kv.FreeBlocks - _kv.NewBlocksNeeded(r, upTo, cached) < watermark) break;
+            if (!_kv.TryAllocateSlots(r, upTo, cached)) break;
             _waiting.RemoveAt(0);
             r.Status = RequestStatus.Running;
+            r.NumComputedTokens = cached.Tokens;
             _running.Add(r);
-            o.Add(r, n);
+            o.AddAdmitted(r, n, cached.Tokens);
             budget -= n;
         }
     }

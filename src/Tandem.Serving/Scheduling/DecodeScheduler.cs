@@ -8,33 +8,57 @@ namespace Tandem.Serving.Scheduling;
 /// force a preemption a step later. When a running request cannot get a slot for its next token, the
 /// newest running request is preempted by recompute: its KV here is freed and it goes back, prompt plus
 /// the tokens it already streamed, to be prefilled again (its stream is kept). No threads, no clock of its own.
+/// <para>
+/// Conditional disaggregation (Dynamo's and llm-d's choice): a prompt whose uncached part is short, or that would wait
+/// behind a busy prefill pool, may be given to this instance directly (<see cref="AddLocalPrefill"/>). It is prefilled
+/// here after its longest cached prefix, in chunks of at most <see cref="LocalPrefillBudget"/> tokens riding along the
+/// decode steps (as Sarathi-Serve's chunks do), and joins the running requests once its first token is sampled: no
+/// prefill instance, no transfer.
+/// </para>
 /// </summary>
 public sealed class DecodeScheduler
 {
     private readonly IKvCacheManager _kv;
     private readonly List<Request> _waiting = [];
     private readonly RunningQueue _running = new();
+    private readonly List<Request> _localWaiting = [];
+    private readonly List<Request> _localPrefilling = [];
     private readonly SchedulerOutput _output = new();
 
-    public DecodeScheduler(IKvCacheManager kv, int maxNumSeqs, int watermarkBlocks)
+    /// <param name="localPrefillBudget">Most prompt tokens prefilled here per step (conditional disaggregation); 0: none.</param>
+    public DecodeScheduler(IKvCacheManager kv, int maxNumSeqs, int watermarkBlocks, int localPrefillBudget = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxNumSeqs, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(watermarkBlocks);
+        ArgumentOutOfRangeException.ThrowIfNegative(localPrefillBudget);
         _kv = kv;
         MaxNumSeqs = maxNumSeqs;
         WatermarkBlocks = watermarkBlocks;
+        LocalPrefillBudget = localPrefillBudget;
     }
+
+    /// <summary>Most prompt tokens of local prefills per step (0: this instance takes no prompts).</summary>
+    public int LocalPrefillBudget { get; }
 
     /// <summary>Most requests in one decode step (the forward batch size).</summary>
     public int MaxNumSeqs { get; }
     /// <summary>Blocks left free after a pull while requests run (0 when none run, so a lone request always fits).</summary>
     public int WatermarkBlocks { get; }
     public IKvCacheManager Kv => _kv;
-    public int NumWaiting => _waiting.Count;
-    public int NumRunning => _running.Count;
+    public int NumWaiting => _waiting.Count + _localWaiting.Count;
+    public int NumRunning => _running.Count + _localPrefilling.Count;
     /// <summary>Blocks the waiting requests will need once pulled (for the controller's capacity estimate).</summary>
     public int WaitingBlocks { get { int b = 0; foreach (var r in _waiting) b += _kv.BlocksFor(r.NumComputedTokens + 1); return b; } }
-    public int WaitingTokens { get { int t = 0; foreach (var r in _waiting) t += r.NumComputedTokens; return t; } }
+    public int WaitingTokens
+    {
+        get
+        {
+            int t = 0;
+            foreach (var r in _waiting) t += r.NumComputedTokens;
+            foreach (var r in _localWaiting) t += r.NumTokensToCompute;
+            return t;
+        }
+    }
 
     /// <summary>A prefilled request (NumComputedTokens = its KV length elsewhere) queues for migration.</summary>
     public void AddRequest(Request request)
@@ -42,6 +66,18 @@ public sealed class DecodeScheduler
         request.Status = RequestStatus.WaitingForMigration;
         _waiting.Add(request);
     }
+
+    /// <summary>A prompt to prefill here (conditional disaggregation): it queues behind the other local prompts.</summary>
+    public void AddLocalPrefill(Request request)
+    {
+        if (LocalPrefillBudget == 0) throw new InvalidOperationException("this decode instance prefills no prompts (its local prefill budget is 0)");
+        request.Status = RequestStatus.Waiting;
+        request.NumComputedTokens = 0;
+        _localWaiting.Add(request);
+    }
+
+    /// <summary>Whether the request is a prompt being (or waiting to be) prefilled here.</summary>
+    public bool IsLocalPrompt(Request request) => _localWaiting.Contains(request) || _localPrefilling.Contains(request);
 
     public SchedulerOutput Schedule(double now)
     {
@@ -73,7 +109,40 @@ public sealed class DecodeScheduler
             _waiting.RemoveAt(0);
             o.ToPull.Add(r);
         }
+        ScheduleLocalPrompts(o);
         return o;
+    }
+
+    /// <summary>Continues local prompts (oldest first), then admits waiting ones after their cached prefix, within the budget.</summary>
+    private void ScheduleLocalPrompts(SchedulerOutput o)
+    {
+        int budget = LocalPrefillBudget;
+        foreach (var r in _localPrefilling)
+        {
+            if (budget == 0) return;
+            int n = Math.Min(r.NumTokensToCompute, budget);
+            if (!_kv.TryAllocateSlots(r, r.NumComputedTokens + n)) continue; // waits for room; decodes go first
+            o.Add(r, n);
+            budget -= n;
+        }
+        int pulledBlocks = 0;
+        foreach (var p in o.ToPull) pulledBlocks += _kv.BlocksFor(p.NumComputedTokens + 1);
+        while (budget > 0 && _localWaiting.Count > 0 && _running.Count + o.ToPull.Count + _localPrefilling.Count < MaxNumSeqs)
+        {
+            var r = _localWaiting[0];
+            var cached = _kv.FindCachedPrefix(r);
+            int n = Math.Min(r.NumTokens - cached.Tokens, budget);
+            int watermark = _running.Count + o.ToPull.Count + _localPrefilling.Count > 0 ? WatermarkBlocks : 0;
+            // Blocks promised to this step's pulls are not free for a prompt.
+            if (_kv.FreeBlocks - pulledBlocks - _kv.NewBlocksNeeded(r, cached.Tokens + n, cached) < watermark) break;
+            if (!_kv.TryAllocateSlots(r, cached.Tokens + n, cached)) break;
+            _localWaiting.RemoveAt(0);
+            _localPrefilling.Add(r);
+            r.Status = RequestStatus.Running;
+            r.NumComputedTokens = cached.Tokens;
+            o.AddAdmitted(r, n, cached.Tokens);
+            budget -= n;
+        }
     }
 
     private void Preempt(Request victim, SchedulerOutput o)
@@ -97,19 +166,27 @@ public sealed class DecodeScheduler
     /// <summary>A pull that failed: the request leaves without KV here.</summary>
     public void OnMigrationFailed(Request request) => request.Status = RequestStatus.FinishedError;
 
+    /// <summary>Advances computed counts; a local prompt whose first token is now sampled joins the running requests.</summary>
     public void UpdateFromOutput(SchedulerOutput output)
     {
-        foreach (var c in output.Scheduled) c.Request.NumComputedTokens += c.NumTokens;
+        foreach (var c in output.Scheduled)
+        {
+            bool sampled = c.SamplesToken;
+            c.Request.NumComputedTokens += c.NumTokens;
+            if (sampled && _localPrefilling.Remove(c.Request)) _running.Add(c.Request);
+        }
     }
 
     public void FinishRequest(Request request, RequestStatus status)
     {
         _waiting.Remove(request);
+        _localWaiting.Remove(request);
+        _localPrefilling.Remove(request);
         _running.Remove(request);
         _kv.Free(request);
         request.Status = status;
     }
 
     public bool IsWaiting(Request request) => _waiting.Contains(request);
-    public IEnumerable<Request> AllRequests => _waiting.Concat(_running.Items);
+    public IEnumerable<Request> AllRequests => _waiting.Concat(_localWaiting).Concat(_localPrefilling).Concat(_running.Items);
 }

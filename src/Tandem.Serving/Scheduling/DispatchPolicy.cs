@@ -35,6 +35,28 @@ public static class DispatchPolicy
         return best;
     }
 
+    /// <summary>
+    /// Cache-aware pick (<see cref="EntryRouting.CacheAware"/>): the least <c>QueuedTokens + weight × (promptTokens −
+    /// cachedTokens[i])</c>, i.e. the prompt tokens instance i must compute before this prompt's first token, with the
+    /// prompt's own uncached part weighted; then the fewest running, then the lowest index.
+    /// </summary>
+    public static int PickEntryCacheAware<T>(IReadOnlyList<T> instances, int promptTokens, ReadOnlySpan<int> cachedTokens, double weight) where T : IEntryLoad
+    {
+        int best = 0;
+        double bestScore = double.MaxValue;
+        for (int i = 0; i < instances.Count; i++)
+        {
+            var c = instances[i];
+            double score = c.QueuedTokens + weight * (promptTokens - cachedTokens[i]);
+            if (score < bestScore || (score == bestScore && c.RunningCount < instances[best].RunningCount))
+            {
+                best = i;
+                bestScore = score;
+            }
+        }
+        return best;
+    }
+
     public static int PickDecode<T>(IReadOnlyList<T> instances) where T : IDecodeLoad
     {
         int best = 0;

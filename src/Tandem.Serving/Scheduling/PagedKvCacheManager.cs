@@ -1,30 +1,66 @@
+using System.Runtime.InteropServices;
 using Tandem.Engine.KvCache;
 
 namespace Tandem.Serving.Scheduling;
 
-/// <summary>Block accounting over a real pool: one <see cref="KvSequence"/> per request, created on first allocation.</summary>
+/// <summary>
+/// Block accounting over a real pool: one <see cref="KvSequence"/> per request, created on first allocation, starting
+/// from the longest cached prefix when the pool caches prefixes. Counts prefix-cache queries and hits in tokens, as
+/// vLLM's metrics do.
+/// </summary>
 public sealed class PagedKvCacheManager(KvBlockPool pool) : IKvCacheManager
 {
     private readonly Dictionary<Request, KvSequence> _sequences = new(ReferenceEqualityComparer.Instance);
+    private long _queries, _hits;
 
     public KvBlockPool Pool { get; } = pool;
     public int TotalBlocks => Pool.BlockCount;
     public int FreeBlocks => Pool.FreeBlocks;
     public int BlockSize => Pool.BlockSize;
     public int SequenceCount => _sequences.Count;
+    /// <summary>Tokens of the requests admitted with prefix caching on (vllm:prefix_cache_queries); read from any thread.</summary>
+    public long PrefixCacheQueries => Interlocked.Read(ref _queries);
+    /// <summary>Of those, tokens whose KV came from the cache (vllm:prefix_cache_hits).</summary>
+    public long PrefixCacheHits => Interlocked.Read(ref _hits);
 
     public int BlocksHeld(Request request) => _sequences.TryGetValue(request, out var s) ? s.BlockCount : 0;
 
-    public bool TryAllocateSlots(Request request, int totalTokens)
+    public bool TryAllocateSlots(Request request, int totalTokens) => TryAllocateSlots(request, totalTokens, default);
+
+    public KvPrefixMatch FindCachedPrefix(Request request) =>
+        !Pool.PrefixCaching || _sequences.ContainsKey(request)
+            ? default
+            : Pool.FindCachedPrefix(CollectionsMarshal.AsSpan(request.AllTokenIdList), request.NumTokens - 1);
+
+    public bool TryAllocateSlots(Request request, int totalTokens, KvPrefixMatch cached)
     {
         if (!_sequences.TryGetValue(request, out var seq))
         {
-            if (Pool.BlocksFor(totalTokens) > Pool.FreeBlocks) return false;
+            if (((IKvCacheManager)this).NewBlocksNeeded(request, totalTokens, cached) > Pool.FreeBlocks) return false;
             seq = Pool.CreateSequence();
+            if (cached.Tokens > 0)
+            {
+                var taken = Pool.AttachCachedPrefix(seq, CollectionsMarshal.AsSpan(request.AllTokenIdList), cached.Tokens);
+                if (taken != cached)
+                {
+                    seq.Release();
+                    throw new InvalidOperationException($"request {request.RequestId}: the cached prefix changed between lookup and admission ({cached} then {taken})");
+                }
+            }
+            if (Pool.PrefixCaching)
+            {
+                Interlocked.Add(ref _queries, request.NumTokens);
+                Interlocked.Add(ref _hits, cached.Tokens);
+                request.NotePrefixHit(cached.Tokens);
+            }
             _sequences.Add(request, seq);
         }
         return seq.TryReserve(totalTokens - seq.Length);
     }
+
+    /// <summary>After a step: the request's newly completed full blocks join the prefix cache.</summary>
+    public void CacheComputedBlocks(Request request, KvSequence sequence) =>
+        Pool.CacheFullBlocks(sequence, CollectionsMarshal.AsSpan(request.AllTokenIdList));
 
     /// <summary>The request's sequence (its length equals the request's NumComputedTokens).</summary>
     public KvSequence Sequence(Request request) => _sequences[request];
@@ -34,6 +70,7 @@ public sealed class PagedKvCacheManager(KvBlockPool pool) : IKvCacheManager
     {
         if (sequence.Pool != Pool) throw new ArgumentException("the sequence belongs to another pool", nameof(sequence));
         if (!_sequences.TryAdd(request, sequence)) throw new InvalidOperationException($"request {request.RequestId} already holds KV here");
+        CacheComputedBlocks(request, sequence);
     }
 
     /// <summary>Hands the sequence out without freeing it (it stays allocated until released by its new holder).</summary>

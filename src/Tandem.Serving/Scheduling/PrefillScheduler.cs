@@ -7,7 +7,8 @@ namespace Tandem.Serving.Scheduling;
 /// admitted only when the pool can hold its whole prompt (allocated at admission, so partially computed
 /// prompts never wait on each other). After its last chunk the request samples its first token and its
 /// KV stays here, <see cref="RequestStatus.WaitingForMigration"/>, until a decode instance pulls it: the
-/// pool is the queue buffer between the phases, and when it is full no new prompt starts.
+/// pool is the queue buffer between the phases, and when it is full no new prompt starts. With prefix caching an
+/// admitted prompt starts after its longest cached prefix, which costs neither compute nor budget.
 /// No threads, no clock of its own: the caller passes the time, so a simulator can drive it.
 /// </summary>
 public sealed class PrefillScheduler
@@ -68,12 +69,14 @@ public sealed class PrefillScheduler
         while (budget > 0 && _waiting.Count > 0)
         {
             var r = _waiting[0];
-            if (!_kv.TryAllocateSlots(r, r.NumTokens)) break; // pool full (held KV is the buffer): FCFS, so stop
+            var cached = _kv.FindCachedPrefix(r);
+            if (!_kv.TryAllocateSlots(r, r.NumTokens, cached)) break; // pool full (held KV is the buffer): FCFS, so stop
             _waiting.RemoveAt(0);
             _prefilling.Add(r);
             r.Status = RequestStatus.Running;
+            r.NumComputedTokens = cached.Tokens; // the cached prefix is computed already; the rest is prefilled
             int n = Math.Min(r.NumTokensToCompute, budget);
-            o.Add(r, n);
+            o.AddAdmitted(r, n, cached.Tokens);
             budget -= n;
         }
         return o;

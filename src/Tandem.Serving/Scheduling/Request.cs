@@ -44,6 +44,20 @@ public sealed class Request
     public RequestStatus Status { get; set; } = RequestStatus.Waiting;
     public bool IsFinished => Status >= RequestStatus.FinishedStopped;
     public int NumPreemptions { get; set; }
+    /// <summary>
+    /// Prompt tokens whose KV came from the prefix cache at the request's first admission (OpenAI's
+    /// usage.prompt_tokens_details.cached_tokens); recomputation after a preemption does not change it.
+    /// </summary>
+    public int NumCachedTokens { get; private set; }
+    private bool _prefixLookedUp;
+
+    /// <summary>Records the cached prefix found at an admission; only the first one is the request's.</summary>
+    public void NotePrefixHit(int tokens)
+    {
+        if (_prefixLookedUp) return;
+        _prefixLookedUp = true;
+        NumCachedTokens = tokens;
+    }
     public RequestTimeline Timeline { get; }
 
     /// <summary>Set by any thread (client gone); the owning loop acts on it at its next iteration.</summary>

@@ -16,6 +16,8 @@ public sealed class SchedulerOutput
     /// <summary>Prompt tokens in the step (for the latency model: prefill work vs decode work).</summary>
     public int PrefillTokens { get; private set; }
     public int DecodeTokens => TotalTokens - PrefillTokens;
+    /// <summary>Prompt tokens of the requests admitted this step whose KV came from the prefix cache (not computed).</summary>
+    public int CachedTokens { get; private set; }
     public bool IsEmpty => Scheduled.Count == 0 && ToPull.Count == 0 && Preempted.Count == 0;
     /// <summary>The clock value the decision was made at.</summary>
     public double Now { get; internal set; }
@@ -27,6 +29,7 @@ public sealed class SchedulerOutput
         ToPull.Clear();
         TotalTokens = 0;
         PrefillTokens = 0;
+        CachedTokens = 0;
         Now = now;
     }
 
@@ -35,6 +38,18 @@ public sealed class SchedulerOutput
         Scheduled.Add(new ScheduledChunk(request, numTokens));
         TotalTokens += numTokens;
         if (!IsDecode(request, numTokens)) PrefillTokens += numTokens;
+    }
+
+    /// <summary>
+    /// A prompt chunk of a request admitted this step after <paramref name="cachedTokens"/> tokens found in the prefix
+    /// cache. Always prompt work, even when the cache left a single token to compute.
+    /// </summary>
+    internal void AddAdmitted(Request request, int numTokens, int cachedTokens)
+    {
+        Scheduled.Add(new ScheduledChunk(request, numTokens));
+        TotalTokens += numTokens;
+        PrefillTokens += numTokens;
+        CachedTokens += cachedTokens;
     }
 
     /// <summary>Takes a preempted request's chunk back out of the step; returns its token count.</summary>

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Tables of docs/experiments/prefix-caching.md from the reports bench/experiments/prefix-caching.sh wrote.
+
+    python3 bench/experiments/prefix-caching-summary.py OUT_DIR > summary.md
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+out = sys.argv[1]
+
+
+def load(label):
+    path = os.path.join(out, label + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def loadavg(label):
+    path = os.path.join(out, label + ".load")
+    if not os.path.exists(path):
+        return ""
+    m = re.search(r"load average: ([0-9.]+)", open(path).read())
+    return m.group(1) if m else ""
+
+
+def metric(label, name):
+    path = os.path.join(out, label + ".metrics")
+    if not os.path.exists(path):
+        return None
+    total = 0.0
+    for line in open(path):
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def ms(x):
+    return f"{1000 * x:.0f}"
+
+
+def rows(labels):
+    print("| configuration | rate (conv/s) | TTFT p50 / p90 / p99 (ms) | TPOT p50 (ms) | SLO attainment | good req/s | prompt tokens | cached | prefill tokens computed | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label in labels:
+        report = load(label)
+        if report is None:
+            continue
+        for run in report["runs"]:
+            s = run["summary"]
+            ttft, tpot = s.get("ttft"), s.get("tpot")
+            cached = s.get("cached_prompt_tokens") or 0
+            inp = s["input_tokens"]
+            print(f"| {label} | {run['rate']:g} | {ms(ttft['median'])} / {ms(ttft['p90'])} / {ms(ttft['p99'])} | "
+                  f"{ms(tpot['median']) if tpot else '-'} | {100 * s['slo_attainment']:.1f}% | {s['good_request_throughput']:.2f} | "
+                  f"{inp} | {cached} ({100 * cached / max(1, inp):.0f}%) | {inp - cached} | {loadavg(label)} |")
+
+
+print("## Cache off / on, disaggregated and colocated\n")
+rows(["disaggregated-off", "disaggregated-on", "disaggregated-local", "colocated-off", "colocated-on"])
+print("\n## Routing: two colocated 1-core instances, cache on\n")
+rows(["route-cache-aware", "route-round-robin"])
+print("\n## Hit rate against KV cache size (colocated, both cores)\n")
+print("| KV per instance | blocks | hit rate (cached / prompt tokens) | TTFT p50 / p90 (ms) | vllm:prefix_cache_hits / queries | load avg |")
+print("|---|---|---|---|---|---|")
+sizes = sorted(glob.glob(os.path.join(out, "size-*MiB.json")), key=lambda p: int(re.search(r"size-(\d+)MiB", p).group(1)))
+for path in sizes:
+    label = os.path.basename(path)[:-5]
+    report = load(label)
+    s = report["runs"][0]["summary"]
+    cached = s.get("cached_prompt_tokens") or 0
+    blocks = metric(label, "tandem:kv_blocks_total")
+    hits, queries = metric(label, "vllm:prefix_cache_hits"), metric(label, "vllm:prefix_cache_queries")
+    print(f"| {label[5:]} | {blocks:.0f} | {100 * cached / max(1, s['input_tokens']):.0f}% | {ms(s['ttft']['median'])} / {ms(s['ttft']['p90'])} | "
+          f"{hits:.0f} / {queries:.0f} | {loadavg(label)} |")

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Reproduces docs/experiments/prefix-caching.md: the multi-turn chat workload (`--workload multiturn`: a shared
+# system prompt, each turn resending the history) against Tandem with the prefix cache off and on, disaggregated
+# (1 prefill core + 1 decode core) and colocated (both cores); cache-aware against round-robin routing over two
+# colocated 1-core instances; and the hit rate against the KV cache size. Writes JSON reports, server logs and
+# summary.md (the tables of the doc) to $OUT.
+#
+#   bench/experiments/prefix-caching.sh [OUT_DIR]
+#
+# Knobs (environment): MODEL, RATES, NUM_PROMPTS, TURNS, SYSTEM_LEN, INPUT_LEN, OUTPUT_LEN, THINK, SLO_TTFT, SLO_TPOT,
+# SEED, PORT, TOKEN_ID_MAX, KV_SIZES (MiB per instance for the cache-size sweep), SIZE_RATE, LOCAL_THRESHOLD (conditional
+# disaggregation), ONLY (space-separated labels: run only those configurations).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:-artifacts/prefix-cache/prefix-caching}
+MODEL=${MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
+RATES=${RATES:-0.25,0.5}
+NUM_PROMPTS=${NUM_PROMPTS:-48}
+TURNS=${TURNS:-4}
+SYSTEM_LEN=${SYSTEM_LEN:-256}
+INPUT_LEN=${INPUT_LEN:-64}
+OUTPUT_LEN=${OUTPUT_LEN:-32}
+THINK=${THINK:-1}
+SLO_TTFT=${SLO_TTFT:-1.5}
+SLO_TPOT=${SLO_TPOT:-0.1}
+SEED=${SEED:-1}
+PORT=${PORT:-8131}
+TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
+KV_SIZES=${KV_SIZES:-2 4 8 16 64}
+SIZE_RATE=${SIZE_RATE:-0.5}
+LOCAL_THRESHOLD=${LOCAL_THRESHOLD:-64}
+ONLY=${ONLY:-}
+mkdir -p "$OUT" "$(dirname "$MODEL")"
+
+dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
+TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
+if [ ! -f "$MODEL" ]; then
+  $TANDEM model synth --preset smollm-135m --type q8_0 --vocab-from ../shared/models/vocab/ggml-vocab-gpt-2.gguf -o "$MODEL"
+fi
+
+SERVER_PID=
+stop_server() { if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
+trap stop_server EXIT
+
+run() { # label, rates, serve options...
+  local label=$1 rates=$2; shift 2
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $label "* ]]; then return; fi
+  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then echo "port $PORT is already serving: stop that server first" >&2; exit 1; fi
+  $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 "$@" > "$OUT/$label.server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 240); do
+    curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server failed to start, see $OUT/$label.server.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "== $label (load average: $(cut -d' ' -f1-3 /proc/loadavg))" | tee "$OUT/$label.load"
+  $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload multiturn --token-ids --token-id-min 3 \
+    --token-id-max "$TOKEN_ID_MAX" --turns "$TURNS" --system-len "$SYSTEM_LEN" --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" \
+    --think-time "$THINK" -n "$NUM_PROMPTS" --rates "$rates" --seed "$SEED" --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" \
+    --devices 2 --out "$OUT/$label.json" > "$OUT/$label.txt"
+  curl -sf "http://127.0.0.1:$PORT/metrics" > "$OUT/$label.metrics" || true
+  echo "   after: load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/$label.load"
+  stop_server
+}
+
+# Cache off / on, disaggregated and colocated (256 MiB of KV per instance: nothing is evicted).
+run disaggregated-off "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --no-prefix-caching
+run disaggregated-on "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB
+# Conditional disaggregation: later turns (history cached on the decode instance) prefilled there.
+run disaggregated-local "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --local-prefill-threshold "$LOCAL_THRESHOLD"
+run colocated-off "$RATES" --mode colocated --cores "0,1" --kv-memory 256MiB --no-prefix-caching
+run colocated-on "$RATES" --mode colocated --cores "0,1" --kv-memory 256MiB
+# Routing over two colocated 1-core instances, cache on.
+run route-cache-aware "$RATES" --mode colocated --instances 2 --cores "0;1" --kv-memory 256MiB --routing cache-aware
+run route-round-robin "$RATES" --mode colocated --instances 2 --cores "0;1" --kv-memory 256MiB --routing round-robin
+# Hit rate against cache size (colocated, one rate).
+for mib in $KV_SIZES; do
+  run "size-${mib}MiB" "$SIZE_RATE" --mode colocated --cores "0,1" --kv-memory "${mib}MiB"
+done
+
+python3 bench/experiments/prefix-caching-summary.py "$OUT" > "$OUT/summary.md"
+cat "$OUT/summary.md"

@@ -1,0 +1,48 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>The prefix cache as API clients see it: OpenAI's usage.prompt_tokens_details.cached_tokens and vLLM's metrics.</summary>
+public sealed class PrefixCacheApiTests
+{
+    private const string History = "Once upon a time, there was a little girl named Lily. She liked to play in the park with her friends every day.";
+
+    [Fact]
+    public async Task Usage_reports_cached_prompt_tokens_and_metrics_count_queries_and_hits()
+    {
+        await using var server = await RunningServer.StartAsync(mode: "colocated");
+        var first = await server.Http.PostAsync("/v1/completions", ApiCalls.Completion(History, 8));
+        Assert.Equal(HttpStatusCode.OK, first.Status);
+        var firstUsage = first.Body.GetProperty("usage");
+        int promptTokens = firstUsage.GetProperty("prompt_tokens").GetInt32();
+        Assert.Equal(0, firstUsage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32()); // present, nothing cached yet
+
+        // The next turn resends the history: its whole blocks come from the cache, and the text is what it would be anyway.
+        var next = await server.Http.PostAsync("/v1/completions", ApiCalls.Completion(History + " One day", 8));
+        int cached = next.Body.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32();
+        Assert.InRange(cached, 16, promptTokens);
+        Assert.Equal(0, cached % 16);
+
+        // Streamed usage carries it too.
+        var request = ApiCalls.Completion(History + " One day", 8);
+        request["stream"] = true;
+        request["stream_options"] = new JsonObject { ["include_usage"] = true };
+        var chunks = await server.Http.StreamAsync("/v1/completions", request);
+        var usage = JsonDocument.Parse(chunks[^2]).RootElement.GetProperty("usage");
+        Assert.True(usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32() >= cached);
+
+        string text = await server.Http.GetStringAsync("/metrics");
+        double queries = Value(text, "vllm:prefix_cache_queries{model_name=\"stories260K\"}");
+        double hits = Value(text, "vllm:prefix_cache_hits{model_name=\"stories260K\"}");
+        Assert.True(hits >= 2 * cached, $"hits {hits}");
+        Assert.True(queries >= hits + promptTokens, $"queries {queries}, hits {hits}");
+    }
+
+    private static double Value(string exposition, string series)
+    {
+        string line = exposition.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal));
+        return double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
