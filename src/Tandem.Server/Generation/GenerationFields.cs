@@ -95,19 +95,6 @@ internal static class GenerationFields
     }
 
     /// <summary>
-    /// Structured output is another part of the server: until it is in, only plain text is accepted, and
-    /// <c>guided_json</c> is refused rather than dropped.
-    /// </summary>
-    public static void RejectStructuredOutput(RequestFields f)
-    {
-        if (f.TryGet("response_format", out var format) &&
-            !(format.ValueKind == JsonValueKind.Object && format.TryGetProperty("type", out var type) && type.ValueEquals("text")))
-            throw ApiException.Unsupported("response_format", "Only 'response_format' {\"type\": \"text\"} is supported.");
-        if (f.Has("guided_json"))
-            throw ApiException.Unsupported("guided_json", "'guided_json' is not supported yet (structured output).");
-    }
-
-    /// <summary>
     /// The completion budget of one prompt. An explicit max_tokens that does not fit the context is refused (as
     /// vLLM does; one that fits the context but not the KV pool is refused by the runtime, kv_capacity_exceeded);
     /// the default is cut to what fits both: the context, and the KV one sequence can hold on the smallest pool of

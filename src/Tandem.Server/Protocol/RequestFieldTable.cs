@@ -19,7 +19,6 @@ public static class RequestFieldTable
     private static RequestField S(string name, string note) => new(name, Supported, note);
     private static RequestField I(string name, string note) => new(name, Ignored, note);
     private static RequestField R(string name, string note, bool? harmlessWhen = null) => new(name, Refused, note) { HarmlessWhen = harmlessWhen };
-    private static RequestField O(string name, string note) => new(name, StructuredOutput, note);
 
     /// <summary>Sampling, stopping and output fields both generation endpoints share.</summary>
     private static readonly RequestField[] Generation =
@@ -44,8 +43,8 @@ public static class RequestFieldTable
         S("ignore_eos", "keep going past end-of-sequence"),
         S("logit_bias", "token id → bias in [-100, 100], added to the logit before sampling"),
         S("return_timeline", "Tandem's: each request's lifetime events"),
-        O("response_format", "structured output; `{\"type\":\"text\"}` is plain text"),
-        O("guided_json", "vLLM's name for a JSON-schema constraint: structured output"),
+        S("response_format", "structured output: `{\"type\":\"json_object\"}` or `{\"type\":\"json_schema\",\"json_schema\":{…}}` enforced while sampling; `{\"type\":\"text\"}` is plain text"),
+        S("guided_json", "vLLM's name for a JSON-schema constraint: the same structured output"),
         R("guided_regex", "regex-constrained decoding is not built"),
         R("guided_grammar", "grammar-constrained decoding is not built"),
         R("guided_choice", "choice-constrained decoding is not built"),
@@ -64,7 +63,7 @@ public static class RequestFieldTable
         R("priority", "requests are served first come, first served"),
         I("user", "an end-user id for abuse monitoring: nothing is logged per user"),
         I("request_id", "vLLM's: the server makes its own ids"),
-        I("cache_prompt", "llama.cpp's hint: there is no prompt cache to keep"),
+        I("cache_prompt", "llama.cpp's hint: prefix caching is automatic (`--no-prefix-caching` turns it off)"),
     ];
 
     private static readonly RequestField[] CompletionsOnly =
@@ -83,8 +82,8 @@ public static class RequestFieldTable
         S("max_completion_tokens", "the current name of `max_tokens`; wins when both are given"),
         S("logprobs", "true: log-probabilities of the chosen tokens"),
         S("top_logprobs", "0 to 20 alternatives (needs `logprobs`)"),
-        R("tools", "tool calling is not supported"),
-        R("functions", "function calling is not supported"),
+        S("tools", "functions the model may call, rendered through the chat template; calls come back as `tool_calls`"),
+        R("functions", "the deprecated function calling: use `tools`"),
         R("function_call", "function calling is not supported"),
         R("audio", "audio output is not supported"),
         R("modalities", "text only"),
@@ -92,14 +91,14 @@ public static class RequestFieldTable
         R("web_search_options", "no web search"),
         R("reasoning_effort", "no reasoning controls"),
         R("chat_template", "per-request templates are not taken: start the server with `--chat-template`"),
-        R("chat_template_kwargs", "per-request template arguments are not taken"),
+        S("chat_template_kwargs", "extra variables for the chat template (e.g. `enable_thinking`); not `messages`, `tools`, `add_generation_prompt`, `bos_token`, `eos_token`"),
         R("add_generation_prompt", "the assistant's turn is always opened", harmlessWhen: true),
         R("continue_final_message", "the last message is never continued"),
         R("echo", "vLLM's chat echo is not supported"),
         R("documents", "no retrieval documents"),
         R("add_special_tokens", "BOS is added as the vocabulary and template ask"),
-        I("tool_choice", "no tools are accepted, so there is nothing to choose"),
-        I("parallel_tool_calls", "no tools are accepted"),
+        S("tool_choice", "`auto`, `none`, `required` or a named function"),
+        S("parallel_tool_calls", "false: at most one call per reply"),
         I("store", "nothing is stored"),
         I("metadata", "nothing is stored to tag"),
         I("service_tier", "one tier"),

@@ -1,3 +1,4 @@
+using Tandem.Engine.Chat;
 using Microsoft.AspNetCore.Http;
 using Tandem.Server.Chat;
 using Tandem.Server.Hosting;
@@ -27,7 +28,7 @@ internal static class TokenizeEndpoint
             throw ApiException.Invalid(hasPrompt ? "messages" : "prompt", "Give either 'prompt' (text) or 'messages' (chat), not both and not neither.");
         int[] ids = hasPrompt
             ? tokenizer.Encode(f.String("prompt")!, addSpecial && tokenizer.Vocabulary.AddBos, parseSpecial: true)
-            : api.Chat.Tokenize(ChatRequestParser.Messages(f), int.MaxValue, addGenerationPrompt, addSpecial)!;
+            : api.Chat.Tokenize(api.Chat.Render(new ChatRenderRequest(ChatRequestParser.Messages(f)) { AddGenerationPrompt = addGenerationPrompt }), int.MaxValue, addSpecial)!;
 
         using var json = new PooledJson();
         var w = json.Writer;
