@@ -75,15 +75,17 @@ public sealed partial class FieldTableTests(ServerFixture fixture) : IClassFixtu
         {
             var body = ValidBody(endpoint);
             // An object where the field wants something else: only a parser that reads the field notices.
+            // (chat_template_kwargs takes any object of variables: a string is its wrong type.)
             body[field.Name] = field.Status is FieldStatus.Supported
-                ? new JsonObject { ["not"] = new JsonArray("what", "it", "takes") }
+                ? field.Name == "chat_template_kwargs" ? "not an object" : new JsonObject { ["not"] = new JsonArray("what", "it", "takes") }
                 : "not a harmless value";
             var reply = await http.PostAsync(endpoint, body);
             string? param = reply.Body.TryGetProperty("error", out var error) ? error.GetProperty("param").GetString() : null;
             bool ok = field.Status switch
             {
                 FieldStatus.Ignored => reply.Status == HttpStatusCode.OK,
-                _ => (int)reply.Status is >= 400 and < 500 && param == field.Name,
+                // A parser that reads inside the field (structured output) names the part it refused: "response_format.type".
+                _ => (int)reply.Status is >= 400 and < 500 && (param == field.Name || param?.StartsWith(field.Name + ".", StringComparison.Ordinal) == true),
             };
             if (!ok) failures.Add($"{field.Name} ({field.Status}): {(int)reply.Status} {reply.Body}");
         }
