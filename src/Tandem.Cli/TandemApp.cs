@@ -29,9 +29,13 @@ public static class TandemApp
         {
             var root = BuildRoot(console);
             var parse = root.Parse(args);
+            IReadOnlyList<string> layered = [];
+            if (parse.CommandResult.Command.Name == ServeCommand.Name)
+                parse = LayeredOptions.Parse(root, args, parse, Environment.GetEnvironmentVariable, out layered);
             if (parse.Errors.Count > 0)
             {
-                console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
+                string from = layered.Count > 0 ? $"; options set outside the command line: {string.Join(", ", layered)}" : "";
+                console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help{from})");
                 return 1;
             }
             var invocation = new InvocationConfiguration

@@ -84,6 +84,7 @@ public static class ServeCommand
             model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease,
         };
+        LayeredOptions.Enable(command);
         command.SetAction(async (parse, cancellation) =>
         {
             int listenPort = parse.GetValue(port);
