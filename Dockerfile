@@ -7,7 +7,8 @@
 #
 # Every argument after the image name replaces the default command below, so the Kubernetes manifests in
 # deploy/kubernetes/ give each role its own `args`. The model is never baked in: mount it (a volume, a host path or a
-# read-only PersistentVolume) and point --model at it.
+# read-only PersistentVolume) and point --model at it. (Only the CLI's 1 MB demo model, stories260K, is inside: what
+# `tandem serve` with no --model serves.)
 
 ARG DOTNET_VERSION=10.0
 

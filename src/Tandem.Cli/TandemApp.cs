@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Tandem.Cli.Commands;
 using Tandem.Engine.Gguf;
+using Tandem.Hub;
 
 namespace Tandem.Cli;
 
@@ -26,10 +27,15 @@ public static class TandemApp
         console ??= CliConsole.System;
         try
         {
-            var parse = BuildRoot(console).Parse(args);
+            var root = BuildRoot(console);
+            var parse = root.Parse(args);
+            IReadOnlyList<string> layered = [];
+            if (parse.CommandResult.Command.Name == ServeCommand.Name)
+                parse = LayeredOptions.Parse(root, args, parse, Environment.GetEnvironmentVariable, out layered);
             if (parse.Errors.Count > 0)
             {
-                console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
+                string from = layered.Count > 0 ? $"; options set outside the command line: {string.Join(", ", layered)}" : "";
+                console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help{from})");
                 return 1;
             }
             var invocation = new InvocationConfiguration
@@ -54,7 +60,7 @@ public static class TandemApp
     /// <summary>One line for a failure: the expected kinds carry messages written for users; others say what they are.</summary>
     private static string Describe(Exception e) => e switch
     {
-        GgufFormatException or FileNotFoundException or DirectoryNotFoundException or CliUsageException => e.Message,
+        GgufFormatException or FileNotFoundException or DirectoryNotFoundException or CliUsageException or HubException => e.Message,
         ArgumentException or IOException or UnauthorizedAccessException or NotSupportedException => e.Message,
         NotImplementedException => $"not implemented yet: {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name}",
         AggregateException { InnerExceptions.Count: > 0 } a => Describe(a.InnerExceptions[0]),

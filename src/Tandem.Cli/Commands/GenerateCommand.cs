@@ -16,7 +16,7 @@ public static class GenerateCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF model file", Required = true };
+        var model = ModelArgument.Create(bundledDefault: true);
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text (not echoed)", Required = true };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate", DefaultValueFactory = _ => 128 };
         var temperature = new Option<float>("--temperature", "--temp") { Description = "Sampling temperature; 0 = greedy", DefaultValueFactory = _ => 0.8f };
@@ -75,7 +75,7 @@ public static class GenerateCommand
 
             var structured = StructuredOutput(parse.GetValue(json), parse.GetValue(jsonSchema));
 
-            using var lm = LanguageModel.Load(parse.GetValue(model)!);
+            using var lm = LanguageModel.Load(ModelArgument.Resolve(parse.GetValue(model), console));
             var tokenizer = Tokenizer.FromGguf(lm.File);
             int ctx = parse.GetValue(context) ?? Math.Min(lm.Config.ContextLength, 4096);
             if (ctx < 2) throw new CliUsageException($"--ctx-size must be at least 2, got {ctx}");

@@ -9,7 +9,7 @@ public static class ProfileCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF model file to profile", Required = true };
+        var model = ModelArgument.Create(bundledDefault: false, "GGUF model to profile");
         var cores = new Option<string>("--cores") { Description = "Core counts (threads per instance) to profile, comma-separated, e.g. 1,2", DefaultValueFactory = _ => "1" };
         var kvType = new Option<string>("--kv-type") { Description = "KV cache element type the server will use (its --kv-type)", DefaultValueFactory = _ => "f16" };
         kvType.AcceptOnlyFromAmong("f32", "f16");
@@ -28,10 +28,11 @@ public static class ProfileCommand
             var counts = BenchCommands.Parse(() => parse.GetValue(cores)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(c => int.TryParse(c, out int n) && n > 0 ? n : throw new ArgumentException($"--cores: '{c}' is not a positive core count")).ToList());
             if (parse.GetValue(target) < 1) throw new CliUsageException("--prefill-token-target must be at least 1");
-            console.Error.WriteLine($"profiling {parse.GetValue(model)} on {string.Join(", ", counts)} core(s); load average {EngineProfiler.LoadAverage()} (other work on the machine skews the times)");
+            string modelPath = ModelArgument.Resolve(parse.GetValue(model), console);
+            console.Error.WriteLine($"profiling {modelPath} on {string.Join(", ", counts)} core(s); load average {EngineProfiler.LoadAverage()} (other work on the machine skews the times)");
             var profile = BenchCommands.Parse(() => EngineProfiler.Run(new ProfilerOptions
             {
-                ModelPath = parse.GetValue(model)!,
+                ModelPath = modelPath,
                 Cores = counts,
                 KvType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
                 MaxBatchTokens = parse.GetValue(target),

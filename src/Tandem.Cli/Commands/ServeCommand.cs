@@ -23,7 +23,7 @@ public static class ServeCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF model file", Required = true };
+        var model = ModelArgument.Create(bundledDefault: true);
         var mode = new Option<string>("--mode") { Description = "disaggregated (DistServe), colocated (vLLM-style) or chunked (Sarathi-Serve)", DefaultValueFactory = _ => "disaggregated" };
         mode.AcceptOnlyFromAmong("disaggregated", "colocated", "chunked");
         var prefill = new Option<int>("--prefill-instances") { Description = "Prefill instances (disaggregated)", DefaultValueFactory = _ => 1 };
@@ -124,6 +124,8 @@ public static class ServeCommand
         foreach (var option in access.All) command.Options.Add(option);
         var admission = new AdmissionArguments();
         foreach (var option in admission.All) command.Options.Add(option);
+        // Last: every option above, whoever added it, also reads TANDEM_<OPTION> and --config.
+        LayeredOptions.Enable(command);
         command.SetAction(async (parse, cancellation) =>
         {
             int listenPort = parse.GetValue(port);
@@ -131,8 +133,7 @@ public static class ServeCommand
             double graceSeconds = parse.GetValue(shutdownTimeout);
             if (!(graceSeconds >= 0 && graceSeconds <= MaxShutdownTimeoutSeconds))
                 throw new CliUsageException($"--shutdown-timeout must be between 0 and {MaxShutdownTimeoutSeconds} seconds, got {graceSeconds.ToString(CultureInfo.InvariantCulture)}");
-            string path = parse.GetValue(model)!;
-            var servingMode = Enum.Parse<ServingMode>(parse.GetValue(mode)!, ignoreCase: true);
+                        var servingMode = Enum.Parse<ServingMode>(parse.GetValue(mode)!, ignoreCase: true);
             var kvBytes = ParseBytes(parse.GetValue(kvMemory)!, "--kv-memory");
             string? templateName = parse.GetValue(chatTemplate);
             string? templateFile = parse.GetValue(chatTemplateFile);
@@ -174,6 +175,7 @@ public static class ServeCommand
             if (plan is not null && roleName != "all")
                 throw new CliUsageException("--plan starts a whole placement in one process: use it with --role all");
 
+            string path = ModelArgument.Resolve(parse.GetValue(model), console, cancellation);
             using var lm = LanguageModel.Load(path);
             var options = new ServingOptions
             {

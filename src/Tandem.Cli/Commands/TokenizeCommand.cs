@@ -9,7 +9,7 @@ public static class TokenizeCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF file (a model or a vocabulary-only file)", Required = true };
+        var model = ModelArgument.Create(bundledDefault: false, "GGUF file (a model or a vocabulary-only file)");
         var text = new Option<string>("--text") { Description = "Text to tokenize", Required = true };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not add the BOS token even where the model asks for it" };
         var showPieces = new Option<bool>("--pieces") { Description = "After the ids, list each token with its piece, one per line" };
@@ -18,7 +18,7 @@ public static class TokenizeCommand
             { model, text, noBos, showPieces, parseSpecial };
         command.SetAction(parse =>
         {
-            using var f = GgufFile.Open(parse.GetValue(model)!);
+            using var f = GgufFile.Open(ModelArgument.Resolve(parse.GetValue(model), console));
             var tokenizer = Tokenizer.FromGguf(f);
             int[] ids = tokenizer.Encode(parse.GetValue(text)!, !parse.GetValue(noBos), parse.GetValue(parseSpecial));
             console.Out.WriteLine(string.Join(" ", ids));

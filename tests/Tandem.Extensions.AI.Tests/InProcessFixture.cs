@@ -1,0 +1,48 @@
+using Tandem.Engine.KvCache;
+using Tandem.Server;
+using Tandem.Serving;
+
+namespace Tandem.Extensions.AI.Tests;
+
+/// <summary>
+/// One <see cref="TandemService"/> on stories260K (chatml, F32 KV so greedy text is llama.cpp's) and a real Kestrel
+/// <see cref="TandemServer"/> over the same runtime: the in-process client and the HTTP API see the same engine.
+/// </summary>
+public sealed class InProcessFixture : IAsyncLifetime
+{
+    public const string ModelName = "stories260K";
+
+    public static TandemOptions Options() => new()
+    {
+        Model = TestPaths.Model("stories260K.gguf"),
+        ChatTemplate = "chatml",
+        Serving = new ServingOptions { KvElementType = KvElementType.F32, KvBlocksPerInstance = 256, CoresPerInstance = 1, OnWarning = _ => { } },
+    };
+
+    public TandemService Service { get; private set; } = null!;
+    public TandemChatClient Client { get; private set; } = null!;
+    public TandemServer Server { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Service = await TandemService.StartAsync(Options());
+        Client = new TandemChatClient(Service);
+        Server = TandemServer.Create(Service.Engine, new TandemServerOptions
+        {
+            Host = "127.0.0.1",
+            Port = 0,
+            Api = new TandemApiOptions { ServedModelName = ModelName, ChatTemplateName = "chatml" },
+        });
+        await Server.StartAsync();
+        Http = new HttpClient { BaseAddress = Server.Address, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.StopAsync();
+        await Server.DisposeAsync();
+        await Service.DisposeAsync();
+    }
+}
