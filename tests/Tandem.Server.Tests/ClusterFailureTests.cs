@@ -214,11 +214,17 @@ public sealed class ClusterFailureTests
             "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", LocalCluster.HostPort(listedStranger));
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await WaitForAsync(() => Task.FromResult(frontend.Stderr.Contains("runs another model")), "the frontend refusing the listed worker");
-        using (var ready = await http.GetAsync("/health/ready"))
+        // The stranger can be refused before the (good) prefill worker's handshake is done, and readiness names the
+        // prefill role first: wait for the prefill worker, then the one thing missing is a decode worker.
+        string readiness = "";
+        await WaitForAsync(async () =>
         {
+            using var ready = await http.GetAsync("/health/ready");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-            Assert.Contains("no decode worker", await ready.Content.ReadAsStringAsync());
-        }
+            readiness = await ready.Content.ReadAsStringAsync();
+            return !readiness.Contains("no prefill worker");
+        }, "the prefill worker connecting");
+        Assert.Contains("no decode worker", readiness);
 
         string frontendUrl = frontend.Address.ToString().TrimEnd('/');
         using var registeringStranger = await LocalCluster.StartWorkerAsync("decode", 1, ["--model", other, "--frontend", frontendUrl]);
