@@ -72,12 +72,12 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         var engine = service.Engine;
         ChatRequestMapping.RejectUnsupported(options);
-        var template = service.ChatTemplate ?? throw new InvalidOperationException($"chat is unavailable for {service.ModelId}: {service.ChatUnavailable}");
+        var template = service.ChatTemplate ?? throw new InvalidOperationException("Tandem's chat template is not chosen yet: the service has not started");
         var conversation = ChatRequestMapping.Messages(messages, options);
-        string prompt = template.Render(conversation);
+        string prompt = template.Render(new Tandem.Engine.Chat.ChatRenderRequest(conversation));
         // As the HTTP API tokenizes: the template's markers are special tokens, and BOS comes from the vocabulary
-        // unless the template writes its own.
-        bool addBos = engine.Tokenizer.Vocabulary.AddBos && !template.RendersBos;
+        // unless the template wrote its own.
+        bool addBos = engine.Tokenizer.Vocabulary.AddBos && !template.StartsWithBos(prompt);
         int[] ids = engine.Tokenizer.EncodeAtMost(prompt, addBos, parseSpecial: true, engine.MaxContext)
             ?? throw new ArgumentException($"the conversation is longer than the model's {engine.MaxContext}-token context");
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");

@@ -36,11 +36,15 @@ public sealed class TandemService : IHostedService, IAsyncDisposable, IDisposabl
     /// <summary>The model id responses carry.</summary>
     public string ModelId { get; private set; } = "";
 
-    /// <summary>The chat template in use, or null when the model has none Tandem knows (see <see cref="ChatUnavailable"/>).</summary>
-    public ChatTemplate? ChatTemplate { get; private set; }
+    /// <summary>
+    /// The chat template in use, chosen as <c>tandem serve</c> chooses it (<see cref="ChatTemplateChoice"/>): the one named
+    /// in <see cref="TandemOptions.ChatTemplate"/>, else the model's own Jinja template, else the built-in format its
+    /// text matches, else ChatML. Null before the service started.
+    /// </summary>
+    public IChatTemplate? ChatTemplate { get; private set; }
 
-    /// <summary>Why chat is unavailable, or null.</summary>
-    public string? ChatUnavailable { get; private set; }
+    /// <summary>Why the template in use is a fallback (also sent to the serving options' OnWarning), or null.</summary>
+    public string? ChatTemplateWarning { get; private set; }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -55,8 +59,6 @@ public sealed class TandemService : IHostedService, IAsyncDisposable, IDisposabl
                 using var hub = new HubClient(HubSettings.FromEnvironment(), _options.Serving.OnWarning);
                 path = await hub.ResolveAsync(HubModelReference.Parse(model), cancellation: cancellationToken);
             }
-            // A typo in the template name stops the start, as it stops `tandem serve`.
-            var chosen = string.IsNullOrWhiteSpace(_options.ChatTemplate) ? null : Tandem.Engine.Chat.ChatTemplate.Resolve(_options.ChatTemplate, null);
             var lm = LanguageModel.Load(path);
             try
             {
@@ -71,14 +73,26 @@ public sealed class TandemService : IHostedService, IAsyncDisposable, IDisposabl
             }
             _model = lm;
             ModelId = _options.ModelId ?? Path.GetFileNameWithoutExtension(path);
+            var v = _runtime.Tokenizer.Vocabulary;
+            string bos = v.BosId >= 0 && v.BosId < v.Count ? v.Tokens[v.BosId] : "";
+            string eos = v.EosId >= 0 && v.EosId < v.Count ? v.Tokens[v.EosId] : "";
+            ChatTemplateChoice choice;
             try
             {
-                ChatTemplate = chosen ?? Tandem.Engine.Chat.ChatTemplate.Resolve(null, lm.File.GetString("tokenizer.chat_template"));
+                choice = ChatTemplateChoice.Choose(_options.ChatTemplate, null, lm.File.GetString("tokenizer.chat_template"), bos, eos);
             }
-            catch (ChatTemplateException e)
+            catch (ChatTemplateException)
             {
-                ChatUnavailable = e.Message;
+                // A typo in the template name stops the start, as it stops `tandem serve`.
+                await _runtime.DisposeAsync();
+                _runtime = null;
+                _model = null;
+                lm.Dispose();
+                throw;
             }
+            ChatTemplate = choice.Template;
+            ChatTemplateWarning = choice.Warning;
+            if (choice.Warning is { } warning) _options.Serving.OnWarning?.Invoke(warning);
         }
         finally
         {
