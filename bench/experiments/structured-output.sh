@@ -5,13 +5,13 @@
 #
 #   bench/experiments/structured-output.sh [OUT_DIR]
 #
-# Knobs (environment): MODEL, BATCHES (1,16), SECONDS (20 per run), MODES (disaggregated).
+# Knobs (environment): MODEL, BATCHES (1,16), RUN_SECONDS (20 per run; not SECONDS, which bash sets itself), MODES (disaggregated).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-docs/experiments/structured-output}
 MODEL=${MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
 BATCHES=${BATCHES:-1,16}
-SECONDS_PER_RUN=${SECONDS:-20}
+SECONDS_PER_RUN=${RUN_SECONDS:-20}
 MODES=${MODES:-disaggregated}
 mkdir -p "$OUT" "$(dirname "$MODEL")"
 
