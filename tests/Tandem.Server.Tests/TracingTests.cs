@@ -31,8 +31,9 @@ public sealed class TracingTests
         Assert.Equal(HttpStatusCode.OK, reply.Status);
         string id = reply.Body.GetProperty("id").GetString()!;
 
-        var spans = (await collector.WaitForAsync(s => s.Any(x => x.TraceId == traceId && x.Name == TandemTracing.Request), ExportLimit))
-            .Where(s => s.TraceId == traceId).ToList();
+        // Spans come in batches, each when it ends (the HTTP call's last): wait for all that are expected.
+        var spans = await TraceAsync(collector, traceId, callerSpan, TandemTracing.Request, TandemTracing.Queue, TandemTracing.Prefill,
+            TandemTracing.KvTransfer, TandemTracing.Decode);
         var http = Assert.Single(spans, s => s.ParentSpanId == callerSpan); // ASP.NET Core's span of the call
         var request = Assert.Single(spans, s => s.Name == TandemTracing.Request);
         Assert.Equal(http.SpanId, request.ParentSpanId);
@@ -70,11 +71,8 @@ public sealed class TracingTests
         var reply = await cluster.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8), headers);
         Assert.Equal(HttpStatusCode.OK, reply.Status);
 
-        var spans = (await collector.WaitForAsync(s =>
-                s.Count(x => x.TraceId == traceId && x.Name == TandemTracing.WorkerRun) == 2
-                && s.Any(x => x.TraceId == traceId && x.Name == TandemTracing.Request)
-                && s.Any(x => x.TraceId == traceId && x.Name == TandemTracing.Decode), ExportLimit))
-            .Where(s => s.TraceId == traceId).ToList();
+        var spans = await TraceAsync(collector, traceId, callerSpan, TandemTracing.Request, TandemTracing.WorkerCall, TandemTracing.WorkerCall,
+            TandemTracing.WorkerRun, TandemTracing.WorkerRun, TandemTracing.Prefill, TandemTracing.KvTransfer, TandemTracing.Decode);
         var http = Assert.Single(spans, s => s.ParentSpanId == callerSpan);
         var request = Assert.Single(spans, s => s.Name == TandemTracing.Request);
         Assert.Equal(http.SpanId, request.ParentSpanId);
@@ -95,6 +93,21 @@ public sealed class TracingTests
         // The frontend repeats no phase of its own: the workers traced them.
         Assert.Equal(1, spans.Count(s => s.Name == TandemTracing.Prefill));
         Assert.Equal(1, spans.Count(s => s.Name == TandemTracing.Decode));
+    }
+
+    /// <summary>
+    /// The spans of the trace once the collector has the HTTP call's span (the child of <paramref name="callerSpan"/>)
+    /// and at least as many of each name as <paramref name="names"/> lists.
+    /// </summary>
+    private static async Task<List<ReceivedSpan>> TraceAsync(OtlpReceiver collector, string traceId, string callerSpan, params string[] names)
+    {
+        var spans = await collector.WaitForAsync(all =>
+        {
+            var trace = all.Where(s => s.TraceId == traceId).ToList();
+            return trace.Any(s => s.ParentSpanId == callerSpan)
+                && names.GroupBy(n => n).All(g => trace.Count(s => s.Name == g.Key) >= g.Count());
+        }, ExportLimit);
+        return [.. spans.Where(s => s.TraceId == traceId)];
     }
 
     /// <summary>A caller's trace context, sent as W3C traceparent.</summary>
