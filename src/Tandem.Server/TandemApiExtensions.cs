@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Tandem.Server.Chat;
 using Tandem.Server.Completions;
 using Tandem.Server.Health;
@@ -12,6 +13,7 @@ using Tandem.Server.Models;
 using Tandem.Server.Planning;
 using Tandem.Server.Tokenization;
 using Tandem.Server.Info;
+using Tandem.Server.Logging;
 using Tandem.Serving;
 
 namespace Tandem.Server;
@@ -31,7 +33,8 @@ public static class TandemApiExtensions
         configure?.Invoke(options);
         services.AddSingleton(sp => new ShutdownDrain(options.ShutdownTimeout, sp.GetService<IHostApplicationLifetime>(), sp.GetService<TimeProvider>()));
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
-        services.AddSingleton(sp => new TandemApi(engine, options, sp.GetService<TimeProvider>(), sp.GetRequiredService<ShutdownDrain>()));
+        services.AddHostedService<ServingStatsLog>();
+        services.AddSingleton(sp => new TandemApi(engine, options, sp.GetService<TimeProvider>(), sp.GetRequiredService<ShutdownDrain>(), sp.GetService<ILoggerFactory>()));
         return services;
     }
 

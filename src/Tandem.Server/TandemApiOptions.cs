@@ -63,4 +63,10 @@ public sealed class TandemApiOptions
 
     /// <summary>An instance with work that finishes no loop iteration for this long is reported stuck by /health (503).</summary>
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>
+    /// How often the throughput / queue line ("Avg prompt throughput: ... Running: ... Waiting: ... KV cache usage: ...",
+    /// as vLLM logs it) is written, while there is activity. Null or zero: never.
+    /// </summary>
+    public TimeSpan? StatsLogInterval { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -9,6 +9,8 @@ using Grpc.AspNetCore.Web;
 using Tandem.Server.Access;
 using Tandem.Server.Cluster;
 using Tandem.Server.Hosting;
+using Tandem.Server.Logging;
+using Tandem.Server.Telemetry;
 using Tandem.Serving;
 
 namespace Tandem.Server;
@@ -29,7 +31,8 @@ public sealed class TandemServer : IAsyncDisposable
     public static TandemServer Create(IServingEngine engine, TandemServerOptions options)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(options.LogLevel);
+        ServerLogging.Configure(builder.Logging, options.LogLevel, options.LogFormat);
+        OtlpTracing.AddTo(builder.Services, options.OtlpEndpoint, engine is ClusterEngine ? "frontend" : "all");
         // The drain takes the API's grace period; the host's own timeout adds time for the cut requests to send their
         // last chunk and for Kestrel to close, and only then aborts connections.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Api.ShutdownTimeout + ShutdownFinishAllowance);
@@ -55,6 +58,7 @@ public sealed class TandemServer : IAsyncDisposable
             api.PrefillProfile = o.PrefillProfile;
             api.RequestTimeout = o.RequestTimeout;
             api.StallTimeout = o.StallTimeout;
+            api.StatsLogInterval = o.StatsLogInterval;
         });
         builder.Services.AddTandemAccess(options.Access);
         if (engine is ClusterEngine cluster) builder.Services.AddClusterGrpc(cluster.Options.Token).AddSingleton(cluster);

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
+using Tandem.Server.Logging;
 
 namespace Tandem.Server;
 
@@ -13,8 +14,18 @@ public sealed class TandemServerOptions
     public TandemApiOptions Api { get; set; } = new();
     /// <summary>API keys, allowed Host names and CORS origins (all off by default).</summary>
     public TandemAccessOptions Access { get; set; } = new();
-    /// <summary>ASP.NET Core's own log level (request failures are logged at Error).</summary>
-    public LogLevel LogLevel { get; set; } = LogLevel.Warning;
+    /// <summary>
+    /// Lowest level logged (--log-level): Information writes a line per finished request and the periodic stats line.
+    /// ASP.NET Core's own categories stay at Warning unless this is Debug or Trace.
+    /// </summary>
+    public LogLevel LogLevel { get; set; } = LogLevel.Information;
+    /// <summary>Text (one line per entry) or JSON (one object per line, each message field a property).</summary>
+    public LogFormat LogFormat { get; set; } = LogFormat.Text;
+    /// <summary>
+    /// The OTLP collector spans go to (--otlp-endpoint); null: the OTEL_EXPORTER_OTLP_ENDPOINT variable's, or none
+    /// (no tracing at all). See <see cref="Telemetry.OtlpTracing"/>.
+    /// </summary>
+    public Uri? OtlpEndpoint { get; set; }
     /// <summary>
     /// Slowest a request body may arrive before it is refused with 408; null keeps Kestrel's default (240 bytes/s
     /// after a 5 s grace period).

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Tandem.Engine.Sampling;
 using Tandem.Engine.Structured;
 
@@ -27,4 +28,9 @@ public sealed record GenerationRequest
     /// every sampled token; end of sequence only once it is complete. Null: free text.
     /// </summary>
     public JsonGrammar? StructuredOutput { get; init; }
+    /// <summary>
+    /// The trace span this request runs under (OpenTelemetry), which a cluster frontend passes to its workers so their
+    /// spans join the request's trace; default: none.
+    /// </summary>
+    public ActivityContext TraceContext { get; init; }
 }

@@ -32,6 +32,10 @@ public sealed class ServeCommandTests
     [InlineData("--request-timeout 0", "--request-timeout must be between 0 and 86400 seconds")]
     [InlineData("--profile p.json", "--profile is for --slo-ttft's estimate")]
     [InlineData("--slo-ttft 1 --profile /no/such/profile.json", "--slo-ttft: cannot read the latency profile /no/such/profile.json")]
+    [InlineData("--log-level verbose", "'verbose'")]
+    [InlineData("--log-format xml", "'xml'")]
+    [InlineData("--log-stats-interval -1", "--log-stats-interval must be between 0 and 86400 seconds")]
+    [InlineData("--otlp-endpoint localhost:4317", "--otlp-endpoint must be an http:// or https:// URL")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {
         var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);

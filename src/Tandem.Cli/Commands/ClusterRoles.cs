@@ -53,6 +53,9 @@ internal static class ClusterRoles
             KvTransport = cluster.KvTransport,
             ShutdownTimeout = listen.Api.ShutdownTimeout,
             StallTimeout = listen.Api.StallTimeout,
+            LogLevel = listen.LogLevel,
+            LogFormat = listen.LogFormat,
+            OtlpEndpoint = listen.OtlpEndpoint,
             Log = m => console.Error.WriteLine(m),
         });
         await server.StartAsync(cancellation);

@@ -124,6 +124,8 @@ public static class ServeCommand
         foreach (var option in access.All) command.Options.Add(option);
         var admission = new AdmissionArguments();
         foreach (var option in admission.All) command.Options.Add(option);
+        var observability = new ObservabilityArguments();
+        foreach (var option in observability.All) command.Options.Add(option);
         // Last: every option above, whoever added it, also reads TANDEM_<OPTION> and --config.
         LayeredOptions.Enable(command);
         command.SetAction(async (parse, cancellation) =>
@@ -237,6 +239,7 @@ public static class ServeCommand
             };
             var admissionProfile = admission.Apply(parse, api, plan);
             var listen = new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api, Access = accessOptions };
+            observability.Apply(parse, listen);
             if (cluster.IsWorker)
                 return await ClusterRoles.RunWorkerAsync(console, cluster, options, listen, cancellation);
             if (cluster.Role == "frontend")

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Grpc.Core;
 using Tandem.Engine.Generation;
 using Tandem.Engine.Sampling;
+using Tandem.Server.Telemetry;
 using Tandem.Serving;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
@@ -59,7 +61,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             {
                 prefill = engine.PickPrefill(request.NumTokens)
                     ?? throw new InvalidOperationException("no prefill worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
-                outcome = await StreamAsync(prefill, c => prefill.Client.Prefill(Wire(null), cancellationToken: c)).ConfigureAwait(false);
+                outcome = await StreamAsync(prefill, null, (w, c) => prefill.Client.Prefill(w, cancellationToken: c)).ConfigureAwait(false);
             }
             while (outcome == Outcome.Refused);
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
@@ -77,7 +79,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                     throw new InvalidOperationException("no decode worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
                 }
                 _imported = false;
-                outcome = await StreamAsync(decode, c => decode.Client.Decode(Wire(location), cancellationToken: c)).ConfigureAwait(false);
+                outcome = await StreamAsync(decode, location, (w, c) => decode.Client.Decode(w, cancellationToken: c)).ConfigureAwait(false);
             }
             while (outcome == Outcome.Refused); // the KV still waits on the prefill worker: another decode worker pulls it
             if (!_imported) Release(prefill, kv); // the decode side never confirmed: free the prefill copy now, not at the lease
@@ -85,7 +87,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         }
     }
 
-    private Proto.GenerateRequest Wire(Proto.KvLocation? kv)
+    private Proto.GenerateRequest Wire(Proto.KvLocation? kv, Activity? span)
     {
         var w = new Proto.GenerateRequest
         {
@@ -94,19 +96,38 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             Sampling = ClusterProtocol.ToWire(request.Sampling, request.Seed, request.RandomState),
             IgnoreEos = request.IgnoreEos,
             Kv = kv,
+            Traceparent = span is null ? "" : TraceParent.Format(span.Context),
+            Tracestate = span?.TraceStateString ?? "",
         };
         ClusterProtocol.AddStructuredOutput(w.Sampling, request.StructuredOutput, request.NumPromptTokens);
         foreach (int t in request.TokenIds) w.TokenIds.Add(t);
         return w;
     }
 
-    /// <summary>Reads one worker call to its end: Finished (request done), Held (prefilled, KV waiting) or Lost.</summary>
-    private async Task<Outcome> StreamAsync(RemoteWorker worker, Func<CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start)
+    /// <summary>
+    /// Reads one worker call to its end: Finished (request done), Held (prefilled, KV waiting) or Lost. A traced
+    /// request gets a span for the call, whose context goes with it so the worker's spans join the trace.
+    /// </summary>
+    private async Task<Outcome> StreamAsync(RemoteWorker worker, Proto.KvLocation? kv,
+        Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start)
+    {
+        using var span = request.TraceContext == default ? null
+            : TandemTracing.Source.StartActivity(TandemTracing.WorkerCall, ActivityKind.Client, request.TraceContext);
+        span?.SetTag("tandem.role", kv is null ? "prefill" : "decode");
+        span?.SetTag("tandem.worker", worker.Address);
+        var outcome = await CallAsync(worker, Wire(kv, span), start).ConfigureAwait(false);
+        span?.SetTag("tandem.outcome", outcome.ToString().ToLowerInvariant());
+        if (outcome == Outcome.Lost) span?.SetStatus(ActivityStatusCode.Error, "the worker or its KV was lost; the request is recomputed");
+        return outcome;
+    }
+
+    private async Task<Outcome> CallAsync(RemoteWorker worker, Proto.GenerateRequest wire,
+        Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(request.Cancelled, worker.Lost);
         try
         {
-            using var call = start(linked.Token);
+            using var call = start(wire, linked.Token);
             var top = new TokenLogProb[SamplingParams.MaxLogProbs];
             while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
             {

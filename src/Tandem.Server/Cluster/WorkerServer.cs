@@ -10,6 +10,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Tandem.Server.Health;
 using Tandem.Server.Hosting;
+using Tandem.Server.Logging;
+using Tandem.Server.Telemetry;
 using Tandem.Server.Protocol;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
@@ -41,7 +43,8 @@ public sealed class WorkerServer : IAsyncDisposable
     public static WorkerServer Create(WorkerRuntime worker, WorkerServerOptions options)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(options.LogLevel);
+        ServerLogging.Configure(builder.Logging, options.LogLevel, options.LogFormat);
+        OtlpTracing.AddTo(builder.Services, options.OtlpEndpoint, ClusterProtocol.RoleName(worker.Role));
         builder.WebHost.ConfigureKestrel(k => KestrelListen.On(k, options.Host, options.Port));
         // SIGTERM starts a drain before Kestrel stops listening: new work is refused (and the status says so) while the
         // requests in flight, and KV held for a pull, finish; heartbeats keep answering, so the frontend does not take
@@ -208,7 +211,10 @@ public sealed record WorkerServerOptions
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Decode workers: how KV is pulled (--kv-transport).</summary>
     public KvTransport KvTransport { get; init; } = KvTransport.Grpc;
-    public LogLevel LogLevel { get; init; } = LogLevel.Warning;
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+    /// <summary>Where the worker's spans go (OTLP); null: OTEL_EXPORTER_OTLP_ENDPOINT's, or nowhere.</summary>
+    public Uri? OtlpEndpoint { get; init; }
     /// <summary>A worker with work that finishes no loop iteration for this long is reported stuck by /health (503).</summary>
     public TimeSpan StallTimeout { get; init; } = new TandemApiOptions().StallTimeout;
     /// <summary>Registration state changes (default: standard error).</summary>

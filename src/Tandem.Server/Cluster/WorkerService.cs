@@ -8,6 +8,7 @@ using Tandem.Engine.KvCache;
 using Tandem.Server.Generation;
 using Tandem.Server.Hosting;
 using Tandem.Server.Protocol;
+using Tandem.Server.Telemetry;
 using Tandem.Serving;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
@@ -143,6 +144,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
         var handle = submission.Handle;
+        using var spans = WorkerSpans.Start(ClusterProtocol.RoleName(worker.Role), request.RequestId, request.Traceparent, request.Tracestate);
         using var cancel = context.CancellationToken.Register(handle.Cancel); // the frontend went away or cancelled
         using var cut = drain.Deadline.Register(handle.Cancel); // still running when the drain's grace ended: the frontend recomputes it
         var reader = handle.Tokens;
@@ -153,7 +155,12 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             while (true)
             {
                 // Said as soon as the pull is done, before the first decode step, so the frontend times the transfer alone.
-                if (kv != null && !importedSent && kv.Pulled.IsCompletedSuccessfully) { importedSent = true; await events.WriteAsync(Imported(kv)); }
+                if (kv != null && !importedSent && kv.Pulled.IsCompletedSuccessfully)
+                {
+                    importedSent = true;
+                    spans.Imported(kv.BytesPulled, kv.PullSeconds);
+                    await events.WriteAsync(Imported(kv));
+                }
                 while (reader.TryRead(out var t))
                 {
                     if (t.TokenId < 0) continue; // text flush: the frontend owns the text
@@ -188,10 +195,15 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         catch (KvLostException e)
         {
             worker.Warn($"{e.Message}; the frontend recomputes it");
+            spans.Fail(e.Message);
             await events.WriteAsync(new Proto.WorkerEvent { Recompute = new Proto.Recompute { Reason = e.Message } });
             return false;
         }
-        if (kv != null && !importedSent && outcome.FinishReason != FinishReason.Cancelled) await events.WriteAsync(Imported(kv));
+        if (kv != null && !importedSent && outcome.FinishReason != FinishReason.Cancelled)
+        {
+            spans.Imported(kv.BytesPulled, kv.PullSeconds);
+            await events.WriteAsync(Imported(kv));
+        }
         await events.WriteAsync(new Proto.WorkerEvent { Finished = new Proto.Finished { Reason = FinishReasons.ToApi(outcome.FinishReason) } });
         return false;
     }

@@ -4,6 +4,7 @@ using Tandem.Server.Admission;
 using Tandem.Server.Hosting;
 using Tandem.Server.Metrics;
 using Tandem.Server.Protocol;
+using Tandem.Server.Telemetry;
 using Tandem.Serving;
 
 namespace Tandem.Server.Generation;
@@ -61,7 +62,7 @@ internal sealed class ChoiceRun : IDisposable
         var admission = api.Admission.Admit(plan);
         try
         {
-            var handles = Submit(api.Engine, plan, requestId, api.Metrics);
+            var handles = Submit(api.Engine, plan, requestId, api.Telemetry);
             return new ChoiceRun(plan, handles, admission, api.Metrics, api.Shutdown.Deadline, api.Options.RequestTimeout, api.Time);
         }
         catch
@@ -71,7 +72,7 @@ internal sealed class ChoiceRun : IDisposable
         }
     }
 
-    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, ServingMetrics metrics)
+    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, RequestTelemetry telemetry)
     {
         var handles = new RequestHandle[plan.ChoiceCount];
         int submitted = 0;
@@ -83,9 +84,12 @@ internal sealed class ChoiceRun : IDisposable
                 {
                     int index = p * plan.N + i;
                     var sampling = plan.Sampling.Seed is ulong seed ? plan.Sampling with { Seed = unchecked(seed + (ulong)i) } : plan.Sampling;
+                    string id = plan.ChoiceCount == 1 ? requestId : $"{requestId}-{index}";
+                    // Started before the runtime takes it in, so the span's start is the request's arrival.
+                    var span = telemetry.Start(id);
                     var request = new GenerationRequest
                     {
-                        Id = plan.ChoiceCount == 1 ? requestId : $"{requestId}-{index}",
+                        Id = id,
                         PromptTokens = plan.Prompts[p],
                         MaxTokens = plan.MaxTokens[p],
                         Sampling = sampling,
@@ -94,10 +98,20 @@ internal sealed class ChoiceRun : IDisposable
                         IncludeStopStringInOutput = plan.IncludeStopStringInOutput,
                         IgnoreEos = plan.IgnoreEos,
                         StructuredOutput = plan.StructuredOutput,
+                        TraceContext = span?.Context ?? default,
                     };
-                    handles[index] = engine.Submit(request);
+                    try
+                    {
+                        handles[index] = engine.Submit(request);
+                    }
+                    catch
+                    {
+                        span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "refused");
+                        span?.Stop();
+                        throw;
+                    }
                     submitted++;
-                    metrics.Track(handles[index]);
+                    telemetry.Track(handles[index], span);
                 }
             }
         }

@@ -1,16 +1,22 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tandem.Server.Admission;
 using Tandem.Server.Chat;
 using Tandem.Server.Completions;
+using Tandem.Server.Cluster;
+using Tandem.Server.Logging;
 using Tandem.Server.Metrics;
+using Tandem.Server.Telemetry;
 using Tandem.Serving;
 
 namespace Tandem.Server.Hosting;
 
 /// <summary>Everything the endpoints share, registered once per server: the runtime, the options, metrics, shutdown, chat prompting, formats.</summary>
-public sealed class TandemApi
+public sealed class TandemApi : IDisposable
 {
     /// <param name="shutdown">The host's drain; null: one of its own that never drains (no host stops it).</param>
-    public TandemApi(IServingEngine engine, TandemApiOptions options, TimeProvider? time = null, ShutdownDrain? shutdown = null)
+    /// <param name="logging">Where the per-request lines go; null: nowhere.</param>
+    public TandemApi(IServingEngine engine, TandemApiOptions options, TimeProvider? time = null, ShutdownDrain? shutdown = null, ILoggerFactory? logging = null)
     {
         Engine = engine;
         Options = options;
@@ -23,6 +29,8 @@ public sealed class TandemApi
         ChatFormat = new ChatFormat(engine.Tokenizer);
         Admission = new AdmissionControl(engine, options, Metrics);
         Metrics.AdmissionWaiting = () => Admission.Waiting;
+        Telemetry = new RequestTelemetry(Metrics, (logging ?? NullLoggerFactory.Instance).CreateLogger(ServerLog.RequestsCategory),
+            options.ServedModelName, phasesFromTimeline: engine is not ClusterEngine);
     }
 
     public IServingEngine Engine { get; }
@@ -30,6 +38,8 @@ public sealed class TandemApi
     public TimeProvider Time { get; }
     public DateTimeOffset StartedAt { get; }
     public ServingMetrics Metrics { get; }
+    /// <summary>Each request's metrics, log line and trace span.</summary>
+    internal RequestTelemetry Telemetry { get; }
     /// <summary>Admits generation requests until shutdown, then drains them (503 for new ones, "abort" for those cut).</summary>
     public ShutdownDrain Shutdown { get; }
     public ChatPrompts Chat { get; }
@@ -37,4 +47,6 @@ public sealed class TandemApi
     internal AdmissionControl Admission { get; }
     internal CompletionFormat CompletionFormat { get; }
     internal ChatFormat ChatFormat { get; }
+
+    public void Dispose() => Metrics.Dispose();
 }

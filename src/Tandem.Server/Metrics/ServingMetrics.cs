@@ -1,4 +1,4 @@
-using Prometheus;
+using System.Diagnostics.Metrics;
 using Tandem.Engine.Generation;
 using Tandem.Planning.Replanning;
 using Tandem.Server.Generation;
@@ -7,13 +7,19 @@ using Tandem.Serving;
 namespace Tandem.Server.Metrics;
 
 /// <summary>
-/// Prometheus metrics under vLLM's names (dashboards built for vLLM read them unchanged) plus Tandem's own for
-/// what vLLM has no name for (per-instance KV blocks, KV transfer). Latencies come from each finished request's
-/// <see cref="RequestTimeline"/>; gauges are read from <see cref="IServingEngine.Snapshot"/> at every scrape.
-/// Each server owns its registry, so several servers in one process (tests) never mix their numbers.
+/// Metrics under vLLM's names (dashboards built for vLLM read them unchanged) plus Tandem's own for what vLLM has no
+/// name for (per-instance KV blocks, KV transfer), as <see cref="System.Diagnostics.Metrics"/> instruments of a
+/// <see cref="Meter"/> named "Tandem" (so OpenTelemetry, dotnet-counters and the like can read them too). Latencies
+/// come from each finished request's <see cref="RequestTimeline"/>; gauges are read from
+/// <see cref="IServingEngine.Snapshot"/> at every collection. /metrics is this meter's own Prometheus exposition
+/// (<see cref="MeterCollector"/>, <see cref="PrometheusText"/>). Each server owns its meter, so several servers in
+/// one process (tests) never mix their numbers.
 /// </summary>
-public sealed class ServingMetrics
+public sealed class ServingMetrics : IDisposable
 {
+    /// <summary>The meter's name, for an OpenTelemetry MeterProvider's AddMeter.</summary>
+    public const string MeterName = "Tandem";
+
     // vLLM's TTFT buckets, extended down to 0.1 ms: tiny models on CPU answer far below vLLM's 1 ms floor.
     private static readonly double[] LatencyBuckets =
         [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
@@ -22,196 +28,181 @@ public sealed class ServingMetrics
         [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
     private readonly IServingEngine _engine;
-    private readonly string _model;
     private readonly Replanner? _replanner;
+    private readonly Meter _meter;
+    private readonly MeterCollector _collector;
+    private readonly KeyValuePair<string, object?> _model;
 
-    private readonly Histogram _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
-    private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
-    private readonly Counter _prefixQueries, _prefixHits;
-    private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
-    private readonly Gauge _replans, _changeRecommended, _recommendedDevices, _observedRate;
-    private readonly Counter _refused, _timedOut, _responses;
-    private readonly Gauge _admittedWaiting;
-    private readonly Counter.Child[] _responsesByClass;
+    private readonly Histogram<double> _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
+    private readonly Counter<long> _promptTokensTotal, _generationTokensTotal, _success, _transferBytes, _transfers, _preemptions;
+    private readonly Counter<double> _transferSeconds;
+    private readonly Counter<long> _refused, _timedOut, _responses;
+    private readonly KeyValuePair<string, object?>[][] _responseTags;
+    private long _promptTokensSum, _generationTokensSum, _finished;
 
     public ServingMetrics(IServingEngine engine, string modelName, Replanner? replanner = null)
     {
         _engine = engine;
-        _model = modelName;
         _replanner = replanner;
-        Registry = Prometheus.Metrics.NewCustomRegistry();
-        var f = Prometheus.Metrics.WithCustomRegistry(Registry);
-        string[] model = ["model_name"];
-        string[] instance = ["model_name", "instance", "role"];
+        _model = new("model_name", modelName);
+        _meter = new Meter(MeterName, typeof(ServingMetrics).Assembly.GetName().Version?.ToString());
+        _collector = new MeterCollector(_meter);
 
-        Histogram H(string name, string help, double[] buckets) =>
-            f.CreateHistogram(Registered(name), help, model, new HistogramConfiguration { Buckets = buckets });
+        Histogram<double> H(string name, string unit, string help, double[] buckets) =>
+            _meter.CreateHistogram(name, unit, help, tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = buckets });
+        Counter<long> C(string name, string unit, string help) => _meter.CreateCounter<long>(name, unit, help);
 
-        _ttft = H("vllm:time_to_first_token_seconds", "Time to first token: first token time minus arrival.", LatencyBuckets);
-        _tpot = H("vllm:time_per_output_token_seconds", "Time per output token of each request: (last − first token time) / (tokens − 1).", LatencyBuckets);
-        _itl = H("vllm:inter_token_latency_seconds", "Gap between consecutive tokens of a request.", LatencyBuckets);
-        _prefill = H("vllm:request_prefill_time_seconds", "Time a request spent in prefill (prefill end − prefill start).", LatencyBuckets);
-        _decode = H("vllm:request_decode_time_seconds", "Time a request spent decoding (last − first token time).", LatencyBuckets);
-        _queue = H("vllm:request_queue_time_seconds", "Time a request waited before its prefill started.", LatencyBuckets);
-        _e2e = H("vllm:e2e_request_latency_seconds", "End-to-end request latency (end − arrival).", LatencyBuckets);
-        _transfer = H("tandem:kv_transfer_time_seconds", "Time to move a request's KV cache from its prefill to its decode instance.", LatencyBuckets);
-        _promptTokens = H("vllm:request_prompt_tokens", "Prompt tokens per request.", TokenCountBuckets);
-        _generationTokens = H("vllm:request_generation_tokens", "Generated tokens per request.", TokenCountBuckets);
+        // Instrument names spell the prefix with an underscore; /metrics shows vLLM's colon (PrometheusText says why).
+        _ttft = H("vllm_time_to_first_token_seconds", "s", "Time to first token: first token time minus arrival.", LatencyBuckets);
+        _tpot = H("vllm_time_per_output_token_seconds", "s", "Time per output token of each request: (last − first token time) / (tokens − 1).", LatencyBuckets);
+        _itl = H("vllm_inter_token_latency_seconds", "s", "Gap between consecutive tokens of a request.", LatencyBuckets);
+        _prefill = H("vllm_request_prefill_time_seconds", "s", "Time a request spent in prefill (prefill end − prefill start).", LatencyBuckets);
+        _decode = H("vllm_request_decode_time_seconds", "s", "Time a request spent decoding (last − first token time).", LatencyBuckets);
+        _queue = H("vllm_request_queue_time_seconds", "s", "Time a request waited before its prefill started.", LatencyBuckets);
+        _e2e = H("vllm_e2e_request_latency_seconds", "s", "End-to-end request latency (end − arrival).", LatencyBuckets);
+        _transfer = H("tandem_kv_transfer_time_seconds", "s", "Time to move a request's KV cache from its prefill to its decode instance.", LatencyBuckets);
+        _promptTokens = H("vllm_request_prompt_tokens", "{token}", "Prompt tokens per request.", TokenCountBuckets);
+        _generationTokens = H("vllm_request_generation_tokens", "{token}", "Generated tokens per request.", TokenCountBuckets);
 
-        _promptTokensTotal = f.CreateCounter(Registered("vllm:prompt_tokens_total"), "Prompt tokens processed.", model);
-        _generationTokensTotal = f.CreateCounter(Registered("vllm:generation_tokens_total"), "Tokens generated.", model);
-        _success = f.CreateCounter(Registered("vllm:request_success_total"), "Finished requests by finish reason.", ["model_name", "finished_reason"]);
-        _transferSeconds = f.CreateCounter(Registered("tandem:kv_transfer_seconds_total"), "Seconds spent moving KV caches between instances.", model);
-        _transferBytes = f.CreateCounter(Registered("tandem:kv_transfer_bytes_total"), "KV cache bytes moved between instances.", model);
-        _preemptions = f.CreateCounter(Registered("vllm:num_preemptions_total"), "Times a request lost its KV to preemption and was recomputed.", model);
-        _transfers = f.CreateCounter(Registered("tandem:kv_transfers_total"), "KV cache migrations between instances.", model);
+        _promptTokensTotal = C("vllm_prompt_tokens_total", "{token}", "Prompt tokens processed.");
+        _generationTokensTotal = C("vllm_generation_tokens_total", "{token}", "Tokens generated.");
+        _success = C("vllm_request_success_total", "{request}", "Finished requests by finish reason.");
+        _transferSeconds = _meter.CreateCounter<double>("tandem_kv_transfer_seconds_total", "s", "Seconds spent moving KV caches between instances.");
+        _transferBytes = C("tandem_kv_transfer_bytes_total", "By", "KV cache bytes moved between instances.");
+        _preemptions = C("vllm_num_preemptions_total", "{preemption}", "Times a request lost its KV to preemption and was recomputed.");
+        _transfers = C("tandem_kv_transfers_total", "{transfer}", "KV cache migrations between instances.");
 
-        // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at scrape).
-        _prefixQueries = f.CreateCounter(Registered("vllm:prefix_cache_queries"), "Prompt tokens looked up in the prefix cache when requests were admitted.", model);
-        _prefixHits = f.CreateCounter(Registered("vllm:prefix_cache_hits"), "Prompt tokens found in the prefix cache (their KV reused, not computed).", model);
+        // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at collection).
+        _meter.CreateObservableCounter("vllm_prefix_cache_queries", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheQueries)), "{token}",
+            "Prompt tokens looked up in the prefix cache when requests were admitted.");
+        _meter.CreateObservableCounter("vllm_prefix_cache_hits", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheHits)), "{token}",
+            "Prompt tokens found in the prefix cache (their KV reused, not computed).");
 
-        _waiting = f.CreateGauge(Registered("vllm:num_requests_waiting"), "Requests waiting in instance queues.", model);
-        _running = f.CreateGauge(Registered("vllm:num_requests_running"), "Requests being prefilled or decoded.", model);
-        _kvUsage = f.CreateGauge(Registered("vllm:kv_cache_usage_perc"), "Share of all KV blocks in use (0 to 1).", model);
-        _kvUsed = f.CreateGauge(Registered("tandem:kv_blocks_used"), "KV blocks in use, per instance.", instance);
-        _kvTotal = f.CreateGauge(Registered("tandem:kv_blocks_total"), "KV blocks an instance holds.", instance);
-        _instanceWaiting = f.CreateGauge(Registered("tandem:instance_requests_waiting"), "Requests waiting, per instance.", instance);
-        _instanceRunning = f.CreateGauge(Registered("tandem:instance_requests_running"), "Requests running, per instance.", instance);
+        _meter.CreateObservableGauge("vllm_num_requests_waiting", () => Model(Snapshot().RequestsWaiting), "{request}", "Requests waiting in instance queues.");
+        _meter.CreateObservableGauge("vllm_num_requests_running", () => Model(Snapshot().RequestsRunning), "{request}", "Requests being prefilled or decoded.");
+        _meter.CreateObservableGauge("vllm_kv_cache_usage_perc", () => Model(KvUsage(Snapshot())), "1", "Share of all KV blocks in use (0 to 1).");
+        _meter.CreateObservableGauge("tandem_kv_blocks_used", () => PerInstance(i => i.KvBlocksUsed), "{block}", "KV blocks in use, per instance.");
+        _meter.CreateObservableGauge("tandem_kv_blocks_total", () => PerInstance(i => i.KvBlocksTotal), "{block}", "KV blocks an instance holds.");
+        _meter.CreateObservableGauge("tandem_instance_requests_waiting", () => PerInstance(i => i.Waiting), "{request}", "Requests waiting, per instance.");
+        _meter.CreateObservableGauge("tandem_instance_requests_running", () => PerInstance(i => i.Running), "{request}", "Requests running, per instance.");
 
-        _replans = f.CreateGauge(Registered("tandem:plan_replans"), "Re-plans run so far because the workload drifted from the plan.", model);
-        _changeRecommended = f.CreateGauge(Registered("tandem:plan_change_recommended"), "1 when the latest re-plan recommends a placement other than the one running (GET /plan says which and why).", model);
-        _recommendedDevices = f.CreateGauge(Registered("tandem:plan_recommended_devices"), "Devices (cores) of the recommended placement; the running one's until a re-plan says otherwise.", model);
-        _observedRate = f.CreateGauge(Registered("tandem:workload_arrival_rate"), "Requests per second that arrived (and finished) in the re-planning window.", model);
+        _meter.CreateObservableGauge("tandem_plan_replans", () => Plan(p => p.Replans), "{replan}", "Re-plans run so far because the workload drifted from the plan.");
+        _meter.CreateObservableGauge("tandem_plan_change_recommended", () => Plan(p => p.ChangeRecommended ? 1 : 0), "1", "1 when the latest re-plan recommends a placement other than the one running (GET /plan says which and why).");
+        _meter.CreateObservableGauge("tandem_plan_recommended_devices", () => Plan(p => (p.Recommended ?? p.Current).Devices), "{device}", "Devices (cores) of the recommended placement; the running one's until a re-plan says otherwise.");
+        _meter.CreateObservableGauge("tandem_workload_arrival_rate", () => Plan(p => p.Observed?.Rate ?? 0), "{request}/s", "Requests per second that arrived (and finished) in the re-planning window.");
 
-        _refused = f.CreateCounter(Registered("tandem:requests_refused_total"), "Requests refused by admission control (429), by reason: max_waiting_requests or slo_ttft.", ["model_name", "reason"]);
-        _timedOut = f.CreateCounter(Registered("tandem:requests_timed_out_total"), "Requests ended by --request-timeout (finish_reason abort).", model);
-        _responses = f.CreateCounter(Registered("tandem:http_responses_total"), "HTTP responses by status class (2xx, 4xx, 5xx ...), every route.", ["model_name", "status_class"]);
-        _admittedWaiting = f.CreateGauge(Registered("tandem:admission_waiting_requests"), "Requests admitted and waiting for their first token (what --max-waiting-requests bounds).", model);
-        _responsesByClass = [.. Enumerable.Range(1, 5).Select(c => _responses.WithLabels(_model, $"{c}xx"))];
+        _refused = C("tandem_requests_refused_total", "{request}", "Requests refused by admission control (429), by reason: max_waiting_requests or slo_ttft.");
+        _timedOut = C("tandem_requests_timed_out_total", "{request}", "Requests ended by --request-timeout (finish_reason abort).");
+        _responses = C("tandem_http_responses_total", "{response}", "HTTP responses by status class (2xx, 4xx, 5xx ...), every route.");
+        _meter.CreateObservableGauge("tandem_admission_waiting_requests", () => Model(AdmissionWaiting?.Invoke() ?? 0), "{request}", "Requests admitted and waiting for their first token (what --max-waiting-requests bounds).");
+        _responseTags = [.. Enumerable.Range(1, 5).Select(c => new KeyValuePair<string, object?>[] { _model, new("status_class", $"{c}xx") })];
 
-        Registry.AddBeforeCollectCallback(UpdateGauges);
+        // Series that exist from the start at 0, as vLLM's do: a rate() over them needs no first event, and a
+        // dashboard shows 0 rather than "no data".
+        foreach (var reason in new[] { "stop", "length", "abort" }) _success.Add(0, _model, new("finished_reason", reason));
+        foreach (var tags in _responseTags) _responses.Add(0, tags);
+        foreach (var reason in new[] { "max_waiting_requests", "slo_ttft" }) _refused.Add(0, _model, new("reason", reason));
+        foreach (var counter in new[] { _promptTokensTotal, _generationTokensTotal, _transferBytes, _preemptions, _transfers, _timedOut }) counter.Add(0, _model);
+        _transferSeconds.Add(0, _model);
     }
 
-    public CollectorRegistry Registry { get; }
-
-    /// <summary>Reads the admission controller's waiting count at each scrape (set once by the API).</summary>
+    /// <summary>Reads the admission controller's waiting count at each collection (set once by the API).</summary>
     internal Func<int>? AdmissionWaiting { get; set; }
 
-    /// <summary>
-    /// Writes the Prometheus text exposition with the names as vLLM spells them. prometheus-net refuses colons in
-    /// names (it keeps them for recording rules), though the exposition format allows them; so the collectors are
-    /// registered as <c>vllm_x</c> / <c>tandem_x</c> and the prefix's underscore becomes the colon here.
-    /// </summary>
+    /// <summary>Prompt tokens of the requests finished so far (the periodic stats line's throughput).</summary>
+    public long PromptTokens => Interlocked.Read(ref _promptTokensSum);
+    /// <summary>Tokens generated by the requests finished so far.</summary>
+    public long GenerationTokens => Interlocked.Read(ref _generationTokensSum);
+    /// <summary>Requests finished so far, however they ended.</summary>
+    public long FinishedRequests => Interlocked.Read(ref _finished);
+
+    /// <summary>Writes the Prometheus text exposition with the names as vLLM spells them.</summary>
     public async Task WriteTextAsync(Stream destination, CancellationToken cancellation)
     {
-        using var buffer = new MemoryStream();
-        await Registry.CollectAndExportAsTextAsync(buffer, cancellation);
-        string text = System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-        var output = new System.Text.StringBuilder(text.Length);
-        foreach (var line in text.AsSpan().EnumerateLines())
-        {
-            if (line.IsEmpty) continue;
-            int nameStart = line.StartsWith("# HELP ") || line.StartsWith("# TYPE ") ? 7 : line.StartsWith("#") ? -1 : 0;
-            if (nameStart >= 0 && TryPrefix(line[nameStart..], out int prefixLength))
-            {
-                output.Append(line[..(nameStart + prefixLength)]).Append(':').Append(line[(nameStart + prefixLength + 1)..]);
-            }
-            else
-            {
-                output.Append(line);
-            }
-            output.Append('\n');
-        }
-        await destination.WriteAsync(System.Text.Encoding.UTF8.GetBytes(output.ToString()), cancellation);
-
-        static bool TryPrefix(ReadOnlySpan<char> name, out int length)
-        {
-            length = name.StartsWith("vllm_") ? 4 : name.StartsWith("tandem_") ? 6 : 0;
-            return length > 0;
-        }
+        string text = PrometheusText.Write(_collector.Collect());
+        await destination.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), cancellation);
     }
 
     /// <summary>Counts a 429 from admission control.</summary>
-    public void CountRefusal(string reason) => _refused.WithLabels(_model, reason).Inc();
+    public void CountRefusal(string reason) => _refused.Add(1, _model, new("reason", reason));
 
     /// <summary>Counts a request that --request-timeout ended.</summary>
-    public void CountTimeout() => _timedOut.WithLabels(_model).Inc();
+    public void CountTimeout() => _timedOut.Add(1, _model);
 
     /// <summary>Counts a response by its status class once it has one (the middleware calls this for every request).</summary>
     public void CountResponse(int status)
     {
         int c = status / 100;
-        if (c is >= 1 and <= 5) _responsesByClass[c - 1].Inc();
+        if (c is >= 1 and <= 5) _responses.Add(1, _responseTags[c - 1]);
     }
 
-    private static string Registered(string exposedName) => exposedName.Replace(':', '_');
+    /// <summary>A request that failed (its completion faulted): it counts as aborted.</summary>
+    public void ObserveFailure()
+    {
+        Interlocked.Increment(ref _finished);
+        _success.Add(1, _model, new("finished_reason", FinishReasons.Abort));
+    }
 
-    /// <summary>Records the request's latencies and counts once it ends (cancelled requests only count as aborted).</summary>
-    public void Track(RequestHandle handle) =>
-        handle.Completion.ContinueWith(t =>
-        {
-            if (t.IsCompletedSuccessfully)
-                Observe(t.Result);
-            else
-                _success.WithLabels(_model, FinishReasons.Abort).Inc(); // also observes the fault, so it is never unobserved
-        }, TaskScheduler.Default);
-
+    /// <summary>Records a finished request's latencies and counts (cancelled requests only count as aborted).</summary>
     public void Observe(RequestOutcome outcome)
     {
         _replanner?.Observe(outcome);
         var t = outcome.Timeline;
-        _success.WithLabels(_model, FinishReasons.ToApi(outcome.FinishReason)).Inc();
-        _promptTokensTotal.WithLabels(_model).Inc(outcome.PromptTokens);
-        _preemptions.WithLabels(_model).Inc(outcome.Preemptions);
-        _transferBytes.WithLabels(_model).Inc(outcome.KvTransferBytes);
-        _generationTokensTotal.WithLabels(_model).Inc(outcome.CompletionTokens);
+        Interlocked.Add(ref _promptTokensSum, outcome.PromptTokens);
+        Interlocked.Add(ref _generationTokensSum, outcome.CompletionTokens);
+        Interlocked.Increment(ref _finished);
+        _success.Add(1, _model, new("finished_reason", FinishReasons.ToApi(outcome.FinishReason)));
+        _promptTokensTotal.Add(outcome.PromptTokens, _model);
+        _preemptions.Add(outcome.Preemptions, _model);
+        _transferBytes.Add(outcome.KvTransferBytes, _model);
+        _generationTokensTotal.Add(outcome.CompletionTokens, _model);
         if (outcome.FinishReason == FinishReason.Cancelled)
             return;
 
-        _promptTokens.WithLabels(_model).Observe(outcome.PromptTokens);
-        _generationTokens.WithLabels(_model).Observe(outcome.CompletionTokens);
-        if (t.Ttft is double ttft) _ttft.WithLabels(_model).Observe(ttft);
-        if (t.Tpot is double tpot) _tpot.WithLabels(_model).Observe(tpot);
-        var itl = _itl.WithLabels(_model);
+        _promptTokens.Record(outcome.PromptTokens, _model);
+        _generationTokens.Record(outcome.CompletionTokens, _model);
+        if (t.Ttft is double ttft) _ttft.Record(ttft, _model);
+        if (t.Tpot is double tpot) _tpot.Record(tpot, _model);
         for (int i = 1; i < t.TokenTimes.Count; i++)
-            itl.Observe(t.TokenTimes[i] - t.TokenTimes[i - 1]);
-        if (t.TokenTimes.Count > 0) _decode.WithLabels(_model).Observe(t.TokenTimes[^1] - t.TokenTimes[0]);
-        if (t is { PrefillStart: double ps, PrefillEnd: double pe }) _prefill.WithLabels(_model).Observe(pe - ps);
-        if (t.PrefillStart is double start) _queue.WithLabels(_model).Observe(start - (t.PrefillQueued ?? t.Arrival));
-        if (t.End is double end) _e2e.WithLabels(_model).Observe(end - t.Arrival);
+            _itl.Record(t.TokenTimes[i] - t.TokenTimes[i - 1], _model);
+        if (t.TokenTimes.Count > 0) _decode.Record(t.TokenTimes[^1] - t.TokenTimes[0], _model);
+        if (t is { PrefillStart: double ps, PrefillEnd: double pe }) _prefill.Record(pe - ps, _model);
+        if (t.PrefillStart is double start) _queue.Record(start - (t.PrefillQueued ?? t.Arrival), _model);
+        if (t.End is double end) _e2e.Record(end - t.Arrival, _model);
         if (t is { TransferStart: double ts, TransferEnd: double te })
         {
-            _transfer.WithLabels(_model).Observe(te - ts);
-            _transferSeconds.WithLabels(_model).Inc(te - ts);
-            _transfers.WithLabels(_model).Inc();
+            _transfer.Record(te - ts, _model);
+            _transferSeconds.Add(te - ts, _model);
+            _transfers.Add(1, _model);
         }
     }
 
-    private void UpdateGauges()
+    /// <summary>Share of all KV blocks in use (0 to 1), over every instance.</summary>
+    public static double KvUsage(ServingSnapshot s)
     {
-        var s = _engine.Snapshot();
-        _waiting.WithLabels(_model).Set(s.RequestsWaiting);
-        _running.WithLabels(_model).Set(s.RequestsRunning);
         long used = 0, total = 0;
         foreach (var i in s.Instances)
         {
-            _kvUsed.WithLabels(_model, i.Name, i.Role).Set(i.KvBlocksUsed);
-            _kvTotal.WithLabels(_model, i.Name, i.Role).Set(i.KvBlocksTotal);
-            _instanceWaiting.WithLabels(_model, i.Name, i.Role).Set(i.Waiting);
-            _instanceRunning.WithLabels(_model, i.Name, i.Role).Set(i.Running);
             used += i.KvBlocksUsed;
             total += i.KvBlocksTotal;
         }
-        _kvUsage.WithLabels(_model).Set(total == 0 ? 0 : (double)used / total);
-        if (AdmissionWaiting is { } waiting) _admittedWaiting.WithLabels(_model).Set(waiting());
-        _prefixQueries.WithLabels(_model).IncTo(s.Instances.Sum(i => i.PrefixCacheQueries));
-        _prefixHits.WithLabels(_model).IncTo(s.Instances.Sum(i => i.PrefixCacheHits));
-        if (_replanner?.Status is { } plan)
-        {
-            _replans.WithLabels(_model).Set(plan.Replans);
-            _changeRecommended.WithLabels(_model).Set(plan.ChangeRecommended ? 1 : 0);
-            _recommendedDevices.WithLabels(_model).Set((plan.Recommended ?? plan.Current).Devices);
-            _observedRate.WithLabels(_model).Set(plan.Observed?.Rate ?? 0);
-        }
+        return total == 0 ? 0 : (double)used / total;
+    }
+
+    private ServingSnapshot Snapshot() => _engine.Snapshot();
+
+    private Measurement<double> Model(double value) => new(value, _model);
+    private Measurement<long> Model(long value) => new(value, _model);
+
+    private IEnumerable<Measurement<double>> PerInstance(Func<InstanceSnapshot, double> value) =>
+        Snapshot().Instances.Select(i => new Measurement<double>(value(i), _model, new("instance", i.Name), new("role", i.Role)));
+
+    private IEnumerable<Measurement<double>> Plan(Func<ReplanStatus, double> value) =>
+        _replanner?.Status is { } plan ? [Model(value(plan))] : [];
+
+    public void Dispose()
+    {
+        _collector.Dispose();
+        _meter.Dispose();
     }
 }
