@@ -7,6 +7,8 @@
 #   start_server LOG $TANDEM serve options...       # any command, in the background; pid appended to SERVER_PIDS
 #   wait_ready URL LABEL [PATH]                     # until URL/PATH (default /health) answers 2xx
 #   stop_servers                                    # SIGTERM every started server, then wait (also on EXIT)
+#   disaggregation_workload                         # the knobs of docs/experiments/disaggregation-on-cpu.md's workload
+#   bench_rates_and_goodput URL LABEL OUT_DIR       # its rate sweep and goodput search against URL
 
 SERVER_PIDS=()
 
@@ -51,3 +53,29 @@ stop_servers() {
   SERVER_PIDS=()
 }
 trap stop_servers EXIT
+
+# The workload of docs/experiments/disaggregation-on-cpu.md, each part overridable from the environment: NUM_PROMPTS
+# requests of INPUT_LEN prompt tokens (token ids up to TOKEN_ID_MAX) and OUTPUT_LEN output tokens, Poisson arrivals
+# (SEED) at RATES, SLOs SLO_TTFT and SLO_TPOT.
+disaggregation_workload() {
+  RATES=${RATES:-0.3,0.6,0.9,1.2}
+  NUM_PROMPTS=${NUM_PROMPTS:-30}
+  INPUT_LEN=${INPUT_LEN:-128}
+  OUTPUT_LEN=${OUTPUT_LEN:-32}
+  SLO_TTFT=${SLO_TTFT:-2.5}
+  SLO_TPOT=${SLO_TPOT:-0.04}
+  SEED=${SEED:-1}
+  PORT=${PORT:-8123}
+  TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
+}
+
+# bench_rates_and_goodput URL LABEL OUT_DIR: that workload's rate sweep against URL (OUT_DIR/LABEL.json), then, unless
+# SKIP_GOODPUT_SEARCH is set, a goodput bisection (90% attainment, precision 0.1 req/s; OUT_DIR/LABEL.goodput.json).
+bench_rates_and_goodput() {
+  local url=$1 label=$2 out=$3
+  local common=(--base-url "$url" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX"
+    --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --seed "$SEED" --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2)
+  $TANDEM bench serve "${common[@]}" --rates "$RATES" --out "$out/$label.json" | tee "$out/$label.txt"
+  [ -n "${SKIP_GOODPUT_SEARCH:-}" ] && return 0
+  $TANDEM bench serve "${common[@]}" --goodput --rate 0.6 --precision 0.1 --max-rate 4 --out "$out/$label.goodput.json" | tee "$out/$label.goodput.txt"
+}

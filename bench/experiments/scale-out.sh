@@ -6,35 +6,27 @@
 #     veth pair, unshaped and shaped by `tc` to 1 Gbit/s (skipped, saying so, where namespaces cannot be made: needs
 #     root). Transfer time, throughput, end-to-end latency and the transfer's share of it, per request, in JSON.
 #  2. Goodput of 1 prefill + 1 decode worker as processes (frontend + 2 workers) against the in-process disaggregated
-#     runtime, on the workload of docs/experiments/disaggregation-on-cpu.md.
+#     runtime, on the workload of docs/experiments/disaggregation-on-cpu.md: bench/experiments/scale-out-goodput.sh,
+#     into OUT_DIR/goodput (its own knobs: see its --help).
 #
 #   bench/experiments/scale-out.sh [OUT_DIR]
 #
-# Knobs (environment): MODELS (space-separated PATH:PRESET, default the two shapes, Q8_0), LENGTHS (128,512,2048),
-# REPEATS (3), OUTPUT (32 output tokens per transfer request), PATHS (in-process grpc-loopback shm netns netns-1gbit),
-# LINK_RATE (1gbit), RATES, NUM_PROMPTS, INPUT_LEN, OUTPUT_LEN, SLO_TTFT, SLO_TPOT, SEED, PORT, TOKEN_ID_MAX,
-# GOODPUT_MODEL (the SmolLM one), SKIP_TRANSFER=1, SKIP_GOODPUT=1. The load average goes beside every result.
+# Knobs (environment): MODELS (space-separated PATH:PRESET, default the SmolLM-135M shape and the TinyLlama-1.1B shape,
+# Q8_0, each synthesized when missing, TinyLlama's into artifacts/s5-scaleout/models), LENGTHS (128,512,2048), REPEATS (3),
+# OUTPUT (32 output tokens per transfer request), PATHS (in-process grpc-loopback shm netns netns-1gbit), LINK_RATE
+# (1gbit), PORT, SKIP_TRANSFER=1, SKIP_GOODPUT=1. The load average goes beside every result.
 set -euo pipefail
 case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
 . bench/experiments/lib.sh
 OUT=${1:-docs/experiments/scale-out}
-MODELS=${MODELS:-artifacts/models/smollm-135m-q8_0.gguf:smollm-135m artifacts/scaleout-3/models/tinyllama-1.1b-q8_0.gguf:tinyllama-1.1b}
+MODELS=${MODELS:-artifacts/models/smollm-135m-q8_0.gguf:smollm-135m artifacts/s5-scaleout/models/tinyllama-1.1b-q8_0.gguf:tinyllama-1.1b}
 LENGTHS=${LENGTHS:-128,512,2048}
 REPEATS=${REPEATS:-3}
 export OUTPUT=${OUTPUT:-32}
 PATHS=${PATHS:-in-process grpc-loopback shm netns netns-1gbit}
 LINK_RATE=${LINK_RATE:-1gbit}
-RATES=${RATES:-0.3,0.6,0.9}
-NUM_PROMPTS=${NUM_PROMPTS:-30}
-INPUT_LEN=${INPUT_LEN:-128}
-OUTPUT_LEN=${OUTPUT_LEN:-32}
-SLO_TTFT=${SLO_TTFT:-2.5}
-SLO_TPOT=${SLO_TPOT:-0.04}
-SEED=${SEED:-1}
 PORT=${PORT:-8123}
-TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
-GOODPUT_MODEL=${GOODPUT_MODEL:-artifacts/models/smollm-135m-q8_0.gguf}
 export TANDEM_CLUSTER_TOKEN=scale-out-bench
 mkdir -p "$OUT"
 tandem_build
@@ -100,29 +92,6 @@ if [ -z "${SKIP_TRANSFER:-}" ]; then
   done
 fi
 [ -n "${SKIP_GOODPUT:-}" ] && exit 0
-
-bench() { # label
-  local label=$1
-  local common=(--base-url "http://127.0.0.1:$PORT" --label "$label" --workload fixed --token-ids --token-id-min 3 --token-id-max "$TOKEN_ID_MAX"
-    --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" -n "$NUM_PROMPTS" --seed "$SEED" --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2)
-  echo "load average before $label: $(loadavg)" | tee "$OUT/$label.load.txt"
-  $TANDEM bench serve "${common[@]}" --rates "$RATES" --out "$OUT/$label.json" | tee "$OUT/$label.txt"
-  $TANDEM bench serve "${common[@]}" --goodput --rate 0.6 --precision 0.1 --max-rate 4 --out "$OUT/$label.goodput.json" | tee "$OUT/$label.goodput.txt"
-  echo "load average after $label: $(loadavg)" | tee -a "$OUT/$label.load.txt"
-}
-
-ensure_model "$GOODPUT_MODEL" smollm-135m q8_0
-COMMON=(--model "$GOODPUT_MODEL" --kv-type f32 --kv-memory 256MiB)
-start_server "$OUT/in-process.server.log" $TANDEM serve "${COMMON[@]}" --port "$PORT" --mode disaggregated --cores "0;1"
-wait_ready "http://127.0.0.1:$PORT" in-process /health/ready
-bench in-process
-stop_servers
-
-start_server "$OUT/cluster.prefill.log" $TANDEM serve "${COMMON[@]}" --role prefill --port $((PORT + 1)) --cores 0
-start_server "$OUT/cluster.decode.log" $TANDEM serve "${COMMON[@]}" --role decode --port $((PORT + 2)) --cores 1
-start_server "$OUT/cluster.frontend.log" $TANDEM serve "${COMMON[@]}" --role frontend --port "$PORT" --prefill-workers "127.0.0.1:$((PORT + 1))" --decode-workers "127.0.0.1:$((PORT + 2))"
-wait_ready "http://127.0.0.1:$PORT" cluster /health/ready
-bench cluster
-stop_servers
-
-$TANDEM bench plot "$OUT/in-process.json" "$OUT/cluster.json" -o "$OUT"
+trap - EXIT
+stop_servers; netns_down
+PORT=$PORT bench/experiments/scale-out-goodput.sh "$OUT/goodput"

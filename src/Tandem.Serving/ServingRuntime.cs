@@ -184,6 +184,9 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             stream.Finish(r, FinishReason.Length, now);
             return handle;
         }
+        // Every decode loop dead: a prompt prefilled now could never be decoded (503 until a restart, as /health says).
+        if (_decode.Count > 0 && _decode.TrueForAll(i => i.Failure is not null))
+            throw new RequestRejectedException(NoLiveInstance(_decode), "instance_failed") { IsTemporary = true };
         r.Timeline.PrefillQueued = now;
         (PickLocalPrefill(r) ?? PickEntryInstance(r)).Post(InstanceMessageKind.Submit, r);
         return handle;
@@ -224,14 +227,16 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     private ServingInstance? PickLocalPrefill(Request r)
     {
         if (_decode.Count == 0 || Options.LocalPrefillThreshold == 0) return null;
-        Span<int> cached = _decode.Count <= 64 ? stackalloc int[_decode.Count] : new int[_decode.Count];
-        CachedPrefixes(r, _decode, cached);
+        var decode = _decode.Exists(i => i.Failure is not null) ? _decode.Where(i => i.Failure is null).ToList() : _decode;
+        if (decode.Count == 0) return null;
+        Span<int> cached = decode.Count <= 64 ? stackalloc int[decode.Count] : new int[decode.Count];
+        CachedPrefixes(r, decode, cached);
         int best = 0;
-        for (int i = 1; i < _decode.Count; i++)
-            if (cached[i] > cached[best] || (cached[i] == cached[best] && _decode[i].FreeCapacityBlocks > _decode[best].FreeCapacityBlocks)) best = i;
+        for (int i = 1; i < decode.Count; i++)
+            if (cached[i] > cached[best] || (cached[i] == cached[best] && decode[i].FreeCapacityBlocks > decode[best].FreeCapacityBlocks)) best = i;
         bool shortRest = r.NumTokens - cached[best] <= Options.LocalPrefillThreshold;
         bool prefillBusy = Options.PrefillBusyTokens > 0 && _entry.TrueForAll(p => p.QueuedTokens >= Options.PrefillBusyTokens);
-        return shortRest || prefillBusy ? _decode[best] : null;
+        return shortRest || prefillBusy ? decode[best] : null;
     }
 
     /// <summary>
@@ -265,7 +270,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             {
                 r.Migration?.Release();
                 r.Migration = null;
-                r.Stream?.Fail(r, new InvalidOperationException(NoLiveInstance(_decode)), Now);
+                r.Stream?.Fail(r, new RequestRejectedException(NoLiveInstance(_decode), "instance_failed") { IsTemporary = true }, Now);
                 return;
             }
             pick = live[DispatchPolicy.PickDecode(live)];
@@ -282,7 +287,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         }
         catch (RequestRejectedException e)
         {
-            r.Stream?.Fail(r, new InvalidOperationException(e.Message), Now);
+            r.Stream?.Fail(r, e, Now);
         }
     }
 

@@ -2,8 +2,11 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Grpc.Core;
+using Tandem.Engine.KvCache;
 using Tandem.Engine.Tests;
 using Tandem.Server.Cluster;
+using Tandem.Serving;
+using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
 
 namespace Tandem.Server.Tests;
@@ -237,6 +240,54 @@ public sealed class ClusterFailureTests
         Assert.Equal("length", finish);
         Assert.NotEmpty(text);
         await AssertEmptyAsync(registering);
+    }
+
+    [Fact]
+    public async Task A_decode_worker_whose_loop_died_gets_no_more_work_and_the_frontend_answers_503_until_a_live_one_joins()
+    {
+        var expected = await ClusterTests.ReferenceOutputAsync();
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        // The dying worker runs in this process (the real worker runtime and gRPC server, on loopback), where its loop
+        // can be broken through the runtime's fault hook; F16 KV as `tandem serve` keeps by default, like its peers.
+        await using var dying = WorkerRuntime.Start(new ServingOptions
+        {
+            ModelPath = TestRuntimes.ModelPath,
+            KvElementType = KvElementType.F16,
+            CoresPerInstance = 1,
+            OnWarning = _ => { },
+        }, WorkerRole.Decode, TimeSpan.FromSeconds(30));
+        await using var dyingServer = WorkerServer.Create(dying, new WorkerServerOptions { Port = 0, Token = new ClusterToken(LocalCluster.Token), Log = _ => { } });
+        await dyingServer.StartAsync();
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token, "--worker-timeout", "2",
+            "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", $"{dyingServer.Address.Host}:{dyingServer.Address.Port}");
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await WaitReadyAsync(http);
+        Assert.Equal(expected[2], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(2)));
+
+        dying.InjectLoopFault(() => throw new InvalidOperationException("injected fault"));
+
+        // Its heartbeats still answer, but its status says the loop died: the frontend routes nothing more there.
+        string readiness = "";
+        await WaitForAsync(async () =>
+        {
+            using var ready = await http.GetAsync("/health/ready");
+            readiness = await ready.Content.ReadAsStringAsync();
+            return ready.StatusCode == HttpStatusCode.ServiceUnavailable;
+        }, "the frontend to stop counting the decode worker whose loop died");
+        Assert.Contains("no decode worker", readiness);
+        Assert.Contains("injected fault", frontend.Stderr);
+        var refused = await http.PostAsync("/v1/completions", ApiCalls.Completion("Once upon a time", 8));
+        ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "no_workers", type: "unavailable_error");
+        using (var health = await http.GetAsync(new Uri(dyingServer.Address, "/health")))
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+
+        // A live decode worker registers: work flows again, all of it there.
+        using var live = await LocalCluster.StartWorkerAsync("decode", 1, ["--frontend", frontend.Address.ToString().TrimEnd('/')]);
+        await WaitReadyAsync(http);
+        for (int i = 2; i < 6; i++)
+            Assert.Equal(expected[i], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(i)));
+        await AssertEmptyAsync(prefill);
+        await AssertEmptyAsync(live);
     }
 
     private static void AssertSame((string Text, string? Finish)[] expected, (string Text, string? Finish)[] actual)

@@ -43,9 +43,10 @@ public sealed class HealthTests
         var decode = body.GetProperty("instances").EnumerateArray().Single(i => i.GetProperty("name").GetString() == "decode-0");
         Assert.Contains("injected fault", decode.GetProperty("failure").GetString());
 
-        // The server itself stays up: a request that needs the dead loop fails with an answer, not a hang.
+        // The server itself stays up: a request that needs the dead loop is refused as unavailable (503, retry after a
+        // restart), with an OpenAI error body naming the instance, not a 500 and not a hang.
         var reply = await server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 4));
-        Assert.Equal(HttpStatusCode.InternalServerError, reply.Status);
+        ApiCalls.AssertError(reply, HttpStatusCode.ServiceUnavailable, code: "instance_failed", type: "unavailable_error");
         Assert.Contains("decode-0", reply.Body.GetProperty("error").GetProperty("message").GetString());
         using var metrics = await server.Http.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);

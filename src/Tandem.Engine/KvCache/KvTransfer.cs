@@ -90,6 +90,43 @@ public static class KvTransfer
     /// </summary>
     public static KvSequence Import(KvBlockPool pool, ModelFingerprint model, Stream source)
     {
+        var header = ReadHeader(pool, model, source);
+        var sequence = pool.CreateSequence();
+        if (!sequence.TryReserve(header.TokenCount))
+            throw new KvPayloadException(
+                $"not enough free KV blocks to import {header.TokenCount} tokens: need {pool.BlocksFor(header.TokenCount)}, {pool.FreeBlocks} free");
+        try
+        {
+            ReadRecords(sequence, header, source);
+            return sequence;
+        }
+        catch
+        {
+            sequence.Release();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads a payload into <paramref name="reserved"/>, an empty sequence whose blocks the pool's owner already
+    /// allocated. Only the bytes of those blocks are written, and nothing else touches a reserved sequence, so this may
+    /// run on another thread than the one that allocates and frees the pool's blocks (a decode loop goes on stepping
+    /// while the KV comes over the network). Throws <see cref="KvPayloadException"/> as <see cref="Import(KvBlockPool, ModelFingerprint, Stream)"/>
+    /// does, and when the payload holds more tokens than were reserved; the sequence is then left empty and still
+    /// allocated, for its owner to free.
+    /// </summary>
+    public static void ImportInto(KvSequence reserved, ModelFingerprint model, Stream source)
+    {
+        ArgumentNullException.ThrowIfNull(reserved);
+        if (reserved.Length != 0) throw new ArgumentException("the sequence to import into must be empty", nameof(reserved));
+        var header = ReadHeader(reserved.Pool, model, source);
+        if (header.TokenCount > reserved.Capacity)
+            throw new KvPayloadException($"KV payload holds {header.TokenCount} tokens, room was reserved for {reserved.Capacity}");
+        ReadRecords(reserved, header, source);
+    }
+
+    private static KvPayloadHeader ReadHeader(KvBlockPool pool, ModelFingerprint model, Stream source)
+    {
         Span<byte> head = stackalloc byte[KvPayloadHeader.Size];
         ReadExactly(source, head, "header");
         var header = KvPayloadHeader.Read(head);
@@ -99,52 +136,44 @@ public static class KvTransfer
             throw new KvPayloadException($"KV payload holds {header.ElementType} keys and values, this pool stores {pool.ElementType}");
         if (header.Layers != pool.Layers || header.KvDim != pool.KvDim)
             throw new KvPayloadException($"KV payload shape {header.Layers} layers × {header.KvDim} does not match the pool's {pool.Layers} × {pool.KvDim}");
+        return header;
+    }
 
-        var sequence = pool.CreateSequence();
-        if (!sequence.TryReserve(header.TokenCount))
-            throw new KvPayloadException(
-                $"not enough free KV blocks to import {header.TokenCount} tokens: need {pool.BlocksFor(header.TokenCount)}, {pool.FreeBlocks} free");
-        try
+    /// <summary>Fills the sequence's blocks record by record, checks the trailer checksum, and only then sets its length.</summary>
+    private static void ReadRecords(KvSequence sequence, KvPayloadHeader header, Stream source)
+    {
+        var pool = sequence.Pool;
+        var hash = new XxHash3();
+        int kvDim = pool.KvDim, bs = pool.BlockSize;
+        int token = 0;
+        for (int r = 0; r < header.RecordCount; r++)
         {
-            var hash = new XxHash3();
-            int es = header.ElementBytes, kvDim = pool.KvDim, bs = pool.BlockSize;
-            int token = 0;
-            for (int r = 0; r < header.RecordCount; r++)
-            {
-                int tokens = header.TokensInRecord(r);
-                for (int l = 0; l < pool.Layers; l++)
-                    for (int kv = 0; kv < 2; kv++)
+            int tokens = header.TokensInRecord(r);
+            for (int l = 0; l < pool.Layers; l++)
+                for (int kv = 0; kv < 2; kv++)
+                {
+                    // Destination slots are contiguous within one of our blocks; a record may span several.
+                    for (int t = 0; t < tokens;)
                     {
-                        // Destination slots are contiguous within one of our blocks; a record may span several.
-                        for (int t = 0; t < tokens;)
-                        {
-                            int pos = token + t;
-                            int slot = pos % bs, run = Math.Min(tokens - t, bs - slot);
-                            int at = (sequence.Blocks[pos / bs] * bs + slot) * kvDim;
-                            Span<byte> dst = pool.ElementType == KvElementType.F32
-                                ? MemoryMarshal.AsBytes((kv == 0 ? pool.KeysF32! : pool.ValuesF32!)[l].AsSpan(at, run * kvDim))
-                                : MemoryMarshal.AsBytes((kv == 0 ? pool.KeysF16! : pool.ValuesF16!)[l].AsSpan(at, run * kvDim));
-                            ReadExactly(source, dst, $"record {r}");
-                            hash.Append(dst);
-                            t += run;
-                        }
+                        int pos = token + t;
+                        int slot = pos % bs, run = Math.Min(tokens - t, bs - slot);
+                        int at = (sequence.Blocks[pos / bs] * bs + slot) * kvDim;
+                        Span<byte> dst = pool.ElementType == KvElementType.F32
+                            ? MemoryMarshal.AsBytes((kv == 0 ? pool.KeysF32! : pool.ValuesF32!)[l].AsSpan(at, run * kvDim))
+                            : MemoryMarshal.AsBytes((kv == 0 ? pool.KeysF16! : pool.ValuesF16!)[l].AsSpan(at, run * kvDim));
+                        ReadExactly(source, dst, $"record {r}");
+                        hash.Append(dst);
+                        t += run;
                     }
-                token += tokens;
-            }
-            Span<byte> trailer = stackalloc byte[KvPayloadHeader.TrailerSize];
-            ReadExactly(source, trailer, "checksum trailer");
-            Span<byte> actual = stackalloc byte[KvPayloadHeader.TrailerSize];
-            hash.GetCurrentHash(actual);
-            if (!trailer.SequenceEqual(actual)) throw new KvPayloadException("KV payload checksum mismatch (corrupt data)");
-            _ = es;
-            sequence.Length = header.TokenCount;
-            return sequence;
+                }
+            token += tokens;
         }
-        catch
-        {
-            sequence.Release();
-            throw;
-        }
+        Span<byte> trailer = stackalloc byte[KvPayloadHeader.TrailerSize];
+        ReadExactly(source, trailer, "checksum trailer");
+        Span<byte> actual = stackalloc byte[KvPayloadHeader.TrailerSize];
+        hash.GetCurrentHash(actual);
+        if (!trailer.SequenceEqual(actual)) throw new KvPayloadException("KV payload checksum mismatch (corrupt data)");
+        sequence.Length = header.TokenCount;
     }
 
     private static void ReadExactly(Stream source, Span<byte> buffer, string what)

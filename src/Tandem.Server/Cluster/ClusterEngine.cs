@@ -129,6 +129,12 @@ public sealed class ClusterEngine : IServingEngine
         if (worker.MarkDown(why) is { } line) _log(line);
     }
 
+    /// <summary>A worker refused a call because its loop died: take it as down now, and say so once.</summary>
+    internal void ReportFailed(RemoteWorker worker, string why)
+    {
+        if (worker.MarkFailed(why) is { } line) _log(line);
+    }
+
     /// <summary>A heartbeat now, out of turn: a call to the worker broke, and the next request should not go to a dead one.</summary>
     internal async Task ProbeAsync(RemoteWorker worker)
     {

@@ -38,6 +38,17 @@ public static class ClusterProtocol
     public static bool IsDraining(Grpc.Core.RpcException e) =>
         e.StatusCode == Grpc.Core.StatusCode.Unavailable && e.Trailers.GetValue(DrainingTrailer) == "1";
 
+    /// <summary>The trailer of a refusal by a worker whose loop died (its status's failure says why).</summary>
+    public const string FailedTrailer = "tandem-failed";
+
+    /// <summary>A worker with a dead loop refuses new work: UNAVAILABLE, marked so the frontend stops routing there at once.</summary>
+    public static Grpc.Core.RpcException Failed(WorkerRole role, string failure) => new(
+        new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, $"this {RoleName(role)} worker cannot take work: {failure}; send it to another (it needs a restart)"),
+        new Grpc.Core.Metadata { { FailedTrailer, "1" } });
+
+    public static bool IsFailed(Grpc.Core.RpcException e) =>
+        e.StatusCode == Grpc.Core.StatusCode.Unavailable && e.Trailers.GetValue(FailedTrailer) == "1";
+
     public static string RoleName(WorkerRole role) => role == WorkerRole.Prefill ? "prefill" : "decode";
 
     public static Proto.Sampling ToWire(SamplingParams p, ulong seed, Xoshiro256StarStar? state)

@@ -4,11 +4,11 @@ using Proto = Tandem.Server.Cluster.Protocol;
 namespace Tandem.Server.Cluster;
 
 /// <summary>
-/// The chunks of a PullKv stream read as one byte stream (what KvTransfer.Import reads). Synchronous: it runs on a
-/// decode instance's own loop thread, which waits for the next chunk as the in-process pull waits for memory.
+/// The chunks of a PullKv stream read as one byte stream (what KvTransfer.ImportInto reads). Synchronous: it runs on
+/// the thread of a pull off the decode loop, which waits for the next chunk (the loop goes on decoding meanwhile).
 /// The end of the call is the end of the stream, so a truncated transfer reads short and Import reports it.
 /// </summary>
-internal sealed class KvChunkReadStream(IAsyncStreamReader<Proto.KvChunk> chunks) : Stream
+internal sealed class KvChunkReadStream(IAsyncStreamReader<Proto.KvChunk> chunks, CancellationToken cancellation) : Stream
 {
     private ReadOnlyMemory<byte> _current;
 
@@ -18,7 +18,7 @@ internal sealed class KvChunkReadStream(IAsyncStreamReader<Proto.KvChunk> chunks
     {
         while (_current.IsEmpty)
         {
-            if (!chunks.MoveNext(CancellationToken.None).GetAwaiter().GetResult()) return 0;
+            if (!chunks.MoveNext(cancellation).GetAwaiter().GetResult()) return 0;
             _current = chunks.Current.Data.Memory;
         }
         int n = Math.Min(buffer.Length, _current.Length);

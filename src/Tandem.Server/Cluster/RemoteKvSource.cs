@@ -8,16 +8,16 @@ using Proto = Tandem.Server.Cluster.Protocol;
 namespace Tandem.Server.Cluster;
 
 /// <summary>
-/// KV held on a remote prefill worker, pulled by a decode worker's loop. Over the network, PullKv streams the
-/// checksummed payload chunk by chunk straight into <see cref="KvTransfer.Import(KvBlockPool, ModelFingerprint, Stream)"/>
-/// (no whole copy in memory); on one host (--kv-transport shm|auto), ShareKv has the holder write the same payload
+/// KV held on a remote prefill worker, pulled for a decode worker off its loop (the loop keeps decoding its other
+/// requests). Over the network, PullKv streams the checksummed payload chunk by chunk straight into the blocks the
+/// loop reserved (<see cref="KvTransfer.ImportInto"/>, no whole copy in memory); on one host (--kv-transport shm|auto), ShareKv has the holder write the same payload
 /// to a shared-memory file, which this side maps and imports. Either way the checksum is verified before the sequence
 /// is usable, and ReleaseKv then lets the holder free its copy (and the file). A broken or corrupt transfer throws,
 /// and the request is recomputed.
 /// </summary>
 internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kvId, string address, KvPuller puller) : IKvSource
 {
-    /// <summary>Longest a pull may take before it counts as failed (a stalled holder must not stall the decode loop forever).</summary>
+    /// <summary>Longest a pull may take before it counts as failed (a stalled holder must not hold the request's blocks forever).</summary>
     public static readonly TimeSpan PullTimeout = TimeSpan.FromSeconds(60);
 
     private readonly TaskCompletionSource _pulled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -28,20 +28,21 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
     /// <summary>Completes when the KV is imported (faults when the pull failed), before the first decode step.</summary>
     public Task Pulled => _pulled.Task;
 
-    public KvSequence PullInto(KvBlockPool pool, ModelFingerprint model, MemoryStream scratch, out long bytes)
+    public bool IsRemote => true;
+
+    public long PullInto(KvSequence reserved, ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         try
         {
-            bytes = 0;
-            var sequence = puller.Transport == KvTransport.Grpc ? null : PullShared(pool, model, out bytes);
-            sequence ??= PullStream(pool, model, out bytes);
+            long? shared = puller.Transport == KvTransport.Grpc ? null : PullShared(reserved, model, cancellation);
+            long bytes = shared ?? PullStream(reserved, model, cancellation);
             BytesPulled = bytes;
             PullSeconds = clock.Elapsed.TotalSeconds;
             _pulled.TrySetResult();
-            return sequence;
+            return bytes;
         }
-        catch (RpcException e)
+        catch (RpcException e) when (!cancellation.IsCancellationRequested)
         {
             var failed = new KvPayloadException($"pulling KV {kvId} from {address} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
             _pulled.TrySetException(failed);
@@ -54,25 +55,23 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         }
     }
 
-    private KvSequence PullStream(KvBlockPool pool, ModelFingerprint model, out long bytes)
+    private long PullStream(KvSequence reserved, ModelFingerprint model, CancellationToken cancellation)
     {
-        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId }, deadline: DateTime.UtcNow + PullTimeout);
-        using var stream = new KvChunkReadStream(call.ResponseStream);
-        var sequence = KvTransfer.Import(pool, model, stream);
-        bytes = stream.BytesRead;
+        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId }, deadline: DateTime.UtcNow + PullTimeout, cancellationToken: cancellation);
+        using var stream = new KvChunkReadStream(call.ResponseStream, cancellation);
+        KvTransfer.ImportInto(reserved, model, stream);
         puller.CountStreamed();
-        return sequence;
+        return stream.BytesRead;
     }
 
     /// <summary>The KV through a shared-memory file, or null (with --kv-transport auto) when the holder cannot share memory with this worker.</summary>
-    private KvSequence? PullShared(KvBlockPool pool, ModelFingerprint model, out long bytes)
+    private long? PullShared(KvSequence reserved, ModelFingerprint model, CancellationToken cancellation)
     {
-        bytes = 0;
         if (SharedMemoryHost.Id is not { } host) return Unshared($"this host has no {SharedMemoryHost.Directory}");
         Proto.ShareKvReply reply;
         try
         {
-            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host }, deadline: DateTime.UtcNow + PullTimeout);
+            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host }, deadline: DateTime.UtcNow + PullTimeout, cancellationToken: cancellation);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
         {
@@ -83,9 +82,9 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
             throw new KvPayloadException($"the prefill worker at {address} named '{reply.Path}', which is not a KV file in {SharedMemoryHost.Directory}");
         try
         {
-            var sequence = SharedKvFile.Import(reply.Path, pool, model, out bytes);
+            long bytes = SharedKvFile.ImportInto(reply.Path, reserved, model);
             puller.CountShared();
-            return sequence;
+            return bytes;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -93,7 +92,7 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         }
     }
 
-    private KvSequence? Unshared(string why)
+    private long? Unshared(string why)
     {
         string message = $"KV from the prefill worker at {address} cannot come through shared memory: {why}";
         if (puller.Transport == KvTransport.Shm) throw new KvPayloadException($"{message} (--kv-transport shm; auto falls back to the gRPC stream)");

@@ -175,6 +175,13 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} draining workers; giving up", e);
             return Outcome.Refused;
         }
+        catch (RpcException e) when (ClusterProtocol.IsFailed(e))
+        {
+            // Its loop died: nothing ran there, so this call goes to another worker of the role (held KV waits as it is).
+            engine.ReportFailed(worker, e.Status.Detail);
+            if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} workers; giving up", e);
+            return Outcome.Refused;
+        }
         catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {
             throw new InvalidOperationException($"worker {worker.Address} refused request {request.Id}: {e.Status.Detail}", e);

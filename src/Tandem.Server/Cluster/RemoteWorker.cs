@@ -8,8 +8,8 @@ namespace Tandem.Server.Cluster;
 /// <summary>
 /// A frontend's view of one worker: its client, the handshake (protocol version, model, role), and its live status
 /// from heartbeats. Up from a successful handshake and status until a call fails to reach it or no heartbeat answers
-/// within the worker timeout; then its calls in flight are cancelled (their requests recover elsewhere) and the next
-/// heartbeat that answers shakes hands again, so a restarted worker rejoins.
+/// within the worker timeout, or its status says its loop died; then its calls in flight are cancelled (their requests
+/// recover elsewhere) and the next heartbeat that answers shakes hands again, so a restarted worker rejoins.
 /// </summary>
 internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker.WorkerClient client)
 {
@@ -68,6 +68,8 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
             }
             var status = await Client.StatusAsync(new Proto.StatusRequest(), deadline: deadline);
             _status = status;
+            // It answers but its loop is dead: nothing sent there would run (its own /health asks for a restart).
+            if (status.Failure is { Length: > 0 } failure) return MarkFailed(failure);
             _refusedAsDraining = false;
             Interlocked.Exchange(ref _dispatchedTokens, 0);
             Interlocked.Exchange(ref _dispatchedBlocks, 0);
@@ -88,6 +90,10 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
             return timedOut || e.StatusCode == StatusCode.Unavailable ? MarkDown($"no answer: {e.Status.StatusCode}: {e.Status.Detail}") : null;
         }
     }
+
+    /// <summary>Its loop died (its status or a refused call says so): down, and no work goes to it until a restarted process answers.</summary>
+    public string? MarkFailed(string failure) =>
+        Refuse($"{ClusterProtocol.RoleName(Role)} worker {Address} cannot take work ({failure}); its requests go to other workers until it is restarted");
 
     /// <summary>It refused a call because it is shutting down: no new work goes to it (its status says the same from the next heartbeat).</summary>
     public void MarkDraining() => _refusedAsDraining = true;

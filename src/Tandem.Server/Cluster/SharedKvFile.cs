@@ -53,11 +53,11 @@ internal sealed class SharedKvFile : IDisposable
         && System.IO.Path.GetFileName(path).StartsWith(Prefix, StringComparison.Ordinal);
 
     /// <summary>
-    /// Maps the file and imports its payload into <paramref name="pool"/> (checksum verified, as from a stream).
+    /// Maps the file and imports its payload into <paramref name="reserved"/> (checksum verified, as from a stream); returns its bytes.
     /// Throws <see cref="KvPayloadException"/> for a corrupt or truncated payload, <see cref="IOException"/> or
     /// <see cref="UnauthorizedAccessException"/> when the file cannot be mapped.
     /// </summary>
-    public static KvSequence Import(string path, KvBlockPool pool, ModelFingerprint model, out long bytes)
+    public static long ImportInto(string path, KvSequence reserved, ModelFingerprint model)
     {
         long length = new FileInfo(path).Length;
         if (length == 0) throw new KvPayloadException($"KV payload truncated: {path} is empty");
@@ -71,9 +71,8 @@ internal sealed class SharedKvFile : IDisposable
             {
                 // Exactly the file's bytes (a view is whole pages): a truncated file reads short, as a cut stream does.
                 using var payload = new UnmanagedMemoryStream(start + view.PointerOffset, length);
-                var sequence = KvTransfer.Import(pool, model, payload);
-                bytes = payload.Position;
-                return sequence;
+                KvTransfer.ImportInto(reserved, model, payload);
+                return payload.Position;
             }
             finally
             {

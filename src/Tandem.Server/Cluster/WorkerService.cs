@@ -90,9 +90,11 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{call} goes to a {ClusterProtocol.RoleName(role)} worker; this one is a {ClusterProtocol.RoleName(worker.Role)} worker"));
     }
 
-    /// <summary>Counts new work in flight for the shutdown drain; a draining worker refuses it.</summary>
+    /// <summary>Counts new work in flight for the shutdown drain; a draining worker, or one whose loop died, refuses it.</summary>
     private IDisposable Admit()
     {
+        if (worker.Snapshot().Failure is { } failure)
+            throw ClusterProtocol.Failed(worker.Role, failure);
         try
         {
             return drain.Admit();

@@ -2,12 +2,14 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Tandem.Server.Protocol;
+using Tandem.Serving;
 
 namespace Tandem.Server.Hosting;
 
 /// <summary>
-/// Runs an endpoint so that every failure becomes an OpenAI error body: <see cref="ApiException"/> as it says,
-/// anything else as a 500 (logged). One bad request never takes the server or another request down.
+/// Runs an endpoint so that every failure becomes an OpenAI error body: <see cref="ApiException"/> as it says, a
+/// request the engine could not run for now (an instance whose loop died, no worker of a role) as a 503, anything
+/// else as a 500 (logged). One bad request never takes the server or another request down.
 /// </summary>
 internal static class ApiHandler
 {
@@ -21,6 +23,11 @@ internal static class ApiHandler
         catch (ApiException e)
         {
             await ErrorBody.WriteResponseAsync(context, e);
+        }
+        catch (RequestRejectedException e) when (e.IsTemporary)
+        {
+            // Accepted, then failed because the instance it needed went away: the server is up, retrying may work.
+            await ErrorBody.WriteResponseAsync(context, StatusCodes.Status503ServiceUnavailable, e.Message, ApiException.Unavailable, null, e.Code);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

@@ -7,9 +7,11 @@ namespace Tandem.Serving.Instances;
 
 /// <summary>
 /// DistServe's decode instance: continuous batching over its running requests, and KV migration by pull.
-/// A pull exports the sequence from the prefill pool (this thread reads those blocks: the prefill
-/// instance does not touch a held sequence) through an in-process stream in the engine's transfer format,
-/// imports it into this pool, and tells the prefill instance to free its copy. Preempted requests go back
+/// The loop reserves the blocks, then a pull from this process exports the sequence from the prefill pool (this
+/// thread reads those blocks: the prefill instance does not touch a held sequence) through an in-process stream in
+/// the engine's transfer format and imports it; a pull from another process (a cluster worker's network stream)
+/// runs off the loop (<see cref="KvPull"/>) while the running requests keep decoding, and its request joins them at
+/// the first step after its KV is in. Either way the holder is then told to free its copy. Preempted requests go back
 /// to the controller to be prefilled again (recompute). With a local prefill budget it also takes prompts the
 /// controller sends it directly (conditional disaggregation, see <see cref="DecodeScheduler"/>).
 /// </summary>
@@ -19,6 +21,8 @@ internal sealed class DecodeInstance : ServingInstance
     private readonly ModelFingerprint _fingerprint;
     // One buffer reused by every transfer; it grows to the largest payload seen.
     private readonly MemoryStream _transfer = new();
+    // Pulls from other processes under way, oldest first (touched by the loop only).
+    private readonly List<KvPull> _pulls = [];
 
     public DecodeInstance(string name, IInstanceHost host, LanguageModel model, KvBlockPool pool, IReadOnlyList<int> cores,
         int maxNumSeqs, int watermarkBlocks, int maxContext, bool pin, int localPrefillBudget = 0)
@@ -38,9 +42,10 @@ internal sealed class DecodeInstance : ServingInstance
 
     protected override bool Step()
     {
+        bool arrived = FinishPulls();
         double now = Now;
         var output = _scheduler.Schedule(now);
-        if (output.IsEmpty) return false;
+        if (output.IsEmpty) return arrived;
 
         foreach (var victim in output.Preempted)
             Host.Resubmit(victim); // recompute on a prefill instance; the stream and its tokens are kept
@@ -73,29 +78,99 @@ internal sealed class DecodeInstance : ServingInstance
         return true;
     }
 
+    /// <summary>
+    /// Reserves the blocks of a request the scheduler chose to pull (it checked they are free), then pulls: here when
+    /// the KV is in this process, off the loop when it comes from another.
+    /// </summary>
     private void Pull(Request r)
     {
         var source = r.Migration ?? throw new InvalidOperationException($"request {r.RequestId} has no KV to pull");
         r.Timeline.TransferStart ??= Now;
+        var sequence = Kv.Pool.CreateSequence();
+        if (!sequence.TryReserve(r.NumComputedTokens))
+        {
+            Migrated(r, source, sequence, new KvPayloadException($"no room to import {r.NumComputedTokens} tokens ({Kv.Pool.FreeBlocks} blocks free)"), 0);
+            return;
+        }
+        if (source.IsRemote)
+        {
+            _scheduler.OnTransferStarted(r);
+            _pulls.Add(KvPull.Start(r, sequence, source, _fingerprint, Wake));
+            return;
+        }
+        Exception? error = null;
+        long bytes = 0;
         try
         {
-            var sequence = source.PullInto(Kv.Pool, _fingerprint, _transfer, out long bytes);
+            bytes = source.PullInto(sequence, _fingerprint, _transfer, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        Migrated(r, source, sequence, error, bytes);
+    }
+
+    /// <summary>Takes in the pulls off the loop that ended since the last step; true when any did.</summary>
+    private bool FinishPulls()
+    {
+        bool any = false;
+        for (int i = 0; i < _pulls.Count;)
+        {
+            var pull = _pulls[i];
+            if (!pull.Done.IsCompleted) { i++; continue; }
+            _pulls.RemoveAt(i);
+            any = true;
+            if (pull.Abandoned)
+            {
+                // The request already left (and was completed); its blocks are ours again now that the pull thread is out.
+                pull.Sequence.Release();
+                pull.Request.Migration = null;
+                pull.Source.Release();
+                continue;
+            }
+            var error = pull.Done.IsCompletedSuccessfully ? null : pull.Done.Exception?.InnerException ?? new OperationCanceledException("the KV pull was cancelled");
+            Migrated(pull.Request, pull.Source, pull.Sequence, error, error == null ? pull.Done.Result : 0);
+        }
+        return any;
+    }
+
+    /// <summary>A pull ended: the request runs with its KV in this pool, or fails to be recomputed; the holder may free its copy.</summary>
+    private void Migrated(Request r, IKvSource source, KvSequence sequence, Exception? error, long bytes)
+    {
+        if (error == null && sequence.Length != r.NumComputedTokens)
+            error = new KvPayloadException($"the KV holds {sequence.Length} tokens, the request needs {r.NumComputedTokens}");
+        r.Migration = null;
+        try
+        {
+            if (error != null)
+            {
+                sequence.Release();
+                _scheduler.OnMigrationFailed(r);
+                Fail(r, new KvLostException($"KV migration of request {r.RequestId} failed: {error.Message}", error));
+                return;
+            }
             r.KvTransferBytes += bytes;
             Kv.Adopt(r, sequence);
             r.Timeline.TransferEnd ??= Now;
             _scheduler.OnMigrated(r);
         }
-        catch (Exception e)
-        {
-            _scheduler.OnMigrationFailed(r);
-            Fail(r, new KvLostException($"KV migration of request {r.RequestId} failed: {e.Message}", e));
-        }
         finally
         {
-            r.Migration = null;
             source.Release();
         }
     }
+
+    /// <summary>The request's pull under way off the loop, or null.</summary>
+    private KvPull? PullOf(Request r)
+    {
+        foreach (var p in _pulls)
+            if (ReferenceEquals(p.Request, r)) return p;
+        return null;
+    }
+
+    /// <summary>With pulls under way the loop wakes now and then, so /health does not take a long transfer for a stuck loop.</summary>
+    protected override int IdleWaitMilliseconds => _pulls.Count > 0 ? 1000 : Timeout.Infinite;
 
     protected override void HandleCancellations()
     {
@@ -104,7 +179,8 @@ internal sealed class DecodeInstance : ServingInstance
             if (_scheduler.IsLocalPrompt(r)) Dequeued(r.NumTokensToCompute);
             bool waiting = _scheduler.IsWaiting(r);
             _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);
-            if (waiting && r.Migration is { } source)
+            if (PullOf(r) is { } pull) pull.Abandon(); // its source is released when the pull thread is out
+            else if (waiting && r.Migration is { } source)
             {
                 r.Migration = null;
                 source.Release();
@@ -118,7 +194,8 @@ internal sealed class DecodeInstance : ServingInstance
         foreach (var r in _scheduler.AllRequests.ToList())
         {
             _scheduler.FinishRequest(r, RequestStatus.FinishedError);
-            if (r.Migration is { } source) { r.Migration = null; source.Release(); }
+            if (PullOf(r) is { } pull) pull.Abandon();
+            else if (r.Migration is { } source) { r.Migration = null; source.Release(); }
             Fail(r, error);
         }
     }
@@ -128,6 +205,7 @@ internal sealed class DecodeInstance : ServingInstance
 
     public override void CancelAllAtShutdown()
     {
+        foreach (var pull in _pulls) pull.Abandon();
         foreach (var r in _scheduler.AllRequests.ToList())
         {
             _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);

@@ -147,15 +147,18 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
             Publish();
             if (!worked && !_stopping)
             {
-                _wake.WaitOne();
+                _wake.WaitOne(IdleWaitMilliseconds);
                 // Awake with work: the time since the last iteration counts from here, not from when it fell idle.
                 Volatile.Write(ref _lastIteration, System.Diagnostics.Stopwatch.GetTimestamp());
             }
         }
     }
 
-    /// <summary>Wakes the loop without a message (a fault injected by a test takes effect at once).</summary>
+    /// <summary>Wakes the loop without a message (a fault injected by a test takes effect at once; a pull off the loop ended).</summary>
     internal void Wake() => _wake.Set();
+
+    /// <summary>How long an idle loop sleeps before it looks again without being woken (default: until woken).</summary>
+    protected virtual int IdleWaitMilliseconds => Timeout.Infinite;
 
     /// <summary>After the loop died: requests still posted to it fail instead of waiting for a loop that is gone.</summary>
     private void DrainInboxAsFailed(Exception error)

@@ -7,7 +7,9 @@ namespace Tandem.Serving.Scheduling;
 /// requests to grow (vLLM keeps the same 1% watermark at admission): pulling into a full pool would only
 /// force a preemption a step later. When a running request cannot get a slot for its next token, the
 /// newest running request is preempted by recompute: its KV here is freed and it goes back, prompt plus
-/// the tokens it already streamed, to be prefilled again (its stream is kept). No threads, no clock of its own.
+/// the tokens it already streamed, to be prefilled again (its stream is kept). A pull from another process runs off
+/// the loop: its request is transferring (<see cref="OnTransferStarted"/>), its blocks already taken, and counts
+/// against the batch size, while the running requests go on decoding. No threads, no clock of its own.
 /// <para>
 /// Conditional disaggregation (Dynamo's and llm-d's choice): a prompt whose uncached part is short, or that would wait
 /// behind a busy prefill pool, may be given to this instance directly (<see cref="AddLocalPrefill"/>). It is prefilled
@@ -20,6 +22,7 @@ public sealed class DecodeScheduler
 {
     private readonly IKvCacheManager _kv;
     private readonly List<Request> _waiting = [];
+    private readonly List<Request> _transferring = [];
     private readonly RunningQueue _running = new();
     private readonly List<Request> _localWaiting = [];
     private readonly List<Request> _localPrefilling = [];
@@ -45,7 +48,10 @@ public sealed class DecodeScheduler
     /// <summary>Blocks left free after a pull while requests run (0 when none run, so a lone request always fits).</summary>
     public int WatermarkBlocks { get; }
     public IKvCacheManager Kv => _kv;
-    public int NumWaiting => _waiting.Count + _localWaiting.Count;
+    /// <summary>Waiting for their KV: queued for a pull, or with a pull under way.</summary>
+    public int NumWaiting => _waiting.Count + _transferring.Count + _localWaiting.Count;
+    /// <summary>Requests whose KV is on its way from another process (their blocks already taken here).</summary>
+    public int NumTransferring => _transferring.Count;
     public int NumRunning => _running.Count + _localPrefilling.Count;
     /// <summary>Blocks the waiting requests will need once pulled (for the controller's capacity estimate).</summary>
     public int WaitingBlocks { get { int b = 0; foreach (var r in _waiting) b += _kv.BlocksFor(r.NumComputedTokens + 1); return b; } }
@@ -99,12 +105,13 @@ public sealed class DecodeScheduler
         if (o.Preempted.Count > 0) return o; // short of memory already: pull nothing
 
         int free = _kv.FreeBlocks;
-        int watermark = _running.Count > 0 ? WatermarkBlocks : 0;
-        while (_waiting.Count > 0 && _running.Count + o.ToPull.Count < MaxNumSeqs)
+        int admitted = _running.Count + _transferring.Count; // transferring requests run once their KV is in
+        int watermark = admitted > 0 ? WatermarkBlocks : 0;
+        while (_waiting.Count > 0 && admitted + o.ToPull.Count < MaxNumSeqs)
         {
             var r = _waiting[0];
             int need = _kv.BlocksFor(r.NumComputedTokens + 1);
-            if (free - need < (_running.Count + o.ToPull.Count > 0 ? watermark : 0) || need > free) break;
+            if (free - need < (admitted + o.ToPull.Count > 0 ? watermark : 0) || need > free) break;
             free -= need;
             _waiting.RemoveAt(0);
             o.ToPull.Add(r);
@@ -127,12 +134,13 @@ public sealed class DecodeScheduler
         }
         int pulledBlocks = 0;
         foreach (var p in o.ToPull) pulledBlocks += _kv.BlocksFor(p.NumComputedTokens + 1);
-        while (budget > 0 && _localWaiting.Count > 0 && _running.Count + o.ToPull.Count + _localPrefilling.Count < MaxNumSeqs)
+        int admitted = _running.Count + _transferring.Count + o.ToPull.Count + _localPrefilling.Count;
+        while (budget > 0 && _localWaiting.Count > 0 && admitted < MaxNumSeqs)
         {
             var r = _localWaiting[0];
             var cached = _kv.FindCachedPrefix(r);
             int n = Math.Min(r.NumTokens - cached.Tokens, budget);
-            int watermark = _running.Count + o.ToPull.Count + _localPrefilling.Count > 0 ? WatermarkBlocks : 0;
+            int watermark = admitted > 0 ? WatermarkBlocks : 0;
             // Blocks promised to this step's pulls are not free for a prompt.
             if (_kv.FreeBlocks - pulledBlocks - _kv.NewBlocksNeeded(r, cached.Tokens + n, cached) < watermark) break;
             if (!_kv.TryAllocateSlots(r, cached.Tokens + n, cached)) break;
@@ -141,6 +149,7 @@ public sealed class DecodeScheduler
             r.Status = RequestStatus.Running;
             r.NumComputedTokens = cached.Tokens;
             o.AddAdmitted(r, n, cached.Tokens);
+            admitted++;
             budget -= n;
         }
     }
@@ -156,15 +165,29 @@ public sealed class DecodeScheduler
         o.Preempted.Add(victim);
     }
 
+    /// <summary>
+    /// The pull of <paramref name="request"/> (scheduled in <see cref="SchedulerOutput.ToPull"/>, its blocks reserved)
+    /// runs off the loop: it counts as admitted until <see cref="OnMigrated"/> or <see cref="OnMigrationFailed"/>.
+    /// </summary>
+    public void OnTransferStarted(Request request) => _transferring.Add(request);
+
     /// <summary>The pull of <paramref name="request"/> is done (its KV now in this pool): it joins the next step.</summary>
     public void OnMigrated(Request request)
     {
+        _transferring.Remove(request);
         request.Status = RequestStatus.Running;
         _running.Add(request);
     }
 
     /// <summary>A pull that failed: the request leaves without KV here.</summary>
-    public void OnMigrationFailed(Request request) => request.Status = RequestStatus.FinishedError;
+    public void OnMigrationFailed(Request request)
+    {
+        _transferring.Remove(request);
+        request.Status = RequestStatus.FinishedError;
+    }
+
+    /// <summary>Whether the request's KV is on its way (a pull off the loop).</summary>
+    public bool IsTransferring(Request request) => _transferring.Contains(request);
 
     /// <summary>Advances computed counts; a local prompt whose first token is now sampled joins the running requests.</summary>
     public void UpdateFromOutput(SchedulerOutput output)
@@ -180,6 +203,7 @@ public sealed class DecodeScheduler
     public void FinishRequest(Request request, RequestStatus status)
     {
         _waiting.Remove(request);
+        _transferring.Remove(request);
         _localWaiting.Remove(request);
         _localPrefilling.Remove(request);
         _running.Remove(request);
@@ -188,5 +212,5 @@ public sealed class DecodeScheduler
     }
 
     public bool IsWaiting(Request request) => _waiting.Contains(request);
-    public IEnumerable<Request> AllRequests => _waiting.Concat(_localWaiting).Concat(_localPrefilling).Concat(_running.Items);
+    public IEnumerable<Request> AllRequests => _waiting.Concat(_transferring).Concat(_localWaiting).Concat(_localPrefilling).Concat(_running.Items);
 }

@@ -5,18 +5,26 @@ namespace Tandem.Serving.Scheduling;
 
 /// <summary>
 /// Where a prefilled request's KV waits for the decode side to pull it: a prefill instance in this process, or a
-/// prefill worker in another (the cluster's gRPC pull). The decode instance's loop calls <see cref="PullInto"/>
-/// once, then <see cref="Release"/> whatever happened, so the holder frees its copy only once the import is
-/// confirmed (or will never come).
+/// prefill worker in another (the cluster's gRPC pull). The decode instance reserves the blocks, has
+/// <see cref="PullInto"/> fill them once, then calls <see cref="Release"/> whatever happened, so the holder frees its
+/// copy only once the import is confirmed (or will never come).
 /// </summary>
 public interface IKvSource
 {
     /// <summary>
-    /// Copies the KV into a new sequence of <paramref name="pool"/>; <paramref name="bytes"/> is the payload moved.
-    /// Throws <see cref="KvPayloadException"/> (checksum, truncation, another model) or the transport's error;
-    /// the pool is then left as it was.
+    /// True when the pull waits on another process (a network stream, a peer's file): the decode instance runs it off
+    /// its loop, and its other requests keep decoding meanwhile. False: a memory copy in this process, done on the loop.
     /// </summary>
-    KvSequence PullInto(KvBlockPool pool, ModelFingerprint model, MemoryStream scratch, out long bytes);
+    bool IsRemote { get; }
+
+    /// <summary>
+    /// Copies the KV into <paramref name="reserved"/> (an empty sequence of the decode pool, its blocks allocated by the
+    /// decode loop) and returns the payload bytes moved. <paramref name="scratch"/> is the loop's reusable buffer (null for a
+    /// pull off the loop). Throws <see cref="KvPayloadException"/> (checksum, truncation, another model), the
+    /// transport's error, or <see cref="OperationCanceledException"/> once <paramref name="cancellation"/> fires; the
+    /// sequence is then left empty for the caller to free.
+    /// </summary>
+    long PullInto(KvSequence reserved, ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation);
 
     /// <summary>Tells the holder it may free its copy (imported, or no longer wanted).</summary>
     void Release();

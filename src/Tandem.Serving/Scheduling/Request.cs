@@ -87,13 +87,18 @@ internal sealed class LocalKvSource(KvSequence sequence, Instances.PrefillInstan
 {
     public KvSequence Sequence => sequence;
 
+    /// <summary>A copy between two pools of this process: quick, so it runs on the decode loop.</summary>
+    public bool IsRemote => false;
+
     /// <summary>Exports through <paramref name="scratch"/> (the engine's transfer format, checksum included) and imports.</summary>
-    public KvSequence PullInto(KvBlockPool pool, ModelFingerprint model, MemoryStream scratch, out long bytes)
+    public long PullInto(KvSequence reserved, ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation)
     {
+        scratch ??= new MemoryStream();
         scratch.SetLength(0);
-        bytes = KvTransfer.Export(sequence, model, scratch);
+        long bytes = KvTransfer.Export(sequence, model, scratch);
         scratch.Position = 0;
-        return KvTransfer.Import(pool, model, scratch);
+        KvTransfer.ImportInto(reserved, model, scratch);
+        return bytes;
     }
 
     public void Release() => holder.Post(Instances.InstanceMessageKind.Release, request);

@@ -259,6 +259,13 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         }
     }
 
+    /// <summary>Test hook: runs <paramref name="fault"/> at the top of every iteration of the worker's loop (throw: it dies; block: it stalls).</summary>
+    internal void InjectLoopFault(Action? fault)
+    {
+        _instance.FaultInjection = fault;
+        _instance.Wake();
+    }
+
     /// <summary>KV held for pulls now.</summary>
     public int HeldCount => _held.Count;
 

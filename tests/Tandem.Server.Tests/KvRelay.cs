@@ -1,0 +1,83 @@
+using Grpc.AspNetCore.Web;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Tandem.Server.Cluster;
+using Proto = Tandem.Server.Cluster.Protocol;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// A peer between a frontend and a real prefill worker (a real gRPC server on loopback, listed to the frontend as the
+/// prefill worker, so decode workers pull KV through it too): every call is passed through to the worker. Subclasses
+/// misbehave on the KV pull (damage it, hold it).
+/// </summary>
+public abstract class KvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
+{
+    private readonly ClusterChannels _channels;
+    private WebApplication? _app;
+
+    protected KvRelay(string realAddress, string token)
+    {
+        _channels = new ClusterChannels(new ClusterToken(token));
+        Real = _channels.Worker(realAddress);
+    }
+
+    protected Proto.Worker.WorkerClient Real { get; }
+    public Uri Address { get; private set; } = null!;
+    public string HostPort => $"{Address.Host}:{Address.Port}";
+
+    protected static async Task<T> StartAsync<T>(T relay) where T : KvRelay
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(relay);
+        var app = builder.Build();
+        app.UseRouting();
+        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+        app.MapGrpcService<T>();
+        await app.StartAsync();
+        relay._app = app;
+        relay.Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return relay;
+    }
+
+    public override Task<Proto.HelloReply> Hello(Proto.HelloRequest request, ServerCallContext context) =>
+        Real.HelloAsync(request, cancellationToken: context.CancellationToken).ResponseAsync;
+
+    public override Task<Proto.WorkerStatus> Status(Proto.StatusRequest request, ServerCallContext context) =>
+        Real.StatusAsync(request, cancellationToken: context.CancellationToken).ResponseAsync;
+
+    public override Task<Proto.ReleaseKvReply> ReleaseKv(Proto.ReleaseKvRequest request, ServerCallContext context) =>
+        Real.ReleaseKvAsync(request, cancellationToken: context.CancellationToken).ResponseAsync;
+
+    public override async Task Prefill(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
+    {
+        using var call = Real.Prefill(request, cancellationToken: context.CancellationToken);
+        while (await call.ResponseStream.MoveNext(context.CancellationToken))
+            await events.WriteAsync(call.ResponseStream.Current);
+    }
+
+    public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
+    {
+        using var call = Real.PullKv(request, cancellationToken: context.CancellationToken);
+        while (await call.ResponseStream.MoveNext(context.CancellationToken))
+            await chunks.WriteAsync(call.ResponseStream.Current);
+    }
+
+    public override Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context) =>
+        Real.ShareKvAsync(request, cancellationToken: context.CancellationToken).ResponseAsync;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app != null) await _app.DisposeAsync();
+        _channels.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
