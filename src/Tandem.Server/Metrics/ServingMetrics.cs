@@ -28,6 +28,8 @@ public sealed class ServingMetrics
     private readonly Histogram _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
     private readonly Counter _promptTokensTotal, _generationTokensTotal, _success, _transferSeconds, _transferBytes, _transfers, _preemptions;
     private readonly Counter _prefixQueries, _prefixHits;
+    private readonly Counter _diskHits, _diskMisses, _diskCorrupt, _diskRead, _diskWritten, _diskDropped, _diskEvictions;
+    private readonly Gauge _diskBytes, _diskBlocks;
     private readonly Gauge _waiting, _running, _kvUsage, _kvUsed, _kvTotal, _instanceWaiting, _instanceRunning;
     private readonly Gauge _replans, _changeRecommended, _recommendedDevices, _observedRate;
     private readonly Counter _refused, _timedOut, _responses;
@@ -69,6 +71,17 @@ public sealed class ServingMetrics
         // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at scrape).
         _prefixQueries = f.CreateCounter(Registered("vllm:prefix_cache_queries"), "Prompt tokens looked up in the prefix cache when requests were admitted.", model);
         _prefixHits = f.CreateCounter(Registered("vllm:prefix_cache_hits"), "Prompt tokens found in the prefix cache (their KV reused, not computed).", model);
+
+        // The KV disk tier (--kv-disk-dir), in blocks and bytes; present only when the server has one.
+        _diskHits = f.CreateCounter(Registered("tandem:kv_disk_hits_total"), "KV blocks read back from the disk tier after a prefix lookup missed RAM.", model);
+        _diskMisses = f.CreateCounter(Registered("tandem:kv_disk_misses_total"), "Prefix lookups that left RAM and found the next block not on disk (or unreadable).", model);
+        _diskCorrupt = f.CreateCounter(Registered("tandem:kv_disk_corrupt_total"), "Disk-tier block files that failed their checks (truncated, corrupted, foreign): misses, deleted.", model);
+        _diskRead = f.CreateCounter(Registered("tandem:kv_disk_read_bytes_total"), "Bytes read back from the KV disk tier.", model);
+        _diskWritten = f.CreateCounter(Registered("tandem:kv_disk_written_bytes_total"), "Bytes of evicted KV blocks written to the disk tier.", model);
+        _diskDropped = f.CreateCounter(Registered("tandem:kv_disk_writes_dropped_total"), "Evicted KV blocks not written because the disk writer's queue was full.", model);
+        _diskEvictions = f.CreateCounter(Registered("tandem:kv_disk_evictions_total"), "KV blocks deleted from the disk tier to stay within --kv-disk-size.", model);
+        _diskBytes = f.CreateGauge(Registered("tandem:kv_disk_bytes"), "Bytes of KV blocks stored in the disk tier.", model);
+        _diskBlocks = f.CreateGauge(Registered("tandem:kv_disk_blocks"), "KV blocks stored in the disk tier.", model);
 
         _waiting = f.CreateGauge(Registered("vllm:num_requests_waiting"), "Requests waiting in instance queues.", model);
         _running = f.CreateGauge(Registered("vllm:num_requests_running"), "Requests being prefilled or decoded.", model);
@@ -206,6 +219,18 @@ public sealed class ServingMetrics
         if (AdmissionWaiting is { } waiting) _admittedWaiting.WithLabels(_model).Set(waiting());
         _prefixQueries.WithLabels(_model).IncTo(s.Instances.Sum(i => i.PrefixCacheQueries));
         _prefixHits.WithLabels(_model).IncTo(s.Instances.Sum(i => i.PrefixCacheHits));
+        if (s.KvDisk is { } disk)
+        {
+            _diskHits.WithLabels(_model).IncTo(disk.Hits);
+            _diskMisses.WithLabels(_model).IncTo(disk.Misses);
+            _diskCorrupt.WithLabels(_model).IncTo(disk.Corrupt);
+            _diskRead.WithLabels(_model).IncTo(disk.BytesRead);
+            _diskWritten.WithLabels(_model).IncTo(disk.BytesWritten);
+            _diskDropped.WithLabels(_model).IncTo(disk.WritesDropped);
+            _diskEvictions.WithLabels(_model).IncTo(disk.Evictions);
+            _diskBytes.WithLabels(_model).Set(disk.Bytes);
+            _diskBlocks.WithLabels(_model).Set(disk.Blocks);
+        }
         if (_replanner?.Status is { } plan)
         {
             _replans.WithLabels(_model).Set(plan.Replans);
