@@ -77,3 +77,20 @@ for path in sizes:
     hits, queries = metric(label, "vllm:prefix_cache_hits"), metric(label, "vllm:prefix_cache_queries")
     print(f"| {label[5:]} | {blocks:.0f} | {100 * cached / max(1, s['input_tokens']):.0f}% | {ms(s['ttft']['median'])} / {ms(s['ttft']['p90'])} | "
           f"{hits:.0f} / {queries:.0f} | {loadavg(label)} |")
+
+disk = ["disk-colocated-ram-only", "disk-colocated", "disk-disaggregated-ram-only", "disk-disaggregated"]
+if any(load(label) for label in disk):
+    print("\n## Cache on + disk tier, RAM cache too small for the workload\n")
+    rows(disk)
+    print("\n| configuration | disk hits (blocks) | disk misses | read (MiB) | written (MiB) | writes dropped | start-up decision |")
+    print("|---|---|---|---|---|---|---|")
+    for label in disk:
+        if label.endswith("ram-only") or load(label) is None:
+            continue
+        log = os.path.join(out, label + ".server.log")
+        line = next((l.strip() for l in open(log) if l.startswith("KV disk tier:")), "") if os.path.exists(log) else ""
+        decision = line.split("; ", 1)[1] if "; " in line else ""
+        mib = lambda name: (metric(label, name) or 0) / (1 << 20)
+        print(f"| {label} | {metric(label, 'tandem:kv_disk_hits_total') or 0:.0f} | {metric(label, 'tandem:kv_disk_misses_total') or 0:.0f} | "
+              f"{mib('tandem:kv_disk_read_bytes_total'):.1f} | {mib('tandem:kv_disk_written_bytes_total'):.1f} | "
+              f"{metric(label, 'tandem:kv_disk_writes_dropped_total') or 0:.0f} | {decision} |")

@@ -2,14 +2,16 @@
 # Reproduces docs/experiments/prefix-caching.md: the multi-turn chat workload (`--workload multiturn`: a shared
 # system prompt, each turn resending the history) against Tandem with the prefix cache off and on, disaggregated
 # (1 prefill core + 1 decode core) and colocated (both cores); cache-aware against round-robin routing over two
-# colocated 1-core instances; and the hit rate against the KV cache size. Writes JSON reports, server logs and
-# summary.md (the tables of the doc) to $OUT.
+# colocated 1-core instances; the hit rate against the KV cache size; and the cache with a RAM -> disk tier under a RAM
+# cache too small for the workload, against the same RAM cache alone. Writes JSON reports, server logs and summary.md
+# (the tables of the doc) to $OUT.
 #
 #   bench/experiments/prefix-caching.sh [OUT_DIR]
 #
 # Knobs (environment): MODEL, RATES, NUM_PROMPTS, TURNS, SYSTEM_LEN, INPUT_LEN, OUTPUT_LEN, THINK, SLO_TTFT, SLO_TPOT,
 # SEED, PORT, TOKEN_ID_MAX, KV_SIZES (MiB per instance for the cache-size sweep), SIZE_RATE, LOCAL_THRESHOLD (conditional
-# disaggregation), ONLY (space-separated labels: run only those configurations).
+# disaggregation), DISK_KV_SIZE (MiB of RAM KV per instance in the disk-tier runs), DISK_SIZE (--kv-disk-size), DISK_POLICY
+# (--kv-disk-policy: auto or always), ONLY (space-separated labels: run only those configurations).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-artifacts/prefix-cache/prefix-caching}
@@ -29,6 +31,9 @@ TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
 KV_SIZES=${KV_SIZES:-2 4 8 16 64}
 SIZE_RATE=${SIZE_RATE:-0.5}
 LOCAL_THRESHOLD=${LOCAL_THRESHOLD:-64}
+DISK_KV_SIZE=${DISK_KV_SIZE:-32}
+DISK_SIZE=${DISK_SIZE:-2GiB}
+DISK_POLICY=${DISK_POLICY:-auto}
 ONLY=${ONLY:-}
 mkdir -p "$OUT" "$(dirname "$MODEL")"
 
@@ -76,6 +81,16 @@ run route-round-robin "$RATES" --mode colocated --instances 2 --cores "0;1" --kv
 # Hit rate against cache size (colocated, one rate).
 for mib in $KV_SIZES; do
   run "size-${mib}MiB" "$SIZE_RATE" --mode colocated --cores "0,1" --kv-memory "${mib}MiB"
+done
+
+# Cache on + disk tier: a RAM cache too small to keep every history until its next turn (DISK_KV_SIZE MiB per
+# instance), alone and with a disk tier in a fresh directory (one per process). One rate.
+for mode in colocated disaggregated; do
+  cores=$([ $mode = colocated ] && echo "0,1" || echo "0;1")
+  run "disk-$mode-ram-only" "$SIZE_RATE" --mode $mode --cores "$cores" --kv-memory "${DISK_KV_SIZE}MiB"
+  rm -rf "$OUT/kv-disk-$mode"
+  run "disk-$mode" "$SIZE_RATE" --mode $mode --cores "$cores" --kv-memory "${DISK_KV_SIZE}MiB" \
+    --kv-disk-dir "$OUT/kv-disk-$mode" --kv-disk-size "$DISK_SIZE" --kv-disk-policy "$DISK_POLICY"
 done
 
 python3 bench/experiments/prefix-caching-summary.py "$OUT" > "$OUT/summary.md"

@@ -44,6 +44,17 @@ public sealed record ServingOptions
     /// Outputs are bit-identical either way (the engine is batch-invariant); off only to measure or to save the hashing.
     /// </summary>
     public bool PrefixCaching { get; init; } = true;
+    /// <summary>
+    /// A directory for the KV disk tier (null: none): cached blocks evicted from an instance's pool are written there
+    /// (at most <see cref="KvDiskBytes"/>, least recently used evicted) and read back on a prefix hit that missed RAM;
+    /// the files survive a restart. Needs <see cref="PrefixCaching"/>. One directory per process.
+    /// </summary>
+    public string? KvDiskDir { get; init; }
+    /// <summary>Most bytes of block files in <see cref="KvDiskDir"/>.</summary>
+    public long KvDiskBytes { get; init; } = DefaultKvDiskBytes;
+    public const long DefaultKvDiskBytes = 4L << 30;
+    /// <summary>Which instances read from the disk tier: where measured faster than recomputing (default), or all.</summary>
+    public KvDiskPolicy KvDiskPolicy { get; init; } = KvDiskPolicy.Auto;
     /// <summary>How the controller picks the prefill (or colocated) instance of a prompt.</summary>
     public EntryRouting Routing { get; init; } = EntryRouting.CacheAware;
     /// <summary>
@@ -130,6 +141,13 @@ public sealed record ServingOptions
             throw new ArgumentException("PrefillBusyTokens sends prompts to decode instances, which needs LocalPrefillThreshold above 0 (their per-step prompt budget)", nameof(PrefillBusyTokens));
         if (!(CacheOverlapWeight >= 0) || double.IsInfinity(CacheOverlapWeight))
             throw new ArgumentException($"CacheOverlapWeight must be 0 or more; got {CacheOverlapWeight}", nameof(CacheOverlapWeight));
+        if (KvDiskDir is not null)
+        {
+            if (string.IsNullOrWhiteSpace(KvDiskDir)) throw new ArgumentException("KvDiskDir must name a directory", nameof(KvDiskDir));
+            if (!PrefixCaching) throw new ArgumentException("the KV disk tier holds blocks the prefix cache evicts: it needs prefix caching on", nameof(KvDiskDir));
+            if (KvDiskBytes <= 0) throw new ArgumentException($"KvDiskBytes must be positive; got {KvDiskBytes}", nameof(KvDiskBytes));
+            if (!Enum.IsDefined(KvDiskPolicy)) throw new ArgumentException($"unknown KV disk policy {KvDiskPolicy}", nameof(KvDiskPolicy));
+        }
         if (!Enum.IsDefined(Routing)) throw new ArgumentException($"unknown routing {Routing}", nameof(Routing));
         if (WatermarkFraction is < 0 or >= 1 || double.IsNaN(WatermarkFraction))
             throw new ArgumentException($"WatermarkFraction must be in [0, 1); got {WatermarkFraction}", nameof(WatermarkFraction));

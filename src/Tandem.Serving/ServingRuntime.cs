@@ -32,6 +32,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     private long _arrivals;
     private int _roundRobin;
     private KvPrefixHash? _prefixHash; // the entry pools' common block hash chain, for cache-aware routing
+    private readonly KvDiskTier? _disk;   // shared by every pool, when there is one
     private int _disposed;
 
     public ModelConfig Config => _model.Config;
@@ -40,6 +41,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     public int KvCapacityTokens => _maxRequestBlocks * _blockSize;
     public ServingMode Mode { get; }
     public ServingOptions Options { get; }
+    /// <summary>The KV disk tier under the pools (null: none).</summary>
+    public KvDiskTier? KvDisk => _disk;
 
     /// <summary>Builds the instances, starts their loops, and returns the runtime.</summary>
     public static ServingRuntime Start(ServingOptions options)
@@ -75,6 +78,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
 
         var cores = AssignCores(o);
         int watermark(KvBlockPool p) => (int)Math.Ceiling(p.BlockCount * o.WatermarkFraction);
+        _disk = KvDiskTier.Open(o, model, Warn);
         try
         {
             if (o.Mode == ServingMode.Disaggregated)
@@ -82,13 +86,13 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
                 _ = model.Fingerprint; // hashes every weight once, now rather than at the first migration
                 for (int i = 0; i < o.PrefillInstances; i++)
                 {
-                    var inst = new PrefillInstance($"prefill-{i}", this, model, NewPool(o, model), cores[i], o.PrefillTokenTarget, MaxContext, o.PinThreads);
+                    var inst = new PrefillInstance($"prefill-{i}", this, model, NewPool(o, model, _disk, cores[i].Count), cores[i], o.PrefillTokenTarget, MaxContext, o.PinThreads);
                     _instances.Add(inst);
                     _entry.Add(inst);
                 }
                 for (int i = 0; i < o.DecodeInstances; i++)
                 {
-                    var pool = NewPool(o, model);
+                    var pool = NewPool(o, model, _disk, cores[o.PrefillInstances + i].Count);
                     var inst = new DecodeInstance($"decode-{i}", this, model, pool, cores[o.PrefillInstances + i], o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads,
                         localPrefillBudget: o.LocalPrefillThreshold);
                     _instances.Add(inst);
@@ -101,7 +105,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
                 int budget = o.Mode == ServingMode.Chunked ? o.ChunkBudget : o.PrefillTokenTarget;
                 for (int i = 0; i < o.ColocatedInstances; i++)
                 {
-                    var pool = NewPool(o, model);
+                    var pool = NewPool(o, model, _disk, cores[i].Count);
                     var inst = new ColocatedInstance($"colocated-{i}", this, model, pool, cores[i], policy, budget, o.MaxNumSeqs, watermark(pool), MaxContext, o.PinThreads);
                     _instances.Add(inst);
                     _entry.Add(inst);
@@ -111,6 +115,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         catch
         {
             foreach (var i in _instances) i.Dispose();
+            _disk?.Dispose();
             throw;
         }
         _maxRequestBlocks = _instances.Min(i => i.Kv.TotalBlocks);
@@ -118,12 +123,14 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         foreach (var i in _instances) i.Start();
     }
 
-    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model)
+    /// <summary>An instance's pool; it reads from <paramref name="disk"/> when the tier pays off on <paramref name="cores"/> cores.</summary>
+    internal static KvBlockPool NewPool(ServingOptions o, LanguageModel model, KvDiskTier? disk, int cores)
     {
         var pool = o.KvBlocksPerInstance is { } blocks
             ? new KvBlockPool(model.Config, blocks, o.BlockSize, o.KvElementType)
             : KvBlockPool.FromBudget(model.Config, o.KvBytesPerInstance, o.BlockSize, o.KvElementType);
         if (o.PrefixCaching) pool.EnablePrefixCaching(model.Fingerprint); // the hash chain is keyed by the weights
+        if (disk is not null && disk.UseFor(cores)) pool.DiskTier = disk.Store;
         return pool;
     }
 
@@ -299,7 +306,7 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         target.Wake();
     }
 
-    public ServingSnapshot Snapshot() => new() { Instances = _instances.Select(i => i.Snapshot()).ToArray() };
+    public ServingSnapshot Snapshot() => new() { Instances = _instances.Select(i => i.Snapshot()).ToArray(), KvDisk = _disk?.Store.Stats() };
 
     public async ValueTask DisposeAsync()
     {
@@ -310,6 +317,13 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
             foreach (var i in _instances) i.Join();
         }).ConfigureAwait(false);
         foreach (var i in _instances) i.CancelAllAtShutdown();
+        if (_disk is not null)
+            await Task.Run(() =>
+            {
+                // What the pools still cache goes to disk too, so that a restart finds it (the writer drains on dispose).
+                foreach (var i in _instances) i.Kv.Pool.SpillCachedToDisk();
+                _disk.Dispose();
+            }).ConfigureAwait(false);
         foreach (var i in _instances) i.Dispose();
         if (_ownsModel) _model.Dispose();
     }

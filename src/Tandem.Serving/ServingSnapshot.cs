@@ -4,6 +4,8 @@ namespace Tandem.Serving;
 public sealed record ServingSnapshot
 {
     public required IReadOnlyList<InstanceSnapshot> Instances { get; init; }
+    /// <summary>The KV disk tier's counters (null: no tier).</summary>
+    public Tandem.Engine.KvCache.KvDiskStats? KvDisk { get; init; }
     public int RequestsWaiting => Instances.Sum(i => i.Waiting);
     public int RequestsRunning => Instances.Sum(i => i.Running);
 }

@@ -36,6 +36,12 @@ public sealed class ServeCommandTests
     [InlineData("--log-format xml", "'xml'")]
     [InlineData("--log-stats-interval -1", "--log-stats-interval must be between 0 and 86400 seconds")]
     [InlineData("--otlp-endpoint localhost:4317", "--otlp-endpoint must be an http:// or https:// URL")]
+    [InlineData("--kv-disk-size 1GiB", "--kv-disk-size needs --kv-disk-dir")]
+    [InlineData("--kv-disk-policy always", "--kv-disk-policy needs --kv-disk-dir")]
+    [InlineData("--kv-disk-dir /tmp/tandem-tests/kv-never-made --no-prefix-caching", "drop --no-prefix-caching")]
+    [InlineData("--kv-disk-dir /tmp/tandem-tests/kv-never-made --kv-disk-size 1000", "KV disk size 0.98 KiB is below one block of 16 tokens")]
+    [InlineData("--kv-disk-dir /tmp/tandem-tests/kv-never-made --kv-disk-policy sometimes", "'sometimes'")]
+    [InlineData("--role frontend --cluster-token t --kv-disk-dir /tmp/tandem-tests/kv-never-made", "--kv-disk-dir goes to the workers")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {
         var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);

@@ -65,6 +65,7 @@ internal static class ClusterRoles
             ? string.Create(CultureInfo.InvariantCulture, $" | KV lease {cluster.KvLease.TotalSeconds} s")
             : $" | KV transport {cluster.KvTransport.ToString().ToLowerInvariant()}";
         console.Out.WriteLine($"role: {cluster.Role} worker | cores [{string.Join(",", s.Cores)}] | KV {options.KvElementType.ToString().ToLowerInvariant()}, {s.KvBlocksTotal} blocks of {options.BlockSize} tokens{lease}");
+        if (worker.KvDisk is { } disk) console.Out.WriteLine(disk.Describe([(cluster.Role, Math.Max(1, s.Cores.Count))]));
         console.Out.WriteLine($"listening on {server.Address} (cluster gRPC, /health, /health/ready); Ctrl+C stops");
         console.Out.Flush();
         double grace = listen.Api.ShutdownTimeout.TotalSeconds;

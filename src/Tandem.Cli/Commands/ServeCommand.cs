@@ -87,6 +87,17 @@ public static class ServeCommand
         {
             Description = "Turn off automatic prefix caching (on by default: full KV blocks stay cached by a hash of their tokens and prefix, and a prompt reuses its longest cached prefix; outputs are the same either way)",
         };
+        var kvDiskDir = new Option<string?>("--kv-disk-dir")
+        {
+            Description = "A directory for the KV disk tier: cached KV blocks evicted from RAM are written there (one file per block, checksummed) and read back when a prompt's cached prefix continues on disk; kept across restarts. One directory per process",
+        };
+        var kvDiskSize = new Option<string?>("--kv-disk-size") { Description = "With --kv-disk-dir: most bytes of KV blocks on disk, e.g. 4GiB (the default); least recently used blocks are deleted beyond it" };
+        var kvDiskPolicy = new Option<string>("--kv-disk-policy")
+        {
+            Description = "With --kv-disk-dir: auto (an instance reads from disk only where start-up measures a cold read of a block faster than recomputing it on its cores) or always",
+            DefaultValueFactory = _ => "auto",
+        };
+        kvDiskPolicy.AcceptOnlyFromAmong("auto", "always");
         var routing = new Option<string>("--routing")
         {
             Description = "How a prompt picks its prefill (or colocated) instance: cache-aware (the least queued prompt tokens + uncached tokens of this prompt there, Dynamo's overlap-against-load rule), least-loaded (shortest queue) or round-robin",
@@ -117,7 +128,7 @@ public static class ServeCommand
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
+            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, kvDiskDir, kvDiskSize, kvDiskPolicy, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport,
         };
         var access = new AccessArguments();
@@ -137,6 +148,14 @@ public static class ServeCommand
                 throw new CliUsageException($"--shutdown-timeout must be between 0 and {MaxShutdownTimeoutSeconds} seconds, got {graceSeconds.ToString(CultureInfo.InvariantCulture)}");
                         var servingMode = Enum.Parse<ServingMode>(parse.GetValue(mode)!, ignoreCase: true);
             var kvBytes = ParseBytes(parse.GetValue(kvMemory)!, "--kv-memory");
+            string? diskDir = parse.GetValue(kvDiskDir);
+            if (diskDir is null && new Option[] { kvDiskSize, kvDiskPolicy }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } diskOrphan)
+                throw new CliUsageException($"{diskOrphan.Name} needs --kv-disk-dir: it configures the KV disk tier");
+            if (diskDir is not null && parse.GetValue(noPrefixCaching))
+                throw new CliUsageException("--kv-disk-dir keeps the blocks the prefix cache evicts: drop --no-prefix-caching");
+            if (diskDir is not null && parse.GetValue(role) == "frontend")
+                throw new CliUsageException("--kv-disk-dir goes to the workers: a frontend holds no KV");
+            long diskBytes = parse.GetValue(kvDiskSize) is { } size ? ParseBytes(size, "--kv-disk-size") : ServingOptions.DefaultKvDiskBytes;
             string? templateName = parse.GetValue(chatTemplate);
             string? templateFile = parse.GetValue(chatTemplateFile);
             if (templateName is not null || templateFile is not null)
@@ -191,6 +210,9 @@ public static class ServeCommand
                 KvBytesPerInstance = kvBytes,
                 KvElementType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
                 PrefixCaching = !parse.GetValue(noPrefixCaching),
+                KvDiskDir = diskDir,
+                KvDiskBytes = diskBytes,
+                KvDiskPolicy = parse.GetValue(kvDiskPolicy) == "always" ? KvDiskPolicy.Always : KvDiskPolicy.Auto,
                 Routing = parse.GetValue(routing) switch { "least-loaded" => EntryRouting.LeastLoaded, "round-robin" => EntryRouting.RoundRobin, _ => EntryRouting.CacheAware },
                 CacheOverlapWeight = parse.GetValue(overlapWeight),
                 LocalPrefillThreshold = parse.GetValue(localPrefill),
@@ -352,6 +374,7 @@ public static class ServeCommand
                 $"  {i.Name,-14} {i.Role,-10} cores [{string.Join(",", i.Cores)}]  KV {i.KvBlocksTotal} blocks ({tokens} tokens, {(double)tokens / runtime.MaxContext:0.##}× the {runtime.MaxContext}-token context)"));
         }
         WarnIfKvCannotHoldTheContext(console, runtime, instances);
+        if (runtime.KvDisk is { } disk) console.Out.WriteLine(disk.Describe(instances.Select(i => (i.Name, Math.Max(1, i.Cores.Count)))));
         console.Out.WriteLine(server.Api.Chat.Describe());
         if (AdmissionSummary(api) is { } summary) console.Out.WriteLine(summary);
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");

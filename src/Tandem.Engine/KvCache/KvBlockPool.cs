@@ -18,6 +18,9 @@ public sealed class KvBlockPool
     private readonly int[] _refCounts;
     private readonly Stack<int> _free;
     private KvPrefixCache? _prefix;
+    private KvDiskStore? _disk;
+    private byte[] _diskFile = [];   // one block file, read back before it reaches the pool
+    private int[] _pinned = [];      // blocks held while a prefix is read back from disk
 
     public ModelConfig Config { get; }
     public int BlockSize { get; }
@@ -49,6 +52,27 @@ public sealed class KvBlockPool
     {
         get => _prefix?.Listener;
         set => (_prefix ?? throw new InvalidOperationException("prefix caching is off in this pool")).Listener = value;
+    }
+
+    /// <summary>
+    /// The disk tier under this pool's prefix cache (null: none): a cached block evicted from the pool is offered to
+    /// it, and <see cref="ReadCachedPrefixFromDisk"/> continues a prefix there. Needs prefix caching and a store of this
+    /// pool's block format (model, block size, KV type); set before the pool is used. May be shared by several pools.
+    /// </summary>
+    public KvDiskStore? DiskTier
+    {
+        get => _disk;
+        set
+        {
+            if (value != null)
+            {
+                if (_prefix == null) throw new InvalidOperationException("the KV disk tier needs prefix caching");
+                if (value.Format != KvDiskBlockFile.For(this)) throw new ArgumentException($"the disk store holds blocks of {value.Format}, this pool {KvDiskBlockFile.For(this)}", nameof(value));
+                _diskFile = new byte[value.Format.FileBytes];
+                _pinned = new int[BlockCount];
+            }
+            _disk = value;
+        }
     }
 
     /// <summary>Bytes of one block (all layers, K and V).</summary>
@@ -118,7 +142,8 @@ public sealed class KvBlockPool
         return new KvBlockPool(config, (int)Math.Min(blocks, int.MaxValue), blockSize, elementType);
     }
 
-    internal static string Format(long bytes) =>
+    /// <summary>Bytes as people read them: KiB, MiB or GiB.</summary>
+    public static string Format(long bytes) =>
         bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):0.##} GiB" : bytes >= 1L << 20 ? $"{bytes / (double)(1L << 20):0.##} MiB" : $"{bytes / 1024.0:0.##} KiB";
 
     /// <summary>Blocks needed to hold <paramref name="tokens"/> tokens.</summary>
@@ -142,7 +167,12 @@ public sealed class KvBlockPool
     {
         int b;
         if (_free.Count > 0) b = _free.Pop();
-        else if ((b = _prefix?.Evict() ?? -1) < 0) return -1;
+        else
+        {
+            if ((b = _prefix?.Evict() ?? -1) < 0) return -1;
+            // Its KV is still there until the caller writes over it: the disk tier copies it now (or drops it).
+            _disk?.Offer(this, b, _prefix!.HashOf(b), _prefix.TokensOf(b));
+        }
         _refCounts[b] = 1;
         return b;
     }
@@ -181,6 +211,71 @@ public sealed class KvBlockPool
         var match = Walk(tokens, maxTokens, sequence);
         sequence.Length = match.Tokens;
         return match;
+    }
+
+    /// <summary>
+    /// Where the cached prefix of <paramref name="tokens"/> (at most <paramref name="maxTokens"/>) leaves this pool's
+    /// index, continues it in the disk tier: the blocks found there in a row are read into free blocks and indexed as
+    /// cached (unreferenced), so a following <see cref="FindCachedPrefix"/> finds them. Reads nothing when the request
+    /// (all of <paramref name="tokens"/>) could not be admitted now anyway, so reading never evicts for nothing.
+    /// Returns the blocks read; a missing, corrupted or foreign file ends the prefix there (a miss, never wrong KV).
+    /// </summary>
+    public int ReadCachedPrefixFromDisk(ReadOnlySpan<int> tokens, int maxTokens)
+    {
+        if (_disk == null || _prefix == null) return 0;
+        int blocks = Math.Min(tokens.Length, maxTokens) / BlockSize;
+        // First without touching anything: most lookups end in RAM, or find nothing on disk either.
+        var ram = Walk(tokens, maxTokens, null);
+        if (ram.Blocks == blocks || BlocksFor(tokens.Length) - ram.Blocks + ram.UnreferencedBlocks > FreeBlocks) return 0;
+        var parent = _prefix.Hash.Root;
+        for (int b = 0; b < ram.Blocks; b++) parent = _prefix.Hash.Next(parent, tokens.Slice(b * BlockSize, BlockSize));
+        if (!_disk.Lookup(_prefix.Hash.Next(parent, tokens.Slice(ram.Blocks * BlockSize, BlockSize)))) return 0;
+
+        int pinned = 0, read = 0;
+        try
+        {
+            // The part in RAM is held meanwhile: the blocks read take free blocks, and must not take these.
+            parent = _prefix.Hash.Root;
+            for (int b = 0; b < ram.Blocks; b++)
+            {
+                var block = tokens.Slice(b * BlockSize, BlockSize);
+                parent = _prefix.Hash.Next(parent, block);
+                int found = _prefix.Find(parent, block);
+                if (_refCounts[found]++ == 0) _prefix.Unpark(found);
+                _pinned[pinned++] = found;
+            }
+            for (int b = ram.Blocks; b < blocks; b++)
+            {
+                var block = tokens.Slice(b * BlockSize, BlockSize);
+                var hash = _prefix.Hash.Next(parent, block);
+                if (!_disk.TryRead(hash, block, _diskFile)) break;
+                int target = TryAllocate();
+                if (target < 0) break;
+                _pinned[pinned++] = target;
+                _disk.Format.Restore(_diskFile, this, target);
+                if (!_prefix.TryAdd(target, hash, block)) break; // the hash is indexed with other tokens (a collision): the chain ends
+                parent = hash;
+                read++;
+            }
+        }
+        finally
+        {
+            // Held blocks go back, the chain's tail first so that it is evicted before its head (as Release orders a
+            // sequence's blocks): indexed ones to the LRU, one read but not indexed to the free list.
+            for (int i = pinned - 1; i >= 0; i--) Release(_pinned[i]);
+        }
+        return read;
+    }
+
+    /// <summary>
+    /// Offers every cached full block to the disk tier, waiting for write buffers (shutdown: what RAM held survives a
+    /// restart). No-op without a disk tier.
+    /// </summary>
+    public void SpillCachedToDisk()
+    {
+        if (_disk == null || _prefix == null) return;
+        for (int b = 0; b < BlockCount; b++)
+            if (_prefix.IsIndexed(b)) _disk.Offer(this, b, _prefix.HashOf(b), _prefix.TokensOf(b), wait: true);
     }
 
     private KvPrefixMatch Walk(ReadOnlySpan<int> tokens, int maxTokens, KvSequence? attachTo)

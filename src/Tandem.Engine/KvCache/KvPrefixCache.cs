@@ -42,6 +42,10 @@ internal sealed class KvPrefixCache
 
     public bool IsIndexed(int block) => _indexed[block];
 
+    /// <summary>The hash and token ids block <paramref name="block"/> was indexed under; still valid right after it is evicted, until it is reused.</summary>
+    public UInt128 HashOf(int block) => _hashOf[block];
+    public ReadOnlySpan<int> TokensOf(int block) => _tokens.AsSpan(block * _blockSize, _blockSize);
+
     /// <summary>The indexed block under <paramref name="hash"/> if it holds exactly <paramref name="tokens"/>, else -1.</summary>
     public int Find(UInt128 hash, ReadOnlySpan<int> tokens) =>
         _index.TryGetValue(hash, out int b) && tokens.SequenceEqual(_tokens.AsSpan(b * _blockSize, _blockSize)) ? b : -1;

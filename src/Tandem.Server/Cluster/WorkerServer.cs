@@ -168,6 +168,20 @@ public sealed class WorkerServer : IAsyncDisposable
         w.WriteNumber("kv_blocks_total", s.KvBlocksTotal);
         w.WriteNumber("kv_held", worker.HeldCount);
         w.WriteNumber("kv_lease_expiries", worker.KvLeaseExpiries);
+        if (worker.KvDisk?.Store.Stats() is { } disk)
+        {
+            // The worker's own disk tier (the frontend's /metrics sums only what workers report over gRPC).
+            w.WriteStartObject("kv_disk");
+            w.WriteNumber("blocks", disk.Blocks);
+            w.WriteNumber("bytes", disk.Bytes);
+            w.WriteNumber("hits", disk.Hits);
+            w.WriteNumber("misses", disk.Misses);
+            w.WriteNumber("corrupt", disk.Corrupt);
+            w.WriteNumber("read_bytes", disk.BytesRead);
+            w.WriteNumber("written_bytes", disk.BytesWritten);
+            w.WriteNumber("writes_dropped", disk.WritesDropped);
+            w.WriteEndObject();
+        }
         if (worker.Role == WorkerRole.Decode)
         {
             w.WriteString("kv_transport", puller.Transport.ToString().ToLowerInvariant());

@@ -78,6 +78,17 @@ public sealed class ServingMetrics : IDisposable
         _meter.CreateObservableCounter("vllm_prefix_cache_hits", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheHits)), "{token}",
             "Prompt tokens found in the prefix cache (their KV reused, not computed).");
 
+        // The KV disk tier (--kv-disk-dir), in blocks and bytes; present only when the server has one.
+        _meter.CreateObservableCounter("tandem_kv_disk_hits_total", () => Disk(d => d.Hits), "{block}", "KV blocks read back from the disk tier after a prefix lookup missed RAM.");
+        _meter.CreateObservableCounter("tandem_kv_disk_misses_total", () => Disk(d => d.Misses), "{lookup}", "Prefix lookups that left RAM and found the next block not on disk (or unreadable).");
+        _meter.CreateObservableCounter("tandem_kv_disk_corrupt_total", () => Disk(d => d.Corrupt), "{file}", "Disk-tier block files that failed their checks (truncated, corrupted, foreign): misses, deleted.");
+        _meter.CreateObservableCounter("tandem_kv_disk_read_bytes_total", () => Disk(d => d.BytesRead), "By", "Bytes read back from the KV disk tier.");
+        _meter.CreateObservableCounter("tandem_kv_disk_written_bytes_total", () => Disk(d => d.BytesWritten), "By", "Bytes of evicted KV blocks written to the disk tier.");
+        _meter.CreateObservableCounter("tandem_kv_disk_writes_dropped_total", () => Disk(d => d.WritesDropped), "{block}", "Evicted KV blocks not written because the disk writer's queue was full.");
+        _meter.CreateObservableCounter("tandem_kv_disk_evictions_total", () => Disk(d => d.Evictions), "{block}", "KV blocks deleted from the disk tier to stay within --kv-disk-size.");
+        _meter.CreateObservableGauge("tandem_kv_disk_bytes", () => Disk(d => d.Bytes), "By", "Bytes of KV blocks stored in the disk tier.");
+        _meter.CreateObservableGauge("tandem_kv_disk_blocks", () => Disk(d => d.Blocks), "{block}", "KV blocks stored in the disk tier.");
+
         _meter.CreateObservableGauge("vllm_num_requests_waiting", () => Model(Snapshot().RequestsWaiting), "{request}", "Requests waiting in instance queues.");
         _meter.CreateObservableGauge("vllm_num_requests_running", () => Model(Snapshot().RequestsRunning), "{request}", "Requests being prefilled or decoded.");
         _meter.CreateObservableGauge("vllm_kv_cache_usage_perc", () => Model(KvUsage(Snapshot())), "1", "Share of all KV blocks in use (0 to 1).");
@@ -199,6 +210,9 @@ public sealed class ServingMetrics : IDisposable
 
     private IEnumerable<Measurement<double>> Plan(Func<ReplanStatus, double> value) =>
         _replanner?.Status is { } plan ? [Model(value(plan))] : [];
+
+    private IEnumerable<Measurement<long>> Disk(Func<Tandem.Engine.KvCache.KvDiskStats, long> value) =>
+        Snapshot().KvDisk is { } disk ? [Model(value(disk))] : [];
 
     public void Dispose()
     {

@@ -27,10 +27,14 @@ public sealed class PagedKvCacheManager(KvBlockPool pool) : IKvCacheManager
 
     public bool TryAllocateSlots(Request request, int totalTokens) => TryAllocateSlots(request, totalTokens, default);
 
-    public KvPrefixMatch FindCachedPrefix(Request request) =>
-        !Pool.PrefixCaching || _sequences.ContainsKey(request)
-            ? default
-            : Pool.FindCachedPrefix(CollectionsMarshal.AsSpan(request.AllTokenIdList), request.NumTokens - 1);
+    /// <summary>The cached prefix in RAM, after continuing it from the disk tier into the pool when there is one.</summary>
+    public KvPrefixMatch FindCachedPrefix(Request request)
+    {
+        if (!Pool.PrefixCaching || _sequences.ContainsKey(request)) return default;
+        var tokens = CollectionsMarshal.AsSpan(request.AllTokenIdList);
+        Pool.ReadCachedPrefixFromDisk(tokens, request.NumTokens - 1);
+        return Pool.FindCachedPrefix(tokens, request.NumTokens - 1);
+    }
 
     public bool TryAllocateSlots(Request request, int totalTokens, KvPrefixMatch cached)
     {

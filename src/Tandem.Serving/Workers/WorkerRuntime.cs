@@ -27,6 +27,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     private readonly Action<string> _warn;
     private readonly HashSet<string> _warned = [];
     private readonly ServingInstance _instance;
+    private readonly KvDiskTier? _disk;
     private readonly ConcurrentDictionary<Request, TaskCompletionSource<HeldKv>> _awaitingHold = new();
     private readonly ConcurrentDictionary<string, HeldEntry> _held = new();
     private readonly ITimer _leaseTimer;
@@ -43,6 +44,8 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     /// <summary>How long prefilled KV waits for a pull before it is freed.</summary>
     public TimeSpan KvLease { get; }
     public int BlockSize => Options.BlockSize;
+    /// <summary>The KV disk tier under this worker's pool (null: none).</summary>
+    public KvDiskTier? KvDisk => _disk;
     public int KvBlocksTotal => _instance.Kv.Pool.BlockCount;
     /// <summary>Free blocks less those promised to requests queued here.</summary>
     public int KvBlocksFreeForNew => _instance.FreeCapacityBlocks;
@@ -80,7 +83,17 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         MaxContext = o.MaxContext ?? model.Config.ContextLength;
         _ = model.Fingerprint; // hashed now, not at the first handshake
         var cores = ServingRuntime.AssignCores(o, 1, Warn)[0];
-        var pool = ServingRuntime.NewPool(o, model);
+        _disk = KvDiskTier.Open(o, model, Warn);
+        KvBlockPool pool;
+        try
+        {
+            pool = ServingRuntime.NewPool(o, model, _disk, cores.Count);
+        }
+        catch
+        {
+            _disk?.Dispose();
+            throw;
+        }
         _instance = role == WorkerRole.Prefill
             ? new PrefillInstance("prefill", this, model, pool, cores, o.PrefillTokenTarget, MaxContext, o.PinThreads)
             : new DecodeInstance("decode", this, model, pool, cores, o.MaxNumSeqs, (int)Math.Ceiling(pool.BlockCount * o.WatermarkFraction), MaxContext, o.PinThreads);
@@ -286,6 +299,12 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
                 e.Tied.Clear();
             }
         _instance.CancelAllAtShutdown();
+        if (_disk is not null)
+            await Task.Run(() =>
+            {
+                _instance.Kv.Pool.SpillCachedToDisk();
+                _disk.Dispose();
+            }).ConfigureAwait(false);
         _instance.Dispose();
         if (_ownsModel) _model.Dispose();
     }

@@ -9,7 +9,7 @@ namespace Tandem.Engine.Tests.KvCache;
 /// </summary>
 public class KvPrefixCacheTests
 {
-    private static readonly ModelFingerprint Model = new(0x1234, 0x5678);
+    internal static readonly ModelFingerprint Model = new(0x1234, 0x5678);
 
     private static ModelConfig Config()
     {
@@ -17,7 +17,7 @@ public class KvPrefixCacheTests
         return model.Config;
     }
 
-    private static KvBlockPool CachingPool(int blocks, int blockSize, KvElementType type = KvElementType.F32)
+    internal static KvBlockPool CachingPool(int blocks, int blockSize, KvElementType type = KvElementType.F32)
     {
         var pool = new KvBlockPool(Config(), blocks, blockSize, type);
         pool.EnablePrefixCaching(Model);
