@@ -61,7 +61,9 @@ def rows(labels):
 
 
 print("## Cache off / on, disaggregated and colocated\n")
-rows(["disaggregated-off", "disaggregated-on", "disaggregated-local", "colocated-off", "colocated-on"])
+local = sorted((os.path.basename(p)[:-5] for p in glob.glob(os.path.join(out, "disaggregated-local*.json"))),
+               key=lambda label: int(re.sub(r"\D", "", label) or 0))
+rows(["disaggregated-off", "disaggregated-on", *local, "colocated-off", "colocated-on"])
 print("\n## Routing: two colocated 1-core instances, cache on\n")
 rows(["route-cache-aware", "route-round-robin"])
 print("\n## Hit rate against KV cache size (colocated, both cores)\n")

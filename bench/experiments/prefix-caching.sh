@@ -9,9 +9,15 @@
 #   bench/experiments/prefix-caching.sh [OUT_DIR]
 #
 # Knobs (environment): MODEL, RATES, NUM_PROMPTS, TURNS, SYSTEM_LEN, INPUT_LEN, OUTPUT_LEN, THINK, SLO_TTFT, SLO_TPOT,
-# SEED, PORT, TOKEN_ID_MAX, KV_SIZES (MiB per instance for the cache-size sweep), SIZE_RATE, LOCAL_THRESHOLD (conditional
-# disaggregation), DISK_KV_SIZE (MiB of RAM KV per instance in the disk-tier runs), DISK_SIZE (--kv-disk-size), DISK_POLICY
-# (--kv-disk-policy: auto or always), ONLY (space-separated labels: run only those configurations).
+# SEED, PORT, TOKEN_ID_MAX, KV_SIZES (MiB per instance for the cache-size sweep), SIZE_RATE, LOCAL_THRESHOLDS (conditional
+# disaggregation: one run per --local-prefill-threshold, labelled disaggregated-local-N), DISK_KV_SIZE (MiB of RAM KV per
+# instance in the disk-tier runs), DISK_SIZE (--kv-disk-size), DISK_POLICY (--kv-disk-policy: auto or always), ONLY
+# (space-separated labels: run only those configurations).
+#
+# The --local-prefill-threshold sweep of the doc (disaggregated, cache on: off against thresholds):
+#   ONLY="disaggregated-on disaggregated-local-16 disaggregated-local-32 disaggregated-local-64 disaggregated-local-128" \
+#   LOCAL_THRESHOLDS="16 32 64 128" NUM_PROMPTS=24 RATES=0.5 TURNS=4 SYSTEM_LEN=128 INPUT_LEN=32 OUTPUT_LEN=16 THINK=0.5 \
+#   SLO_TTFT=2 SLO_TPOT=0.2 bench/experiments/prefix-caching.sh artifacts/s5-prefix/threshold
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-artifacts/prefix-cache/prefix-caching}
@@ -30,7 +36,7 @@ PORT=${PORT:-8131}
 TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
 KV_SIZES=${KV_SIZES:-2 4 8 16 64}
 SIZE_RATE=${SIZE_RATE:-0.5}
-LOCAL_THRESHOLD=${LOCAL_THRESHOLD:-64}
+LOCAL_THRESHOLDS=${LOCAL_THRESHOLDS:-64}
 DISK_KV_SIZE=${DISK_KV_SIZE:-32}
 DISK_SIZE=${DISK_SIZE:-2GiB}
 DISK_POLICY=${DISK_POLICY:-auto}
@@ -38,7 +44,9 @@ ONLY=${ONLY:-}
 mkdir -p "$OUT" "$(dirname "$MODEL")"
 
 dotnet build src/Tandem.Cli -c Release -v q -nologo >/dev/null
-TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
+# A private copy: rebuilding the worktree while the script runs must not swap the binaries of later configurations.
+rm -rf "$OUT/.tandem" && cp -r src/Tandem.Cli/bin/Release/net10.0 "$OUT/.tandem"
+TANDEM="dotnet $OUT/.tandem/tandem.dll"
 if [ ! -f "$MODEL" ]; then
   $TANDEM model synth --preset smollm-135m --type q8_0 --vocab-from ../shared/models/vocab/ggml-vocab-gpt-2.gguf -o "$MODEL"
 fi
@@ -70,9 +78,11 @@ run() { # label, rates, serve options...
 
 # Cache off / on, disaggregated and colocated (256 MiB of KV per instance: nothing is evicted).
 run disaggregated-off "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --no-prefix-caching
-run disaggregated-on "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB
+run disaggregated-on "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --local-prefill-threshold 0
 # Conditional disaggregation: later turns (history cached on the decode instance) prefilled there.
-run disaggregated-local "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --local-prefill-threshold "$LOCAL_THRESHOLD"
+for t in $LOCAL_THRESHOLDS; do
+  run "disaggregated-local-$t" "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --local-prefill-threshold "$t"
+done
 run colocated-off "$RATES" --mode colocated --cores "0,1" --kv-memory 256MiB --no-prefix-caching
 run colocated-on "$RATES" --mode colocated --cores "0,1" --kv-memory 256MiB
 # Routing over two colocated 1-core instances, cache on.

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
@@ -246,21 +245,11 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         return shortRest || prefillBusy ? decode[best] : null;
     }
 
-    /// <summary>
-    /// Tokens of <paramref name="r"/>'s prompt each instance holds cached (whole leading blocks, at most all tokens but
-    /// the last, as an instance would reuse them), from the blocks they report: the prompt is hashed once.
-    /// </summary>
+    /// <summary>Tokens of <paramref name="r"/>'s prompt each instance holds cached, from the blocks they report.</summary>
     private void CachedPrefixes<T>(Request r, List<T> instances, Span<int> cached) where T : ServingInstance
     {
-        cached.Clear();
-        if (_prefixHash is not { } hash) return;
-        var tokens = CollectionsMarshal.AsSpan(r.AllTokenIdList);
-        int blocks = (tokens.Length - 1) / hash.BlockSize;
-        UInt128[]? rented = blocks > 128 ? ArrayPool<UInt128>.Shared.Rent(blocks) : null;
-        Span<UInt128> chain = rented is null ? stackalloc UInt128[blocks] : rented.AsSpan(0, blocks);
-        hash.Chain(tokens[..(blocks * hash.BlockSize)], chain);
-        for (int i = 0; i < instances.Count; i++) cached[i] = (instances[i].CachedBlocks?.LeadingBlocks(chain) ?? 0) * hash.BlockSize;
-        if (rented is not null) ArrayPool<UInt128>.Shared.Return(rented);
+        if (_prefixHash is not { } hash) { cached.Clear(); return; }
+        CachedBlockDirectory.CachedTokens(hash, CollectionsMarshal.AsSpan(r.AllTokenIdList), instances, static i => i.CachedBlocks, cached);
     }
 
     private static string NoLiveInstance(IEnumerable<ServingInstance> instances) =>

@@ -68,9 +68,9 @@ public static class BenchCommands
         var outJson = shared.OutJson;
         var csv = new Option<string?>("--csv") { Description = "Write one CSV row per request (and FILE.runs.csv, one row per run)" };
         var plots = new Option<string?>("--plots") { Description = "Write PNG figures into this directory" };
-        var turns = new Option<int?>("--turns") { Description = $"--workload {MultiTurnWorkload.Name}: turns per conversation, each resending the history (default {MultiTurnWorkload.DefaultTurns}); --input-len is then the mean user message, --output-len the mean answer, --num-prompts the requests (whole conversations), --rate conversations started per second" };
-        var systemLen = new Option<int?>("--system-len") { Description = $"--workload {MultiTurnWorkload.Name}: tokens of the system prompt all conversations share (default {MultiTurnWorkload.DefaultSystemTokens}; 0: none)" };
-        var thinkTime = new Option<double?>("--think-time") { Description = $"--workload {MultiTurnWorkload.Name}: mean seconds between an answer and the next turn, exponential (default {MultiTurnWorkload.DefaultThinkSeconds}; 0: at once)" };
+        var turns = shared.Turns;
+        var systemLen = shared.SystemLen;
+        var thinkTime = shared.ThinkTime;
 
         var command = new Command("serve", "Measure latency, SLO attainment and goodput of an OpenAI-compatible server.")
         {
@@ -112,9 +112,6 @@ public static class BenchCommands
                 RequestTimeline = !parse.GetValue(noTimeline),
                 WarmupRequests = parse.GetValue(warmup),
                 IgnoreEos = !parse.GetValue(noIgnoreEos),
-                Turns = parse.GetValue(turns),
-                SystemLength = parse.GetValue(systemLen),
-                ThinkTime = parse.GetValue(thinkTime),
             }, isTrace, arrivalCv);
             Parse(options.Validate);
             // Refuse bad workload options before any request is sent.

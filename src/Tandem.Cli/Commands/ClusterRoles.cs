@@ -23,6 +23,8 @@ internal static class ClusterRoles
             DecodeWorkers = cluster.DecodeWorkers,
             WorkerTimeout = cluster.WorkerTimeout,
             MaxContext = options.MaxContext,
+            Routing = options.Routing,
+            CacheOverlapWeight = options.CacheOverlapWeight,
             Log = m => console.Error.WriteLine(m),
         });
         await using var server = TandemServer.Create(engine, listen);

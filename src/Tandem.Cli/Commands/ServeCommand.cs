@@ -100,7 +100,7 @@ public static class ServeCommand
         kvDiskPolicy.AcceptOnlyFromAmong("auto", "always");
         var routing = new Option<string>("--routing")
         {
-            Description = "How a prompt picks its prefill (or colocated) instance: cache-aware (the least queued prompt tokens + uncached tokens of this prompt there, Dynamo's overlap-against-load rule), least-loaded (shortest queue) or round-robin",
+            Description = "How a prompt picks its prefill (or colocated) instance, or with --role frontend its prefill worker: cache-aware (the least queued prompt tokens + uncached tokens of this prompt there, Dynamo's overlap-against-load rule), least-loaded (shortest queue) or round-robin",
             DefaultValueFactory = _ => "cache-aware",
         };
         routing.AcceptOnlyFromAmong("cache-aware", "least-loaded", "round-robin");

@@ -38,6 +38,10 @@ public static class SimulateCommand
         var prefillTarget = new Option<int>("--prefill-token-target") { Description = "Prompt tokens a prefill step batches (DistServe's L_m)", DefaultValueFactory = _ => new ServingOptions().PrefillTokenTarget };
         var chunkBudget = new Option<int>("--chunk-budget") { Description = "Tokens per step in chunked mode", DefaultValueFactory = _ => new ServingOptions().ChunkBudget };
         var maxNumSeqs = new Option<int>("--max-num-seqs") { Description = "Most requests decoding at once per instance", DefaultValueFactory = _ => new ServingOptions().MaxNumSeqs };
+        var noPrefixCaching = new Option<bool>("--no-prefix-caching")
+        {
+            Description = "Simulate without automatic prefix caching (on by default, as in 'tandem serve': a prompt whose leading blocks an instance computed before computes only the rest; needs --token-ids to find shared prefixes)",
+        };
         var bandwidth = new Option<string>("--link-bandwidth") { Description = "Link the KV cache moves over: e.g. 25Gbit, 600GB (per second), or inf (in process)", DefaultValueFactory = _ => "inf" };
 
         var shared = new WorkloadOptions();
@@ -46,7 +50,7 @@ public static class SimulateCommand
         var command = new Command("simulate", "Simulate serving a workload with a placement on a virtual clock (the server's own schedulers, step times from a profile) and report it as 'bench serve' would.")
         {
             profile, modelName, mode, prefill, decode, instances, coresPer, prefillTp, prefillPp, decodeTp, decodePp, tp, pp, kvMemory, kvBlocks, prefillTarget,
-            chunkBudget, maxNumSeqs, bandwidth, label,
+            chunkBudget, maxNumSeqs, noPrefixCaching, bandwidth, label,
         };
         foreach (var option in shared.All) command.Add(option);
         command.SetAction(parse =>
@@ -68,6 +72,7 @@ public static class SimulateCommand
                 ChunkBudget = parse.GetValue(chunkBudget),
                 MaxNumSeqs = parse.GetValue(maxNumSeqs),
                 LinkBytesPerSecond = ParseBandwidth(parse.GetValue(bandwidth)!),
+                PrefixCaching = !parse.GetValue(noPrefixCaching),
             };
             BenchCommands.Parse(placement.Validate);
             var options = shared.Apply(parse, new ServeBenchmarkOptions { BaseUrl = new Uri("http://simulated"), Devices = placement.Devices },

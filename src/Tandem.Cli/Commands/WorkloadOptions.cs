@@ -11,7 +11,7 @@ namespace Tandem.Cli.Commands;
 /// </summary>
 internal sealed class WorkloadOptions
 {
-    public Option<string> Workload { get; } = new("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}, or fixed:IN:OUT (e.g. fixed:128:32); bench serve also: {MultiTurnWorkload.Name} (conversations resending their history, see --turns)", DefaultValueFactory = _ => "fixed" };
+    public Option<string> Workload { get; } = new("--workload") { Description = $"Synthetic workload: {string.Join(", ", WorkloadSpec.PresetNames)}, or fixed:IN:OUT (e.g. fixed:128:32); or {MultiTurnWorkload.Name} (conversations resending their history, see --turns)", DefaultValueFactory = _ => "fixed" };
     public Option<string?> Trace { get; } = new("--trace") { Description = "JSONL trace of {input_len, output_len, arrival_time} rows: exact lengths, and the trace's arrival times when it has them" };
     public Option<int?> NumPrompts { get; } = new("--num-prompts", "-n") { Description = "Requests per run (default 100; a trace: all its rows)" };
     public Option<int?> InputLen { get; } = new("--input-len") { Description = "Mean prompt length in tokens (exact for 'fixed')" };
@@ -32,8 +32,12 @@ internal sealed class WorkloadOptions
     public Option<double> MaxRate { get; } = new("--max-rate") { Description = "Highest rate --goodput tries", DefaultValueFactory = _ => 1000 };
     public Option<string?> OutJson { get; } = new("--out") { Description = "Write the report (all requests + summaries) as JSON" };
 
+    public Option<int?> Turns { get; } = new("--turns") { Description = $"--workload {MultiTurnWorkload.Name}: turns per conversation, each resending the history (default {MultiTurnWorkload.DefaultTurns}); --input-len is then the mean user message, --output-len the mean answer, --num-prompts the requests (whole conversations), --rate conversations started per second" };
+    public Option<int?> SystemLen { get; } = new("--system-len") { Description = $"--workload {MultiTurnWorkload.Name}: tokens of the system prompt all conversations share (default {MultiTurnWorkload.DefaultSystemTokens}; 0: none)" };
+    public Option<double?> ThinkTime { get; } = new("--think-time") { Description = $"--workload {MultiTurnWorkload.Name}: mean seconds between an answer and the next turn, exponential (default {MultiTurnWorkload.DefaultThinkSeconds}; 0: at once)" };
+
     public IEnumerable<Option> All => [Workload, Trace, NumPrompts, InputLen, OutputLen, InputCv, OutputCv, MaxModelLen, TokenIds, Rate, Rates, Cv, Seed,
-        SloTtft, SloTpot, Goodput, Attainment, Precision, MaxRate, OutJson];
+        SloTtft, SloTpot, Goodput, Attainment, Precision, MaxRate, OutJson, Turns, SystemLen, ThinkTime];
 
     /// <summary>
     /// <paramref name="o"/> with what these options say: workload, lengths, rates (or the search), arrivals' CV
@@ -59,6 +63,9 @@ internal sealed class WorkloadOptions
             Seed = parse.GetValue(Seed),
             Slo = BenchCommands.ParseSlo(parse.GetValue(SloTtft), parse.GetValue(SloTpot)),
             Goodput = search ? BenchCommands.SearchOptions(rates, parse.GetValue(Attainment), parse.GetValue(Precision), parse.GetValue(MaxRate)) : null,
+            Turns = parse.GetValue(Turns),
+            SystemLength = parse.GetValue(SystemLen),
+            ThinkTime = parse.GetValue(ThinkTime),
         };
     }
 }

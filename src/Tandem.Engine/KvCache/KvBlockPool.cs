@@ -129,6 +129,24 @@ public sealed class KvBlockPool
     }
 
     /// <summary>
+    /// A pool of <paramref name="blockCount"/> blocks that keeps the accounting (reference counts, free list, prefix
+    /// index and LRU) but no KV: a simulator drives the real schedulers and KV manager over it on a virtual clock, with
+    /// <see cref="KvSequence.SimulateComputed"/> standing in for the steps that would write KV. No model can run on it.
+    /// </summary>
+    public static KvBlockPool WithoutStorage(int blockCount, int blockSize = 16) => new(NoLayers, blockCount, blockSize);
+
+    /// <summary>The shape of a pool without storage: no layers, so no KV arrays (and <see cref="BytesPerBlock"/> 0).</summary>
+    private static readonly ModelConfig NoLayers = new()
+    {
+        Architecture = default, ArchitectureName = "none (KV accounting only)", EmbeddingLength = 0, BlockCount = 0,
+        FeedForwardLength = 0, HeadCount = 0, HeadCountKv = 0, HeadDim = 0, RopeDimensions = 0, RopeFreqBase = 0,
+        RopeFreqScale = 1, RmsNormEpsilon = 0, ContextLength = 0, VocabSize = 0,
+    };
+
+    /// <summary>True for a pool made by <see cref="WithoutStorage"/>.</summary>
+    public bool HasStorage => Layers > 0;
+
+    /// <summary>
     /// A pool sized from a memory budget in bytes: as many blocks as fit. Throws
     /// <see cref="ArgumentException"/> with the numbers when the budget is below one block.
     /// </summary>

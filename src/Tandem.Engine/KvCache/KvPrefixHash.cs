@@ -22,9 +22,15 @@ public sealed class KvPrefixHash
     private const int MaxStackBytes = 4096;
 
     public KvPrefixHash(ModelFingerprint model, int blockSize, KvElementType elementType)
+        : this(RootOf(model, blockSize, elementType), blockSize)
+    {
+    }
+
+    /// <summary>The chain of a pool known by its root (<see cref="RootOf"/>, as a cluster worker reports it) and block size.</summary>
+    public KvPrefixHash(UInt128 root, int blockSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(blockSize, 1);
-        Root = RootOf(model, blockSize, elementType);
+        Root = root;
         BlockSize = blockSize;
     }
 

@@ -61,6 +61,19 @@ public sealed class KvSequence : IDisposable
         SetHash(BlockCount - 1, hash);
     }
 
+    /// <summary>
+    /// A simulated step computed the sequence up to <paramref name="length"/> tokens (within its reserved blocks): what
+    /// writing their KV does to the length. Only on a pool without storage (<see cref="KvBlockPool.WithoutStorage"/>):
+    /// on a real one it would pass unwritten KV off as computed.
+    /// </summary>
+    public void SimulateComputed(int length)
+    {
+        if (Pool.HasStorage) throw new InvalidOperationException("only a pool without storage takes simulated KV; a real pool's length follows the KV written");
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, Length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Capacity);
+        Length = length;
+    }
+
     /// <summary>Drops tokens after <paramref name="length"/>, releasing blocks no longer needed.</summary>
     public void Truncate(int length)
     {

@@ -37,6 +37,17 @@ public sealed record Placement
     public long KvBytesPerInstance { get; init; } = Defaults.KvBytesPerInstance;
     /// <summary>Use the profile's KV capacity table (GPU profiles) when it has the instance's tp × pp.</summary>
     public bool UseProfileKvCapacity { get; init; } = true;
+    /// <summary>
+    /// Automatic prefix caching, as <c>tandem serve</c> (on by default): the instances' KV pools are the runtime's own
+    /// (<c>PagedKvCacheManager</c> over a pool without storage), so a prompt whose leading blocks an instance computed
+    /// before (a conversation's history, a shared system prompt) computes only the rest. Prompts given without token
+    /// ids are taken as sharing nothing.
+    /// </summary>
+    public bool PrefixCaching { get; init; } = Defaults.PrefixCaching;
+    /// <summary>How a prompt picks its prefill (or colocated) instance, as <c>--routing</c>: cache-aware by default.</summary>
+    public EntryRouting Routing { get; init; } = Defaults.Routing;
+    /// <summary>Cache-aware routing's weight of a prompt's uncached tokens against an instance's queue (<c>--cache-overlap-weight</c>).</summary>
+    public double CacheOverlapWeight { get; init; } = Defaults.CacheOverlapWeight;
     /// <summary>Bandwidth of the link KV moves over, bytes per second (infinity: free, as in process).</summary>
     public double LinkBytesPerSecond { get; init; } = double.PositiveInfinity;
 

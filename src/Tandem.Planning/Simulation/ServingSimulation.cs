@@ -1,6 +1,8 @@
 using Tandem.Benchmark;
 using Tandem.Benchmark.Client;
 using Tandem.Benchmark.Workloads;
+using Tandem.Engine.KvCache;
+using Tandem.Engine.Model;
 using Tandem.Planning.Profiles;
 using Tandem.Serving;
 using Tandem.Serving.Scheduling;
@@ -12,7 +14,9 @@ namespace Tandem.Planning.Simulation;
 /// and a discrete-event queue on a virtual clock. Events are arrivals, micro-batches leaving their pipeline, first
 /// stages freeing, and KV releases after a transfer; ties run in the order they were posted, so a run is a pure
 /// function of its inputs. Requests are the schedulers' own <see cref="Request"/> objects; every request is generated
-/// to its full answer length (the bench's ignore_eos).
+/// to its full answer length (the bench's ignore_eos). A later turn of a conversation (<see cref="BenchRequest.After"/>)
+/// arrives its think time after the turn before it ended, as the bench sends it; with prefix caching its history is
+/// then found in the cache of the instances that computed it.
 /// </summary>
 internal sealed class ServingSimulation
 {
@@ -29,6 +33,9 @@ internal sealed class ServingSimulation
     private Request?[] _bySubmitOrder = [];
     private (SimulatedPrefillInstance Instance, int Engine)[] _holders = [];
     private long _submitted;
+    private IReadOnlyList<BenchRequest> _requests = [];
+    private int[] _workloadIndex = [];      // by submit order: the request's index in the workload
+    private List<int>?[] _followers = [];   // by workload index: the turns that wait for it to end
 
     public ServingSimulation(Placement placement, LatencyProfile profile)
     {
@@ -58,6 +65,26 @@ internal sealed class ServingSimulation
             throw new ArgumentException($"{placement}: an instance's KV pool holds no block of {placement.BlockSize} tokens");
     }
 
+    /// <summary>
+    /// A KV pool of <paramref name="blocks"/> for one scheduler: with prefix caching the runtime's own manager and pool
+    /// (no storage: accounting, hashes and LRU only), reporting its cached blocks to <paramref name="directory"/>; else a counter.
+    /// </summary>
+    public IKvCacheManager NewKv(int blocks, CachedBlockDirectory? directory)
+    {
+        if (!Placement.PrefixCaching) return new CountingKvCacheManager(blocks, Placement.BlockSize);
+        var pool = KvBlockPool.WithoutStorage(blocks, Placement.BlockSize);
+        pool.EnablePrefixCaching(SimulatedModel);
+        if (directory is not null) pool.PrefixListener = directory;
+        _prefixHash ??= pool.PrefixHash;
+        return new PagedKvCacheManager(pool);
+    }
+
+    private KvPrefixHash? _prefixHash; // the pools' common hash chain, for cache-aware routing
+    private int _roundRobin;
+
+    /// <summary>The fingerprint the simulated pools hash their blocks under (any fixed one: every pool of a run shares it).</summary>
+    private static readonly ModelFingerprint SimulatedModel = new(0x73696d756c617465, 0x642d6d6f64656c00);
+
     /// <summary>Step times from a traced runtime run instead of the profile (tests).</summary>
     internal IStepReplay? Replay { get; init; }
     public Placement Placement { get; }
@@ -73,14 +100,24 @@ internal sealed class ServingSimulation
         var sim = new Request?[requests.Count];
         _bySubmitOrder = new Request?[requests.Count];
         _holders = new (SimulatedPrefillInstance, int)[requests.Count];
+        _requests = requests;
+        _workloadIndex = new int[requests.Count];
+        _followers = new List<int>?[requests.Count];
+        for (int i = 0; i < requests.Count; i++)
+        {
+            if (requests[i].After is not int after) continue;
+            if (after < 0 || after >= i) throw new ArgumentException($"request {i} follows request {after}, which does not come before it");
+            (_followers[after] ??= []).Add(i);
+        }
         var rejected = new string?[requests.Count];
         // Arrivals are read in time order from the workload rather than all queued up front: the event queue then
-        // holds only a few events per instance, whatever the number of requests.
+        // holds only a few events per instance, whatever the number of requests. Later turns of conversations are
+        // posted as events when the turn before them ends (their arrival times are ignored, as the bench does).
         // Equal times arrive in workload order (a stable sort), as the bench sends them.
-        var order = Enumerable.Range(0, requests.Count).OrderBy(i => arrivalTimes[i]).ToArray();
+        var order = Enumerable.Range(0, requests.Count).Where(i => requests[i].After is null).OrderBy(i => arrivalTimes[i]).ToArray();
         var sortedTimes = order.Select(i => arrivalTimes[i]).ToArray();
         int nextArrival = 0;
-        var prompts = new PromptSlices(requests);
+        var prompts = new PromptSlices(requests, distinct: Placement.PrefixCaching);
         while (true)
         {
             SimEvent e;
@@ -101,8 +138,9 @@ internal sealed class ServingSimulation
                     var r = new Request(b.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), prompt, b.OutputTokens, submitOrder, Now);
                     sim[e.Value] = r;
                     _bySubmitOrder[submitOrder - 1] = r;
+                    _workloadIndex[submitOrder - 1] = e.Value;
                     rejected[e.Value] = Admit(r);
-                    if (rejected[e.Value] is not null) { r.Timeline.End = Now; break; }
+                    if (rejected[e.Value] is not null) { Finish(r, Now); break; }
                     r.Timeline.PrefillQueued = Now;
                     Submit(r);
                     break;
@@ -137,7 +175,7 @@ internal sealed class ServingSimulation
         double duration = 0;
         for (int i = 0; i < requests.Count; i++)
         {
-            records[i] = Record(requests[i], sim[i]!, rejected[i]);
+            records[i] = sim[i] is { } r ? Record(requests[i], r, rejected[i]) : NeverSent(requests[i]);
             duration = Math.Max(duration, records[i].EndAt);
         }
         return new RunResult(records, duration);
@@ -160,6 +198,8 @@ internal sealed class ServingSimulation
             Index = b.Index,
             PromptTokens = b.PromptTokens,
             PromptTokensReported = error is null ? r.NumPromptTokens : null,
+            // As usage.prompt_tokens_details.cached_tokens reports it (0 without prefix caching, as the server says).
+            CachedPromptTokens = error is null ? r.NumCachedTokens : null,
             OutputTokensRequested = b.OutputTokens,
             OutputTokens = r.NumOutputTokens,
             OutputTokensFromUsage = true,
@@ -187,12 +227,34 @@ internal sealed class ServingSimulation
         };
     }
 
-    /// <summary>Prompt token lists without a copy per request: the bench's ids when it drew them, else slices of one array of zeros.</summary>
-    private sealed class PromptSlices(IReadOnlyList<BenchRequest> requests)
+    /// <summary>A later turn whose conversation stopped before it (the turn before it never ended).</summary>
+    private static RequestRecord NeverSent(BenchRequest b) => new()
+    {
+        Index = b.Index,
+        PromptTokens = b.PromptTokens,
+        OutputTokensRequested = b.OutputTokens,
+        ScheduledAt = 0,
+        Success = false,
+        Error = "the simulation ended before the turn this one follows",
+    };
+
+    /// <summary>
+    /// Prompt token lists without a copy per request: the bench's ids when it drew them, else slices of one array of
+    /// zeros, which prefix caching would take for one shared prompt: then each prompt starts with its own index instead
+    /// (prompts without ids share nothing).
+    /// </summary>
+    private sealed class PromptSlices(IReadOnlyList<BenchRequest> requests, bool distinct)
     {
         private readonly int[] _zeros = new int[Math.Max(1, requests.Count == 0 ? 1 : requests.Max(r => r.PromptTokens))];
 
-        public IReadOnlyList<int> For(BenchRequest b) => b.PromptTokenIds ?? (IReadOnlyList<int>)new ArraySegment<int>(_zeros, 0, Math.Max(1, b.PromptTokens));
+        public IReadOnlyList<int> For(BenchRequest b)
+        {
+            if (b.PromptTokenIds is { } ids) return ids;
+            if (!distinct) return new ArraySegment<int>(_zeros, 0, Math.Max(1, b.PromptTokens));
+            var own = new int[Math.Max(1, b.PromptTokens)];
+            own[0] = b.Index + 1;
+            return own;
+        }
     }
 
     private double NextTime(double[] arrivals, int nextArrival)
@@ -215,7 +277,24 @@ internal sealed class ServingSimulation
     /// <summary>The pull of <paramref name="r"/> ends at <paramref name="time"/>: then its prefill instance frees the held KV.</summary>
     public void ReleaseAt(double time, Request r) => Post(time, new SimEvent(EventKind.Release, null, (int)r.ArrivalOrder - 1));
 
-    private void Submit(Request r) => _entry[DispatchPolicy.PickEntry(_entry)].Submit(r);
+    /// <summary>A prompt goes to an entry instance by <see cref="Placement.Routing"/>, with the runtime's rule.</summary>
+    private void Submit(Request r)
+    {
+        int pick = 0;
+        if (_entry.Count > 1)
+        {
+            if (Placement.Routing == EntryRouting.RoundRobin) pick = _roundRobin++ % _entry.Count;
+            else if (Placement.Routing == EntryRouting.LeastLoaded || _prefixHash is not { } hash) pick = DispatchPolicy.PickEntry(_entry);
+            else
+            {
+                Span<int> cached = _entry.Count <= 64 ? stackalloc int[_entry.Count] : new int[_entry.Count];
+                CachedBlockDirectory.CachedTokens(hash, r.AllTokenIdSpan, _entry, static i => i.CachedBlocks, cached);
+                pick = DispatchPolicy.PickEntryCacheAware(_entry, r.NumTokensToCompute, cached, Placement.CacheOverlapWeight);
+            }
+        }
+        _entry[pick].Submit(r);
+    }
+
     /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far).</summary>
     public void Resubmit(Request r) => Submit(r);
 
@@ -234,5 +313,11 @@ internal sealed class ServingSimulation
         return r.NumOutputTokens >= r.MaxTokens;
     }
 
-    public void Finish(Request r, double time) => r.Timeline.End = time;
+    /// <summary>The request ended at <paramref name="time"/>: the conversation's next turn arrives its think time later.</summary>
+    public void Finish(Request r, double time)
+    {
+        r.Timeline.End = time;
+        if (_followers[_workloadIndex[r.ArrivalOrder - 1]] is not { } next) return;
+        foreach (int f in next) Post(time + _requests[f].ThinkSeconds, new SimEvent(EventKind.Arrival, null, f));
+    }
 }

@@ -45,8 +45,6 @@ public static class ServingSimulator
         var started = DateTimeOffset.UtcNow;
         var workload = ServeBenchmark.PrepareWorkload(options);
         var requests = workload.Requests;
-        if (requests.Any(r => r.After is not null))
-            throw new ArgumentException("the simulator plays open-loop workloads only: a multi-turn workload's turns wait for answers and reuse cached prefixes, which it does not model");
         var runs = new List<RunReport>();
 
         RunReport RunAt(double rate)

@@ -18,9 +18,10 @@ internal sealed class SimulatedColocatedInstance : SimulatedInstance
         _schedulers = new ColocatedScheduler[Engines];
         _inFlight = new SchedulerOutput[Engines];
         _promptTokens = new int[Engines];
+        CachedBlocks = sim.Placement.PrefixCaching ? new CachedBlockDirectory(kvBlocks) : null;
         for (int e = 0; e < Engines; e++)
         {
-            var kv = new CountingKvCacheManager(kvBlocks / Engines, sim.Placement.BlockSize);
+            var kv = sim.NewKv(kvBlocks / Engines, CachedBlocks);
             _schedulers[e] = new ColocatedScheduler(kv, policy, tokenBudget, maxNumSeqs, (int)Math.Ceiling(kv.TotalBlocks * watermarkFraction));
         }
     }
@@ -47,7 +48,7 @@ internal sealed class SimulatedColocatedInstance : SimulatedInstance
             else r.Timeline.DecodeStart ??= now;
         }
         _inFlight[engine] = output;
-        _promptTokens[engine] = output.PrefillTokens;
+        _promptTokens[engine] = output.PrefillTokens + output.CachedTokens; // as the runtime's queue: the cached part leaves it too
         return StepPlan(output, now);
     }
 
@@ -57,6 +58,7 @@ internal sealed class SimulatedColocatedInstance : SimulatedInstance
         var output = _inFlight[engine];
         CollectSampling(output, _sampled);
         scheduler.UpdateFromOutput(output);
+        Computed(scheduler.Kv, output);
         QueuedTokens -= _promptTokens[engine];
         foreach (var r in _sampled)
         {

@@ -25,7 +25,7 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
         _waitingBlocks = new int[Engines];
         for (int e = 0; e < Engines; e++)
         {
-            var kv = new CountingKvCacheManager(kvBlocks / Engines, sim.Placement.BlockSize);
+            var kv = sim.NewKv(kvBlocks / Engines, null);
             _schedulers[e] = new DecodeScheduler(kv, maxNumSeqs, (int)Math.Ceiling(kv.TotalBlocks * watermarkFraction));
         }
     }
@@ -66,6 +66,7 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
             // Import adopts a sequence of the prompt's length: exactly the blocks the scheduler checked were free.
             if (!scheduler.Kv.TryAllocateSlots(r, r.NumComputedTokens))
                 throw new InvalidOperationException($"decode pool cannot take the {r.NumComputedTokens} tokens its scheduler admitted for {r.RequestId}");
+            if (scheduler.Kv is PagedKvCacheManager paged) paged.SimulateComputed(r); // imported KV: computed, and cached here (Adopt)
             scheduler.OnMigrated(r);
             Sim.ReleaseAt(now + pulls, r);
         }
@@ -82,6 +83,7 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
         var output = _inFlight[engine];
         CollectSampling(output, _sampled);
         scheduler.UpdateFromOutput(output);
+        Computed(scheduler.Kv, output);
         foreach (var r in _sampled)
         {
             if (!Sim.EmitToken(r, end)) continue;

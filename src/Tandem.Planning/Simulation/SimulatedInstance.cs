@@ -33,6 +33,11 @@ internal abstract class SimulatedInstance : IEntryLoad, IDecodeLoad
     protected ConfigLatency Latency { get; }
     protected int Engines => Parallel.Pp;
 
+    /// <summary>
+    /// With prefix caching, an entry instance's cached blocks as cache-aware routing reads them (its pools report to
+    /// it; with pipeline stages, a block one virtual engine evicts counts as gone even if another holds it too).
+    /// </summary>
+    public CachedBlockDirectory? CachedBlocks { get; protected init; }
     /// <summary>Prompt tokens posted here and not yet computed (the controller's dispatch key).</summary>
     public int QueuedTokens { get; protected set; }
     public abstract int RunningCount { get; }
@@ -126,6 +131,16 @@ internal abstract class SimulatedInstance : IEntryLoad, IDecodeLoad
             if (l < bestLoad) { best = e; bestLoad = l; }
         }
         return best;
+    }
+
+    /// <summary>
+    /// After the scheduler's update: the step's tokens are computed KV now. With prefix caching the pool is the runtime's
+    /// (without storage), whose sequences and cache follow what the step computed; counting pools need nothing.
+    /// </summary>
+    protected static void Computed(IKvCacheManager kv, SchedulerOutput output)
+    {
+        if (kv is not PagedKvCacheManager paged) return;
+        foreach (var c in output.Scheduled) paged.SimulateComputed(c.Request);
     }
 
     /// <summary>Chunks of <paramref name="output"/> that sample a token, read before the scheduler updates its counts.</summary>

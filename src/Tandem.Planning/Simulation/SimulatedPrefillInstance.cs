@@ -15,8 +15,9 @@ internal sealed class SimulatedPrefillInstance : SimulatedInstance
     {
         _schedulers = new PrefillScheduler[Engines];
         _inFlight = new SchedulerOutput[Engines];
+        CachedBlocks = sim.Placement.PrefixCaching ? new CachedBlockDirectory(kvBlocks) : null;
         for (int e = 0; e < Engines; e++)
-            _schedulers[e] = new PrefillScheduler(new CountingKvCacheManager(kvBlocks / Engines, sim.Placement.BlockSize), tokenTarget);
+            _schedulers[e] = new PrefillScheduler(sim.NewKv(kvBlocks / Engines, CachedBlocks), tokenTarget);
     }
 
     public override int RunningCount { get { int n = 0; foreach (var s in _schedulers) n += s.NumPrefilling; return n; } }
@@ -52,7 +53,8 @@ internal sealed class SimulatedPrefillInstance : SimulatedInstance
 
         CollectSampling(output, _sampled);
         scheduler.UpdateFromOutput(output);
-        QueuedTokens -= output.TotalTokens;
+        Computed(scheduler.Kv, output);
+        QueuedTokens -= output.TotalTokens + output.CachedTokens; // as the runtime's queue: whole prompts, cached part too
         foreach (var r in _sampled)
         {
             r.Timeline.PrefillEnd ??= end;

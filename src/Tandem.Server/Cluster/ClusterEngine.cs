@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Engine.Tokenization;
 using Tandem.Serving;
+using Tandem.Serving.Scheduling;
 using Tandem.Serving.Workers;
 
 namespace Tandem.Server.Cluster;
@@ -11,9 +13,11 @@ namespace Tandem.Server.Cluster;
 /// <summary>
 /// The frontend of a cluster (<c>tandem serve --role frontend</c>): the same <see cref="IServingEngine"/> the API
 /// runs on in process, with DistServe's controller in front of remote workers: a new request goes to the prefill
-/// worker with the shortest queue, a prefilled one to the decode worker with the most free KV blocks, both from
-/// live status (heartbeats) plus what was sent since. Workers come from the --prefill-workers / --decode-workers
-/// lists (names resolved again every few seconds: a headless Service lists each pod) or register themselves.
+/// worker with the least work before its first token (queued tokens, and by default the part of the prompt it does not
+/// hold cached: cache-aware routing), a prefilled one to the decode worker with the most free KV blocks, both from
+/// live status (heartbeats, which carry each worker's cached blocks) plus what was sent since. Workers come from the
+/// --prefill-workers / --decode-workers lists (names resolved again every few seconds: a headless Service lists each
+/// pod) or register themselves.
 /// </summary>
 public sealed class ClusterEngine : IServingEngine
 {
@@ -29,6 +33,7 @@ public sealed class ClusterEngine : IServingEngine
     private readonly Action<string> _log;
     private long _arrivals;
     private long _recoveries;
+    private int _roundRobin;
     private int _disposed;
 
     public ClusterEngine(LanguageModel model, ClusterEngineOptions options)
@@ -103,14 +108,61 @@ public sealed class ClusterEngine : IServingEngine
 
     internal void CountRecovery() => Interlocked.Increment(ref _recoveries);
 
-    /// <summary>The up prefill worker with the fewest queued prompt tokens, or null.</summary>
-    internal RemoteWorker? PickPrefill(int tokens)
+    /// <summary>
+    /// The prefill worker for a request, among those up and not draining, by <see cref="ClusterEngineOptions.Routing"/>
+    /// with the in-process runtime's rule (<see cref="DispatchPolicy"/>): by default overlap against load, each worker's
+    /// queued prompt tokens plus the weighted tokens of this request it does not hold cached; ties to the fewest running,
+    /// then the first address. Null when there is none.
+    /// </summary>
+    internal RemoteWorker? PickPrefill(ForwardedRequest request)
     {
-        RemoteWorker? best = null;
-        foreach (var w in _workers.Values)
-            if (w.Role == WorkerRole.Prefill && w.IsUp && !w.IsDraining && (best == null || w.QueueTokens < best.QueueTokens)) best = w;
-        best?.Dispatched(tokens, 0);
+        var candidates = _workers.Values.Where(w => w.Role == WorkerRole.Prefill && w.IsUp && !w.IsDraining)
+            .OrderBy(w => w.Address, StringComparer.Ordinal).ToList();
+        if (candidates.Count == 0) return null;
+        int pick = 0;
+        if (candidates.Count > 1)
+        {
+            switch (_options.Routing)
+            {
+                case EntryRouting.RoundRobin:
+                    pick = (int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)candidates.Count);
+                    break;
+                case EntryRouting.LeastLoaded:
+                    pick = DispatchPolicy.PickEntry(candidates);
+                    break;
+                default:
+                    var cached = new int[candidates.Count];
+                    CachedPrefixes(request.TokenIdSpan, candidates, cached);
+                    pick = DispatchPolicy.PickEntryCacheAware(candidates, request.NumTokens, cached, _options.CacheOverlapWeight);
+                    break;
+            }
+        }
+        var best = candidates[pick];
+        best.Dispatched(request.NumTokens, 0);
         return best;
+    }
+
+    /// <summary>
+    /// Tokens of a prompt each worker holds cached, from its copy of the worker's directory. Every worker of one model
+    /// with the same block size and KV type has one hash chain; a worker on another (a misconfigured cluster) counts none.
+    /// </summary>
+    private static void CachedPrefixes(ReadOnlySpan<int> tokens, List<RemoteWorker> workers, Span<int> cached)
+    {
+        if (workers.Find(w => w.PrefixHash is not null)?.PrefixHash is not { } hash) return;
+        CachedBlockDirectory.CachedTokens(hash, tokens, workers,
+            w => w.PrefixHash is { } h && h.Root == hash.Root && h.BlockSize == hash.BlockSize ? w.CachedBlocks : null, cached);
+    }
+
+    /// <summary>
+    /// A prompt was prefilled on <paramref name="worker"/>: its full blocks are in the worker's cache now. Noted in the copy at
+    /// once, so the conversation's next turn finds them even before the next heartbeat reports them (which corrects the copy).
+    /// </summary>
+    internal static void NotePrefilled(RemoteWorker worker, ReadOnlySpan<int> tokens)
+    {
+        if (worker.PrefixHash is not { } hash || worker.CachedBlocks is not { } blocks) return;
+        var chain = new UInt128[tokens.Length / hash.BlockSize];
+        hash.Chain(tokens, chain);
+        foreach (var h in chain) blocks.Stored(h);
     }
 
     /// <summary>The up decode worker with the most free KV blocks, or null.</summary>
@@ -266,4 +318,8 @@ public sealed record ClusterEngineOptions
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
     /// <summary>Where workers joining and leaving are reported (default: standard error).</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>How a request picks its prefill worker (<c>--routing</c>): the in-process runtime's choices and rule.</summary>
+    public EntryRouting Routing { get; init; } = EntryRouting.CacheAware;
+    /// <summary>Cache-aware routing: the weight of a prompt's uncached tokens against a worker's queued tokens (<c>--cache-overlap-weight</c>).</summary>
+    public double CacheOverlapWeight { get; init; } = 1.0;
 }

@@ -1,6 +1,7 @@
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
 using Tandem.Engine.Structured;
+using Tandem.Serving.Scheduling;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
 
@@ -109,6 +110,35 @@ public static class ClusterProtocol
         field.Add(b);
         field.Add(c);
         field.Add(d);
+    }
+
+    public static Proto.CachedBlockReport ToWire(CachedBlockReport report)
+    {
+        var wire = new Proto.CachedBlockReport { Epoch = report.Epoch, Sequence = report.Sequence, Full = report.Full };
+        AddHashes(wire.Stored, report.Stored);
+        AddHashes(wire.Removed, report.Removed);
+        return wire;
+    }
+
+    /// <summary>A worker's report of its cached blocks; ArgumentException when a hash list is not whole (high, low) pairs.</summary>
+    public static CachedBlockReport FromWire(Proto.CachedBlockReport wire) =>
+        new(wire.Epoch, wire.Sequence, wire.Full, Hashes(wire.Stored, "stored"), Hashes(wire.Removed, "removed"));
+
+    private static void AddHashes(Google.Protobuf.Collections.RepeatedField<ulong> field, UInt128[] hashes)
+    {
+        foreach (var h in hashes)
+        {
+            field.Add((ulong)(h >> 64));
+            field.Add((ulong)h);
+        }
+    }
+
+    private static UInt128[] Hashes(IReadOnlyList<ulong> words, string name)
+    {
+        if (words.Count % 2 != 0) throw new ArgumentException($"cached_blocks.{name} holds {words.Count} words: a block hash is two (high, low)");
+        var hashes = new UInt128[words.Count / 2];
+        for (int i = 0; i < hashes.Length; i++) hashes[i] = new UInt128(words[2 * i], words[2 * i + 1]);
+        return hashes;
     }
 
     /// <summary>The random state of a wire field: null when empty; ArgumentException when malformed.</summary>

@@ -59,11 +59,12 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             RemoteWorker prefill;
             do
             {
-                prefill = engine.PickPrefill(request.NumTokens)
+                prefill = engine.PickPrefill(request)
                     ?? throw new InvalidOperationException("no prefill worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
                 outcome = await StreamAsync(prefill, null, (w, c) => prefill.Client.Prefill(w, cancellationToken: c)).ConfigureAwait(false);
             }
             while (outcome == Outcome.Refused);
+            if (outcome != Outcome.Lost && !request.IsCancelRequested) ClusterEngine.NotePrefilled(prefill, request.TokenIdSpan[..(request.NumTokens - 1)]);
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
             if (outcome == Outcome.Lost) continue;
 
@@ -139,6 +140,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                         break;
                     case Proto.WorkerEvent.EventOneofCase.KvHeld:
                         _held = e.KvHeld;
+                        request.NoteCachedTokens(e.KvHeld.CachedTokens);
                         return Outcome.Held;
                     case Proto.WorkerEvent.EventOneofCase.KvImported:
                         _imported = true;
@@ -149,6 +151,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                         request.Timeline.DecodeStart ??= engine.Now;
                         break;
                     case Proto.WorkerEvent.EventOneofCase.Finished:
+                        if (e.Finished.CachedTokens > 0) request.NoteCachedTokens(e.Finished.CachedTokens);
                         _reason = e.Finished.Reason switch
                         {
                             "stop" => FinishReason.Stop,

@@ -1,5 +1,7 @@
 using Grpc.Core;
+using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
+using Tandem.Serving.Scheduling;
 using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
 
@@ -9,9 +11,11 @@ namespace Tandem.Server.Cluster;
 /// A frontend's view of one worker: its client, the handshake (protocol version, model, role), and its live status
 /// from heartbeats. Up from a successful handshake and status until a call fails to reach it or no heartbeat answers
 /// within the worker timeout, or its status says its loop died; then its calls in flight are cancelled (their requests
-/// recover elsewhere) and the next heartbeat that answers shakes hands again, so a restarted worker rejoins.
+/// recover elsewhere) and the next heartbeat that answers shakes hands again, so a restarted worker rejoins. With prefix
+/// caching on the worker, each heartbeat also brings what changed in its cached blocks, kept here as a copy of its
+/// directory for cache-aware routing.
 /// </summary>
-internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker.WorkerClient client)
+internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker.WorkerClient client) : IEntryLoad
 {
     private readonly object _gate = new();
     private CancellationTokenSource _lost = new();
@@ -31,6 +35,12 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
     public string? Refusal { get; private set; }
     public Proto.WorkerStatus? Status => _status;
     public Proto.HelloReply? Hello => _hello;
+    /// <summary>The worker's block hash chain, from its handshake; null when it caches no prefixes (or has not shaken hands).</summary>
+    public KvPrefixHash? PrefixHash { get; private set; }
+    /// <summary>A copy of the worker's cached blocks, as of its last heartbeat plus the prompts prefilled there since; null with <see cref="PrefixHash"/>.</summary>
+    public CachedBlockDirectory? CachedBlocks { get; private set; }
+    private ulong _cachedEpoch = CachedBlockReport.NoEpoch; // the position of that copy in the worker's journal
+    private long _cachedSequence;
     /// <summary>Cancelled when this worker is taken as down: calls to it stop waiting.</summary>
     public CancellationToken Lost { get { lock (_gate) return _lost.Token; } }
 
@@ -38,6 +48,9 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
     public long QueueTokens => (_status?.WaitingTokens ?? 0) + Volatile.Read(ref _dispatchedTokens);
     /// <summary>Decode placement: free KV blocks left for new requests (most wins).</summary>
     public long FreeBlocks => (_status?.KvBlocksFreeForNew ?? 0) - Volatile.Read(ref _dispatchedBlocks);
+
+    int IEntryLoad.QueuedTokens => (int)Math.Min(int.MaxValue, QueueTokens);
+    int IEntryLoad.RunningCount => _status?.Running ?? 0;
 
     public void Dispatched(int tokens, int blocks)
     {
@@ -64,9 +77,27 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
                 if (refusal == null && hello.Role != ClusterProtocol.RoleName(Role))
                     refusal = $"worker {Address} is a {hello.Role} worker but is listed as a {ClusterProtocol.RoleName(Role)} worker";
                 if (refusal != null) return Refuse(refusal);
+                var root = new UInt128(hello.PrefixHashRootHigh, hello.PrefixHashRootLow);
+                // A worker that (re)joins starts a fresh copy: its journal is another one.
+                PrefixHash = root == UInt128.Zero || hello.BlockSize < 1 ? null : new KvPrefixHash(root, hello.BlockSize);
+                CachedBlocks = PrefixHash is null ? null : new CachedBlockDirectory(Math.Max(1, hello.KvBlocksTotal));
+                _cachedEpoch = CachedBlockReport.NoEpoch;
                 _hello = hello;
             }
-            var status = await Client.StatusAsync(new Proto.StatusRequest(), deadline: deadline);
+            var status = await Client.StatusAsync(new Proto.StatusRequest { CachedBlocksEpoch = _cachedEpoch, CachedBlocksSequence = _cachedSequence }, deadline: deadline);
+            if (status.CachedBlocks is { } wire && CachedBlocks is { } copy)
+            {
+                try
+                {
+                    var report = ClusterProtocol.FromWire(wire);
+                    copy.Apply(report);
+                    (_cachedEpoch, _cachedSequence) = (report.Epoch, report.Sequence);
+                }
+                catch (ArgumentException)
+                {
+                    _cachedEpoch = CachedBlockReport.NoEpoch; // a malformed report: ask for the whole set next time
+                }
+            }
             _status = status;
             // It answers but its loop is dead: nothing sent there would run (its own /health asks for a restart).
             if (status.Failure is { Length: > 0 } failure) return MarkFailed(failure);

@@ -32,6 +32,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             worker.Warn($"refused a frontend at {context.Peer}: {refusal}");
             throw new RpcException(new Status(StatusCode.FailedPrecondition, refusal));
         }
+        var root = worker.PrefixHash?.Root ?? UInt128.Zero;
         return Task.FromResult(new Proto.HelloReply
         {
             ProtocolVersion = ClusterProtocol.Version,
@@ -41,12 +42,16 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             BlockSize = worker.BlockSize,
             KvBlocksTotal = worker.KvBlocksTotal,
             MaxContext = worker.MaxContext,
+            PrefixHashRootHigh = (ulong)(root >> 64),
+            PrefixHashRootLow = (ulong)root,
         });
     }
 
     public override Task<Proto.WorkerStatus> Status(Proto.StatusRequest request, ServerCallContext context)
     {
         var s = worker.Snapshot();
+        // Read after the snapshot, so the blocks are at least as fresh as its kv_blocks_cached.
+        var cached = worker.CachedBlocks?.ReportSince(request.CachedBlocksEpoch, request.CachedBlocksSequence);
         return Task.FromResult(new Proto.WorkerStatus
         {
             Role = ClusterProtocol.RoleName(worker.Role),
@@ -64,6 +69,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             KvBlocksCached = s.KvBlocksCached,
             PrefixCacheQueries = s.PrefixCacheQueries,
             PrefixCacheHits = s.PrefixCacheHits,
+            CachedBlocks = cached is null ? null : ClusterProtocol.ToWire(cached),
         });
     }
 
@@ -172,7 +178,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 {
                     while (reader.TryRead(out var t))
                         if (t.TokenId >= 0) await events.WriteAsync(TokenEvent(position++, t));
-                    await events.WriteAsync(new Proto.WorkerEvent { KvHeld = new Proto.KvHeld { KvId = held.Result.Id, Tokens = held.Result.Tokens } });
+                    await events.WriteAsync(new Proto.WorkerEvent { KvHeld = new Proto.KvHeld { KvId = held.Result.Id, Tokens = held.Result.Tokens, CachedTokens = held.Result.CachedTokens } });
                     worker.FreeWithKv(held.Result.Id, inFlight); // at once if the KV was pulled meanwhile
                     return true;
                 }
@@ -206,7 +212,11 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             spans.Imported(kv.BytesPulled, kv.PullSeconds);
             await events.WriteAsync(Imported(kv));
         }
-        await events.WriteAsync(new Proto.WorkerEvent { Finished = new Proto.Finished { Reason = FinishReasons.ToApi(outcome.FinishReason) } });
+        await events.WriteAsync(new Proto.WorkerEvent
+        {
+            // A decode worker's count would be of KV it pulled, not of the client's prompt: only prefill says it.
+            Finished = new Proto.Finished { Reason = FinishReasons.ToApi(outcome.FinishReason), CachedTokens = kv == null ? outcome.CachedTokens : 0 },
+        });
         return false;
     }
 

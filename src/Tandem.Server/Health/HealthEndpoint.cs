@@ -48,6 +48,7 @@ internal static class HealthEndpoint
             w.WriteNumber("running", i.Running);
             w.WriteNumber("kv_blocks_used", i.KvBlocksUsed);
             w.WriteNumber("kv_blocks_total", i.KvBlocksTotal);
+            w.WriteNumber("kv_blocks_cached", i.KvBlocksCached);
             if (i.Failure is { } failure) w.WriteString("failure", failure);
             w.WriteEndObject();
         }

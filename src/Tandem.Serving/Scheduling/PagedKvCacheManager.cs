@@ -66,6 +66,17 @@ public sealed class PagedKvCacheManager(KvBlockPool pool) : IKvCacheManager
     public void CacheComputedBlocks(Request request, KvSequence sequence) =>
         Pool.CacheFullBlocks(sequence, CollectionsMarshal.AsSpan(request.AllTokenIdList));
 
+    /// <summary>
+    /// Simulation, over a pool without storage: the request's KV now holds its computed tokens, and their full blocks
+    /// join the prefix cache, as the step that computed them leaves a real pool (the runner writes, then caches).
+    /// </summary>
+    public void SimulateComputed(Request request)
+    {
+        var sequence = _sequences[request];
+        sequence.SimulateComputed(request.NumComputedTokens);
+        CacheComputedBlocks(request, sequence);
+    }
+
     /// <summary>The request's sequence (its length equals the request's NumComputedTokens).</summary>
     public KvSequence Sequence(Request request) => _sequences[request];
 

@@ -35,6 +35,8 @@ public sealed class Request
     public int MaxTokens { get; }
     public IReadOnlyList<int> AllTokenIds => _allTokenIds;
     internal List<int> AllTokenIdList => _allTokenIds;
+    /// <summary>The same tokens without a copy (to hash them for routing); valid until the next token is appended.</summary>
+    public ReadOnlySpan<int> AllTokenIdSpan => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_allTokenIds);
     public int NumTokens => _allTokenIds.Count;
     public int NumOutputTokens => _allTokenIds.Count - NumPromptTokens;
     /// <summary>Tokens whose KV is in the owning instance's pool.</summary>

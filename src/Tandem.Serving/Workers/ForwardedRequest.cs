@@ -56,6 +56,8 @@ public sealed class ForwardedRequest
     public Xoshiro256StarStar? RandomState { get; set; }
     /// <summary>Prompt then tokens generated so far.</summary>
     public IReadOnlyList<int> TokenIds => _request.AllTokenIds;
+    /// <summary>The same tokens without a copy (for hashing at routing); valid until the next token is accepted.</summary>
+    public ReadOnlySpan<int> TokenIdSpan => _request.AllTokenIdSpan;
     public int NumTokens => _request.NumTokens;
     public int NumPromptTokens => _request.NumPromptTokens;
     public int RemainingTokens => _request.MaxTokens - _request.NumOutputTokens;
@@ -66,6 +68,12 @@ public sealed class ForwardedRequest
     public bool IsCancelRequested => _request.IsCancelRequested;
     public long KvTransferBytes { get => _request.KvTransferBytes; set => _request.KvTransferBytes = value; }
     public int Recomputations { get => _request.NumPreemptions; set => _request.NumPreemptions = value; }
+
+    /// <summary>
+    /// The prefill worker took <paramref name="tokens"/> of the request's tokens from its prefix cache: the client's
+    /// usage.prompt_tokens_details.cached_tokens. Only the first prefill's counts (a recomputation does not change it, as in process).
+    /// </summary>
+    public void NoteCachedTokens(int tokens) => _request.NotePrefixHit(tokens);
 
     /// <summary>
     /// A token a worker sampled at <paramref name="position"/>: appended and streamed when it is the next one, dropped

@@ -49,6 +49,10 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     public int KvBlocksTotal => _instance.Kv.Pool.BlockCount;
     /// <summary>Free blocks less those promised to requests queued here.</summary>
     public int KvBlocksFreeForNew => _instance.FreeCapacityBlocks;
+    /// <summary>The block hash chain of the worker's pool (null when prefix caching is off): a frontend hashes prompts with its root.</summary>
+    public KvPrefixHash? PrefixHash => _instance.Kv.Pool.PrefixHash;
+    /// <summary>The blocks the worker has cached, reported to frontends for cache-aware routing (null when prefix caching is off).</summary>
+    public CachedBlockDirectory? CachedBlocks => _instance.CachedBlocks;
     /// <summary>Held KV freed because no one pulled it within the lease, since start.</summary>
     public long KvLeaseExpiries => Interlocked.Read(ref _leaseExpiries);
 
@@ -185,7 +189,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         string id = $"{request.RequestId}/{Guid.NewGuid():N}";
         _held[id] = new HeldEntry(request, source, _time.GetTimestamp());
         if (_awaitingHold.TryRemove(request, out var waiter))
-            waiter.TrySetResult(new HeldKv(id, source.Sequence.Length));
+            waiter.TrySetResult(new HeldKv(id, source.Sequence.Length, request.NumCachedTokens));
         else
             ReleaseKv(id); // the frontend's call is gone: nobody will pull
     }
@@ -353,5 +357,8 @@ public sealed record WorkerRequest
 /// <summary>A queued worker request: its token stream, and on a prefill worker the KV held once it is prefilled.</summary>
 public sealed record WorkerSubmission(RequestHandle Handle, Task<HeldKv>? Held);
 
-/// <summary>Prefilled KV waiting under <see cref="Id"/> on a prefill worker.</summary>
-public sealed record HeldKv(string Id, int Tokens);
+/// <summary>
+/// Prefilled KV waiting under <see cref="Id"/> on a prefill worker; <see cref="CachedTokens"/> of its tokens came from the
+/// worker's prefix cache (the client's usage.prompt_tokens_details.cached_tokens).
+/// </summary>
+public sealed record HeldKv(string Id, int Tokens, int CachedTokens);
