@@ -166,4 +166,33 @@ public sealed class StructuredOutputTests(ServerFixture fixture) : IClassFixture
         extra["json_schema"]!["format"] = "x";
         await Expect(Chat(extra), "response_format.json_schema.format");
     }
+
+    /// <summary>
+    /// As in vLLM, a stop string ends structured output where it matches, complete or not: finish_reason "stop" with
+    /// stop_reason naming the string (how a client tells it from a completed value), the text up to the match.
+    /// </summary>
+    [Fact]
+    public async Task A_stop_string_ends_structured_output_where_it_matches_and_stop_reason_names_it()
+    {
+        var body = Chat(new JsonObject { ["type"] = "json_object" }, maxTokens: 64);
+        body["stop"] = new JsonArray(":");
+        var reply = await Http.PostAsync("/v1/chat/completions", body);
+        Assert.True(reply.Status == HttpStatusCode.OK, reply.Body.ToString());
+        int cut = 0;
+        foreach (var choice in reply.Body.GetProperty("choices").EnumerateArray())
+        {
+            string text = Message(choice);
+            if (choice.GetProperty("finish_reason").GetString() != "stop") continue; // a key still open at max_tokens
+            if (choice.GetProperty("stop_reason").ValueKind == JsonValueKind.Null)
+            {
+                StructuredOutputAssert.Valid(null, text); // ended by end of sequence: "{}", complete
+                continue;
+            }
+            cut++;
+            Assert.Equal(":", choice.GetProperty("stop_reason").GetString());
+            Assert.StartsWith("{", text.TrimStart());
+            Assert.DoesNotContain(":", text);
+        }
+        Assert.True(cut > 0, reply.Body.ToString());
+    }
 }

@@ -117,19 +117,21 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Required_and_named_tool_choice_force_a_call_by_writing_its_start()
+    public async Task Required_and_named_tool_choice_force_a_call_by_writing_its_start_and_constraining_it()
     {
-        fixture.Engine.Reply = "get_time\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>";
+        fixture.Engine.Reply = "{\"name\": \"get_time\", \"arguments\": {\"city\": \"Rome\"}}";
         ChatCompletion required = await Chat.CompleteChatAsync([new UserChatMessage("Time in Rome?")], WithTools(ChatToolChoice.CreateRequiredChoice()));
         Assert.Equal("get_time", Assert.Single(required.ToolCalls).FunctionName);
-        AssertPromptHasToolsAndEndsWith("<|im_start|>user\nTime in Rome?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": \"");
+        AssertPromptHasToolsAndEndsWith("<|im_start|>user\nTime in Rome?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n");
+        Assert.NotNull(fixture.Engine.LastRequest.StructuredOutput); // the call is constrained (its arguments' schema: ToolArgumentsTests)
 
-        fixture.Engine.Reply = "{\"city\": \"Rome\"}}\n</tool_call>";
+        fixture.Engine.Reply = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}";
         ChatCompletion named = await Chat.CompleteChatAsync([new UserChatMessage("Weather in Rome?")], WithTools(ChatToolChoice.CreateFunctionChoice("get_weather")));
         var call = Assert.Single(named.ToolCalls);
         Assert.Equal("get_weather", call.FunctionName);
         Assert.Equal("{\"city\": \"Rome\"}", call.FunctionArguments.ToString());
         Assert.Equal(ChatFinishReason.ToolCalls, named.FinishReason);
+        Assert.NotNull(fixture.Engine.LastRequest.StructuredOutput);
     }
 
     [Fact]
@@ -161,6 +163,9 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
     [InlineData("""{"tools":[{"type":"retrieval"}]}""", "tools[0]")]
     [InlineData("""{"chat_template_kwargs":{"messages":[]}}""", "chat_template_kwargs")]
     [InlineData("""{"chat_template_kwargs":"x"}""", "chat_template_kwargs")]
+    [InlineData("""{"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","minimum":1}}}}}],"tool_choice":{"type":"function","function":{"name":"f"}}}""",
+        "tools[0].function.parameters.properties.n.minimum")]
+    [InlineData("""{"tool_choice":"required","response_format":{"type":"json_object"}}""", "response_format")]
     public async Task Bad_tool_fields_are_400_naming_the_field(string fields, string param)
     {
         var body = new JsonObject

@@ -7,9 +7,9 @@ namespace Tandem.Engine.Structured;
 /// A pushdown automaton over output bytes for a <see cref="JsonGrammar"/>: a stack of frames, one per JSON value
 /// being written (the root, then each open object, array, string, number or literal). <see cref="Advance"/> takes
 /// one byte or refuses it; a refused byte is one after which no completion of the output is valid. The whole state
-/// is a few ints per frame, so it can be compared, hashed (the mask cache's key) and rolled back cheaply: while
-/// logging, every write is recorded and <see cref="Restore"/> undoes writes back to a <see cref="Mark"/> — how
-/// the vocabulary trie walk tries a byte and steps back.
+/// is a few ints per frame, so it can be compared, keyed (its top frame is the mask cache's key) and rolled back
+/// cheaply: while logging, every write is recorded and <see cref="Restore"/> undoes writes back to a
+/// <see cref="Mark"/> — how the vocabulary trie walk tries a byte and steps back.
 /// </summary>
 /// <remarks>
 /// A frame is four ints: the grammar node, the frame's phase, and two values whose meaning depends on the kind
@@ -50,6 +50,9 @@ internal sealed class JsonAutomaton
     private readonly int[] _f = new int[MaxDepth * FrameInts];
     private int _depth;
     private int _ws;
+    // Local mode (LoadTopFrame): the frame index the bytes may not leave, and the depth at which no value may begin.
+    private int _floor;
+    private int _depthLimit = MaxDepth;
 
     private bool _logging;
     private int[] _logIndex = new int[256];
@@ -64,11 +67,16 @@ internal sealed class JsonAutomaton
 
     public JsonGrammar Grammar => _g;
 
+    /// <summary>The frames on the stack: 1 before any value, 2 inside the top-level value, and so on.</summary>
+    public int Depth => _depth;
+
     /// <summary>Back to the start: nothing written yet.</summary>
     public void Reset()
     {
         _depth = 1;
         _ws = 0;
+        _floor = 0;
+        _depthLimit = MaxDepth;
         _f[0] = _g.Root;
         _f[1] = RootBefore;
         _f[2] = _f[3] = 0;
@@ -89,6 +97,47 @@ internal sealed class JsonAutomaton
         Array.Copy(other._f, _f, other._depth * FrameInts);
         _depth = other._depth;
         _ws = other._ws;
+        _floor = 0;
+        _depthLimit = MaxDepth;
+    }
+
+    /// <summary>
+    /// The ints of <see cref="LoadTopFrame"/>'s local state, the key of the masks that depend on nothing else:
+    /// the top frame, the whitespace count, the room left for new frames (only up to <c>reach</c>, the most frames one
+    /// token can open: beyond that it cannot matter) or -1 when the top frame is the root.
+    /// </summary>
+    public const int LocalKeyInts = FrameInts + 2;
+
+    /// <summary>Writes the local state's key (<see cref="LocalKeyInts"/> ints) into <paramref name="key"/>.</summary>
+    public void WriteLocalKey(Span<int> key, int reach)
+    {
+        _f.AsSpan((_depth - 1) * FrameInts, FrameInts).CopyTo(key);
+        key[FrameInts] = _ws;
+        key[FrameInts + 1] = _depth == 1 ? -1 : Math.Min(MaxDepth - _depth, reach);
+    }
+
+    /// <summary>
+    /// Becomes the local part of <paramref name="state"/>: its top frame alone, above a placeholder root. Bytes that
+    /// stay in that frame and the frames it opens are taken or refused exactly as <paramref name="state"/> would
+    /// (with at most <paramref name="reach"/> frames opened, as within one token); a byte that ends the top frame,
+    /// whose fate depends on the frames below, gives <see cref="ByteOutcome.LeavesFrame"/> from <see cref="Take"/>.
+    /// The top frame at the root is the whole state: nothing then leaves it.
+    /// </summary>
+    public void LoadTopFrame(JsonAutomaton state, int reach)
+    {
+        if (state._depth == 1)
+        {
+            CopyFrom(state);
+            return;
+        }
+        _f[0] = _g.Root;
+        _f[1] = RootInValue;
+        _f[2] = _f[3] = 0;
+        Array.Copy(state._f, (state._depth - 1) * FrameInts, _f, FrameInts, FrameInts);
+        _depth = 2;
+        _ws = state._ws;
+        _floor = 1;
+        _depthLimit = 2 + Math.Min(MaxDepth - state._depth, reach);
     }
 
     /// <summary>Whether the state equals <paramref name="key"/> as written by <see cref="WriteKey"/>.</summary>
@@ -101,14 +150,6 @@ internal sealed class JsonAutomaton
         _f.AsSpan(0, _depth * FrameInts).CopyTo(key);
         key[^1] = _ws;
         return key;
-    }
-
-    public ulong Hash()
-    {
-        ulong h = 0xCBF29CE484222325UL ^ (ulong)_ws;
-        for (int i = 0, n = _depth * FrameInts; i < n; i++)
-            h = (h ^ (uint)_f[i]) * 0x100000001B3UL ^ (h >> 29);
-        return h;
     }
 
     /// <summary>Starts or stops recording writes for <see cref="Restore"/>.</summary>
@@ -129,8 +170,14 @@ internal sealed class JsonAutomaton
         _ws = mark.Whitespace;
     }
 
+    /// <summary>What one byte did: taken, refused, or (in local mode only) it ended the frame that mode is confined to.</summary>
+    public enum ByteOutcome : byte { Taken, Refused, LeavesFrame }
+
     /// <summary>Takes one output byte, or returns false when no valid output continues with it (the state is then undefined unless restored).</summary>
-    public bool Advance(byte b)
+    public bool Advance(byte b) => Take(b) == ByteOutcome.Taken;
+
+    /// <summary><see cref="Advance"/>, telling a refused byte from one that leaves <see cref="LoadTopFrame"/>'s frame.</summary>
+    public ByteOutcome Take(byte b)
     {
         while (true)
         {
@@ -139,12 +186,13 @@ internal sealed class JsonAutomaton
             {
                 case Step.Consumed:
                     _ws = 0;
-                    return true;
+                    return _depth > _floor ? ByteOutcome.Taken : ByteOutcome.LeavesFrame;
                 case Step.ConsumedWhitespace:
-                    return true;
+                    return ByteOutcome.Taken;
                 case Step.Rejected:
-                    return false;
+                    return ByteOutcome.Refused;
                 default: // the frame ended before this byte: the parent takes it
+                    if (fi == _floor) return ByteOutcome.LeavesFrame;
                     _depth--;
                     ChildDone(_depth - 1);
                     break;
@@ -214,7 +262,7 @@ internal sealed class JsonAutomaton
     /// <summary>Whether a value of <paramref name="node"/> can start with <paramref name="b"/> here (and the stack has room).</summary>
     private bool CanBegin(int node, byte b)
     {
-        if (_depth >= MaxDepth) return false;
+        if (_depth >= _depthLimit) return false;
         if (_g.Kinds[node] == NodeKind.Union)
         {
             node = _g.Dispatch[_g.Data[node]][b];
@@ -339,7 +387,7 @@ internal sealed class JsonAutomaton
         if (IsWhitespace(b)) return Whitespace(b);
         if (b == '"')
         {
-            if (_depth >= MaxDepth) return Step.Rejected;
+            if (_depth >= _depthLimit) return Step.Rejected;
             Set(at + 1, InKey);
             return Begin(_g.KeyString, b);
         }

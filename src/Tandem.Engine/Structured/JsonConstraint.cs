@@ -14,20 +14,24 @@ namespace Tandem.Engine.Structured;
 /// </summary>
 /// <remarks>
 /// One instance per sequence, not thread safe. Masks are computed by walking the vocabulary trie with a copy of
-/// the automaton and cached per state in the grammar (<see cref="TokenMaskCache"/>), so a state seen before costs
-/// a hash, a lookup and one pass over the logits; nothing is allocated then.
+/// the automaton and cached per local state in the grammar (<see cref="TokenMaskCache"/>), so a local state seen
+/// before costs a hash, a lookup, a short walk of the tokens that leave the top frame and one pass over the logits;
+/// nothing is allocated then.
 /// </remarks>
 public sealed class JsonConstraint : ITokenConstraint
 {
     private readonly Vocabulary _vocabulary;
     private readonly JsonAutomaton _state;
     private readonly JsonAutomaton _walker;
-    private VocabularyTrie? _trie;
-    private TokenMaskCache? _cache;
-    // The trie walk's stack: the node, its next edge and the automaton mark before that edge, per depth.
-    private int[] _walkNode = [];
-    private int[] _walkEdge = [];
-    private (int, int, int)[] _walkMark = [];
+    private readonly VocabularyTrie _trie;
+    private readonly TokenMaskCache _cache;
+    // The trie walk's stack: the node, its next and end edge and the automaton mark before that edge, per depth.
+    private readonly int[] _walkNode;
+    private readonly int[] _walkEdge;
+    private readonly int[] _walkEnd;
+    private readonly (int, int, int)[] _walkMark;
+    private readonly byte[] _path; // a trie node's text, replayed
+    private readonly ulong[] _bits; // the mask when the cached local one is not the whole answer
 
     public JsonConstraint(JsonGrammar grammar, Vocabulary vocabulary)
     {
@@ -36,12 +40,25 @@ public sealed class JsonConstraint : ITokenConstraint
         _vocabulary = vocabulary;
         _state = new JsonAutomaton(grammar);
         _walker = new JsonAutomaton(grammar);
+        // Everything a mask needs, allocated here: sampling then allocates nothing per token.
+        _trie = VocabularyTrie.For(vocabulary);
+        _cache = grammar.MasksFor(_trie);
+        int levels = _trie.MaxTokenBytes + 1;
+        _walkNode = new int[levels];
+        _walkEdge = new int[levels];
+        _walkEnd = new int[levels];
+        _walkMark = new (int, int, int)[levels];
+        _path = new byte[_trie.MaxTokenBytes];
+        _bits = new ulong[(_trie.VocabSize + 63) >> 6];
     }
 
     public JsonGrammar Grammar => _state.Grammar;
 
     /// <summary>True when the output so far is complete: end of sequence is allowed now.</summary>
     public bool IsComplete => _state.IsComplete;
+
+    /// <summary>Where the output stands (for tests: its depth, its whole state).</summary>
+    internal JsonAutomaton State => _state;
 
     /// <summary>
     /// Takes a token if it may come next and returns true; returns false (state unchanged) if not. An
@@ -95,7 +112,7 @@ public sealed class JsonConstraint : ITokenConstraint
     public void MaskLogits(Span<float> logits)
     {
         ulong[] allowed = AllowedTokens();
-        int n = Math.Min(logits.Length, _trie!.VocabSize);
+        int n = Math.Min(logits.Length, _trie.VocabSize);
         for (int w = 0, words = (n + 63) >> 6; w < words; w++)
         {
             ulong refused = ~allowed[w];
@@ -117,61 +134,125 @@ public sealed class JsonConstraint : ITokenConstraint
         if (logits.Length > n) logits[n..].Fill(float.NegativeInfinity);
     }
 
-    /// <summary>The tokens that may come next, one bit per token id (shared with the cache: do not modify).</summary>
+    /// <summary>
+    /// The tokens that may come next, one bit per token id: valid until the next call, not to be modified (it may be
+    /// the cache's own array). The local state's mask comes from the cache (a trie walk the first time any request of
+    /// the grammar meets that local state); only the tokens that end the top frame are then tried against the whole
+    /// stack, from the trie nodes the cache recorded.
+    /// </summary>
     internal ulong[] AllowedTokens()
     {
-        _trie ??= VocabularyTrie.For(_vocabulary);
-        _cache ??= _state.Grammar.MasksFor(_trie);
-        ulong hash = _state.Hash();
-        if (_cache.Find(_state, hash) is { } cached) return cached;
-        var bits = new ulong[(_trie.VocabSize + 63) >> 6];
-        Walk(bits);
-        if (Array.TrueForAll(bits, w => w == 0))
+        Span<int> key = stackalloc int[JsonAutomaton.LocalKeyInts];
+        _state.WriteLocalKey(key, _trie.MaxValuesOpenedPerToken);
+        ulong hash = TokenMaskCache.Hash(key);
+        var local = _cache.Find(key, hash) ?? ComputeLocal(key, hash);
+        bool complete = _state.IsComplete;
+        if (local.Boundaries.Length == 0 && !complete && local.AnyToken) return local.Bits;
+
+        local.Bits.CopyTo(_bits, 0);
+        bool any = local.AnyToken;
+        int[] boundaries = local.Boundaries;
+        for (int i = 0; i < boundaries.Length; i += 2)
         {
-            // A vocabulary without a token for a byte the grammar needs: end the sequence (not complete, so the
-            // request finishes as "length") rather than fail every request of the batch.
-            if (_trie.EndOfGeneration.Length == 0)
-                throw new InvalidOperationException("no token of this vocabulary can continue the structured output, and it has no end-of-sequence token");
-            foreach (int t in _trie.EndOfGeneration) bits[t >> 6] |= 1UL << t;
+            _walker.CopyFrom(_state);
+            if (!Replay(boundaries[i])) continue;
+            any |= Walk(boundaries[i], boundaries[i + 1], boundaries[i + 1] + 1, _bits, boundaries: null);
         }
-        _cache.Add(hash, _state.WriteKey(), bits);
+        FinishMask(_bits, any, complete);
+        return _bits;
+    }
+
+    /// <summary>The mask by one walk of the whole trie with the whole state, without the cache: what <see cref="AllowedTokens"/> must equal.</summary>
+    internal ulong[] AllowedTokensUncached()
+    {
+        var bits = new ulong[(_trie.VocabSize + 63) >> 6];
+        _walker.CopyFrom(_state);
+        bool any = Walk(0, _trie.EdgeStart(0), _trie.EdgeEnd(0), bits, boundaries: null);
+        FinishMask(bits, any, _state.IsComplete);
         return bits;
     }
 
-    /// <summary>Depth-first over the trie: a subtree is skipped at the first byte the automaton refuses.</summary>
-    private void Walk(ulong[] bits)
+    /// <summary>Walks the trie for the local state <paramref name="key"/> and caches what it finds.</summary>
+    private TokenMaskCache.LocalMask ComputeLocal(ReadOnlySpan<int> key, ulong hash)
     {
-        var trie = _trie!;
-        int levels = trie.MaxTokenBytes + 1;
-        if (_walkNode.Length < levels)
+        var trie = _trie;
+        var bits = new ulong[(trie.VocabSize + 63) >> 6];
+        var boundaries = new List<int>();
+        _walker.LoadTopFrame(_state, trie.MaxValuesOpenedPerToken);
+        bool any = Walk(0, trie.EdgeStart(0), trie.EdgeEnd(0), bits, boundaries);
+        var mask = new TokenMaskCache.LocalMask(key.ToArray(), bits, [.. boundaries], any);
+        _cache.Add(hash, mask);
+        return mask;
+    }
+
+    /// <summary>Advances the walker (a copy of the state) by the text of trie node <paramref name="node"/>.</summary>
+    private bool Replay(int node)
+    {
+        int length = _trie.PathTo(node, _path);
+        foreach (byte b in _path.AsSpan(_path.Length - length))
         {
-            _walkNode = new int[levels];
-            _walkEdge = new int[levels];
-            _walkMark = new (int, int, int)[levels];
+            // Always taken: the cache's walk took these bytes within the top frame, which does not depend on the rest.
+            if (!_walker.Advance(b)) return false;
         }
-        _walker.CopyFrom(_state);
+        return true;
+    }
+
+    /// <summary>
+    /// End of sequence where the output is complete; where no token can continue (a vocabulary that lacks a byte
+    /// the grammar needs) end of sequence as well: the output ends there, not complete (finish "length"), rather
+    /// than fail every request of the batch.
+    /// </summary>
+    private void FinishMask(ulong[] bits, bool any, bool complete)
+    {
+        if (!complete && any) return;
+        if (!complete && _trie.EndOfGeneration.Length == 0)
+            throw new InvalidOperationException("no token of this vocabulary can continue the structured output, and it has no end-of-sequence token");
+        foreach (int t in _trie.EndOfGeneration) bits[t >> 6] |= 1UL << t;
+    }
+
+    /// <summary>
+    /// Depth-first over the trie from the walker's state at <paramref name="node"/>, along its edges
+    /// [<paramref name="firstEdge"/>, <paramref name="endEdge"/>) and everything below them: sets the bit of every
+    /// token whose bytes are all taken, and skips a subtree at the first byte refused. In local mode (the walker
+    /// loaded by <see cref="JsonAutomaton.LoadTopFrame"/>) a byte that leaves the top frame adds its node and edge to
+    /// <paramref name="boundaries"/> instead. Returns whether any token was allowed. The walker is left as it was.
+    /// </summary>
+    private bool Walk(int node, int firstEdge, int endEdge, ulong[] bits, List<int>? boundaries)
+    {
+        var trie = _trie;
+        bool any = false;
         _walker.Logging = true;
         int sp = 0;
-        _walkNode[0] = 0;
-        _walkEdge[0] = trie.EdgeStart(0);
+        _walkNode[0] = node;
+        _walkEdge[0] = firstEdge;
+        _walkEnd[0] = endEdge;
         while (sp >= 0)
         {
-            int node = _walkNode[sp];
             int edge = _walkEdge[sp];
-            if (edge == trie.EdgeEnd(node))
+            if (edge == _walkEnd[sp])
             {
                 if (--sp >= 0) _walker.Restore(_walkMark[sp]);
                 continue;
             }
             _walkEdge[sp] = edge + 1;
             var mark = _walker.Mark();
-            if (!_walker.Advance(trie.EdgeByte(edge)))
+            var outcome = _walker.Take(trie.EdgeByte(edge));
+            if (outcome != JsonAutomaton.ByteOutcome.Taken)
             {
+                if (outcome == JsonAutomaton.ByteOutcome.LeavesFrame)
+                {
+                    boundaries!.Add(_walkNode[sp]);
+                    boundaries.Add(edge);
+                }
                 _walker.Restore(mark);
                 continue;
             }
             int child = trie.EdgeTarget(edge);
-            foreach (int t in trie.TokensAt(child)) bits[t >> 6] |= 1UL << t;
+            foreach (int t in trie.TokensAt(child))
+            {
+                bits[t >> 6] |= 1UL << t;
+                any = true;
+            }
             if (trie.EdgeStart(child) == trie.EdgeEnd(child))
             {
                 _walker.Restore(mark);
@@ -181,12 +262,10 @@ public sealed class JsonConstraint : ITokenConstraint
             sp++;
             _walkNode[sp] = child;
             _walkEdge[sp] = trie.EdgeStart(child);
+            _walkEnd[sp] = trie.EdgeEnd(child);
         }
         _walker.Logging = false;
-        if (_state.IsComplete)
-        {
-            foreach (int t in trie.EndOfGeneration) bits[t >> 6] |= 1UL << t;
-        }
+        return any;
     }
 
     private string Describe(int token) =>

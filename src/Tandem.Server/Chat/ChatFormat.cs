@@ -17,7 +17,7 @@ internal sealed class ChatFormat(Tokenizer tokenizer, ToolCallPlan? tools = null
 {
     private readonly ToolCallPlan? _tools = tools;
     private readonly ToolCallStreamParser[]? _parsers = tools is null ? null
-        : Enumerable.Range(0, choices).Select(_ => new ToolCallStreamParser(tools.Format, tools.ForcedPrefix)).ToArray();
+        : Enumerable.Range(0, choices).Select(_ => new ToolCallStreamParser(tools.Format, tools.ForcedPrefix, tools.ForcedSuffix)).ToArray();
     private readonly int[] _callsSent = new int[choices];
 
     /// <summary>The format for one request whose replies are read for tool calls (the parsers hold that request's state).</summary>

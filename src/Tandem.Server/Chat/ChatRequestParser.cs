@@ -35,11 +35,15 @@ internal static class ChatRequestParser
         ToolCallPlan? toolCalls = null;
         if (tools.Choice != "none")
         {
-            // "required" and a named function are forced by writing the start of a call after the prompt.
-            var toolFormat = prompts.Template.ToolCallFormat;
-            string forced = tools.Choice == "auto" ? "" : ToolCallPlan.Force(toolFormat, tools.Function);
-            text += forced;
-            toolCalls = new ToolCallPlan(toolFormat, forced, tools.Parallel);
+            // "required" and a named function are forced: the start of a call after the prompt, the call constrained.
+            toolCalls = ToolCallPlan.For(prompts.Template.ToolCallFormat, tools);
+            text += toolCalls.ForcedPrefix;
+            if (toolCalls.Grammar is not null && structuredOutput is not null)
+            {
+                string field = f.Has("guided_json") ? "guided_json" : "response_format";
+                throw ApiException.Invalid(field, $"'{field}' cannot be combined with a forced tool call (tool_choice \"required\" or a named function): the reply is then the call, its arguments following the function's parameters.");
+            }
+            structuredOutput = toolCalls.Grammar ?? structuredOutput;
         }
         int[] ids = prompts.Tokenize(text, engine.MaxContext) ?? throw GenerationFields.PromptTooLong(engine, "messages");
         int budget = GenerationFields.MaxTokens(ids.Length, maxTokens, null, engine, "messages");

@@ -77,7 +77,8 @@ internal static class StructuredOutputFields
         }
     }
 
-    private static JsonGrammar Compile(JsonElement schema, string param)
+    /// <summary>Compiles a schema given in field <paramref name="param"/>: errors are 400s naming the keyword's place in it.</summary>
+    internal static JsonGrammar Compile(JsonElement schema, string param)
     {
         try
         {

@@ -18,6 +18,7 @@ public sealed class ToolCallStreamParser
     private const string MistralTag = "[TOOL_CALLS]";
 
     private readonly ToolCallFormat _format;
+    private readonly string _forcedSuffix;
     private readonly StringBuilder _pending = new();
     private bool _wholeReplyIsCall;
     private bool _decided;
@@ -27,9 +28,14 @@ public sealed class ToolCallStreamParser
     /// Text appended to the prompt to force a call (tool_choice required or named): the model's reply continues it,
     /// so it is parsed as the reply's start.
     /// </param>
-    public ToolCallStreamParser(ToolCallFormat format, string forcedPrefix = "")
+    /// <param name="forcedSuffix">
+    /// The end of that forced call (such as Mistral's closing <c>]</c>), read after the reply: the reply is
+    /// constrained to the call's JSON and ends with it.
+    /// </param>
+    public ToolCallStreamParser(ToolCallFormat format, string forcedPrefix = "", string forcedSuffix = "")
     {
         _format = format;
+        _forcedSuffix = forcedSuffix;
         _pending.Append(forcedPrefix);
     }
 
@@ -41,8 +47,11 @@ public sealed class ToolCallStreamParser
     }
 
     /// <summary>The reply has ended: releases what was held, as calls where it parses and as content otherwise.</summary>
-    public (string Content, IReadOnlyList<ParsedToolCall> Calls) Finish() =>
-        _format == ToolCallFormat.Hermes ? DrainHermes(final: true) : DrainWhole(final: true);
+    public (string Content, IReadOnlyList<ParsedToolCall> Calls) Finish()
+    {
+        _pending.Append(_forcedSuffix);
+        return _format == ToolCallFormat.Hermes ? DrainHermes(final: true) : DrainWhole(final: true);
+    }
 
     /// <summary>Whether any call was parsed so far (the choice then finishes with "tool_calls").</summary>
     public bool MadeCalls => _callsMade > 0;
@@ -148,8 +157,10 @@ public sealed class ToolCallStreamParser
         if (text.StartsWith(PythonTag, StringComparison.Ordinal))
             text = text[PythonTag.Length..];
         text = text.Trim();
+        if (TryReadCall(text, out var single))
+            return [single]; // one object, which may hold a ';' in a string
         var calls = new List<ParsedToolCall>();
-        // One object, or several separated by ';' (Llama 3.x may emit parallel calls that way).
+        // Several objects separated by ';' (Llama 3.x may emit parallel calls that way).
         foreach (string part in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!TryReadCall(part, out var call))

@@ -11,9 +11,9 @@ namespace Tandem.Engine.Tests.Chat.Tools;
 /// </summary>
 public sealed class ToolCallStreamParserTests
 {
-    private static (string Content, List<ParsedToolCall> Calls) Feed(ToolCallFormat format, IEnumerable<string> pieces, string forced = "")
+    private static (string Content, List<ParsedToolCall> Calls) Feed(ToolCallFormat format, IEnumerable<string> pieces, string forced = "", string forcedEnd = "")
     {
-        var parser = new ToolCallStreamParser(format, forced);
+        var parser = new ToolCallStreamParser(format, forced, forcedEnd);
         var content = new StringBuilder();
         var calls = new List<ParsedToolCall>();
         foreach (string piece in pieces)
@@ -97,4 +97,22 @@ public sealed class ToolCallStreamParserTests
     [Fact]
     public void Arguments_given_as_a_json_string_are_unwrapped() => BothWays(ToolCallFormat.Hermes,
         "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>", "", ("f", "{\"a\": 1}"));
+
+    [Fact]
+    public void Llama3_call_with_a_semicolon_in_a_string_is_one_call() => BothWays(ToolCallFormat.Llama3Json,
+        "{\"name\": \"run\", \"parameters\": {\"sql\": \"select 1; select 2\"}}", "", ("run", "{\"sql\": \"select 1; select 2\"}"));
+
+    /// <summary>A forced, constrained call ends with its JSON: the format's closing text is read after it.</summary>
+    [Theory]
+    [InlineData(ToolCallFormat.Hermes, "<tool_call>\n", "\n</tool_call>")]
+    [InlineData(ToolCallFormat.Mistral, "[TOOL_CALLS][", "]")]
+    [InlineData(ToolCallFormat.Llama3Json, "", "")]
+    public void Forced_call_is_closed_by_the_forced_end(ToolCallFormat format, string start, string end)
+    {
+        string key = format == ToolCallFormat.Llama3Json ? "parameters" : "arguments";
+        string call = $"{{\"name\": \"get_weather\", \"{key}\": {{\"city\": \"Rome\"}}}}";
+        var (content, calls) = Feed(format, call.Select(c => c.ToString()), start, end);
+        Assert.Equal("", content);
+        Assert.Equal(("get_weather", "{\"city\": \"Rome\"}"), (Assert.Single(calls).Name, calls[0].Arguments));
+    }
 }
