@@ -14,6 +14,9 @@ public sealed class PackagingTests(CleanClone clone)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
 
+    /// <summary>A bound on the pack, which builds what the run left unbuilt and zips an 80 MB tool: 14 min at load ~50.</summary>
+    private static readonly TimeSpan PackLimit = TimeSpan.FromMinutes(20);
+
     /// <summary>The projects <c>dotnet pack</c> makes packages of: every library and the CLI.</summary>
     private static readonly string[] Packed =
         ["Tandem.Engine", "Tandem.Serving", "Tandem.Server", "Tandem.Planning", "Tandem.Benchmark", "Tandem.Hub", "Tandem.Extensions.AI", "Tandem.Cli"];
@@ -28,7 +31,7 @@ public sealed class PackagingTests(CleanClone clone)
         // missing package the first version of this test met.
         string solution = Path.Combine(clone.Directory, "packable.slnx");
         File.WriteAllText(solution, "<Solution>\n" + string.Concat(Packed.Select(p => $"  <Project Path=\"src/{p}/{p}.csproj\" />\n")) + "</Solution>\n");
-        var pack = await clone.ShellAsync($"dotnet pack packable.slnx -c Release -o {output}", Limit);
+        var pack = await clone.ShellAsync($"dotnet pack packable.slnx -c Release -o {output}", PackLimit);
         Assert.True(pack.ExitCode == 0, pack.ToString());
 
         string version = XDocument.Load(Path.Combine(clone.Directory, "Directory.Build.props")).Descendants("VersionPrefix").Single().Value;
