@@ -25,6 +25,18 @@ ensure_model() { # path, preset, type
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# median: the median of the numbers on standard input, one a line.
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# generate_timed LOG COMMAND...: runs a `tandem generate` command line with its standard error in LOG and prints
+# "prefill_tok_s decode_tok_s wall_s cpu_s peak_MiB": the program's own last line and /usr/bin/time's accounting.
+generate_timed() {
+  local log=$1; shift
+  /usr/bin/time -f 'time %e %U %S %M' "$@" > /dev/null 2> "$log"
+  sed -n 's/.*prefill: .*(\([0-9.]*\) tok\/s) | decode: .*(\([0-9.]*\) tok\/s).*/\1 \2/p' "$log" | tr '\n' ' '
+  awk '/^time /{printf "%s %.2f %.0f\n", $2, $3 + $4, $5/1024}' "$log"
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 # start_server LOG COMMAND...: runs COMMAND (e.g. `$TANDEM serve ...`, or behind `ip netns exec NS`) in the

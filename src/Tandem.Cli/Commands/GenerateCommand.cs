@@ -85,6 +85,8 @@ public static class GenerateCommand
                 throw new CliUsageException($"the prompt has {ids.Length} tokens, which does not fit a context of {ctx} (raise --ctx-size)");
 
             using var transformer = new Transformer(lm, nThreads, maxBatch: Math.Min(512, ctx), maxContext: ctx);
+            // As llama-cli does before it starts the clock: the printed speeds are the engine's, not the JIT's.
+            transformer.WarmUp();
             var generator = new TextGenerator(transformer, tokenizer);
             var options = new GenerationOptions
             {

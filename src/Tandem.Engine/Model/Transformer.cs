@@ -87,6 +87,27 @@ public sealed class Transformer : IDisposable
         return new KvBlockPool(_c, (capacity + blockSize - 1) / blockSize, blockSize, type).CreateSequence();
     }
 
+    /// <summary>Tokens of <see cref="WarmUp"/>'s prompt: a full eight-token tile of the tiled kernels and a remainder.</summary>
+    private const int WarmUpTokens = 9;
+
+    /// <summary>
+    /// A short prefill and one decode step on a throwaway sequence, as llama.cpp runs before its first request
+    /// (llama-cli's and llama-server's warm-up): the first real request then finds the forward pass compiled by the
+    /// JIT and the weights' pages read in, instead of paying for both inside its own prefill. Costs the JIT's work
+    /// (due anyway) and a few tokens' compute; allocates a small cache and one row of logits.
+    /// </summary>
+    public void WarmUp(KvElementType kvType = KvElementType.F32)
+    {
+        int prompt = Math.Min(WarmUpTokens, Math.Min(MaxBatch, MaxContext - 1));
+        if (prompt < 1) return;
+        var tokens = new int[prompt];
+        for (int i = 0; i < prompt; i++) tokens[i] = i % _c.VocabSize;
+        var logits = new float[_c.VocabSize];
+        using var sequence = CreateCache(prompt + 1, kvType);
+        Forward(tokens, sequence, logits);
+        Forward(tokens.AsSpan(0, 1), sequence, logits);
+    }
+
     /// <summary>
     /// Appends <paramref name="tokens"/> to <paramref name="sequence"/> (in chunks of at most MaxBatch) and
     /// writes the logits of the last token into <paramref name="logits"/> (vocab floats), or of every token
