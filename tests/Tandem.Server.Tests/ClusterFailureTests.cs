@@ -23,6 +23,8 @@ public sealed class ClusterFailureTests
     private const int LongTokens = 160;
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+    /// <summary>These tests are about noticing a lost worker: a short heartbeat timeout (LocalCluster's default is 10 s).</summary>
+    private static readonly string[] FastDetection = ["--worker-timeout", "2"];
 
     internal static JsonObject Long(int i) => ClusterWorkload.Request(i, LongTokens);
 
@@ -40,7 +42,7 @@ public sealed class ClusterFailureTests
     public async Task A_decode_worker_killed_mid_stream_loses_no_token_and_repeats_none()
     {
         var expected = await LongReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(1, 2);
+        using var cluster = await LocalCluster.StartAsync(1, 2, frontendArguments: FastDetection);
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the first decode worker decoding");
 
@@ -56,7 +58,7 @@ public sealed class ClusterFailureTests
     public async Task A_prefill_worker_killed_sends_its_requests_to_another()
     {
         var expected = await LongReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(2, 1);
+        using var cluster = await LocalCluster.StartAsync(2, 1, frontendArguments: FastDetection);
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
         // Any sign of work counts: with fast prefills the KV may already be pulled between two polls, yet requests still
         // wait in the worker's queue (the kill must land while it holds some of the run's requests).
@@ -107,7 +109,7 @@ public sealed class ClusterFailureTests
     [Fact]
     public async Task With_no_decode_worker_left_clients_get_an_error_and_new_requests_503_until_a_restarted_one_rejoins()
     {
-        using var cluster = await LocalCluster.StartAsync(1, 1);
+        using var cluster = await LocalCluster.StartAsync(1, 1, frontendArguments: FastDetection);
         var streams = Enumerable.Range(0, 4).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
         int port = cluster.Decode[0].Address.Port;
@@ -140,7 +142,7 @@ public sealed class ClusterFailureTests
     [Fact]
     public async Task A_killed_frontend_leaves_no_KV_on_workers_beyond_the_lease()
     {
-        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1"]);
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1"], frontendArguments: FastDetection);
         var streams = Enumerable.Range(0, 8).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
 

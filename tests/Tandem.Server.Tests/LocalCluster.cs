@@ -42,7 +42,10 @@ public sealed class LocalCluster : IDisposable
             frontendArguments ??= [];
             cluster.Frontend = await ServeProcess.StartAsync([
                 "--role", "frontend", "--cluster-token", Token,
-                .. frontendArguments.Contains("--worker-timeout") ? [] : (string[])["--worker-timeout", "2"],
+                // Generous by default: at load 50-90 (several builds beside the tests) heartbeats of healthy workers
+                // missed a 2 s timeout and the 1+1 / 2+2 identity tests saw "no prefill worker is left". Tests of
+                // failure detection pass their own short timeout.
+                .. frontendArguments.Contains("--worker-timeout") ? [] : (string[])["--worker-timeout", "10"],
                 "--prefill-workers", string.Join(",", cluster.Prefill.Select(HostPort)),
                 "--decode-workers", string.Join(",", cluster.Decode.Select(HostPort)),
                 .. frontendArguments]);
