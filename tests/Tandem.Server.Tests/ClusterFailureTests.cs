@@ -42,7 +42,10 @@ public sealed class ClusterFailureTests
     public async Task A_decode_worker_killed_mid_stream_loses_no_token_and_repeats_none()
     {
         var expected = await LongReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(1, 2, frontendArguments: FastDetection);
+        // A short KV lease: KV that the killed worker had reserved on the prefill worker but never pulled is freed by the
+        // lease (the designed path for it), which must come inside the drain limit below. With the default 30 s the
+        // fresh-clone run once found the prefill worker still holding such a sequence after 20 s.
+        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--kv-lease", "8"], frontendArguments: FastDetection);
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the first decode worker decoding");
 
