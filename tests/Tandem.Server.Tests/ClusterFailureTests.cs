@@ -61,10 +61,13 @@ public sealed class ClusterFailureTests
     public async Task A_prefill_worker_killed_sends_its_requests_to_another()
     {
         var expected = await LongReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(2, 1, frontendArguments: FastDetection);
+        // The decode worker's KV holds two or three of these requests at a time, so finished prefills wait on the prefill
+        // workers for it to pull them (prefill memory is the queue) for seconds. With the default pool every prefill of
+        // these short prompts was done and pulled within milliseconds: on a fast machine the 20 ms polls below saw the
+        // first prefill worker idle throughout and the test gave up (the fresh-clone CI run at a76a90a).
+        using var cluster = await LocalCluster.StartAsync(2, 1, frontendArguments: FastDetection, decodeArguments: ["--kv-memory", "320KiB"]);
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
-        // Any sign of work counts: with fast prefills the KV may already be pulled between two polls, yet requests still
-        // wait in the worker's queue (the kill must land while it holds some of the run's requests).
+        // Any sign of work counts: requests queued, prefilling, or their KV held for the decode worker to pull.
         await WaitForAsync(async () =>
         {
             var h = await WorkerHealthAsync(cluster.Prefill[0]);
