@@ -8,32 +8,20 @@ namespace Tandem.Engine.Sampling;
 /// below is greedy: the argmax of the penalised logits.
 /// </summary>
 /// <remarks>
-/// One sampler serves one sequence and is not thread safe. Every buffer is allocated here, sized by the
-/// vocabulary, so sampling a token allocates nothing. Filters only order what they must: top-k keeps a
+/// One sampler serves one sequence and is not thread safe. Its vocabulary-sized buffers are the calling thread's
+/// (<see cref="SamplerScratch"/>), allocated once per thread, so sampling a token allocates nothing and a sampler is small. Filters only order what they must: top-k keeps a
 /// k-entry heap, and top-p, when nothing sorted the candidates, pops a heap only until the kept mass is reached.
 /// Ties in logit rank the lower token id first everywhere, so results never depend on sort stability.
 /// </remarks>
 public sealed class Sampler
 {
-    // Occurrence counts of the penalty window; all zero between calls.
-    private readonly int[]? _tokenCounts;
-
-    // The candidate set: token ids and their (penalised) logits, positions [0, _count).
-    private int[] _ids;
-    private float[] _logits;
+    // The calling thread's working arrays (SamplerScratch), taken at each entry point: candidates, probabilities, raw
+    // logits, penalty counts. A sampler owns no vocabulary-sized array, so a request waiting in a queue costs little.
+    private SamplerScratch _s = null!;
+    // The candidate set is _s.Ids / _s.Logits, positions [0, _count).
     private int _count;
     // True when the candidates are in descending logit order (ties: lower id first).
     private bool _sorted;
-
-    // Top-p's output when it has to order unsorted candidates; swapped with the candidate arrays afterwards.
-    private int[]? _spareIds;
-    private float[]? _spareLogits;
-    private readonly int[]? _heap;
-
-    // Probabilities of the candidates, and the exponentials of the log-sum-exp for log-probabilities.
-    private readonly float[] _probs;
-    // The logits as the model gave them, kept for the chosen token's log-probability.
-    private float[]? _rawLogits;
 
     private Xoshiro256StarStar _rng;
 
@@ -47,21 +35,6 @@ public sealed class Sampler
         Seed = parameters.Seed ?? unchecked((ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue));
         _rng = new Xoshiro256StarStar(Seed);
 
-        if (parameters.HasPenalties)
-            _tokenCounts = new int[vocabSize];
-        bool sampling = !parameters.IsGreedy;
-        _ids = sampling ? new int[vocabSize] : [];
-        _logits = sampling ? new float[vocabSize] : [];
-        bool topKSorts = parameters.TopK > 0 && parameters.TopK < vocabSize;
-        if (sampling && parameters.TopP < 1f && !topKSorts)
-        {
-            _spareIds = new int[vocabSize];
-            _spareLogits = new float[vocabSize];
-            _heap = new int[vocabSize];
-        }
-        _probs = new float[vocabSize];
-        if (parameters.LogProbs > 0)
-            _rawLogits = new float[vocabSize];
         if (parameters.LogitBias is { } bias)
         {
             _biasIds = new int[bias.Count];
@@ -118,6 +91,7 @@ public sealed class Sampler
     public int Sample(Span<float> logits, ReadOnlySpan<int> previousTokens)
     {
         CheckLogits(logits);
+        _s = SamplerScratch.For(VocabSize);
         for (int i = 0; i < _biasIds.Length; i++)
             logits[_biasIds[i]] += _biasValues[i];
         Constraint?.MaskLogits(logits);
@@ -146,9 +120,10 @@ public sealed class Sampler
         int topCount = TopLogProbCount;
         if (topLogProbs.Length < topCount)
             throw new ArgumentException($"topLogProbs must hold at least {topCount} entries (SamplingParams.LogProbs); it holds {topLogProbs.Length}.", nameof(topLogProbs));
-        float[] raw = _rawLogits ??= new float[VocabSize];
+        _s = SamplerScratch.For(VocabSize);
+        Span<float> raw = _s.RawLogits.AsSpan(0, VocabSize);
         logits.CopyTo(raw);
-        float logSumExp = LogProbabilities.LogSumExp(raw, _probs);
+        float logSumExp = LogProbabilities.LogSumExp(raw, _s.Probs.AsSpan(0, VocabSize));
         LogProbabilities.SelectTop(raw, logSumExp, topLogProbs[..topCount]);
         int token = Sample(logits, previousTokens);
         chosen = new TokenLogProb(token, raw[token] - logSumExp);
@@ -156,9 +131,9 @@ public sealed class Sampler
     }
 
     /// <summary>The candidates left by the last <see cref="Truncate"/>: their ids and logits.</summary>
-    internal ReadOnlySpan<int> CandidateIds => _ids.AsSpan(0, _count);
+    internal ReadOnlySpan<int> CandidateIds => _s.Ids.AsSpan(0, _count);
 
-    internal ReadOnlySpan<float> CandidateLogits => _logits.AsSpan(0, _count);
+    internal ReadOnlySpan<float> CandidateLogits => _s.Logits.AsSpan(0, _count);
 
     /// <summary>
     /// Applies the penalties, exactly as llama.cpp's penalties sampler does. The repetition penalty divides a
@@ -179,7 +154,8 @@ public sealed class Sampler
                 throw new ArgumentOutOfRangeException(nameof(previousTokens), $"previousTokens holds token {token}, outside the vocabulary [0, {VocabSize}).");
         }
 
-        int[] counts = _tokenCounts!;
+        _s = SamplerScratch.For(VocabSize);
+        int[] counts = _s.TokenCounts;
         foreach (int token in window)
             counts[token]++;
         float repetition = p.RepetitionPenalty, frequency = p.FrequencyPenalty, presence = p.PresencePenalty;
@@ -218,6 +194,7 @@ public sealed class Sampler
     /// <summary>Loads the penalised logits as candidates and applies top-k, top-p and min-p to them.</summary>
     internal void Truncate(ReadOnlySpan<float> logits)
     {
+        _s = SamplerScratch.For(VocabSize);
         int k = Params.TopK;
         if (k > 0 && k < VocabSize)
         {
@@ -225,9 +202,9 @@ public sealed class Sampler
         }
         else
         {
-            logits.CopyTo(_logits);
+            logits.CopyTo(_s.Logits);
             for (int i = 0; i < logits.Length; i++)
-                _ids[i] = i;
+                _s.Ids[i] = i;
             _count = logits.Length;
             _sorted = false;
         }
@@ -238,8 +215,8 @@ public sealed class Sampler
     /// <summary>Keeps the k best candidates, sorted: a k-entry heap with the worst kept entry at the root.</summary>
     private void SelectTopK(ReadOnlySpan<float> logits, int k)
     {
-        Span<int> ids = _ids.AsSpan(0, k);
-        Span<float> values = _logits.AsSpan(0, k);
+        Span<int> ids = _s.Ids.AsSpan(0, k);
+        Span<float> values = _s.Logits.AsSpan(0, k);
         for (int i = 0; i < k; i++)
         {
             ids[i] = i;
@@ -277,8 +254,8 @@ public sealed class Sampler
         if (topP >= 1f)
             return;
         int n = _count;
-        Span<float> logits = _logits.AsSpan(0, n);
-        Span<float> probs = _probs.AsSpan(0, n);
+        Span<float> logits = _s.Logits.AsSpan(0, n);
+        Span<float> probs = _s.Probs.AsSpan(0, n);
         float max = _sorted ? logits[0] : TensorPrimitives.Max(logits);
         TensorPrimitives.Subtract(logits, max, probs);
         TensorPrimitives.Exp(probs, probs);
@@ -300,14 +277,14 @@ public sealed class Sampler
         }
 
         // Unsorted: heapify positions (linear time) and pop best-first only as far as the mass requires.
-        Span<int> heap = _heap.AsSpan(0, n);
-        Span<int> ids = _ids.AsSpan(0, n);
+        Span<int> heap = _s.Heap.AsSpan(0, n);
+        Span<int> ids = _s.Ids.AsSpan(0, n);
         for (int i = 0; i < n; i++)
             heap[i] = i;
         for (int i = n / 2 - 1; i >= 0; i--)
             SiftDownBestFirst(heap, ids, logits, i, n);
-        int[] keptIds = _spareIds!;
-        float[] keptLogits = _spareLogits!;
+        int[] keptIds = _s.SpareIds;
+        float[] keptLogits = _s.SpareLogits;
         int kept = 0, size = n;
         while (size > 0)
         {
@@ -321,8 +298,8 @@ public sealed class Sampler
             heap[0] = heap[--size];
             SiftDownBestFirst(heap, ids, logits, 0, size);
         }
-        (_ids, _spareIds) = (keptIds, _ids);
-        (_logits, _spareLogits) = (keptLogits, _logits);
+        (_s.Ids, _s.SpareIds) = (keptIds, _s.Ids);
+        (_s.Logits, _s.SpareLogits) = (keptLogits, _s.Logits);
         _count = kept;
         _sorted = true;
     }
@@ -336,8 +313,8 @@ public sealed class Sampler
         float minP = Params.MinP;
         if (minP <= 0f || _count == 0)
             return;
-        Span<int> ids = _ids.AsSpan(0, _count);
-        Span<float> logits = _logits.AsSpan(0, _count);
+        Span<int> ids = _s.Ids.AsSpan(0, _count);
+        Span<float> logits = _s.Logits.AsSpan(0, _count);
         float max = _sorted ? logits[0] : TensorPrimitives.Max(logits);
         float minLogit = max + MathF.Log(minP);
         int kept = 0;
@@ -362,10 +339,10 @@ public sealed class Sampler
     {
         int n = _count;
         if (n == 1)
-            return _ids[0];
-        Span<float> weights = _probs.AsSpan(0, n);
+            return _s.Ids[0];
+        Span<float> weights = _s.Probs.AsSpan(0, n);
         // llama.cpp divides the logits by the temperature, then subtracts the (divided) maximum.
-        TensorPrimitives.Divide(_logits.AsSpan(0, n), Params.Temperature, weights);
+        TensorPrimitives.Divide(_s.Logits.AsSpan(0, n), Params.Temperature, weights);
         float max = _sorted ? weights[0] : TensorPrimitives.Max(weights);
         TensorPrimitives.Subtract(weights, max, weights);
         TensorPrimitives.Exp(weights, weights);
@@ -381,28 +358,28 @@ public sealed class Sampler
         {
             cumulative += weights[i];
             if (cumulative > target)
-                return _ids[i];
+                return _s.Ids[i];
         }
         // Reached only when rounding put the target at the total: the last candidate that has any weight.
         for (int i = n - 1; i > 0; i--)
         {
             if (weights[i] > 0f)
-                return _ids[i];
+                return _s.Ids[i];
         }
-        return _ids[0];
+        return _s.Ids[0];
     }
 
     private int BestCandidate()
     {
         if (_sorted)
-            return _ids[0];
+            return _s.Ids[0];
         int best = 0;
         for (int i = 1; i < _count; i++)
         {
-            if (IsBetter(_ids[i], _logits[i], _ids[best], _logits[best]))
+            if (IsBetter(_s.Ids[i], _s.Logits[i], _s.Ids[best], _s.Logits[best]))
                 best = i;
         }
-        return _ids[best];
+        return _s.Ids[best];
     }
 
     private void CheckLogits(ReadOnlySpan<float> logits)
