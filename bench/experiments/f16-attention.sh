@@ -29,7 +29,7 @@ echo "$(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-),
 dotnet "$NOW" attention | tee "$OUT/attention.txt"
 
 rates() { # json -> "prefill decode" (best repetition)
-  python3 -c 'import json,sys; e=[x for x in json.load(open(sys.argv[1]))["entries"] if x["engine"]=="tandem"][0]; print(max(e["prefill_tok_per_sec"]), max(e["decode_tok_per_sec"]))' "$1"
+  python3 -c 'import json,sys; e=[x for x in json.load(open(sys.argv[1]))["results"] if x["engine"]=="tandem"][0]; print(max(e["prefill_tok_per_sec"]), max(e["decode_tok_per_sec"]))' "$1"
 }
 for kv in $KVS; do
   : > "$OUT/ratios-$kv.txt"
