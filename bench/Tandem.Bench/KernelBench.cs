@@ -92,7 +92,7 @@ public static unsafe class KernelBench
         o.WriteLine($"| {GgmlTypeInfo.Name(type)} | {kernel} | {string.Join(" | ", ns.Select(v => v.ToString("F3", CultureInfo.InvariantCulture)))} |");
     }
 
-    private static double Best(Action run, int n)
+    internal static double Best(Action run, int n)
     {
         var warm = Stopwatch.StartNew();
         while (warm.ElapsedMilliseconds < 300) run();
@@ -157,7 +157,7 @@ public static unsafe class KernelBench
     }
 
     /// <summary>The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID) on Linux; wall time elsewhere.</summary>
-    private static class ThreadCpuTime
+    internal static class ThreadCpuTime
     {
         private const int ClockThreadCpuTime = 3;
 

@@ -14,6 +14,7 @@ const string Usage = """
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
            Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
            Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--json FILE]
+           Tandem.Bench attention [--pp N] [--ctx N]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
               times Tandem alone; --json writes every repetition's rate and the machine state to FILE
@@ -21,11 +22,14 @@ const string Usage = """
       batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16)
       kernels: Tandem's matmul alone, 1 thread, R x C random weights (default 576 x 1536) of each type, every kernel
               path this machine has and the four-token dot used before them: ns per 32 products, thread CPU time
+      attention: one layer of attention alone (SmolLM-135M's heads), 1 thread, F32 and F16 caches: prefill of --pp
+              tokens (default 512) and one decode step after --ctx (default 512), and the F16 kernel used before
+              the tiles; ms per layer and ns per (query, cell) pair, thread CPU time
       Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
       weight repacking.
     """;
 
-if (args.Length < 2 && !(args.Length == 1 && args[0] == "kernels")) { Console.Error.WriteLine(Usage); return 2; }
+if (args.Length < 2 && !(args.Length >= 1 && args[0] is "kernels" or "attention")) { Console.Error.WriteLine(Usage); return 2; }
 string mode = args[0];
 var files = new List<string>();
 int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 16, reps = 3, rows = 576, cols = 1536;
@@ -123,6 +127,9 @@ switch (mode)
         return 0;
     case "kernels":
         KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath);
+        return 0;
+    case "attention":
+        AttentionBench.Run(pp, args.Contains("--ctx") ? ctx : 512, Console.Out);
         return 0;
     case "llama":
         foreach (var f in files)

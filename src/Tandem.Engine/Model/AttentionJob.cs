@@ -7,59 +7,67 @@ using Tandem.Engine.Quantization;
 namespace Tandem.Engine.Model;
 
 /// <summary>
-/// Causal self-attention for a flattened batch, one (token, head) pair per item: each token attends to
-/// positions 0..its own of its sequence, reading keys and values through the sequence's block table.
-/// Order of operations as llama.cpp's non-flash path: kq = K·q, softmax(kq · 1/sqrt(headDim)), then V·kq.
+/// Causal self-attention for a flattened batch: each token attends to positions 0..its own of its sequence,
+/// reading keys and values through the sequence's block table. Order of operations as llama.cpp's non-flash path:
+/// kq = K·q, softmax(kq · 1/sqrt(headDim)), then V·kq. Over an F32 cache an item is one (token, head) pair; over an
+/// F16 cache it is a tile of a few tokens of one sequence × the heads of one KV head (<see cref="F16AttentionTiles"/>),
+/// so that each key and value row is widened once per tile rather than once per query. Run it over
+/// <see cref="ItemCount"/> items.
 /// </summary>
 internal sealed class AttentionJob : IParallelJob
 {
     private readonly ModelConfig _c;
     private readonly bool _batchInvariant; // see MatMul: one summation order for every batch size
     private readonly float[][] _scores; // per worker, one context's worth
-    private readonly float[][] _row;    // per worker, one head's key or value widened from F16
-    private readonly float[][] _qHalf;  // per worker, the query rounded through F16
     private readonly float[][] _lanes;  // per worker, V·p partial sums: one head row per accumulator lane
+    private readonly F16AttentionTiles _f16;
 
     private float[] _q = [];
     private float[] _out = [];
     private ForwardBatch _batch = null!;
     private KvBlockPool _pool = null!;
     private int _layer;
+    private bool _tiled;
 
     public AttentionJob(ModelConfig c, int workers, int maxContext, bool batchInvariant = true)
     {
         _batchInvariant = batchInvariant;
         _c = c;
         _scores = new float[workers][];
-        _row = new float[workers][];
-        _qHalf = new float[workers][];
         _lanes = new float[workers][];
         for (int i = 0; i < workers; i++)
         {
             _lanes[i] = new float[4 * Math.Max(GgmlSimd.Width, 1) * c.HeadDim];
             _scores[i] = new float[maxContext];
-            _row[i] = new float[c.HeadDim];
-            _qHalf[i] = new float[c.HeadDim];
         }
+        _f16 = new F16AttentionTiles(c, workers, maxContext);
     }
+
+    /// <summary>Items of the job set last: (token, head) pairs over an F32 cache, (tile of tokens, KV head) pairs over an F16 one.</summary>
+    public int ItemCount { get; private set; }
 
     public void Set(float[] q, float[] output, ForwardBatch batch, KvBlockPool pool, int layer)
     {
         _q = q; _out = output; _batch = batch; _pool = pool; _layer = layer;
+        _tiled = pool.ElementType == KvElementType.F16;
+        int n = batch.TokenCount;
+        ItemCount = _tiled ? (n + _f16.TokensPerTile - 1) / _f16.TokensPerTile * _c.HeadCountKv : n * _c.HeadCount;
     }
 
     public void Execute(int begin, int end, int worker)
     {
+        if (_tiled)
+        {
+            ExecuteTiles(begin, end, worker);
+            return;
+        }
         int heads = _c.HeadCount, hd = _c.HeadDim, kvDim = _c.KvDim, qDim = _c.QDim;
         int group = heads / _c.HeadCountKv, bs = _pool.BlockSize;
         float scale = 1.0f / MathF.Sqrt(hd);
         var scores = _scores[worker];
-        var row = _row[worker];
         var entries = _batch.TokenEntries;
         var positions = _batch.Positions;
-        bool f16 = _pool.ElementType == KvElementType.F16;
-        float[]? k32 = _pool.KeysF32?[_layer], v32 = _pool.ValuesF32?[_layer];
-        Half[]? k16 = _pool.KeysF16?[_layer], v16 = _pool.ValuesF16?[_layer];
+        float[] k32 = _pool.KeysF32![_layer], v32 = _pool.ValuesF32![_layer];
 
         for (int item = begin; item < end; item++)
         {
@@ -68,50 +76,43 @@ internal sealed class AttentionJob : IParallelJob
             int len = positions[t] + 1; // causal: sees its own position and every earlier one
             int[] blocks = _batch.Sequence(entries[t]).BlockArray;
             var q = new ReadOnlySpan<float>(_q, t * qDim + h * hd, hd);
-            if (f16)
-            {
-                // ggml converts the F32 operand of a product with an F16 tensor to F16 (vec_dot_type);
-                // rounding q and the probabilities the same way keeps us on llama.cpp's numbers.
-                var qh = _qHalf[worker];
-                RoundToHalf(q, qh);
-                q = qh;
-            }
             var s = scores.AsSpan(0, len);
             var keyCells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < len; j++)
-            {
-                int at = keyCells.Next();
-                ReadOnlySpan<float> k;
-                if (f16)
-                {
-                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(k16, at, hd), row);
-                    k = row;
-                }
-                else k = new ReadOnlySpan<float>(k32, at, hd);
                 // ggml_vec_dot_f32 (llama.cpp's kq = K·q, one dot per cell), then the soft_max scale.
-                s[j] = (f16 ? TensorPrimitives.Dot(k, q) : GgmlFloatDot.VecDotF32(k, q)) * scale;
-            }
+                s[j] = GgmlFloatDot.VecDotF32(new ReadOnlySpan<float>(k32, keyCells.Next(), hd), q) * scale;
             Softmax.Apply(s);
-            if (f16) RoundToHalf(s, s);
             var o = new Span<float>(_out, t * qDim + h * hd, hd);
-            if (!f16 && GgmlSimd.Width > 0)
+            if (GgmlSimd.Width > 0)
             {
-                WeightedValues(s, blocks, bs, kvDim, kvOff, v32!, o, _lanes[worker], tinyBlas: !_batchInvariant && _batch.TokenCount >= 2 && hd % 4 == 0);
+                WeightedValues(s, blocks, bs, kvDim, kvOff, v32, o, _lanes[worker], tinyBlas: !_batchInvariant && _batch.TokenCount >= 2 && hd % 4 == 0);
                 continue;
             }
             o.Clear();
             var valueCells = new KvCellCursor(blocks, bs, kvDim, kvOff);
             for (int j = 0; j < len; j++)
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v32, valueCells.Next(), hd), s[j], o, o);
+        }
+    }
+
+    /// <summary>
+    /// F16 cache: item = (tile of <see cref="F16AttentionTiles.TokensPerTile"/> batch tokens, KV head). A tile's tokens
+    /// that belong to different sequences (decode batches) are run one sequence at a time.
+    /// </summary>
+    private void ExecuteTiles(int begin, int end, int worker)
+    {
+        int kvHeads = _c.HeadCountKv, perTile = _f16.TokensPerTile, n = _batch.TokenCount;
+        var entries = _batch.TokenEntries;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item / kvHeads, kvHead = item % kvHeads;
+            int t1 = Math.Min(n, (tile + 1) * perTile);
+            for (int t0 = tile * perTile; t0 < t1;)
             {
-                int at = valueCells.Next();
-                ReadOnlySpan<float> v;
-                if (f16)
-                {
-                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(v16, at, hd), row);
-                    v = row;
-                }
-                else v = new ReadOnlySpan<float>(v32, at, hd);
-                TensorPrimitives.MultiplyAdd(v, s[j], o, o);
+                int run = t0 + 1;
+                while (run < t1 && entries[run] == entries[t0]) run++;
+                _f16.Run(worker, _q, _out, _batch, _pool, _layer, t0, run, kvHead);
+                t0 = run;
             }
         }
     }
@@ -208,10 +209,5 @@ internal sealed class AttentionJob : IParallelJob
                     : GgmlSimd.ReduceAddHadd((v0 + Vector256.Create((ReadOnlySpan<float>)l[16..])) + (Vector256.Create((ReadOnlySpan<float>)l[8..]) + Vector256.Create((ReadOnlySpan<float>)l[24..])));
             }
         }
-    }
-
-    private static void RoundToHalf(ReadOnlySpan<float> x, Span<float> y)
-    {
-        for (int i = 0; i < x.Length; i++) y[i] = (float)(Half)x[i];
     }
 }

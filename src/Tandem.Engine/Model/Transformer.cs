@@ -205,7 +205,7 @@ public sealed class Transformer : IDisposable
             StoreKv(batch, pool!, l);
 
             _attention.Set(_q, _att, batch, pool!, l);
-            _team.Run(_attention, n * _c.HeadCount, 1);
+            _team.Run(_attention, _attention.ItemCount, 1);
             _matmul.Run(L.Wo, _att, _xb2, n);
             TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
 
