@@ -29,6 +29,11 @@ public sealed record GenerationRequest
     /// </summary>
     public JsonGrammar? StructuredOutput { get; init; }
     /// <summary>
+    /// Tool calls enforced where the reply writes them (tool_choice "auto"): free text until the format's call marker,
+    /// then the call's grammar until it ends. Ignored when <see cref="StructuredOutput"/> is set. Null: none.
+    /// </summary>
+    public ToolCallSyntax? ToolCalls { get; init; }
+    /// <summary>
     /// The trace span this request runs under (OpenTelemetry), which a cluster frontend passes to its workers so their
     /// spans join the request's trace; default: none.
     /// </summary>

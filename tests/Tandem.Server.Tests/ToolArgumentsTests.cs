@@ -20,7 +20,7 @@ public sealed class ToolArgumentsTests
          "detail":{"enum":["low","high"]}},"required":["city","days","metric"],"additionalProperties":false}
         """;
 
-    private static string Template(string name) =>
+    internal static string Template(string name) =>
         Path.Combine(TestPaths.RepoRoot, "tests", "Tandem.Engine.Tests", "Chat", "Jinja", "Fixtures", "templates", name);
 
     [Theory]

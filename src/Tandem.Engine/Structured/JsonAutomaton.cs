@@ -323,6 +323,13 @@ internal sealed class JsonAutomaton
                 Set(at + 1, ArrayAfterItem);
                 break;
             default: // objects: a key (free objects) or a value ended
+                if (_f[at + 1] == InValue && _g.Kinds[_f[at]] == NodeKind.Object && _g.Objects[_g.Data[_f[at]]].Variants is { } variants)
+                {
+                    // A tagged union's tag is written: go on as the branch its value names. The literal's frame, just
+                    // popped, still holds where its trie ended (the value's index).
+                    int child = at + FrameInts;
+                    Set(at, variants[_g.Tries[_g.Data[_f[child]]].Terminal(_f[child + 1])]);
+                }
                 Set(at + 1, _f[at + 1] == InKey ? AfterKey : AfterValue);
                 break;
         }

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Text;
 using Tandem.Engine.Sampling;
 using Tandem.Engine.Tokenization;
@@ -109,29 +108,24 @@ public sealed class JsonConstraint : ITokenConstraint
     /// Masks every token that cannot continue the output. Where no token can (a vocabulary that lacks a byte the
     /// grammar needs) only end-of-generation tokens stay: the output ends there, not complete.
     /// </summary>
-    public void MaskLogits(Span<float> logits)
+    public void MaskLogits(Span<float> logits) => TokenMask.Apply(logits, AllowedTokens(), _trie.VocabSize);
+
+    /// <summary>Back to nothing written (a tool-call constraint's next call starts here).</summary>
+    internal void Reset() => _state.Reset();
+
+    /// <summary>
+    /// Takes output bytes that are not a whole token (the end of a token whose start was a tool-call marker); false,
+    /// with the state unchanged, when the grammar refuses one of them.
+    /// </summary>
+    internal bool TryAdvance(ReadOnlySpan<byte> bytes)
     {
-        ulong[] allowed = AllowedTokens();
-        int n = Math.Min(logits.Length, _trie.VocabSize);
-        for (int w = 0, words = (n + 63) >> 6; w < words; w++)
+        _walker.CopyFrom(_state);
+        foreach (byte b in bytes)
         {
-            ulong refused = ~allowed[w];
-            int at = w << 6;
-            if (refused == ulong.MaxValue)
-            {
-                logits.Slice(at, Math.Min(64, n - at)).Fill(float.NegativeInfinity);
-                continue;
-            }
-            while (refused != 0)
-            {
-                int i = at + BitOperations.TrailingZeroCount(refused);
-                if (i >= n) break;
-                logits[i] = float.NegativeInfinity;
-                refused &= refused - 1;
-            }
+            if (!_walker.Advance(b)) return false;
         }
-        // Rows past the tokenizer's vocabulary (padded output layers) are never valid text.
-        if (logits.Length > n) logits[n..].Fill(float.NegativeInfinity);
+        _state.CopyFrom(_walker);
+        return true;
     }
 
     /// <summary>

@@ -37,6 +37,13 @@ public sealed class JsonGrammar
         /// <summary>For each p in [0, n]: the first required property at index p or later; n when none is.</summary>
         public int[] FirstRequiredFrom { get; } = firstRequiredFrom;
         public int Count => ValueNodes.Length;
+
+        /// <summary>
+        /// A tagged union (<c>anyOf</c> of objects told apart by their first property): this shape is the tag alone,
+        /// whose value node is the literals of every branch's tag values; once one is written the object goes on as
+        /// the object node <c>Variants[i]</c>, i the index of that value. Null for a plain object.
+        /// </summary>
+        public int[]? Variants { get; init; }
     }
 
     /// <summary>Compiled grammars kept by schema text; cleared when full (schemas are few in practice).</summary>

@@ -6,8 +6,9 @@ namespace Tandem.Engine.Structured;
 /// <summary>
 /// Turns a JSON Schema into a <see cref="JsonGrammar"/>. Supported: <c>type</c> (one or a list of object, array,
 /// string, number, integer, boolean, null), <c>properties</c>, <c>required</c>, <c>additionalProperties</c>,
-/// <c>items</c>, <c>enum</c>, <c>const</c>, and the annotations that constrain nothing (title, description, ...).
-/// Any other keyword is refused by name rather than silently not enforced.
+/// <c>items</c>, <c>enum</c>, <c>const</c>, <c>anyOf</c>/<c>oneOf</c> of objects told apart by their first property (a
+/// tagged union, such as a tool call whose name picks the schema of its arguments), and the annotations that constrain
+/// nothing (title, description, ...). Any other keyword is refused by name rather than silently not enforced.
 /// </summary>
 /// <remarks>
 /// The grammar generates a subset of what the schema accepts, chosen so that a small automaton can enforce it:
@@ -28,7 +29,7 @@ internal sealed class JsonSchemaCompiler
     private static readonly HashSet<string> Annotations =
         ["title", "description", "$schema", "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly"];
     private static readonly string[] Supported =
-        ["type", "properties", "required", "additionalProperties", "items", "enum", "const"];
+        ["type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "oneOf"];
     private static readonly string[] TypeNames = ["object", "array", "string", "number", "integer", "boolean", "null"];
 
     private readonly List<NodeKind> _kinds = [];
@@ -85,6 +86,8 @@ internal sealed class JsonSchemaCompiler
                 $"(and the annotations {string.Join(", ", Annotations)}).", path, p.Name);
         }
 
+        if (s.TryGetProperty("anyOf", out var branches)) return TaggedUnion(s, "anyOf", branches, path, depth);
+        if (s.TryGetProperty("oneOf", out branches)) return TaggedUnion(s, "oneOf", branches, path, depth);
         var types = Types(s, path);
         if (s.TryGetProperty("enum", out _) || s.TryGetProperty("const", out _))
             return LiteralsNode(s, types, path);
@@ -212,6 +215,70 @@ internal sealed class JsonSchemaCompiler
         for (int i = n - 1; i >= 0; i--) firstRequired[i] = required.Contains(names[i]) ? i : firstRequired[i + 1];
         var keyBytes = names.Select(name => Serialize(name)[1..]).ToList(); // without the opening quote: the trie starts after it
         _objects.Add(new JsonGrammar.ObjectShape(new ByteTrie(keyBytes), [.. nodes], firstRequired));
+        return Add(NodeKind.Object, _objects.Count - 1);
+    }
+
+    /// <summary>
+    /// <c>anyOf</c> / <c>oneOf</c> of object schemas told apart by their first declared property, required in each,
+    /// whose <c>const</c> or <c>enum</c> values no two branches share: the object is written tag first, and the tag's
+    /// value picks the branch the rest must follow (for such branches anyOf and oneOf accept the same values). Other
+    /// unions are refused: a union the first byte cannot tell apart needs more than one automaton at a time.
+    /// </summary>
+    private int TaggedUnion(JsonElement s, string keyword, JsonElement branches, string path, int depth)
+    {
+        string at = $"{path}/{keyword}";
+        JsonSchemaException Refused(string why) => new(
+            $"'{keyword}' (at '{Where(path)}') is supported only as a union of object schemas told apart by their first property " +
+            $"(required in each, with a const or enum that no other branch shares): {why}.", path, keyword);
+        foreach (var p in s.EnumerateObject())
+        {
+            bool objectType = p.Name == "type" && p.Value.ValueKind == JsonValueKind.String && p.Value.ValueEquals("object");
+            if (p.Name != keyword && !Annotations.Contains(p.Name) && !objectType)
+                throw Refused($"'{p.Name}' beside it is not");
+        }
+        if (branches.ValueKind != JsonValueKind.Array || branches.GetArrayLength() == 0)
+            throw Refused("it must be a non-empty array");
+        string? tag = null;
+        var values = new List<byte[]>();
+        var variants = new List<int>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        int i = 0;
+        foreach (var branch in branches.EnumerateArray())
+        {
+            string branchPath = $"{at}/{i++}";
+            if (branch.ValueKind != JsonValueKind.Object || !branch.TryGetProperty("properties", out var props)
+                || props.ValueKind != JsonValueKind.Object || !props.EnumerateObject().Any())
+                throw Refused($"'{branchPath}' declares no properties");
+            var first = props.EnumerateObject().First();
+            if (tag is null) tag = first.Name;
+            else if (first.Name != tag)
+                throw Refused($"'{branchPath}' starts with the property '{first.Name}', the first branch with '{tag}'");
+            bool required = branch.TryGetProperty("required", out var req) && req.ValueKind == JsonValueKind.Array
+                && req.EnumerateArray().Any(r => r.ValueKind == JsonValueKind.String && r.ValueEquals(tag));
+            if (!required)
+                throw Refused($"'{branchPath}' does not require '{tag}'");
+            var tagValues = new List<JsonElement>();
+            if (first.Value.ValueKind == JsonValueKind.Object && first.Value.TryGetProperty("const", out var c)) tagValues.Add(c);
+            else if (first.Value.ValueKind == JsonValueKind.Object && first.Value.TryGetProperty("enum", out var e) && e.ValueKind == JsonValueKind.Array)
+                tagValues.AddRange(e.EnumerateArray());
+            if (tagValues.Count == 0)
+                throw Refused($"'{branchPath}/properties/{Escape(tag)}' has no const or enum");
+            int node = Node(branch, branchPath, depth + 1);
+            if (_kinds[node] != NodeKind.Object)
+                throw Refused($"'{branchPath}' is not only an object");
+            foreach (var value in tagValues)
+            {
+                byte[] bytes = Serialize(value);
+                if (!seen.Add(System.Text.Encoding.UTF8.GetString(bytes)))
+                    throw Refused($"the value {System.Text.Encoding.UTF8.GetString(bytes)} of '{tag}' is in two branches");
+                values.Add(bytes);
+                variants.Add(node);
+            }
+        }
+        // The union's own shape is the tag alone; the value written picks the branch (JsonAutomaton.ChildDone).
+        int literals = Literals(values);
+        var names = new ByteTrie([Serialize(tag!)[1..]]);
+        _objects.Add(new JsonGrammar.ObjectShape(names, [literals], [0, 1]) { Variants = [.. variants] });
         return Add(NodeKind.Object, _objects.Count - 1);
     }
 

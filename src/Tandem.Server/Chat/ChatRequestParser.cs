@@ -36,7 +36,9 @@ internal static class ChatRequestParser
         if (tools.Choice != "none")
         {
             // "required" and a named function are forced: the start of a call after the prompt, the call constrained.
+            // With "auto" a call is constrained where the reply opens one, unless response_format constrains the reply.
             toolCalls = ToolCallPlan.For(prompts.Template.ToolCallFormat, tools);
+            if (structuredOutput is not null) toolCalls = toolCalls with { Auto = null };
             text += toolCalls.ForcedPrefix;
             if (toolCalls.Grammar is not null && structuredOutput is not null)
             {

@@ -7,10 +7,9 @@ using Tandem.Server.Generation;
 namespace Tandem.Server.Chat;
 
 /// <summary>
-/// How a chat request's reply is read for tool calls: the model's format, the text appended to the prompt to force
-/// a call (tool_choice "required" or a named function; empty for "auto") and the text that closes it, the grammar
-/// that then constrains the reply (the call itself, its arguments following the function's <c>parameters</c>), and
-/// whether more than one call is kept.
+/// How a chat request's reply is read for tool calls and constrained: the model's format, the text appended to the
+/// prompt to force a call (tool_choice "required" or a named function; empty for "auto") and the text that closes it,
+/// the grammar of the forced reply, the constraint of an "auto" reply, and whether more than one call is kept.
 /// </summary>
 internal sealed record ToolCallPlan(ToolCallFormat Format, string ForcedPrefix, bool Parallel)
 {
@@ -21,46 +20,77 @@ internal sealed record ToolCallPlan(ToolCallFormat Format, string ForcedPrefix, 
     public JsonGrammar? Grammar { get; init; }
 
     /// <summary>
-    /// The plan for <paramref name="tools"/> (whose choice is not "none"). With "required" or a named function the
-    /// reply is forced to be one call: the prompt ends with the format's call opening, and the reply is constrained
-    /// to the call object — the function's name, then arguments valid for its <c>parameters</c> schema (a JSON
-    /// object where the function declares none). With "required" and several tools the name is one of theirs and
-    /// the arguments any JSON object, since the grammar cannot tie a schema to the name chosen.
-    /// A schema the constraint cannot enforce is a 400 naming its keyword.
+    /// With "auto": the calls the reply may write, enforced from the format's call marker to the call's end
+    /// (<see cref="ToolCallConstraint"/>); null when the reply is forced, or when response_format constrains it instead.
+    /// </summary>
+    public ToolCallSyntax? Auto { get; init; }
+
+    /// <summary>
+    /// The plan for <paramref name="tools"/> (whose choice is not "none"). A call is constrained to the call object:
+    /// a declared function's name, then arguments valid for that function's <c>parameters</c> (a JSON object where it
+    /// declares none) — with several tools a union told apart by the name, so the name chosen picks the schema.
+    /// With "required" or a named function the reply is forced to be one call: the prompt ends with the format's call
+    /// opening and the reply is the call; a schema the constraint cannot enforce is then a 400 naming its keyword.
+    /// With "auto" the reply may be text or calls, and a call is constrained once the model opens it; a tool whose
+    /// schema the constraint cannot enforce then gets arguments that are any JSON object (as vLLM, which enforces none).
     /// </summary>
     public static ToolCallPlan For(ToolCallFormat format, ToolRequest tools)
     {
-        if (tools.Choice == "auto") return new ToolCallPlan(format, "", tools.Parallel);
+        bool auto = tools.Choice == "auto";
         var functions = tools.Tools.Select((tool, i) => (Function: tool.GetProperty("function"), Index: i))
             .Where(t => tools.Function is null || t.Function.GetProperty("name").ValueEquals(tools.Function))
             .ToList();
-        JsonNode arguments = new JsonObject { ["type"] = "object" };
-        if (functions.Count == 1 && functions[0].Function.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object)
-        {
-            StructuredOutputFields.Compile(parameters, $"tools[{functions[0].Index}].function.parameters"); // its errors name the tool
-            arguments = JsonNode.Parse(parameters.GetRawText())!;
-        }
-        var names = new JsonArray([.. functions.Select(f => (JsonNode?)JsonValue.Create(f.Function.GetProperty("name").GetString()))]);
         // Llama 3.x writes the arguments as "parameters"; Hermes/Qwen and Mistral as "arguments".
         string argumentsKey = format == ToolCallFormat.Llama3Json ? "parameters" : "arguments";
-        var call = new JsonObject
+        var branches = new JsonArray();
+        foreach (var (function, index) in functions)
         {
-            ["type"] = "object",
-            ["properties"] = new JsonObject { ["name"] = new JsonObject { ["enum"] = names }, [argumentsKey] = arguments },
-            ["required"] = new JsonArray("name", argumentsKey),
-            ["additionalProperties"] = false,
-        };
+            branches.Add(new JsonObject
+            {
+                ["type"] = "object",
+                ["properties"] = new JsonObject
+                {
+                    ["name"] = new JsonObject { ["const"] = function.GetProperty("name").GetString() },
+                    [argumentsKey] = Arguments(function, $"tools[{index}].function.parameters", auto),
+                },
+                ["required"] = new JsonArray("name", argumentsKey),
+                ["additionalProperties"] = false,
+            });
+        }
+        using var schema = JsonDocument.Parse(new JsonObject { ["anyOf"] = branches }.ToJsonString());
+        var call = StructuredOutputFields.Compile(schema.RootElement, "tools");
+        if (auto)
+            return new ToolCallPlan(format, "", tools.Parallel) { Auto = new ToolCallSyntax(format, call, tools.Parallel) };
         var (prefix, suffix) = format switch
         {
             ToolCallFormat.Hermes => ("<tool_call>\n", "\n</tool_call>"),
             ToolCallFormat.Llama3Json => ("", ""),
             _ => ("[TOOL_CALLS][", "]"),
         };
-        using var schema = JsonDocument.Parse(call.ToJsonString());
-        return new ToolCallPlan(format, prefix, Parallel: false)
+        return new ToolCallPlan(format, prefix, Parallel: false) { ForcedSuffix = suffix, Grammar = call };
+    }
+
+    /// <summary>The schema of a function's arguments: its parameters, or any JSON object.</summary>
+    private static JsonNode Arguments(JsonElement function, string param, bool lenient)
+    {
+        JsonNode anyObject = new JsonObject { ["type"] = "object" };
+        if (!function.TryGetProperty("parameters", out var parameters) || parameters.ValueKind != JsonValueKind.Object)
+            return anyObject;
+        if (!lenient)
         {
-            ForcedSuffix = suffix,
-            Grammar = StructuredOutputFields.Compile(schema.RootElement, "tools"),
-        };
+            StructuredOutputFields.Compile(parameters, param); // its errors name the tool
+        }
+        else
+        {
+            try
+            {
+                JsonGrammar.FromSchema(parameters);
+            }
+            catch (JsonSchemaException)
+            {
+                return anyObject;
+            }
+        }
+        return JsonNode.Parse(parameters.GetRawText())!;
     }
 }

@@ -102,6 +102,28 @@ public static class ClusterProtocol
     public static JsonGrammar? StructuredOutput(Proto.Sampling s) =>
         s.JsonSchema.Length > 0 ? JsonGrammar.FromSchema(s.JsonSchema) : s.JsonObject ? JsonGrammar.JsonObject : null;
 
+    /// <summary>Adds the tool-call constraint to the wire sampling: the format, one call's schema text, and where the output starts.</summary>
+    public static void AddToolCalls(Proto.Sampling s, ToolCallSyntax? tools, int outputStart)
+    {
+        if (tools == null) return;
+        s.ToolCallFormat = tools.Format.ToString();
+        s.ToolCallSchema = tools.Call.Schema ?? throw new ArgumentException("a tool call's grammar has a schema", nameof(tools));
+        s.ToolCallParallel = tools.Parallel;
+        s.OutputStart = outputStart;
+    }
+
+    /// <summary>
+    /// The tool-call constraint of a wire sampling, or null for none; <see cref="ArgumentException"/> for a format this
+    /// process does not know, <see cref="JsonSchemaException"/> for a schema it cannot compile.
+    /// </summary>
+    public static ToolCallSyntax? ToolCalls(Proto.Sampling s)
+    {
+        if (s.ToolCallFormat.Length == 0) return null;
+        if (!Enum.TryParse<Engine.Chat.ToolCallFormat>(s.ToolCallFormat, ignoreCase: false, out var format) || !Enum.IsDefined(format))
+            throw new ArgumentException($"unknown tool call format '{s.ToolCallFormat}'");
+        return new ToolCallSyntax(format, JsonGrammar.FromSchema(s.ToolCallSchema), s.ToolCallParallel);
+    }
+
     public static void AddState(Google.Protobuf.Collections.RepeatedField<ulong> field, Xoshiro256StarStar? state)
     {
         if (state is not { } x) return;

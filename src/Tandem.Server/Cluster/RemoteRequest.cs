@@ -101,6 +101,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             Tracestate = span?.TraceStateString ?? "",
         };
         ClusterProtocol.AddStructuredOutput(w.Sampling, request.StructuredOutput, request.NumPromptTokens);
+        ClusterProtocol.AddToolCalls(w.Sampling, request.ToolCalls, request.NumPromptTokens);
         foreach (int t in request.TokenIds) w.TokenIds.Add(t);
         return w;
     }

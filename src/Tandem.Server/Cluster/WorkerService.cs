@@ -143,6 +143,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 RandomState = ClusterProtocol.State(request.Sampling?.RandomState ?? []),
                 IgnoreEos = request.IgnoreEos,
                 StructuredOutput = request.Sampling is { } s ? ClusterProtocol.StructuredOutput(s) : null,
+                ToolCalls = request.Sampling is { } t ? ClusterProtocol.ToolCalls(t) : null,
                 OutputStart = request.Sampling?.OutputStart ?? 0,
             }, kv);
         }

@@ -98,6 +98,7 @@ internal sealed class ChoiceRun : IDisposable
                         IncludeStopStringInOutput = plan.IncludeStopStringInOutput,
                         IgnoreEos = plan.IgnoreEos,
                         StructuredOutput = plan.StructuredOutput,
+                        ToolCalls = plan.ToolCalls?.Auto,
                         TraceContext = span?.Context ?? default,
                     };
                     try

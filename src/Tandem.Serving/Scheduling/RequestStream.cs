@@ -38,12 +38,14 @@ internal sealed class RequestStream
         Sampler = new Sampler(request.Sampling, vocabSize);
         if (request.StructuredOutput is { } grammar)
             Sampler.Constraint = Constraint = new JsonConstraint(grammar, tokenizer.Vocabulary);
+        else if (request.ToolCalls is { } tools)
+            Sampler.Constraint = Constraint = new ToolCallConstraint(tools, tokenizer.Vocabulary);
         TopLogProbs = Sampler.TopLogProbCount > 0 ? new TokenLogProb[Sampler.TopLogProbCount] : [];
     }
 
     public Sampler Sampler { get; }
-    /// <summary>The structured-output state (null: free text): it masks the sampler's logits and follows every token taken.</summary>
-    public JsonConstraint? Constraint { get; }
+    /// <summary>The structured-output or tool-call state (null: free text): it masks the sampler's logits and follows every token taken.</summary>
+    public ITokenConstraint? Constraint { get; }
     /// <summary>Scratch for the sampler's top alternatives (copied into each TokenOutput).</summary>
     public TokenLogProb[] TopLogProbs { get; }
     public ChannelReader<TokenOutput> Reader => _channel.Reader;

@@ -33,6 +33,7 @@ public sealed class ForwardedRequest
         Sampling = request.Sampling;
         IgnoreEos = request.IgnoreEos;
         StructuredOutput = request.StructuredOutput;
+        ToolCalls = request.ToolCalls;
         TraceContext = request.TraceContext;
         Handle = new RequestHandle(request.Id, _stream.Reader, _stream.Completion, () =>
         {
@@ -50,6 +51,8 @@ public sealed class ForwardedRequest
     public bool IgnoreEos { get; }
     /// <summary>Structured output, enforced by the workers (null: free text).</summary>
     public JsonGrammar? StructuredOutput { get; }
+    /// <summary>Tool calls enforced by the workers where the reply writes them (null: none).</summary>
+    public ToolCallSyntax? ToolCalls { get; }
     /// <summary>The request's trace span, the parent of the frontend's calls to workers (default: not traced).</summary>
     public System.Diagnostics.ActivityContext TraceContext { get; }
     /// <summary>The random state after the last token received (null: greedy, or none yet).</summary>

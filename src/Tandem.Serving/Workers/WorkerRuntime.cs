@@ -137,6 +137,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
             Sampling = w.Sampling,
             IgnoreEos = w.IgnoreEos,
             StructuredOutput = w.StructuredOutput,
+            ToolCalls = w.ToolCalls,
         };
         RequestAdmission.Validate(request, Config.VocabSize, MaxContext, KvBlocksTotal, BlockSize);
         RequestStream stream;
@@ -155,7 +156,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
             if ((uint)w.OutputStart > (uint)w.TokenIds.Length)
                 throw new RequestRejectedException($"the output start {w.OutputStart} is outside the request's {w.TokenIds.Length} tokens");
             if (!constraint.TryAcceptAll(w.TokenIds.AsSpan(w.OutputStart)))
-                throw new RequestRejectedException("the tokens generated so far are not valid structured output for the request's grammar");
+                throw new RequestRejectedException("the tokens generated so far are not valid structured output (or tool calls) for the request's grammar");
         }
         var r = new Request(w.Id, w.TokenIds, w.MaxTokens, Interlocked.Increment(ref _arrivals), Now) { Stream = stream };
         var handle = new RequestHandle(w.Id, stream.Reader, stream.Completion, () =>
@@ -350,6 +351,8 @@ public sealed record WorkerRequest
     public bool IgnoreEos { get; init; }
     /// <summary>Structured output (null: free text); its state is rebuilt from the tokens at <see cref="OutputStart"/> on.</summary>
     public JsonGrammar? StructuredOutput { get; init; }
+    /// <summary>Tool calls enforced where the reply writes them (null: none); rebuilt from the tokens like <see cref="StructuredOutput"/>.</summary>
+    public ToolCallSyntax? ToolCalls { get; init; }
     /// <summary>Where the output begins in <see cref="TokenIds"/> (the original prompt's length).</summary>
     public int OutputStart { get; init; }
 }

@@ -14,7 +14,7 @@ namespace Tandem.Engine.Tests.Structured;
 /// </summary>
 public sealed class ConstrainedSamplingTests
 {
-    private static readonly Dictionary<string, Lazy<Vocabulary>> Vocabularies = new()
+    internal static readonly Dictionary<string, Lazy<Vocabulary>> Vocabularies = new()
     {
         ["stories260K"] = new(() => Load(TestPaths.Model("stories260K.gguf"))),
         ["llama-spm"] = new(() => Load(TestPaths.Vocab("ggml-vocab-llama-spm.gguf"))),
@@ -28,7 +28,7 @@ public sealed class ConstrainedSamplingTests
     }
 
     /// <summary>One constrained sequence sampled from random logits: its text, and whether it ended with end of sequence.</summary>
-    private static (string Text, bool Stopped) SampleOne(Vocabulary vocab, JsonGrammar grammar, int seed, int maxTokens)
+    internal static (string Text, bool Stopped) SampleOne(Vocabulary vocab, JsonGrammar grammar, int seed, int maxTokens)
     {
         var rng = new Random(seed);
         // Random logits: a per-run preference for each token plus fresh noise each step. Some runs favour tokens that
