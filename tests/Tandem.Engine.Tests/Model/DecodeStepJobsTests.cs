@@ -9,7 +9,7 @@ namespace Tandem.Engine.Tests.Model;
 /// A batched decode step costs the thread team a wake-up and a wait per job, and work left on the calling thread
 /// between jobs runs on one core. At 16 sequences a layer must run as ten team jobs: Q/K/V as one matmul (norm inside
 /// its quantisation job), biases/RoPE/KV store, attention, the output projection (two), gate and up as one matmul (two),
-/// the down projection with the SwiGLU inside its quantisation (two). Before: fourteen, with the residual adds, norms, RoPE, KV store
+/// the down projection with the SwiGLU inside its quantisation (two). Before: fifteen, with the residual adds, norms, RoPE, KV store
 /// and SwiGLU on the calling thread.
 /// </summary>
 public class DecodeStepJobsTests
