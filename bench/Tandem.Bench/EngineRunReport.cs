@@ -29,7 +29,8 @@ public sealed record EngineRunReport(
     public const string TandemEngine = "tandem";
     public const string BundleEngine = "llamasharp";
 
-    private static readonly JsonSerializerOptions Json = new()
+    /// <summary>The bench's JSON settings (snake_case, indented), shared by its raw records.</summary>
+    internal static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,

@@ -10,6 +10,7 @@ const string Usage = """
     usage: Tandem.Bench engine <file.gguf> [<file.gguf> ...] [--threads N] [--pp N] [--tg N] [--reps N]
                                 [--kv f32|f16] [--tg-from-empty] [--no-bundle] [--json FILE]
            Tandem.Bench batch  <file.gguf> [--threads N] [--batch 1,4,16,64] [--ctx N] [--steps N] [--reps N]
+                                [--kv f32|f16] [--no-bundle] [--json FILE]
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
            Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
@@ -19,7 +20,8 @@ const string Usage = """
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
               times Tandem alone; --json writes every repetition's rate and the machine state to FILE
       kv:     KV export/import of a --ctx-token sequence (default 512 here): bytes per token, GB/s
-      batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16)
+      batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16);
+              --json writes each batch size's rates and the load average when it ran to FILE
       kernels: Tandem's matmul alone, 1 thread, R x C random weights (default 576 x 1536) of each type, every kernel
               path this machine has and the four-token dot used before them: ns per 32 products, thread CPU time
       attention: one layer of attention alone (SmolLM-135M's heads), 1 thread, F32 and F16 caches: prefill of --pp
@@ -106,21 +108,33 @@ switch (mode)
         return 0;
     }
     case "batch":
+    {
+        var entries = new List<BatchRunReport.Entry>();
+        string started = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+        Console.WriteLine(Inv($"CPU {MachineInfo.CpuModel}; Tandem on .NET {MachineInfo.DotnetIsa}; KV {kv}"));
         foreach (var f in files)
         {
             Console.WriteLine(Inv($"{Path.GetFileName(f)}: decode with B sequences of {ctx} tokens, {steps} steps"));
-            Console.WriteLine("| B | Tandem tok/s | llama.cpp tok/s | ratio | Tandem speed-up over B=1 | llama.cpp speed-up over B=1 |");
-            Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
+            Console.WriteLine("| B | Tandem tok/s | llama.cpp tok/s | ratio | Tandem speed-up over B=1 | llama.cpp speed-up over B=1 | load average |");
+            Console.WriteLine("|---:|---:|---:|---:|---:|---:|---|");
             double t1 = 0, l1 = 0;
             foreach (int b in batches)
             {
-                double l = llama.DecodeBatchTokPerSec(f, threads, b, ctx, steps);
+                string load = MachineInfo.LoadAverage;
+                double l = bundle ? llama.DecodeBatchTokPerSec(f, threads, b, ctx, steps) : double.NaN;
                 double t = tandem.DecodeBatchTokPerSec(f, threads, b, ctx, steps);
                 if (b == batches[0]) { t1 = t; l1 = l; }
-                Console.WriteLine(Inv($"| {b} | {t:F1} | {l:F1} | {t / l:F2} | {t / t1:F2} | {l / l1:F2} |"));
+                entries.Add(new(Path.GetFileName(f), b, t, bundle ? l : null, load));
+                Console.WriteLine(bundle
+                    ? Inv($"| {b} | {t:F1} | {l:F1} | {t / l:F2} | {t / t1:F2} | {l / l1:F2} | {load} |")
+                    : Inv($"| {b} | {t:F1} | – | – | {t / t1:F2} | – | {load} |"));
             }
         }
+        if (jsonPath != null)
+            new BatchRunReport(started, MachineInfo.CpuModel, MachineInfo.CpuFlags, MachineInfo.DotnetIsa,
+                bundle ? LlamaCppNative.LoadedLibraryPath : null, threads, ctx, steps, reps, kv, entries).Write(jsonPath);
         return 0;
+    }
     case "kv":
         foreach (var f in files)
             KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
