@@ -83,7 +83,9 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                 outcome = await StreamAsync(decode, location, (w, c) => decode.Client.Decode(w, cancellationToken: c)).ConfigureAwait(false);
             }
             while (outcome == Outcome.Refused); // the KV still waits on the prefill worker: another decode worker pulls it
-            if (!_imported) Release(prefill, kv); // the decode side never confirmed: free the prefill copy now, not at the lease
+            // The decode side never confirmed, or it was lost: free the prefill copy now, not at the lease. A lost decode worker
+            // may have imported the KV and died before its own ReleaseKv reached the holder (a second release does nothing).
+            if (!_imported || outcome == Outcome.Lost) Release(prefill, kv);
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
         }
     }
