@@ -42,10 +42,10 @@ public sealed class ClusterFailureTests
     public async Task A_decode_worker_killed_mid_stream_loses_no_token_and_repeats_none()
     {
         var expected = await LongReferenceAsync();
-        // A short KV lease: KV that the killed worker had reserved on the prefill worker but never pulled is freed by the
-        // lease (the designed path for it), which must come inside the drain limit below. With the default 30 s the
-        // fresh-clone run once found the prefill worker still holding such a sequence after 20 s.
-        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--kv-lease", "8"], frontendArguments: FastDetection);
+        // A lease far beyond the drain limit below: KV on the prefill worker for requests the killed worker had taken is
+        // released by the frontend when it finds that worker lost (the fresh-clone run at cca3d5b once found the prefill
+        // worker still holding such a sequence after 20 s: imported, but the dead worker's confirmation never came).
+        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--kv-lease", "600"], frontendArguments: FastDetection);
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the first decode worker decoding");
 
@@ -55,6 +55,35 @@ public sealed class ClusterFailureTests
         AssertSame(expected, actual);
         Assert.Contains($"decode worker http://{LocalCluster.HostPort(cluster.Decode[0])} is down", cluster.Frontend.Stderr);
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
+    }
+
+    [Fact]
+    public async Task KV_a_killed_decode_worker_imported_but_never_confirmed_is_freed_at_once_not_by_the_lease()
+    {
+        // The decode worker's confirmation (ReleaseKv) is lost on the way, as when it dies right after importing; the lease
+        // is far beyond the wait below, so only the frontend's release on finding the worker lost frees the prefill copy.
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600"]);
+        using var decode0 = await LocalCluster.StartWorkerAsync("decode", 1);
+        using var decode1 = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await ReleaseDroppingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
+            "--prefill-workers", relay.HostPort, "--decode-workers", $"{LocalCluster.HostPort(decode0)},{LocalCluster.HostPort(decode1)}"]);
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await WaitReadyAsync(http);
+        var body = ClusterWorkload.Request(0, 480);
+        body["ignore_eos"] = true; // long enough to be still decoding when the worker is killed
+
+        var run = ClusterWorkload.RunAsync(http, body);
+        await relay.Dropped.WaitAsync(WaitLimit); // imported, confirmation lost
+        relay.StopDropping();
+        var decoding = (await WorkerHealthAsync(decode0)).GetProperty("kv_blocks_used").GetInt32() > 0 ? decode0 : decode1;
+        decoding.KillHard();
+        var (text, finish) = await run;
+
+        Assert.Equal("length", finish);
+        Assert.Equal(await ClusterWorkload.RunAsync(http, body), (text, finish)); // undisturbed, greedy: the same stream
+        await LocalCluster.AssertPoolEmptyAsync(prefill, DrainLimit);
+        Assert.Equal(0, (await WorkerHealthAsync(prefill)).GetProperty("kv_lease_expiries").GetInt32());
     }
 
     [Fact]

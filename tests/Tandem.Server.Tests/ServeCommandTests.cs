@@ -26,6 +26,7 @@ public sealed class ServeCommandTests
     [InlineData("--role frontend --cluster-token t --worker-timeout -2", "--worker-timeout must be between")]
     [InlineData("--role prefill --cluster-token t --kv-transport shm", "--kv-transport goes with --role decode")]
     [InlineData("--role decode --cluster-token t --kv-transport tcp", "'tcp'")]
+    [InlineData("--role prefill --cluster-token t --kv-overlap", "--kv-overlap goes with --role frontend")]
     [InlineData("--api-key-file /no/such/keys.txt", "--api-key-file: cannot read '/no/such/keys.txt'")]
     [InlineData("--max-waiting-requests 0", "--max-waiting-requests must be at least 1")]
     [InlineData("--slo-ttft -1", "--slo-ttft must be between 0 and 86400 seconds")]

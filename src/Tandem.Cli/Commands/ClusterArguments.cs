@@ -17,7 +17,8 @@ internal sealed record ClusterArguments(
     string? Token,
     TimeSpan WorkerTimeout,
     TimeSpan KvLease,
-    KvTransport KvTransport)
+    KvTransport KvTransport,
+    bool KvOverlap = false)
 {
     public bool IsWorker => Role is "prefill" or "decode";
     public WorkerRole WorkerRole => Role == "prefill" ? WorkerRole.Prefill : WorkerRole.Decode;
@@ -26,6 +27,8 @@ internal sealed record ClusterArguments(
     {
         if (kvTransportGiven && Role != "decode")
             throw new CliUsageException("--kv-transport goes with --role decode (the decode worker pulls the KV; a prefill worker offers every transport)");
+        if (KvOverlap && Role != "frontend")
+            throw new CliUsageException("--kv-overlap goes with --role frontend (the frontend starts the decode side early; workers need no flag)");
         bool lists = PrefillWorkers.Count > 0 || DecodeWorkers.Count > 0;
         if (lists && Role != "frontend")
             throw new CliUsageException("--prefill-workers / --decode-workers go with --role frontend");

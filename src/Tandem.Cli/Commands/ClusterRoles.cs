@@ -25,12 +25,13 @@ internal static class ClusterRoles
             MaxContext = options.MaxContext,
             Routing = options.Routing,
             CacheOverlapWeight = options.CacheOverlapWeight,
+            KvOverlap = cluster.KvOverlap,
             Log = m => console.Error.WriteLine(m),
         });
         await using var server = TandemServer.Create(engine, listen);
         await server.StartAsync(cancellation);
         console.Out.WriteLine($"model: {listen.Api.ServedModelName} ({lm.Config.ArchitectureName}, {lm.Config.BlockCount} layers, fingerprint {engine.Fingerprint})");
-        console.Out.WriteLine($"role: frontend | max context {engine.MaxContext} | worker timeout {cluster.WorkerTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
+        console.Out.WriteLine($"role: frontend | max context {engine.MaxContext} | worker timeout {cluster.WorkerTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s | KV {(cluster.KvOverlap ? "pulled while prefilling (--kv-overlap)" : "pulled after prefill")}");
         console.Out.WriteLine($"  prefill workers: {Listed(cluster.PrefillWorkers)}");
         console.Out.WriteLine($"  decode workers:  {Listed(cluster.DecodeWorkers)}");
         console.Out.WriteLine(server.Api.Chat.Describe());

@@ -80,6 +80,10 @@ public static class ServeCommand
             DefaultValueFactory = _ => "grpc",
         };
         kvTransport.AcceptOnlyFromAmong("grpc", "shm", "auto");
+        var kvOverlap = new Option<bool>("--kv-overlap")
+        {
+            Description = "Frontend: start each request's decode side when its prefill starts, so the decode worker reserves the blocks and pulls each chunk's KV while later chunks (--prefill-token-target on the prefill workers) are computed. Off: the pull starts after the prefill (the default; see docs/experiments/scale-out.md)",
+        };
         var planFile = new Option<string?>("--plan") { Description = "Start the placement a plan.json from 'tandem plan' chose (sets --mode, the instance counts, their cores, --prefill-token-target and --chunk-budget)" };
         var replanWindow = new Option<double>("--replan-window") { Description = "With --plan: seconds of traffic (rate, prompt and answer lengths) compared with what the plan was made for", DefaultValueFactory = _ => new ReplanOptions().WindowSeconds };
         var replanThreshold = new Option<double>("--replan-threshold") { Description = "With --plan: relative drift of the rate or a mean length (0.25 = 25%) that re-runs the planner; its recommendation goes to the log, /metrics and GET /plan", DefaultValueFactory = _ => new ReplanOptions().Threshold };
@@ -129,7 +133,7 @@ public static class ServeCommand
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
             model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, kvDiskDir, kvDiskSize, kvDiskPolicy, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
-            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport,
+            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport, kvOverlap,
         };
         var access = new AccessArguments();
         foreach (var option in access.All) command.Options.Add(option);
@@ -176,7 +180,8 @@ public static class ServeCommand
                 parse.GetValue(clusterToken) ?? Environment.GetEnvironmentVariable(ClusterToken.EnvironmentVariable),
                 Seconds(parse.GetValue(workerTimeout), "--worker-timeout"),
                 Seconds(parse.GetValue(kvLease), "--kv-lease"),
-                Enum.Parse<KvTransport>(parse.GetValue(kvTransport)!, ignoreCase: true));
+                Enum.Parse<KvTransport>(parse.GetValue(kvTransport)!, ignoreCase: true),
+                parse.GetValue(kvOverlap));
             cluster.Validate(servingMode, parse.GetResult(mode) is { Implicit: false }, parse.GetResult(kvTransport) is { Implicit: false });
             var replanOptions = new ReplanOptions { WindowSeconds = parse.GetValue(replanWindow), Threshold = parse.GetValue(replanThreshold) };
             try { replanOptions.Validate(); }

@@ -13,11 +13,18 @@ namespace Tandem.Engine.KvCache;
 /// </summary>
 public static class KvTransfer
 {
-    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model)
+    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model) => HeaderFor(sequence, model, sequence.Length);
+
+    /// <summary>
+    /// The header of a payload of the first <paramref name="tokens"/> tokens of <paramref name="sequence"/>, which may not
+    /// hold them all yet: a prompt still being prefilled, whose records are sent as its blocks are computed.
+    /// </summary>
+    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model, int tokens)
     {
         var pool = sequence.Pool;
-        if (sequence.Length == 0) throw new ArgumentException("cannot export an empty sequence", nameof(sequence));
-        return new KvPayloadHeader(model, pool.ElementType, pool.BlockSize, pool.Layers, pool.KvDim, sequence.Length, pool.BlockSize);
+        if (tokens <= 0) throw new ArgumentException("cannot export an empty sequence", nameof(sequence));
+        if (tokens > sequence.Capacity) throw new ArgumentOutOfRangeException(nameof(tokens), $"the sequence has room for {sequence.Capacity} tokens, not {tokens}");
+        return new KvPayloadHeader(model, pool.ElementType, pool.BlockSize, pool.Layers, pool.KvDim, tokens, pool.BlockSize);
     }
 
     /// <summary>Writes the whole payload of <paramref name="sequence"/> to <paramref name="destination"/>.</summary>

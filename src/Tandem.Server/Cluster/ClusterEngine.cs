@@ -322,4 +322,9 @@ public sealed record ClusterEngineOptions
     public EntryRouting Routing { get; init; } = EntryRouting.CacheAware;
     /// <summary>Cache-aware routing: the weight of a prompt's uncached tokens against a worker's queued tokens (<c>--cache-overlap-weight</c>).</summary>
     public double CacheOverlapWeight { get; init; } = 1.0;
+    /// <summary>
+    /// <c>--kv-overlap</c>: start each request's decode side when its prefill starts, so the decode worker pulls the KV block
+    /// by block while later prompt chunks are computed (off: the pull starts once the prefill has ended).
+    /// </summary>
+    public bool KvOverlap { get; init; }
 }

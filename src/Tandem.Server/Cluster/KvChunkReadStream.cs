@@ -28,6 +28,14 @@ internal sealed class KvChunkReadStream(IAsyncStreamReader<Proto.KvChunk> chunks
         return n;
     }
 
+    /// <summary>After the payload: reads on to the end of the call for the token an overlapped pull ends with (null: none came).</summary>
+    public Proto.Token? ReadNextToken()
+    {
+        while (chunks.MoveNext(cancellation).GetAwaiter().GetResult())
+            if (chunks.Current.NextToken is { } token) return token;
+        return null;
+    }
+
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override bool CanRead => true;

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Serving.Scheduling;
+using Tandem.Serving.Workers;
 using Proto = Tandem.Server.Cluster.Protocol;
 
 namespace Tandem.Server.Cluster;
@@ -13,12 +14,20 @@ namespace Tandem.Server.Cluster;
 /// loop reserved (<see cref="KvTransfer.ImportInto"/>, no whole copy in memory); on one host (--kv-transport shm|auto), ShareKv has the holder write the same payload
 /// to a shared-memory file, which this side maps and imports. Either way the checksum is verified before the sequence
 /// is usable, and ReleaseKv then lets the holder free its copy (and the file). A broken or corrupt transfer throws,
-/// and the request is recomputed.
+/// and the request is recomputed. KV announced while its prefill runs (--kv-overlap, <paramref name="overlapped"/>) comes
+/// block by block as the prefill computes it, and brings the token the prefill sampled after it (<see cref="NextToken"/>).
 /// </summary>
-internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kvId, string address, KvPuller puller) : IKvSource
+internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kvId, string address, KvPuller puller, bool overlapped = false) : IKvSource
 {
     /// <summary>Longest a pull may take before it counts as failed (a stalled holder must not hold the request's blocks forever).</summary>
     public static readonly TimeSpan PullTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The pull's deadline: none for an overlapped one, which waits for the prefill to compute the prompt (minutes for a long
+    /// one on a busy CPU). It is no less bounded: the frontend cancels the Decode call (and so this pull) as soon as the
+    /// prefill call ends without KV, and a holder that dies breaks the stream.
+    /// </summary>
+    private DateTime? Deadline => overlapped ? null : DateTime.UtcNow + PullTimeout;
 
     private readonly TaskCompletionSource _pulled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -29,6 +38,11 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
     public Task Pulled => _pulled.Task;
 
     public bool IsRemote => true;
+
+    /// <summary>Pulled while its prefill runs: the KV holds every token of the request, and the next one comes with it.</summary>
+    public bool Overlapped => overlapped;
+
+    public PrefilledToken? NextToken { get; private set; }
 
     public long PullInto(KvSequence reserved, ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation)
     {
@@ -57,9 +71,10 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
 
     private long PullStream(KvSequence reserved, ModelFingerprint model, CancellationToken cancellation)
     {
-        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId }, deadline: DateTime.UtcNow + PullTimeout, cancellationToken: cancellation);
+        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId, Overlap = overlapped }, deadline: Deadline, cancellationToken: cancellation);
         using var stream = new KvChunkReadStream(call.ResponseStream, cancellation);
         KvTransfer.ImportInto(reserved, model, stream);
+        if (overlapped) NextToken = Next(stream.ReadNextToken(), reserved);
         puller.CountStreamed();
         return stream.BytesRead;
     }
@@ -71,7 +86,7 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         Proto.ShareKvReply reply;
         try
         {
-            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host }, deadline: DateTime.UtcNow + PullTimeout, cancellationToken: cancellation);
+            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host, Overlap = overlapped }, deadline: Deadline, cancellationToken: cancellation);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
         {
@@ -83,6 +98,7 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         try
         {
             long bytes = SharedKvFile.ImportInto(reply.Path, reserved, model);
+            if (overlapped) NextToken = Next(reply.NextToken, reserved);
             puller.CountShared();
             return bytes;
         }
@@ -90,6 +106,16 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         {
             return Unshared($"cannot map {reply.Path}: {e.Message}");
         }
+    }
+
+    /// <summary>The token an overlapped pull ends with, checked: it must come, right after the KV's tokens.</summary>
+    private PrefilledToken Next(Proto.Token? token, KvSequence imported)
+    {
+        if (token is null)
+            throw new KvPayloadException($"KV {kvId} from {address} was pulled while its prefill ran but came without the token sampled after it");
+        if (token.Position != imported.Length)
+            throw new KvPayloadException($"KV {kvId} from {address} holds {imported.Length} tokens but the token sampled after it is at position {token.Position}");
+        return new PrefilledToken(token.TokenId, ClusterProtocol.State(token.RandomState));
     }
 
     private long? Unshared(string why)

@@ -15,7 +15,9 @@ namespace Tandem.Server.Cluster;
 /// (killed process, broken stream, failed checksum, preemption), the request goes back to prefill with the tokens
 /// it already streamed appended; tokens a worker sends again are dropped by position, so the client's stream has
 /// no gap and no repeat. A worker that is shutting down refuses new calls, and the call goes to another worker of its
-/// role (nothing to recompute). When no worker of a role is left, the client gets an error saying so.
+/// role (nothing to recompute). When no worker of a role is left, the client gets an error saying so. With
+/// <c>--kv-overlap</c> the Decode call starts as soon as the prefill worker announces the KV (its prefill started), so
+/// the decode worker pulls each block while later chunks are computed; its stream is read once the prefill has ended.
 /// </summary>
 internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest request)
 {
@@ -31,6 +33,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
 
     private FinishReason _reason;
     private Proto.KvHeld? _held;
+    private OverlappedDecode? _early;
     private bool _imported;
     private int _refusals;
 
@@ -43,6 +46,10 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         catch (Exception e)
         {
             request.Fail(e, engine.Now);
+        }
+        finally
+        {
+            DropEarlyDecode();
         }
     }
 
@@ -59,12 +66,14 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             RemoteWorker prefill;
             do
             {
+                DropEarlyDecode(); // a refused or lost prefill's announcement: that KV will never come
                 prefill = engine.PickPrefill(request)
                     ?? throw new InvalidOperationException("no prefill worker is left in the cluster: the request cannot go on (new requests get 503 until one joins)");
                 outcome = await StreamAsync(prefill, null, (w, c) => prefill.Client.Prefill(w, cancellationToken: c)).ConfigureAwait(false);
             }
             while (outcome == Outcome.Refused);
             if (outcome != Outcome.Lost && !request.IsCancelRequested) ClusterEngine.NotePrefilled(prefill, request.TokenIdSpan[..(request.NumTokens - 1)]);
+            if (outcome != Outcome.Held) DropEarlyDecode();
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
             if (outcome == Outcome.Lost) continue;
 
@@ -73,6 +82,15 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             var location = new Proto.KvLocation { Address = prefill.Address, KvId = kv.KvId, Tokens = kv.Tokens };
             do
             {
+                if (_early is { } early)
+                {
+                    // Started when the prefill did: its pull may be all but done.
+                    _early = null;
+                    _imported = false;
+                    outcome = await StreamAsync(early.Worker, early.Location, (_, _) => early.Call).ConfigureAwait(false);
+                    early.Dispose();
+                    continue;
+                }
                 var decode = engine.PickDecode(kv.Tokens + 1);
                 if (decode == null)
                 {
@@ -83,9 +101,32 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                 outcome = await StreamAsync(decode, location, (w, c) => decode.Client.Decode(w, cancellationToken: c)).ConfigureAwait(false);
             }
             while (outcome == Outcome.Refused); // the KV still waits on the prefill worker: another decode worker pulls it
-            if (!_imported) Release(prefill, kv); // the decode side never confirmed: free the prefill copy now, not at the lease
+            // The decode side never confirmed, or it was lost: free the prefill copy now, not at the lease. A lost decode worker
+            // may have imported the KV and died before its own ReleaseKv reached the holder (a second release does nothing).
+            if (!_imported || outcome == Outcome.Lost) Release(prefill, kv);
             if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
         }
+    }
+
+    /// <summary>
+    /// The prefill worker announced the request's KV (--kv-overlap): starts the Decode call now, for the decode worker to
+    /// reserve the blocks and pull them as the prefill computes them. Null when no decode worker is up (the usual path after
+    /// prefill then says so).
+    /// </summary>
+    private OverlappedDecode? StartEarlyDecode(RemoteWorker prefill, Proto.KvHeld started)
+    {
+        var decode = engine.PickDecode(started.Tokens + 1);
+        if (decode == null) return null;
+        var location = new Proto.KvLocation { Address = prefill.Address, KvId = started.KvId, Tokens = started.Tokens, Overlapped = true };
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(request.Cancelled, decode.Lost);
+        return new OverlappedDecode(decode, location, decode.Client.Decode(Wire(location, null), cancellationToken: cancel.Token), cancel);
+    }
+
+    /// <summary>Cancels a Decode call started early whose KV will not come (the prefill finished at its first token, or was lost).</summary>
+    private void DropEarlyDecode()
+    {
+        _early?.Dispose();
+        _early = null;
     }
 
     private Proto.GenerateRequest Wire(Proto.KvLocation? kv, Activity? span)
@@ -99,6 +140,8 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             Kv = kv,
             Traceparent = span is null ? "" : TraceParent.Format(span.Context),
             Tracestate = span?.TraceStateString ?? "",
+            // The first token then comes from the prefill and the next from decode: only worth it with two or more to go.
+            KvOverlap = kv == null && engine.Options.KvOverlap && request.RemainingTokens >= 2,
         };
         ClusterProtocol.AddStructuredOutput(w.Sampling, request.StructuredOutput, request.NumPromptTokens);
         ClusterProtocol.AddToolCalls(w.Sampling, request.ToolCalls, request.NumPromptTokens);
@@ -138,6 +181,9 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                 {
                     case Proto.WorkerEvent.EventOneofCase.Token:
                         if (Accept(e.Token, top) is { } end) { _reason = end; return Outcome.Finished; } // leaving cancels the call
+                        break;
+                    case Proto.WorkerEvent.EventOneofCase.KvStarted:
+                        _early ??= StartEarlyDecode(worker, e.KvStarted);
                         break;
                     case Proto.WorkerEvent.EventOneofCase.KvHeld:
                         _held = e.KvHeld;
@@ -207,6 +253,21 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         var end = request.AcceptToken(t.Position, t.TokenId, new TokenLogProb(t.TokenId, t.Logprob), top.AsSpan(0, n), now, out bool duplicate);
         if (!duplicate) request.RandomState = ClusterProtocol.State(t.RandomState);
         return end;
+    }
+
+    /// <summary>A Decode call started while its KV's prefill runs; disposing cancels it (the decode worker then drops the pull).</summary>
+    private sealed class OverlappedDecode(RemoteWorker worker, Proto.KvLocation location, AsyncServerStreamingCall<Proto.WorkerEvent> call,
+        CancellationTokenSource cancel) : IDisposable
+    {
+        public RemoteWorker Worker => worker;
+        public Proto.KvLocation Location => location;
+        public AsyncServerStreamingCall<Proto.WorkerEvent> Call => call;
+
+        public void Dispose()
+        {
+            call.Dispose();
+            cancel.Dispose();
+        }
     }
 
     private static void Release(RemoteWorker prefill, Proto.KvHeld kv) => _ = Task.Run(async () =>

@@ -182,6 +182,8 @@ public sealed class WorkerServer : IAsyncDisposable
             w.WriteNumber("writes_dropped", disk.WritesDropped);
             w.WriteEndObject();
         }
+        if (worker.Role == WorkerRole.Prefill)
+            w.WriteNumber("kv_blocks_sent_early", worker.KvBlocksSentEarly); // --kv-overlap: blocks pulled while their prefill still ran
         if (worker.Role == WorkerRole.Decode)
         {
             w.WriteString("kv_transport", puller.Transport.ToString().ToLowerInvariant());

@@ -84,10 +84,12 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         RequireRole(WorkerRole.Decode, "Decode");
         if (request.Kv is not { } kv || string.IsNullOrEmpty(kv.Address) || string.IsNullOrEmpty(kv.KvId))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "Decode needs the KV's location (kv.address, kv.kv_id)"));
-        if (kv.Tokens != request.TokenIds.Count - 1)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"the KV holds {kv.Tokens} tokens but the request has {request.TokenIds.Count}: it must hold all but the last"));
+        if (kv.Overlapped ? kv.Tokens != request.TokenIds.Count : kv.Tokens != request.TokenIds.Count - 1)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, kv.Overlapped
+                ? $"overlapped KV holds {kv.Tokens} tokens but the request has {request.TokenIds.Count}: it must hold them all"
+                : $"the KV holds {kv.Tokens} tokens but the request has {request.TokenIds.Count}: it must hold all but the last"));
         var inFlight = Admit();
-        return RunAsync(request, new RemoteKvSource(channels.Worker(kv.Address), kv.KvId, kv.Address, puller), inFlight, events, context);
+        return RunAsync(request, new RemoteKvSource(channels.Worker(kv.Address), kv.KvId, kv.Address, puller, kv.Overlapped), inFlight, events, context);
     }
 
     private void RequireRole(WorkerRole role, string call)
@@ -145,6 +147,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 StructuredOutput = request.Sampling is { } s ? ClusterProtocol.StructuredOutput(s) : null,
                 ToolCalls = request.Sampling is { } t ? ClusterProtocol.ToolCalls(t) : null,
                 OutputStart = request.Sampling?.OutputStart ?? 0,
+                KvOverlap = kv?.Overlapped ?? request.KvOverlap,
             }, kv);
         }
         catch (Exception e) when (e is RequestRejectedException or ArgumentException or Engine.Structured.JsonSchemaException)
@@ -157,8 +160,10 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         using var cancel = context.CancellationToken.Register(handle.Cancel); // the frontend went away or cancelled
         using var cut = drain.Deadline.Register(handle.Cancel); // still running when the drain's grace ended: the frontend recomputes it
         var reader = handle.Tokens;
-        int position = request.TokenIds.Count;
+        // Overlapped KV brings the first output token, which the frontend has: this worker's tokens start after it.
+        int position = request.TokenIds.Count + (kv is { Overlapped: true } ? 1 : 0);
         bool importedSent = false;
+        bool startedSent = false;
         try
         {
             while (true)
@@ -169,6 +174,12 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                     importedSent = true;
                     spans.Imported(kv.BytesPulled, kv.PullSeconds);
                     await events.WriteAsync(Imported(kv));
+                }
+                // Announced as soon as the prefill starts, so the frontend starts the decode side's pull meanwhile.
+                if (submission.Started is { IsCompletedSuccessfully: true } started && !startedSent)
+                {
+                    startedSent = true;
+                    await events.WriteAsync(new Proto.WorkerEvent { KvStarted = new Proto.KvHeld { KvId = started.Result.Id, Tokens = started.Result.Tokens } });
                 }
                 while (reader.TryRead(out var t))
                 {
@@ -184,7 +195,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                     return true;
                 }
                 var more = reader.WaitToReadAsync(context.CancellationToken).AsTask();
-                if (submission.Held is { IsCompleted: false } h) await Task.WhenAny(more, h);
+                if (submission.Started is { IsCompleted: false } s && !startedSent) await Task.WhenAny(more, s, submission.Held!);
+                else if (submission.Held is { IsCompleted: false } h) await Task.WhenAny(more, h);
                 else if (kv != null && !importedSent && !kv.Pulled.IsCompleted) await Task.WhenAny(more, kv.Pulled);
                 else await more;
                 if (more.IsCompletedSuccessfully && !more.Result) break; // the stream completed
@@ -236,30 +248,85 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
         RequireRole(WorkerRole.Prefill, "PullKv");
+        if (request.Overlap)
+        {
+            await PullOverlappedAsync(request.KvId, chunks, context);
+            return;
+        }
         var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
         try
         {
             var header = KvTransfer.HeaderFor(sequence, worker.Fingerprint);
-            using var buffer = new MemoryStream();
-            var hash = new XxHash3();
-            buffer.SetLength(KvPayloadHeader.Size);
-            header.Write(buffer.GetBuffer().AsSpan(0, KvPayloadHeader.Size));
-            await SendAsync(chunks, buffer, context);
-            for (int r = 0; r < header.RecordCount; r++)
+            await StreamPayloadAsync(header, (r, buffer, hash) =>
             {
-                buffer.SetLength(0);
                 KvTransfer.WriteRecord(sequence, header, r, buffer, hash);
-                await SendAsync(chunks, buffer, context);
-            }
-            buffer.SetLength(KvPayloadHeader.TrailerSize);
-            hash.GetCurrentHash(buffer.GetBuffer().AsSpan(0, KvPayloadHeader.TrailerSize));
-            await SendAsync(chunks, buffer, context);
+                return Task.CompletedTask;
+            }, chunks, context);
         }
         finally
         {
             worker.EndPull(request.KvId);
         }
     }
+
+    /// <summary>
+    /// Announced KV (--kv-overlap) while its prefill runs: each record (one source block) goes out as soon as the chunk that
+    /// completes it is computed, then the trailer, then the token the prefill sampled after the prompt.
+    /// </summary>
+    private async Task PullOverlappedAsync(string kvId, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
+    {
+        var progress = worker.BeginOverlappedPull(kvId) ?? throw NotHeld(kvId);
+        try
+        {
+            var cancellation = context.CancellationToken;
+            KvPayloadHeader header = default;
+            if (!await progress.WaitForTokensAsync(0, cancellation) || !progress.TryCopy(s => header = KvTransfer.HeaderFor(s, worker.Fingerprint, progress.Tokens), out _))
+                throw PrefillEnded(kvId);
+            await StreamPayloadAsync(header, async (r, buffer, hash) =>
+            {
+                if (!await progress.WaitForTokensAsync((r + 1) * header.RecordTokens, cancellation)
+                    || !progress.TryCopy(s => KvTransfer.WriteRecord(s, header, r, buffer, hash), out bool early))
+                    throw PrefillEnded(kvId);
+                if (early) worker.CountBlockSentEarly();
+            }, chunks, context);
+            var next = await progress.WaitForHoldAsync(cancellation) ?? throw PrefillEnded(kvId);
+            await chunks.WriteAsync(new Proto.KvChunk { NextToken = NextTokenWire(next, progress.Tokens) });
+        }
+        finally
+        {
+            worker.EndPull(kvId);
+        }
+    }
+
+    /// <summary>The engine's transfer payload as chunks: the header, each record as <paramref name="writeRecord"/> makes it, the checksum trailer.</summary>
+    private static async Task StreamPayloadAsync(KvPayloadHeader header, Func<int, MemoryStream, XxHash3, Task> writeRecord,
+        IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
+    {
+        using var buffer = new MemoryStream();
+        var hash = new XxHash3();
+        buffer.SetLength(KvPayloadHeader.Size);
+        header.Write(buffer.GetBuffer().AsSpan(0, KvPayloadHeader.Size));
+        await SendAsync(chunks, buffer, context);
+        for (int r = 0; r < header.RecordCount; r++)
+        {
+            buffer.SetLength(0);
+            await writeRecord(r, buffer, hash);
+            await SendAsync(chunks, buffer, context);
+        }
+        buffer.SetLength(KvPayloadHeader.TrailerSize);
+        hash.GetCurrentHash(buffer.GetBuffer().AsSpan(0, KvPayloadHeader.TrailerSize));
+        await SendAsync(chunks, buffer, context);
+    }
+
+    private static Proto.Token NextTokenWire(PrefilledToken next, int position)
+    {
+        var token = new Proto.Token { Position = position, TokenId = next.TokenId };
+        ClusterProtocol.AddState(token.RandomState, next.RandomState);
+        return token;
+    }
+
+    private static RpcException PrefillEnded(string kvId) =>
+        new(new Status(StatusCode.NotFound, $"the prefill announced as '{kvId}' ended without KV (finished at its first token, cancelled or failed)"));
 
     /// <summary>Sends the buffer's bytes without copying them (the message is serialized before WriteAsync returns).</summary>
     private static Task SendAsync(IServerStreamWriter<Proto.KvChunk> chunks, MemoryStream buffer, ServerCallContext context)
@@ -271,23 +338,31 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     private RpcException NotHeld(string kvId) =>
         new(new Status(StatusCode.NotFound, $"no KV is held under '{kvId}' (released, freed by the {worker.KvLease.TotalSeconds:0.###} s lease, or being pulled)"));
 
-    public override Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
+    public override async Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
     {
         RequireRole(WorkerRole.Prefill, "ShareKv");
         if (!OperatingSystem.IsLinux() || SharedMemoryHost.Id is not { } host)
-            return Task.FromResult(new Proto.ShareKvReply { Reason = $"the prefill worker has no {SharedMemoryHost.Directory}" });
+            return new Proto.ShareKvReply { Reason = $"the prefill worker has no {SharedMemoryHost.Directory}" };
         if (request.HostId != host)
-            return Task.FromResult(new Proto.ShareKvReply { Reason = $"the prefill worker is on another host (or sees another {SharedMemoryHost.Directory})" });
+            return new Proto.ShareKvReply { Reason = $"the prefill worker is on another host (or sees another {SharedMemoryHost.Directory})" };
+        Proto.Token? next = null;
+        if (request.Overlap)
+        {
+            // Announced KV: the file is written in one go once the prefill is done (a memory copy; the puller's blocks and
+            // its Decode call are ready by then).
+            var progress = worker.Announced(request.KvId) ?? throw NotHeld(request.KvId);
+            next = NextTokenWire(await progress.WaitForHoldAsync(context.CancellationToken) ?? throw PrefillEnded(request.KvId), progress.Tokens);
+        }
         var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
         try
         {
             var file = SharedKvFile.Write(sequence, worker.Fingerprint);
             worker.FreeWithKv(request.KvId, file); // deleted with the KV: on release, or when the lease ends
-            return Task.FromResult(new Proto.ShareKvReply { Path = file.Path, Bytes = file.Bytes });
+            return new Proto.ShareKvReply { Path = file.Path, Bytes = file.Bytes, NextToken = next };
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Task.FromResult(new Proto.ShareKvReply { Reason = $"the prefill worker cannot write to {SharedMemoryHost.Directory}: {e.Message}" });
+            return new Proto.ShareKvReply { Reason = $"the prefill worker cannot write to {SharedMemoryHost.Directory}: {e.Message}" };
         }
         finally
         {

@@ -152,6 +152,8 @@ internal sealed class DecodeInstance : ServingInstance
             }
             r.KvTransferBytes += bytes;
             Kv.Adopt(r, sequence);
+            // Pulled while its prefill ran: the token sampled after the KV came with it, and is the request's next input.
+            if (source.NextToken is { } next) r.Stream?.TakePrefilledToken(r, next);
             r.Timeline.TransferEnd ??= Now;
             _scheduler.OnMigrated(r);
         }

@@ -36,9 +36,14 @@ internal sealed class PrefillInstance : ServingInstance
         double now = Now;
         var output = _scheduler.Schedule(now);
         if (output.Scheduled.Count == 0) return false;
-        foreach (var c in output.Scheduled) c.Request.Timeline.PrefillStart ??= now;
+        foreach (var c in output.Scheduled)
+        {
+            c.Request.Timeline.PrefillStart ??= now;
+            c.Request.KvProgress?.Start(Kv.Sequence(c.Request), c.Request.NumComputedTokens);
+        }
         var sampled = Runner.Execute(output, Kv);
         _scheduler.UpdateFromOutput(output);
+        foreach (var c in output.Scheduled) c.Request.KvProgress?.Publish(c.Request.NumComputedTokens);
         Dequeued(output.TotalTokens + output.CachedTokens);
         double end = Now;
         TraceStep(now, end, output);
@@ -49,7 +54,7 @@ internal sealed class PrefillInstance : ServingInstance
             var reason = ProcessToken(t, end);
             if (reason is { } finish)
             {
-                _scheduler.FinishRequest(r, StatusOf(finish));
+                Finish(r, StatusOf(finish));
                 Complete(r, finish);
                 continue;
             }
@@ -60,6 +65,13 @@ internal sealed class PrefillInstance : ServingInstance
         return true;
     }
 
+    /// <summary>Removes a request that leaves without held KV and frees its blocks, after an overlapped pull is out of them.</summary>
+    private void Finish(Request r, RequestStatus status)
+    {
+        r.KvProgress?.End();
+        _scheduler.FinishRequest(r, status);
+    }
+
     protected override void HandleCancellations()
     {
         // Only requests still queued or computing here: held ones belong to a decode instance now, which
@@ -67,7 +79,7 @@ internal sealed class PrefillInstance : ServingInstance
         foreach (var r in _scheduler.AllRequests.Where(r => r.Status != RequestStatus.WaitingForMigration && r.IsCancelRequested).ToList())
         {
             Dequeued(r.NumTokensToCompute);
-            _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);
+            Finish(r, RequestStatus.FinishedCancelled);
             Complete(r, FinishReason.Cancelled);
         }
     }
@@ -77,7 +89,7 @@ internal sealed class PrefillInstance : ServingInstance
         foreach (var r in _scheduler.AllRequests.Where(r => r.Status != RequestStatus.WaitingForMigration).ToList())
         {
             Dequeued(r.NumTokensToCompute);
-            _scheduler.FinishRequest(r, RequestStatus.FinishedError);
+            Finish(r, RequestStatus.FinishedError);
             Fail(r, error);
         }
     }
@@ -92,7 +104,7 @@ internal sealed class PrefillInstance : ServingInstance
     {
         foreach (var r in _scheduler.AllRequests.Where(r => r.Status != RequestStatus.WaitingForMigration).ToList())
         {
-            _scheduler.FinishRequest(r, RequestStatus.FinishedCancelled);
+            Finish(r, RequestStatus.FinishedCancelled);
             Complete(r, FinishReason.Cancelled);
         }
         DrainInboxAtShutdown();

@@ -28,4 +28,10 @@ public interface IKvSource
 
     /// <summary>Tells the holder it may free its copy (imported, or no longer wanted).</summary>
     void Release();
+
+    /// <summary>
+    /// After a successful <see cref="PullInto"/> of KV pulled while its prefill ran (--kv-overlap): the token the prefill
+    /// sampled after it, which the request takes before it decodes. Null for a pull after prefill (the request has it).
+    /// </summary>
+    Workers.PrefilledToken? NextToken => null;
 }

@@ -77,6 +77,8 @@ public sealed class Request
     internal RequestStream? Stream { get; set; }
     /// <summary>Where this request's prefilled KV waits to be pulled (disaggregated mode).</summary>
     internal IKvSource? Migration { get; set; }
+    /// <summary>A cluster prefill worker with an overlapped pull (--kv-overlap): where its loop publishes the prompt's KV as chunks finish.</summary>
+    internal Workers.PrefillKvProgress? KvProgress { get; set; }
     /// <summary>The instance whose loop owns the request now (cancellation wakes it).</summary>
     internal volatile Instances.ServingInstance? Owner;
     public long KvTransferBytes { get; set; }

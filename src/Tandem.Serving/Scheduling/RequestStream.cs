@@ -82,6 +82,19 @@ internal sealed class RequestStream
         return null;
     }
 
+    /// <summary>
+    /// Takes a token sampled by another process's prefill (it came with KV pulled while that prefill ran) as if sampled
+    /// here, without streaming it: the frontend streamed it already. The constraint and the text follow it, and the random
+    /// stream continues from where that sampler left it.
+    /// </summary>
+    public void TakePrefilledToken(Request request, Workers.PrefilledToken token)
+    {
+        Constraint?.Accept(token.TokenId);
+        request.AppendOutputToken(token.TokenId);
+        _stop.Append(_decoder.Add(token.TokenId));
+        if (token.RandomState is { } state) Sampler.RandomState = state;
+    }
+
     /// <summary>Flushes held-back text (unless cancelled or stopped by a stop string) and completes the handle.</summary>
     public void Finish(Request request, FinishReason reason, double now)
     {

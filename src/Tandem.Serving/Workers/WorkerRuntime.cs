@@ -33,6 +33,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     private readonly ITimer _leaseTimer;
     private long _arrivals;
     private long _leaseExpiries;
+    private long _blocksSentEarly;
     private int _disposed;
 
     public WorkerRole Role { get; }
@@ -127,6 +128,8 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         if ((Role == WorkerRole.Decode) != (kv != null))
             throw new RequestRejectedException(Role == WorkerRole.Decode ? "a decode worker needs the KV's location" : "a prefill worker takes no KV");
         if (w.MaxTokens < 1) throw new RequestRejectedException($"max_tokens must be at least 1 on a worker; got {w.MaxTokens}");
+        if (w.KvOverlap && Role == WorkerRole.Decode && w.MaxTokens < 2)
+            throw new RequestRejectedException($"KV pulled while its prefill runs brings the first output token: max_tokens must be at least 2; got {w.MaxTokens}");
         int minTokens = Role == WorkerRole.Decode ? 2 : 1;
         if (w.TokenIds.Length < minTokens) throw new RequestRejectedException($"a {Role.ToString().ToLowerInvariant()} request needs at least {minTokens} tokens");
         var request = new GenerationRequest
@@ -168,13 +171,19 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         {
             var held = new TaskCompletionSource<HeldKv>(TaskCreationOptions.RunContinuationsAsynchronously);
             _awaitingHold[r] = held;
+            Task<HeldKv>? started = w.KvOverlap ? Announce(r) : null;
             // A request that ends at prefill (or fails, or is cancelled) never holds KV.
-            _ = stream.Completion.ContinueWith(_ => { if (_awaitingHold.TryRemove(r, out var h)) h.TrySetCanceled(); }, TaskScheduler.Default);
+            _ = stream.Completion.ContinueWith(_ =>
+            {
+                if (_awaitingHold.TryRemove(r, out var h)) h.TrySetCanceled();
+                if (r.KvProgress != null) ForgetUnheld(r);
+            }, TaskScheduler.Default);
             r.Timeline.PrefillQueued = r.Timeline.Arrival;
             _instance.Post(InstanceMessageKind.Submit, r);
-            return new WorkerSubmission(handle, held.Task);
+            return new WorkerSubmission(handle, held.Task) { Started = started };
         }
-        r.NumComputedTokens = w.TokenIds.Length - 1;
+        // Pulled while its prefill runs: the KV covers every token, and the next one comes with it.
+        r.NumComputedTokens = w.KvOverlap ? w.TokenIds.Length : w.TokenIds.Length - 1;
         r.Migration = kv;
         _instance.Post(InstanceMessageKind.Migrate, r);
         return new WorkerSubmission(handle, null);
@@ -183,16 +192,64 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     /// <summary>Workers record no trace: the planner replays the in-process runtime.</summary>
     IServingTrace? IInstanceHost.Trace => null;
 
+    /// <summary>
+    /// An overlapped pull (--kv-overlap): the request's KV gets its id now, pullable block by block as its prefill computes
+    /// it. The returned task completes with that id when the prefill starts (the frontend then starts the decode side).
+    /// </summary>
+    private Task<HeldKv> Announce(Request r)
+    {
+        string id = NewKvId(r);
+        var progress = new PrefillKvProgress(id, r.NumTokens);
+        r.KvProgress = progress;
+        _held[id] = new HeldEntry(r, null, _time.GetTimestamp()) { Id = id, Progress = progress };
+        return progress.Started.ContinueWith(t =>
+        {
+            t.GetAwaiter().GetResult(); // cancelled: it ended before it started
+            return new HeldKv(id, progress.Tokens, 0);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private static string NewKvId(Request r) => $"{r.RequestId}/{Guid.NewGuid():N}";
+
+    /// <summary>An announced request ended without holding KV (its loop ended the progress first): its id names nothing now.</summary>
+    private void ForgetUnheld(Request r)
+    {
+        if (!_held.TryGetValue(r.KvProgress!.Id, out var e)) return;
+        lock (e)
+        {
+            if (e.Source != null) return; // held after all: it is freed as held KV is
+            e.Released = true;
+        }
+        _held.TryRemove(e.Id, out _);
+        foreach (var tied in e.Tied) tied.Dispose();
+    }
+
     void IInstanceHost.RouteToDecode(Request request)
     {
         var source = (LocalKvSource)request.Migration!;
         request.Migration = null;
-        string id = $"{request.RequestId}/{Guid.NewGuid():N}";
-        _held[id] = new HeldEntry(request, source, _time.GetTimestamp());
-        if (_awaitingHold.TryRemove(request, out var waiter))
-            waiter.TrySetResult(new HeldKv(id, source.Sequence.Length, request.NumCachedTokens));
+        HeldEntry? entry = null;
+        bool releaseNow = false;
+        // Announced: the id is known to the frontend and maybe pulled from already; the token sampled after the prompt
+        // goes to that puller, the blocks are held KV from now on.
+        if (request.KvProgress is { } progress && _held.TryGetValue(progress.Id, out entry))
+        {
+            lock (entry)
+            {
+                entry.Source = source;
+                entry.Since = _time.GetTimestamp();
+                releaseNow = entry.ReleaseOnHold;
+            }
+            progress.Hold(new PrefilledToken(request.AllTokenIds[^1], request.Stream is { } s && !s.Sampler.Params.IsGreedy ? s.Sampler.RandomState : null));
+        }
         else
-            ReleaseKv(id); // the frontend's call is gone: nobody will pull
+        {
+            entry = new HeldEntry(request, source, _time.GetTimestamp()) { Id = NewKvId(request) };
+            _held[entry.Id] = entry;
+        }
+        bool waited = _awaitingHold.TryRemove(request, out var waiter);
+        waiter?.TrySetResult(new HeldKv(entry.Id, source.Sequence.Length, request.NumCachedTokens));
+        if (!waited || releaseNow) ReleaseKv(entry.Id); // the frontend's call is gone, or the overlapped puller gave the KV up
     }
 
     void IInstanceHost.Resubmit(Request request) =>
@@ -207,11 +264,35 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         if (!_held.TryGetValue(kvId, out var e)) return null;
         lock (e)
         {
-            if (e.Pulling || e.Released) return null;
+            if (e.Pulling || e.Released || e.Source == null) return null;
             e.Pulling = true;
             return e.Source.Sequence;
         }
     }
+
+    /// <summary>
+    /// Starts an overlapped pull of announced KV (--kv-overlap), its prefill running or done: its progress, or null when
+    /// no such KV is announced under <paramref name="kvId"/> or another pull of it runs. Call <see cref="EndPull"/> after.
+    /// </summary>
+    public PrefillKvProgress? BeginOverlappedPull(string kvId)
+    {
+        if (!_held.TryGetValue(kvId, out var e) || e.Progress == null) return null;
+        lock (e)
+        {
+            if (e.Pulling || e.Released) return null;
+            e.Pulling = true;
+            return e.Progress;
+        }
+    }
+
+    /// <summary>The progress of KV announced under <paramref name="kvId"/> (--kv-overlap), or null.</summary>
+    public PrefillKvProgress? Announced(string kvId) => _held.TryGetValue(kvId, out var e) ? e.Progress : null;
+
+    /// <summary>Blocks of announced KV sent while their prefill still ran, since start (the overlap that happened).</summary>
+    public long KvBlocksSentEarly => Interlocked.Read(ref _blocksSentEarly);
+
+    /// <summary>Counts a block of announced KV that a puller copied while its prefill still ran.</summary>
+    public void CountBlockSentEarly() => Interlocked.Increment(ref _blocksSentEarly);
 
     /// <summary>The pull stream ended; a release that came meanwhile frees the KV now, a failed pull restarts the lease.</summary>
     public void EndPull(string kvId)
@@ -252,6 +333,11 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         lock (e)
         {
             if (e.Released) return false;
+            if (e.Source == null)
+            {
+                e.ReleaseOnHold = true; // announced, still prefilling: freed once held (or with the request)
+                return true;
+            }
             if (e.Pulling)
             {
                 e.ReleaseAfterPull = true; // the pull still reads these blocks
@@ -260,7 +346,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
             e.Released = true;
         }
         _held.TryRemove(kvId, out _);
-        e.Source.Release();
+        e.Source!.Release();
         foreach (var tied in e.Tied) tied.Dispose();
         return true;
     }
@@ -270,7 +356,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         foreach (var (id, e) in _held)
         {
             lock (e)
-                if (e.Pulling || e.Released || _time.GetElapsedTime(e.Since) < KvLease) continue;
+                if (e.Pulling || e.Released || e.Source == null || _time.GetElapsedTime(e.Since) < KvLease) continue;
             if (!ReleaseKv(id)) continue;
             Interlocked.Increment(ref _leaseExpiries);
             _warn($"KV of request {e.Request.RequestId} was not pulled within the {KvLease.TotalSeconds:0.###} s lease: freed");
@@ -314,10 +400,16 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         if (_ownsModel) _model.Dispose();
     }
 
-    private sealed class HeldEntry(Request request, LocalKvSource source, long since)
+    private sealed class HeldEntry(Request request, LocalKvSource? source, long since)
     {
+        public required string Id { get; init; }
         public Request Request { get; } = request;
-        public LocalKvSource Source { get; } = source;
+        /// <summary>Null while an announced request is still prefilling (--kv-overlap): no lease runs, the loop owns the blocks.</summary>
+        public LocalKvSource? Source { get; set; } = source;
+        /// <summary>Announced (--kv-overlap): the prompt's KV as its prefill computes it.</summary>
+        public PrefillKvProgress? Progress { get; init; }
+        /// <summary>Released before its prefill was done: freed as soon as it is held.</summary>
+        public bool ReleaseOnHold { get; set; }
         public long Since { get; set; } = since;
         public bool Pulling { get; set; }
         public bool ReleaseAfterPull { get; set; }
@@ -355,10 +447,23 @@ public sealed record WorkerRequest
     public ToolCallSyntax? ToolCalls { get; init; }
     /// <summary>Where the output begins in <see cref="TokenIds"/> (the original prompt's length).</summary>
     public int OutputStart { get; init; }
+    /// <summary>
+    /// KV pulled while the prefill runs (--kv-overlap). Prefill workers: announce the KV when the prefill starts and let it
+    /// be pulled block by block. Decode workers: the KV covers every one of <see cref="TokenIds"/> and brings the token the
+    /// prefill sampled after them, which is the request's first output token.
+    /// </summary>
+    public bool KvOverlap { get; init; }
 }
 
 /// <summary>A queued worker request: its token stream, and on a prefill worker the KV held once it is prefilled.</summary>
-public sealed record WorkerSubmission(RequestHandle Handle, Task<HeldKv>? Held);
+public sealed record WorkerSubmission(RequestHandle Handle, Task<HeldKv>? Held)
+{
+    /// <summary>
+    /// Prefill workers, with <see cref="WorkerRequest.KvOverlap"/>: completes with the KV's id when the prefill starts (its
+    /// blocks can be pulled as they are computed); cancelled when the request ends before. Null otherwise.
+    /// </summary>
+    public Task<HeldKv>? Started { get; init; }
+}
 
 /// <summary>
 /// Prefilled KV waiting under <see cref="Id"/> on a prefill worker; <see cref="CachedTokens"/> of its tokens came from the
