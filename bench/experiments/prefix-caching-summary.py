@@ -67,7 +67,7 @@ rows(["disaggregated-off", "disaggregated-on", *local, "colocated-off", "colocat
 print("\n## Routing: two colocated 1-core instances, cache on\n")
 rows(["route-cache-aware", "route-round-robin"])
 print("\n## Hit rate against KV cache size (colocated, both cores)\n")
-print("| KV per instance | blocks | hit rate (cached / prompt tokens) | TTFT p50 / p90 (ms) | vllm:prefix_cache_hits / queries | load avg |")
+print("| KV per instance | blocks | hit rate (cached / prompt tokens) | TTFT p50 / p90 (ms) | vllm:prefix_cache_hits_total / queries_total | load avg |")
 print("|---|---|---|---|---|---|")
 sizes = sorted(glob.glob(os.path.join(out, "size-*MiB.json")), key=lambda p: int(re.search(r"size-(\d+)MiB", p).group(1)))
 for path in sizes:
@@ -76,7 +76,7 @@ for path in sizes:
     s = report["runs"][0]["summary"]
     cached = s.get("cached_prompt_tokens") or 0
     blocks = metric(label, "tandem:kv_blocks_total")
-    hits, queries = metric(label, "vllm:prefix_cache_hits"), metric(label, "vllm:prefix_cache_queries")
+    hits, queries = metric(label, "vllm:prefix_cache_hits_total"), metric(label, "vllm:prefix_cache_queries_total")
     print(f"| {label[5:]} | {blocks:.0f} | {100 * cached / max(1, s['input_tokens']):.0f}% | {ms(s['ttft']['median'])} / {ms(s['ttft']['p90'])} | "
           f"{hits:.0f} / {queries:.0f} | {loadavg(label)} |")
 

@@ -19,4 +19,6 @@ public sealed record RequestOutcome
     public int CachedTokens { get; init; }
     /// <summary>Bytes of KV moved from prefill to decode instances (0 when colocated).</summary>
     public long KvTransferBytes { get; init; }
+    /// <summary>Tokens of the KV migrated to the decode instance that it held in its prefix cache already (not transferred).</summary>
+    public int KvReusedTokens { get; init; }
 }

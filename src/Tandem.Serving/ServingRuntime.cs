@@ -226,9 +226,10 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     }
 
     /// <summary>
-    /// Conditional disaggregation: the decode instance holding the longest cached prefix of the prompt (then the most
-    /// free KV) when the rest is at most <see cref="ServingOptions.LocalPrefillThreshold"/> tokens or every prefill
-    /// instance is busy (<see cref="ServingOptions.PrefillBusyTokens"/> queued); null: the prompt goes to prefill.
+    /// Conditional disaggregation, by <see cref="DispatchPolicy.PickLocalPrefill"/> (the simulator's rule too): the decode
+    /// instance holding the longest cached prefix of the prompt (then the most free KV) when the rest is at most
+    /// <see cref="ServingOptions.LocalPrefillThreshold"/> tokens or every prefill instance is busy
+    /// (<see cref="ServingOptions.PrefillBusyTokens"/> queued); null: the prompt goes to prefill.
     /// </summary>
     private ServingInstance? PickLocalPrefill(Request r)
     {
@@ -237,12 +238,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
         if (decode.Count == 0) return null;
         Span<int> cached = decode.Count <= 64 ? stackalloc int[decode.Count] : new int[decode.Count];
         CachedPrefixes(r, decode, cached);
-        int best = 0;
-        for (int i = 1; i < decode.Count; i++)
-            if (cached[i] > cached[best] || (cached[i] == cached[best] && decode[i].FreeCapacityBlocks > decode[best].FreeCapacityBlocks)) best = i;
-        bool shortRest = r.NumTokens - cached[best] <= Options.LocalPrefillThreshold;
-        bool prefillBusy = Options.PrefillBusyTokens > 0 && _entry.TrueForAll(p => p.QueuedTokens >= Options.PrefillBusyTokens);
-        return shortRest || prefillBusy ? decode[best] : null;
+        int pick = DispatchPolicy.PickLocalPrefill(decode, cached, r.NumTokens, _entry, Options.LocalPrefillThreshold, Options.PrefillBusyTokens);
+        return pick < 0 ? null : decode[pick];
     }
 
     /// <summary>Tokens of <paramref name="r"/>'s prompt each instance holds cached, from the blocks they report.</summary>

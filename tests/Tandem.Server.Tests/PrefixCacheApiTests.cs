@@ -34,8 +34,8 @@ public sealed class PrefixCacheApiTests
         Assert.True(usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32() >= cached);
 
         string text = await server.Http.GetStringAsync("/metrics");
-        double queries = Value(text, "vllm:prefix_cache_queries{model_name=\"stories260K\"}");
-        double hits = Value(text, "vllm:prefix_cache_hits{model_name=\"stories260K\"}");
+        double queries = Value(text, "vllm:prefix_cache_queries_total{model_name=\"stories260K\"}");
+        double hits = Value(text, "vllm:prefix_cache_hits_total{model_name=\"stories260K\"}");
         Assert.True(hits >= 2 * cached, $"hits {hits}");
         Assert.True(queries >= hits + promptTokens, $"queries {queries}, hits {hits}");
     }

@@ -113,16 +113,9 @@ public static class ServeCommand
             Description = "cache-aware routing: weight of a prompt's uncached tokens against an instance's queued tokens (higher favours cache hits over balance)",
             DefaultValueFactory = _ => 1.0,
         };
-        var localPrefill = new Option<int>("--local-prefill-threshold")
-        {
-            Description = "Disaggregated mode, conditional disaggregation: a prompt whose part not cached on a decode instance is at most this many tokens is prefilled there (no prefill instance, no KV transfer); also the most prompt tokens a decode step takes along (0: off)",
-            DefaultValueFactory = _ => ServingOptions.DefaultLocalPrefillThreshold,
-        };
-        var prefillBusy = new Option<int>("--prefill-busy-tokens")
-        {
-            Description = "With --local-prefill-threshold: when every prefill instance has at least this many prompt tokens queued, prompts go to a decode instance whatever their length (0: never)",
-            DefaultValueFactory = _ => 0,
-        };
+        var localPrefillArguments = new LocalPrefillArguments();
+        var localPrefill = localPrefillArguments.Threshold;
+        var prefillBusy = localPrefillArguments.BusyTokens;
         var chatTemplate = new Option<string?>("--chat-template")
         {
             Description = "Chat template instead of the model's own: a built-in name (" + string.Join(", ", ChatTemplate.KnownNames) +

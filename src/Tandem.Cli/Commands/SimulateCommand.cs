@@ -42,6 +42,10 @@ public static class SimulateCommand
         {
             Description = "Simulate without automatic prefix caching (on by default, as in 'tandem serve': a prompt whose leading blocks an instance computed before computes only the rest; needs --token-ids to find shared prefixes)",
         };
+        // As 'tandem serve' runs it: the simulator's decode instances take the prompts the server's would.
+        var localPrefillArguments = new LocalPrefillArguments();
+        var localPrefill = localPrefillArguments.Threshold;
+        var prefillBusy = localPrefillArguments.BusyTokens;
         var bandwidth = new Option<string>("--link-bandwidth") { Description = "Link the KV cache moves over: e.g. 25Gbit, 600GB (per second), or inf (in process)", DefaultValueFactory = _ => "inf" };
 
         var shared = new WorkloadOptions();
@@ -50,7 +54,7 @@ public static class SimulateCommand
         var command = new Command("simulate", "Simulate serving a workload with a placement on a virtual clock (the server's own schedulers, step times from a profile) and report it as 'bench serve' would.")
         {
             profile, modelName, mode, prefill, decode, instances, coresPer, prefillTp, prefillPp, decodeTp, decodePp, tp, pp, kvMemory, kvBlocks, prefillTarget,
-            chunkBudget, maxNumSeqs, noPrefixCaching, bandwidth, label,
+            chunkBudget, maxNumSeqs, noPrefixCaching, localPrefill, prefillBusy, bandwidth, label,
         };
         foreach (var option in shared.All) command.Add(option);
         command.SetAction(parse =>
@@ -73,6 +77,8 @@ public static class SimulateCommand
                 MaxNumSeqs = parse.GetValue(maxNumSeqs),
                 LinkBytesPerSecond = ParseBandwidth(parse.GetValue(bandwidth)!),
                 PrefixCaching = !parse.GetValue(noPrefixCaching),
+                LocalPrefillThreshold = parse.GetValue(localPrefill),
+                PrefillBusyTokens = parse.GetValue(prefillBusy),
             };
             BenchCommands.Parse(placement.Validate);
             var options = shared.Apply(parse, new ServeBenchmarkOptions { BaseUrl = new Uri("http://simulated"), Devices = placement.Devices },

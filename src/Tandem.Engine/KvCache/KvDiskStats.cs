@@ -9,4 +9,11 @@ namespace Tandem.Engine.KvCache;
 /// </summary>
 public readonly record struct KvDiskStats(
     int Blocks, long Bytes, long CapacityBytes, long Hits, long Misses, long Corrupt, long BytesRead, long BytesWritten,
-    long WritesDropped, long Evictions, long WriteFailures);
+    long WritesDropped, long Evictions, long WriteFailures)
+{
+    /// <summary>Two tiers' figures together (a cluster frontend's view of its workers' tiers).</summary>
+    public static KvDiskStats operator +(KvDiskStats a, KvDiskStats b) => new(
+        a.Blocks + b.Blocks, a.Bytes + b.Bytes, a.CapacityBytes + b.CapacityBytes, a.Hits + b.Hits, a.Misses + b.Misses,
+        a.Corrupt + b.Corrupt, a.BytesRead + b.BytesRead, a.BytesWritten + b.BytesWritten, a.WritesDropped + b.WritesDropped,
+        a.Evictions + b.Evictions, a.WriteFailures + b.WriteFailures);
+}

@@ -13,24 +13,34 @@ namespace Tandem.Engine.KvCache;
 /// </summary>
 public static class KvTransfer
 {
-    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model) => HeaderFor(sequence, model, sequence.Length);
+    /// <summary>
+    /// The header of <paramref name="sequence"/>'s payload, its records starting at the block holding position
+    /// <paramref name="fromToken"/> (0: the whole sequence; an importer that holds the positions before it asks for the
+    /// rest, and drops what the block boundary adds).
+    /// </summary>
+    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model, int fromToken = 0) =>
+        HeaderFor(sequence, model, sequence.Length, fromToken);
 
     /// <summary>
     /// The header of a payload of the first <paramref name="tokens"/> tokens of <paramref name="sequence"/>, which may not
-    /// hold them all yet: a prompt still being prefilled, whose records are sent as its blocks are computed.
+    /// hold them all yet (a prompt still being prefilled, whose records are sent as its blocks are computed), its records
+    /// starting at the block holding <paramref name="fromToken"/>.
     /// </summary>
-    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model, int tokens)
+    public static KvPayloadHeader HeaderFor(KvSequence sequence, ModelFingerprint model, int tokens, int fromToken)
     {
         var pool = sequence.Pool;
         if (tokens <= 0) throw new ArgumentException("cannot export an empty sequence", nameof(sequence));
         if (tokens > sequence.Capacity) throw new ArgumentOutOfRangeException(nameof(tokens), $"the sequence has room for {sequence.Capacity} tokens, not {tokens}");
-        return new KvPayloadHeader(model, pool.ElementType, pool.BlockSize, pool.Layers, pool.KvDim, tokens, pool.BlockSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(fromToken);
+        // Records follow this pool's blocks, so the first starts at a block boundary, and at least one record is sent.
+        int first = Math.Min(fromToken, tokens - 1) / pool.BlockSize * pool.BlockSize;
+        return new KvPayloadHeader(model, pool.ElementType, pool.BlockSize, pool.Layers, pool.KvDim, tokens, pool.BlockSize, first);
     }
 
-    /// <summary>Writes the whole payload of <paramref name="sequence"/> to <paramref name="destination"/>.</summary>
-    public static long Export(KvSequence sequence, ModelFingerprint model, Stream destination)
+    /// <summary>Writes the payload of <paramref name="sequence"/> (from the block holding <paramref name="fromToken"/> on) to <paramref name="destination"/>.</summary>
+    public static long Export(KvSequence sequence, ModelFingerprint model, Stream destination, int fromToken = 0)
     {
-        var header = HeaderFor(sequence, model);
+        var header = HeaderFor(sequence, model, fromToken);
         Span<byte> head = stackalloc byte[KvPayloadHeader.Size];
         header.Write(head);
         destination.Write(head);
@@ -56,7 +66,7 @@ public static class KvTransfer
     {
         var pool = sequence.Pool;
         int tokens = header.TokensInRecord(record);
-        int block = sequence.Blocks[record];
+        int block = sequence.Blocks[header.RecordStart(record) / pool.BlockSize];
         int start = block * pool.BlockSize * pool.KvDim, count = tokens * pool.KvDim;
         for (int l = 0; l < pool.Layers; l++)
         {
@@ -98,6 +108,8 @@ public static class KvTransfer
     public static KvSequence Import(KvBlockPool pool, ModelFingerprint model, Stream source)
     {
         var header = ReadHeader(pool, model, source);
+        if (header.FirstToken != 0)
+            throw new KvPayloadException($"KV payload starts at position {header.FirstToken}: it tops up a sequence that holds the positions before, not a new one");
         var sequence = pool.CreateSequence();
         if (!sequence.TryReserve(header.TokenCount))
             throw new KvPayloadException(
@@ -115,20 +127,26 @@ public static class KvTransfer
     }
 
     /// <summary>
-    /// Reads a payload into <paramref name="reserved"/>, an empty sequence whose blocks the pool's owner already
-    /// allocated. Only the bytes of those blocks are written, and nothing else touches a reserved sequence, so this may
-    /// run on another thread than the one that allocates and frees the pool's blocks (a decode loop goes on stepping
-    /// while the KV comes over the network). Throws <see cref="KvPayloadException"/> as <see cref="Import(KvBlockPool, ModelFingerprint, Stream)"/>
-    /// does, and when the payload holds more tokens than were reserved; the sequence is then left empty and still
-    /// allocated, for its owner to free.
+    /// Reads a payload into <paramref name="reserved"/>, a sequence whose blocks the pool's owner already allocated and
+    /// which holds the KV of its first <c>reserved.Length</c> positions already (0, or a prefix found in this pool's
+    /// cache, whose blocks may be shared and are never written): the payload must start at or before that position,
+    /// and its records for positions already held are read for the checksum and dropped. Only the bytes of the blocks
+    /// after the held prefix are written, and nothing else touches a reserved sequence, so this may run on another
+    /// thread than the one that allocates and frees the pool's blocks (a decode loop goes on stepping while the KV comes
+    /// over the network). Throws <see cref="KvPayloadException"/> as <see cref="Import(KvBlockPool, ModelFingerprint, Stream)"/>
+    /// does, when the payload holds more tokens than were reserved, or leaves a gap after the held prefix; the sequence's
+    /// length is then left as it was, its blocks still allocated, for its owner to free.
     /// </summary>
     public static void ImportInto(KvSequence reserved, ModelFingerprint model, Stream source)
     {
         ArgumentNullException.ThrowIfNull(reserved);
-        if (reserved.Length != 0) throw new ArgumentException("the sequence to import into must be empty", nameof(reserved));
         var header = ReadHeader(reserved.Pool, model, source);
         if (header.TokenCount > reserved.Capacity)
             throw new KvPayloadException($"KV payload holds {header.TokenCount} tokens, room was reserved for {reserved.Capacity}");
+        if (header.FirstToken > reserved.Length)
+            throw new KvPayloadException($"KV payload starts at position {header.FirstToken}, but only the first {reserved.Length} are held here");
+        if (header.TokenCount <= reserved.Length)
+            throw new KvPayloadException($"KV payload holds {header.TokenCount} tokens, {reserved.Length} are held here already");
         ReadRecords(reserved, header, source);
     }
 
@@ -146,21 +164,35 @@ public static class KvTransfer
         return header;
     }
 
-    /// <summary>Fills the sequence's blocks record by record, checks the trailer checksum, and only then sets its length.</summary>
+    /// <summary>
+    /// Fills the sequence's blocks after its held positions record by record (positions it holds are read, hashed and
+    /// dropped), checks the trailer checksum, and only then sets its length.
+    /// </summary>
     private static void ReadRecords(KvSequence sequence, KvPayloadHeader header, Stream source)
     {
         var pool = sequence.Pool;
         var hash = new XxHash3();
-        int kvDim = pool.KvDim, bs = pool.BlockSize;
-        int token = 0;
+        int kvDim = pool.KvDim, bs = pool.BlockSize, held = sequence.Length;
+        int elementBytes = pool.ElementType == KvElementType.F32 ? 4 : 2;
+        Span<byte> discard = stackalloc byte[DiscardBytes];
+        int token = header.FirstToken;
         for (int r = 0; r < header.RecordCount; r++)
         {
             int tokens = header.TokensInRecord(r);
+            int skip = Math.Clamp(held - token, 0, tokens);
             for (int l = 0; l < pool.Layers; l++)
                 for (int kv = 0; kv < 2; kv++)
                 {
+                    // Positions this pool holds already (its cached prefix, maybe shared): checked, not written.
+                    for (long left = (long)skip * kvDim * elementBytes; left > 0;)
+                    {
+                        var piece = discard[..(int)Math.Min(left, discard.Length)];
+                        ReadExactly(source, piece, $"record {r}");
+                        hash.Append(piece);
+                        left -= piece.Length;
+                    }
                     // Destination slots are contiguous within one of our blocks; a record may span several.
-                    for (int t = 0; t < tokens;)
+                    for (int t = skip; t < tokens;)
                     {
                         int pos = token + t;
                         int slot = pos % bs, run = Math.Min(tokens - t, bs - slot);
@@ -182,6 +214,8 @@ public static class KvTransfer
         if (!trailer.SequenceEqual(actual)) throw new KvPayloadException("KV payload checksum mismatch (corrupt data)");
         sequence.Length = header.TokenCount;
     }
+
+    private const int DiscardBytes = 1024;
 
     private static void ReadExactly(Stream source, Span<byte> buffer, string what)
     {

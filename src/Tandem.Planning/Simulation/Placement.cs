@@ -48,6 +48,14 @@ public sealed record Placement
     public EntryRouting Routing { get; init; } = Defaults.Routing;
     /// <summary>Cache-aware routing's weight of a prompt's uncached tokens against an instance's queue (<c>--cache-overlap-weight</c>).</summary>
     public double CacheOverlapWeight { get; init; } = Defaults.CacheOverlapWeight;
+    /// <summary>
+    /// Disaggregated, conditional disaggregation (<c>--local-prefill-threshold</c>): a prompt whose part not cached on a
+    /// decode instance is at most this many tokens is prefilled there (no prefill instance, no transfer), in chunks of at
+    /// most this many tokens riding along its decode steps. 0: off (every prompt through a prefill instance).
+    /// </summary>
+    public int LocalPrefillThreshold { get; init; } = Defaults.LocalPrefillThreshold;
+    /// <summary>With <see cref="LocalPrefillThreshold"/>: every prefill instance this busy (queued prompt tokens) sends prompts to decode instances (<c>--prefill-busy-tokens</c>; 0: never).</summary>
+    public int PrefillBusyTokens { get; init; } = Defaults.PrefillBusyTokens;
     /// <summary>Bandwidth of the link KV moves over, bytes per second (infinity: free, as in process).</summary>
     public double LinkBytesPerSecond { get; init; } = double.PositiveInfinity;
 
@@ -78,6 +86,10 @@ public sealed record Placement
         if (KvBlocksPerInstance is { } b) Positive(b, nameof(KvBlocksPerInstance));
         if (KvBytesPerInstance <= 0) throw new ArgumentException($"KvBytesPerInstance must be positive; got {KvBytesPerInstance}");
         if (WatermarkFraction is < 0 or >= 1 || double.IsNaN(WatermarkFraction)) throw new ArgumentException($"WatermarkFraction must be in [0, 1); got {WatermarkFraction}");
+        if (LocalPrefillThreshold < 0) throw new ArgumentException($"the local prefill threshold must be 0 or more; got {LocalPrefillThreshold}");
+        if (PrefillBusyTokens < 0) throw new ArgumentException($"the prefill busy tokens must be 0 or more; got {PrefillBusyTokens}");
+        if (PrefillBusyTokens > 0 && LocalPrefillThreshold == 0)
+            throw new ArgumentException("prefill busy tokens send prompts to decode instances, which needs a local prefill threshold above 0 (their per-step prompt budget)");
         if (!(LinkBytesPerSecond > 0)) throw new ArgumentException($"link bandwidth must be positive; got {LinkBytesPerSecond}");
     }
 
@@ -94,5 +106,6 @@ public sealed record Placement
 
     public override string ToString() => Mode == ServingMode.Disaggregated
         ? $"disaggregated: {PrefillInstances}× prefill {PrefillParallel} + {DecodeInstances}× decode {DecodeParallel}"
+            + (LocalPrefillThreshold > 0 ? $", local prefill ≤ {LocalPrefillThreshold}" : "")
         : $"{Mode.ToString().ToLowerInvariant()}: {ColocatedInstances}× {ColocatedParallel}";
 }

@@ -50,7 +50,8 @@ internal sealed class ServingSimulation
             for (int i = 0; i < placement.PrefillInstances; i++)
                 _entry.Add(new SimulatedPrefillInstance(this, index++, placement.PrefillParallel, prefillBlocks, placement.PrefillTokenTarget));
             for (int i = 0; i < placement.DecodeInstances; i++)
-                _decode.Add(new SimulatedDecodeInstance(this, index++, placement.DecodeParallel, decodeBlocks, placement.MaxNumSeqs, placement.WatermarkFraction));
+                _decode.Add(new SimulatedDecodeInstance(this, index++, placement.DecodeParallel, decodeBlocks, placement.MaxNumSeqs, placement.WatermarkFraction,
+                    placement.LocalPrefillThreshold));
         }
         else
         {
@@ -142,7 +143,7 @@ internal sealed class ServingSimulation
                     rejected[e.Value] = Admit(r);
                     if (rejected[e.Value] is not null) { Finish(r, Now); break; }
                     r.Timeline.PrefillQueued = Now;
-                    Submit(r);
+                    if (!SubmitLocally(r)) Submit(r);
                     break;
                 case EventKind.MicroBatchDone:
                     e.Instance!.OnMicroBatchDone(e.Value, Now);
@@ -295,7 +296,23 @@ internal sealed class ServingSimulation
         _entry[pick].Submit(r);
     }
 
-    /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far).</summary>
+    /// <summary>
+    /// Conditional disaggregation, with the runtime's rule (<see cref="DispatchPolicy.PickLocalPrefill"/>): true when a
+    /// decode instance took the prompt to prefill itself.
+    /// </summary>
+    private bool SubmitLocally(Request r)
+    {
+        if (Placement.LocalPrefillThreshold == 0 || _decode.Count == 0) return false;
+        Span<int> cached = _decode.Count <= 64 ? stackalloc int[_decode.Count] : new int[_decode.Count];
+        if (_prefixHash is { } hash) CachedBlockDirectory.CachedTokens(hash, r.AllTokenIdSpan, _decode, static i => i.CachedBlocks, cached);
+        else cached.Clear();
+        int pick = DispatchPolicy.PickLocalPrefill(_decode, cached, r.NumTokens, _entry, Placement.LocalPrefillThreshold, Placement.PrefillBusyTokens);
+        if (pick < 0) return false;
+        _decode[pick].Submit(r);
+        return true;
+    }
+
+    /// <summary>A request preempted on a decode instance is prefilled again (prompt + its output so far), on a prefill instance as in the runtime.</summary>
     public void Resubmit(Request r) => Submit(r);
 
     public void RouteToDecode(Request r, SimulatedPrefillInstance holder, int engine)

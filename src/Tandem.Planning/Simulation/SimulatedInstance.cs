@@ -34,8 +34,9 @@ internal abstract class SimulatedInstance : IEntryLoad, IDecodeLoad
     protected int Engines => Parallel.Pp;
 
     /// <summary>
-    /// With prefix caching, an entry instance's cached blocks as cache-aware routing reads them (its pools report to
-    /// it; with pipeline stages, a block one virtual engine evicts counts as gone even if another holds it too).
+    /// With prefix caching, an entry instance's cached blocks as cache-aware routing reads them, or a decode instance's
+    /// as conditional disaggregation reads them (its pools report to it; with pipeline stages, a block one virtual engine
+    /// evicts counts as gone even if another holds it too).
     /// </summary>
     public CachedBlockDirectory? CachedBlocks { get; protected init; }
     /// <summary>Prompt tokens posted here and not yet computed (the controller's dispatch key).</summary>

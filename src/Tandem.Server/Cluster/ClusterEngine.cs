@@ -290,7 +290,20 @@ public sealed class ClusterEngine : IServingEngine
                 PrefixCacheHits = s?.PrefixCacheHits ?? 0,
             };
         }).ToArray(),
+        KvDisk = WorkersKvDisk(),
     };
+
+    /// <summary>
+    /// The workers' disk tiers together, from their last statuses (a worker down keeps its last figures, so the sums do
+    /// not drop while it is away); null when no worker has one.
+    /// </summary>
+    private KvDiskStats? WorkersKvDisk()
+    {
+        KvDiskStats? sum = null;
+        foreach (var w in _workers.Values)
+            if (w.Status?.KvDisk is { } disk) sum = (sum ?? default) + ClusterProtocol.FromWire(disk);
+        return sum;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Engine.Sampling;
 using Tandem.Engine.Structured;
@@ -133,6 +134,16 @@ public static class ClusterProtocol
         field.Add(c);
         field.Add(d);
     }
+
+    public static Proto.KvDiskStatus ToWire(KvDiskStats s) => new()
+    {
+        Blocks = s.Blocks, Bytes = s.Bytes, CapacityBytes = s.CapacityBytes, Hits = s.Hits, Misses = s.Misses, Corrupt = s.Corrupt,
+        ReadBytes = s.BytesRead, WrittenBytes = s.BytesWritten, WritesDropped = s.WritesDropped, Evictions = s.Evictions,
+        WriteFailures = s.WriteFailures,
+    };
+
+    public static KvDiskStats FromWire(Proto.KvDiskStatus w) =>
+        new(w.Blocks, w.Bytes, w.CapacityBytes, w.Hits, w.Misses, w.Corrupt, w.ReadBytes, w.WrittenBytes, w.WritesDropped, w.Evictions, w.WriteFailures);
 
     public static Proto.CachedBlockReport ToWire(CachedBlockReport report)
     {

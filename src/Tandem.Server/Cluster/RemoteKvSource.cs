@@ -10,7 +10,7 @@ namespace Tandem.Server.Cluster;
 
 /// <summary>
 /// KV held on a remote prefill worker, pulled for a decode worker off its loop (the loop keeps decoding its other
-/// requests). Over the network, PullKv streams the checksummed payload chunk by chunk straight into the blocks the
+/// requests), from the first position the decode pool's prefix cache lacks. Over the network, PullKv streams the checksummed payload chunk by chunk straight into the blocks the
 /// loop reserved (<see cref="KvTransfer.ImportInto"/>, no whole copy in memory); on one host (--kv-transport shm|auto), ShareKv has the holder write the same payload
 /// to a shared-memory file, which this side maps and imports. Either way the checksum is verified before the sequence
 /// is usable, and ReleaseKv then lets the holder free its copy (and the file). A broken or corrupt transfer throws,
@@ -32,6 +32,8 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
     private readonly TaskCompletionSource _pulled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public long BytesPulled { get; private set; }
+    /// <summary>Tokens of the KV the decode pool held cached already (the pull started after them).</summary>
+    public int ReusedTokens { get; private set; }
     /// <summary>The pull itself, measured here: from asking the holder to the checksum verified.</summary>
     public double PullSeconds { get; private set; }
     /// <summary>Completes when the KV is imported (faults when the pull failed), before the first decode step.</summary>
@@ -47,6 +49,7 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
     public long PullInto(KvSequence reserved, ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
+        ReusedTokens = reserved.Length;
         try
         {
             long? shared = puller.Transport == KvTransport.Grpc ? null : PullShared(reserved, model, cancellation);
@@ -71,7 +74,8 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
 
     private long PullStream(KvSequence reserved, ModelFingerprint model, CancellationToken cancellation)
     {
-        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId, Overlap = overlapped }, deadline: Deadline, cancellationToken: cancellation);
+        // An overlapped pull streams from the first block whatever from_token says; the import drops what is held here.
+        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId, Overlap = overlapped, FromToken = reserved.Length }, deadline: Deadline, cancellationToken: cancellation);
         using var stream = new KvChunkReadStream(call.ResponseStream, cancellation);
         KvTransfer.ImportInto(reserved, model, stream);
         if (overlapped) NextToken = Next(stream.ReadNextToken(), reserved);
@@ -86,7 +90,7 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         Proto.ShareKvReply reply;
         try
         {
-            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host, Overlap = overlapped }, deadline: Deadline, cancellationToken: cancellation);
+            reply = holder.ShareKv(new Proto.ShareKvRequest { KvId = kvId, HostId = host, Overlap = overlapped, FromToken = reserved.Length }, deadline: Deadline, cancellationToken: cancellation);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
         {

@@ -192,6 +192,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                     case Proto.WorkerEvent.EventOneofCase.KvImported:
                         _imported = true;
                         request.KvTransferBytes += e.KvImported.Bytes;
+                        request.KvReusedTokens = e.KvImported.ReusedTokens;
                         // The decode worker timed the pull itself (the decode queue before it is not transfer).
                         request.Timeline.TransferEnd ??= engine.Now;
                         request.Timeline.TransferStart = request.Timeline.TransferEnd - e.KvImported.Seconds;

@@ -23,9 +23,12 @@ internal sealed class SharedKvFile : IDisposable
     public string Path { get; }
     public long Bytes { get; }
 
-    /// <summary>Writes <paramref name="sequence"/>'s payload to a new file readable by this user only. Throws <see cref="IOException"/> (e.g. no room).</summary>
+    /// <summary>
+    /// Writes <paramref name="sequence"/>'s payload (from the block holding <paramref name="fromToken"/> on) to a new file
+    /// readable by this user only. Throws <see cref="IOException"/> (e.g. no room).
+    /// </summary>
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // only where SharedMemoryHost.Id is not null: Linux
-    public static SharedKvFile Write(KvSequence sequence, ModelFingerprint model)
+    public static SharedKvFile Write(KvSequence sequence, ModelFingerprint model, int fromToken = 0)
     {
         string path = System.IO.Path.Combine(SharedMemoryHost.Directory, $"{Prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
@@ -37,7 +40,7 @@ internal sealed class SharedKvFile : IDisposable
                 BufferSize = 1 << 16,
                 UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
             });
-            return new SharedKvFile(path, KvTransfer.Export(sequence, model, file));
+            return new SharedKvFile(path, KvTransfer.Export(sequence, model, file, fromToken));
         }
         catch
         {

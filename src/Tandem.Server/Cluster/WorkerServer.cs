@@ -170,7 +170,7 @@ public sealed class WorkerServer : IAsyncDisposable
         w.WriteNumber("kv_lease_expiries", worker.KvLeaseExpiries);
         if (worker.KvDisk?.Store.Stats() is { } disk)
         {
-            // The worker's own disk tier (the frontend's /metrics sums only what workers report over gRPC).
+            // The worker's own disk tier (its status reports it to frontends too, whose /metrics sum the workers').
             w.WriteStartObject("kv_disk");
             w.WriteNumber("blocks", disk.Blocks);
             w.WriteNumber("bytes", disk.Bytes);

@@ -70,6 +70,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             PrefixCacheQueries = s.PrefixCacheQueries,
             PrefixCacheHits = s.PrefixCacheHits,
             CachedBlocks = cached is null ? null : ClusterProtocol.ToWire(cached),
+            KvDisk = worker.KvDisk?.Store.Stats() is { } disk ? ClusterProtocol.ToWire(disk) : null,
         });
     }
 
@@ -234,7 +235,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     }
 
     private static Proto.WorkerEvent Imported(RemoteKvSource kv) =>
-        new() { KvImported = new Proto.KvImported { Bytes = kv.BytesPulled, Seconds = kv.PullSeconds } };
+        new() { KvImported = new Proto.KvImported { Bytes = kv.BytesPulled, Seconds = kv.PullSeconds, ReusedTokens = kv.ReusedTokens } };
 
     private static Proto.WorkerEvent TokenEvent(int position, TokenOutput t)
     {
@@ -256,7 +257,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
         try
         {
-            var header = KvTransfer.HeaderFor(sequence, worker.Fingerprint);
+            var header = KvTransfer.HeaderFor(sequence, worker.Fingerprint, FromToken(request.FromToken, sequence));
             await StreamPayloadAsync(header, (r, buffer, hash) =>
             {
                 KvTransfer.WriteRecord(sequence, header, r, buffer, hash);
@@ -280,7 +281,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         {
             var cancellation = context.CancellationToken;
             KvPayloadHeader header = default;
-            if (!await progress.WaitForTokensAsync(0, cancellation) || !progress.TryCopy(s => header = KvTransfer.HeaderFor(s, worker.Fingerprint, progress.Tokens), out _))
+            if (!await progress.WaitForTokensAsync(0, cancellation) || !progress.TryCopy(s => header = KvTransfer.HeaderFor(s, worker.Fingerprint, progress.Tokens, fromToken: 0), out _))
                 throw PrefillEnded(kvId);
             await StreamPayloadAsync(header, async (r, buffer, hash) =>
             {
@@ -328,6 +329,11 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     private static RpcException PrefillEnded(string kvId) =>
         new(new Status(StatusCode.NotFound, $"the prefill announced as '{kvId}' ended without KV (finished at its first token, cancelled or failed)"));
 
+    /// <summary>Where a puller asked the payload to start: a position it holds the KV before (clamped to the KV held here).</summary>
+    private static int FromToken(int requested, KvSequence sequence) =>
+        requested < 0 ? throw new RpcException(new Status(StatusCode.InvalidArgument, $"from_token must be 0 or more; got {requested}"))
+            : Math.Min(requested, sequence.Length - 1);
+
     /// <summary>Sends the buffer's bytes without copying them (the message is serialized before WriteAsync returns).</summary>
     private static Task SendAsync(IServerStreamWriter<Proto.KvChunk> chunks, MemoryStream buffer, ServerCallContext context)
     {
@@ -356,7 +362,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
         try
         {
-            var file = SharedKvFile.Write(sequence, worker.Fingerprint);
+            var file = SharedKvFile.Write(sequence, worker.Fingerprint, FromToken(request.FromToken, sequence));
             worker.FreeWithKv(request.KvId, file); // deleted with the KV: on release, or when the lease ends
             return new Proto.ShareKvReply { Path = file.Path, Bytes = file.Bytes, NextToken = next };
         }

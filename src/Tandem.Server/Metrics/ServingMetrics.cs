@@ -34,7 +34,7 @@ public sealed class ServingMetrics : IDisposable
     private readonly KeyValuePair<string, object?> _model;
 
     private readonly Histogram<double> _ttft, _tpot, _itl, _prefill, _decode, _queue, _e2e, _transfer, _promptTokens, _generationTokens;
-    private readonly Counter<long> _promptTokensTotal, _generationTokensTotal, _success, _transferBytes, _transfers, _preemptions;
+    private readonly Counter<long> _promptTokensTotal, _generationTokensTotal, _success, _transferBytes, _transferReused, _transfers, _preemptions;
     private readonly Counter<double> _transferSeconds;
     private readonly Counter<long> _refused, _timedOut, _responses;
     private readonly KeyValuePair<string, object?>[][] _responseTags;
@@ -69,16 +69,20 @@ public sealed class ServingMetrics : IDisposable
         _success = C("vllm_request_success_total", "{request}", "Finished requests by finish reason.");
         _transferSeconds = _meter.CreateCounter<double>("tandem_kv_transfer_seconds_total", "s", "Seconds spent moving KV caches between instances.");
         _transferBytes = C("tandem_kv_transfer_bytes_total", "By", "KV cache bytes moved between instances.");
+        _transferReused = C("tandem_kv_transfer_reused_tokens_total", "{token}", "Tokens of migrating KV the decode instance held in its prefix cache already, so not moved.");
         _preemptions = C("vllm_num_preemptions_total", "{preemption}", "Times a request lost its KV to preemption and was recomputed.");
         _transfers = C("tandem_kv_transfers_total", "{transfer}", "KV cache migrations between instances.");
 
-        // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at collection).
-        _meter.CreateObservableCounter("vllm_prefix_cache_queries", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheQueries)), "{token}",
+        // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at
+        // collection; a cluster frontend's instances are its workers). vLLM declares them as prometheus_client Counters
+        // named vllm:prefix_cache_queries / _hits, and that library adds _total on the wire: these are the names scraped.
+        _meter.CreateObservableCounter("vllm_prefix_cache_queries_total", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheQueries)), "{token}",
             "Prompt tokens looked up in the prefix cache when requests were admitted.");
-        _meter.CreateObservableCounter("vllm_prefix_cache_hits", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheHits)), "{token}",
+        _meter.CreateObservableCounter("vllm_prefix_cache_hits_total", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheHits)), "{token}",
             "Prompt tokens found in the prefix cache (their KV reused, not computed).");
 
-        // The KV disk tier (--kv-disk-dir), in blocks and bytes; present only when the server has one.
+        // The KV disk tier (--kv-disk-dir), in blocks and bytes; present only when the server has one (a cluster
+        // frontend: when a worker has one, summed over the workers).
         _meter.CreateObservableCounter("tandem_kv_disk_hits_total", () => Disk(d => d.Hits), "{block}", "KV blocks read back from the disk tier after a prefix lookup missed RAM.");
         _meter.CreateObservableCounter("tandem_kv_disk_misses_total", () => Disk(d => d.Misses), "{lookup}", "Prefix lookups that left RAM and found the next block not on disk (or unreadable).");
         _meter.CreateObservableCounter("tandem_kv_disk_corrupt_total", () => Disk(d => d.Corrupt), "{file}", "Disk-tier block files that failed their checks (truncated, corrupted, foreign): misses, deleted.");
@@ -113,7 +117,7 @@ public sealed class ServingMetrics : IDisposable
         foreach (var reason in new[] { "stop", "length", "abort" }) _success.Add(0, _model, new("finished_reason", reason));
         foreach (var tags in _responseTags) _responses.Add(0, tags);
         foreach (var reason in new[] { "max_waiting_requests", "slo_ttft" }) _refused.Add(0, _model, new("reason", reason));
-        foreach (var counter in new[] { _promptTokensTotal, _generationTokensTotal, _transferBytes, _preemptions, _transfers, _timedOut }) counter.Add(0, _model);
+        foreach (var counter in new[] { _promptTokensTotal, _generationTokensTotal, _transferBytes, _transferReused, _preemptions, _transfers, _timedOut }) counter.Add(0, _model);
         _transferSeconds.Add(0, _model);
     }
 
@@ -166,6 +170,7 @@ public sealed class ServingMetrics : IDisposable
         _promptTokensTotal.Add(outcome.PromptTokens, _model);
         _preemptions.Add(outcome.Preemptions, _model);
         _transferBytes.Add(outcome.KvTransferBytes, _model);
+        _transferReused.Add(outcome.KvReusedTokens, _model);
         _generationTokensTotal.Add(outcome.CompletionTokens, _model);
         if (outcome.FinishReason == FinishReason.Cancelled)
             return;

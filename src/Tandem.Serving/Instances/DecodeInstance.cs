@@ -7,7 +7,8 @@ namespace Tandem.Serving.Instances;
 
 /// <summary>
 /// DistServe's decode instance: continuous batching over its running requests, and KV migration by pull.
-/// The loop reserves the blocks, then a pull from this process exports the sequence from the prefill pool (this
+/// The loop reserves the blocks, reusing the prefix of the KV that its own prefix cache holds (a conversation's history
+/// it decoded before), then a pull from this process exports the rest of the sequence from the prefill pool (this
 /// thread reads those blocks: the prefill instance does not touch a held sequence) through an in-process stream in
 /// the engine's transfer format and imports it; a pull from another process (a cluster worker's network stream)
 /// runs off the loop (<see cref="KvPull"/>) while the running requests keep decoding, and its request joins them at
@@ -86,10 +87,9 @@ internal sealed class DecodeInstance : ServingInstance
     {
         var source = r.Migration ?? throw new InvalidOperationException($"request {r.RequestId} has no KV to pull");
         r.Timeline.TransferStart ??= Now;
-        var sequence = Kv.Pool.CreateSequence();
-        if (!sequence.TryReserve(r.NumComputedTokens))
+        if (Kv.ReserveImport(r) is not { } sequence)
         {
-            Migrated(r, source, sequence, new KvPayloadException($"no room to import {r.NumComputedTokens} tokens ({Kv.Pool.FreeBlocks} blocks free)"), 0);
+            Migrated(r, source, Kv.Pool.CreateSequence(), new KvPayloadException($"no room to import {r.NumComputedTokens} tokens ({Kv.Pool.FreeBlocks} blocks free)"), 0);
             return;
         }
         if (source.IsRemote)

@@ -57,6 +57,27 @@ public static class DispatchPolicy
         return best;
     }
 
+    /// <summary>
+    /// Conditional disaggregation (<c>--local-prefill-threshold</c>, Dynamo's and llm-d's choice): the decode instance
+    /// that prefills a prompt itself, or -1 when the prompt goes to a prefill instance. The candidate is the decode
+    /// instance holding the longest cached prefix (<paramref name="cachedTokens"/>), then the most free KV; it takes the
+    /// prompt when the rest is at most <paramref name="threshold"/> tokens, or when every entry instance has at least
+    /// <paramref name="busyTokens"/> prompt tokens queued (0: never busy). Threshold 0: always -1.
+    /// </summary>
+    public static int PickLocalPrefill<TDecode, TEntry>(IReadOnlyList<TDecode> decode, ReadOnlySpan<int> cachedTokens, int promptTokens,
+        IReadOnlyList<TEntry> entry, int threshold, int busyTokens) where TDecode : IDecodeLoad where TEntry : IEntryLoad
+    {
+        if (threshold == 0 || decode.Count == 0) return -1;
+        int best = 0;
+        for (int i = 1; i < decode.Count; i++)
+            if (cachedTokens[i] > cachedTokens[best] || (cachedTokens[i] == cachedTokens[best] && decode[i].FreeCapacityBlocks > decode[best].FreeCapacityBlocks)) best = i;
+        if (promptTokens - cachedTokens[best] <= threshold) return best;
+        if (busyTokens == 0) return -1;
+        for (int i = 0; i < entry.Count; i++)
+            if (entry[i].QueuedTokens < busyTokens) return -1;
+        return best;
+    }
+
     public static int PickDecode<T>(IReadOnlyList<T> instances) where T : IDecodeLoad
     {
         int best = 0;

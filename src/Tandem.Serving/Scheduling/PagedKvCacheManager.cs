@@ -80,6 +80,27 @@ public sealed class PagedKvCacheManager(KvBlockPool pool) : IKvCacheManager
     /// <summary>The request's sequence (its length equals the request's NumComputedTokens).</summary>
     public KvSequence Sequence(Request request) => _sequences[request];
 
+    /// <summary>
+    /// A sequence for the KV of <paramref name="request"/>'s NumComputedTokens tokens migrating into this pool: it starts
+    /// with the longest prefix of them already cached here (its blocks shared, not transferred again; RAM only, as a
+    /// transfer is cheaper than a disk read), short of the last token so that a pull always moves at least one block
+    /// (every migration then ends the same way), and has blocks reserved for the rest. The caller fills it from its Length
+    /// on and then adopts it (<see cref="Adopt"/>) or releases it. Null, changing nothing, when blocks are short.
+    /// </summary>
+    public KvSequence? ReserveImport(Request request)
+    {
+        var sequence = Pool.CreateSequence();
+        if (Pool.PrefixCaching)
+            Pool.AttachCachedPrefix(sequence, CollectionsMarshal.AsSpan(request.AllTokenIdList), request.NumComputedTokens - 1);
+        if (!sequence.TryReserve(request.NumComputedTokens - sequence.Length))
+        {
+            sequence.Release();
+            return null;
+        }
+        request.KvReusedTokens = sequence.Length;
+        return sequence;
+    }
+
     /// <summary>Takes over a sequence imported into this pool (KV migration).</summary>
     public void Adopt(Request request, KvSequence sequence)
     {

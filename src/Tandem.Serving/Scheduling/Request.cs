@@ -82,6 +82,8 @@ public sealed class Request
     /// <summary>The instance whose loop owns the request now (cancellation wakes it).</summary>
     internal volatile Instances.ServingInstance? Owner;
     public long KvTransferBytes { get; set; }
+    /// <summary>Of the KV migrated to a decode instance, tokens it held cached already and did not transfer again.</summary>
+    public int KvReusedTokens { get; set; }
 
     public override string ToString() => $"{RequestId} ({NumComputedTokens}/{NumTokens} computed, {Status})";
 }
@@ -94,12 +96,12 @@ internal sealed class LocalKvSource(KvSequence sequence, Instances.PrefillInstan
     /// <summary>A copy between two pools of this process: quick, so it runs on the decode loop.</summary>
     public bool IsRemote => false;
 
-    /// <summary>Exports through <paramref name="scratch"/> (the engine's transfer format, checksum included) and imports.</summary>
+    /// <summary>Exports what <paramref name="reserved"/> lacks through <paramref name="scratch"/> (the engine's transfer format, checksum included) and imports.</summary>
     public long PullInto(KvSequence reserved, ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation)
     {
         scratch ??= new MemoryStream();
         scratch.SetLength(0);
-        long bytes = KvTransfer.Export(sequence, model, scratch);
+        long bytes = KvTransfer.Export(sequence, model, scratch, fromToken: reserved.Length);
         scratch.Position = 0;
         KvTransfer.ImportInto(reserved, model, scratch);
         return bytes;

@@ -116,6 +116,7 @@ internal sealed class RequestStream
             StopTokenId = _stop.IsStopped ? null : _stoppedByToken,
             Preemptions = request.NumPreemptions,
             KvTransferBytes = request.KvTransferBytes,
+            KvReusedTokens = request.KvReusedTokens,
             CachedTokens = request.NumCachedTokens,
         });
     }

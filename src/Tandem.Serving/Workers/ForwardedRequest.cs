@@ -70,6 +70,8 @@ public sealed class ForwardedRequest
     public CancellationToken Cancelled => _cancelled.Token;
     public bool IsCancelRequested => _request.IsCancelRequested;
     public long KvTransferBytes { get => _request.KvTransferBytes; set => _request.KvTransferBytes = value; }
+    /// <summary>Tokens of the KV the decode worker held cached already (not pulled), at its last import.</summary>
+    public int KvReusedTokens { get => _request.KvReusedTokens; set => _request.KvReusedTokens = value; }
     public int Recomputations { get => _request.NumPreemptions; set => _request.NumPreemptions = value; }
 
     /// <summary>

@@ -1,0 +1,22 @@
+using System.CommandLine;
+using Tandem.Serving;
+
+namespace Tandem.Cli.Commands;
+
+/// <summary>
+/// Conditional disaggregation's options, the same in <c>tandem serve</c> (which runs it) and <c>tandem simulate</c>
+/// (which predicts it): the local prefill threshold and the prefill pool's busy mark.
+/// </summary>
+internal sealed class LocalPrefillArguments
+{
+    public Option<int> Threshold { get; } = new("--local-prefill-threshold")
+    {
+        Description = "Disaggregated mode, conditional disaggregation: a prompt whose part not cached on a decode instance is at most this many tokens is prefilled there (no prefill instance, no KV transfer); also the most prompt tokens a decode step takes along (0: off)",
+        DefaultValueFactory = _ => ServingOptions.DefaultLocalPrefillThreshold,
+    };
+    public Option<int> BusyTokens { get; } = new("--prefill-busy-tokens")
+    {
+        Description = "With --local-prefill-threshold: when every prefill instance has at least this many prompt tokens queued, prompts go to a decode instance whatever their length (0: never)",
+        DefaultValueFactory = _ => 0,
+    };
+}
