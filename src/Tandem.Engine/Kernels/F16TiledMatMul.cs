@@ -15,9 +15,9 @@ namespace Tandem.Engine.Kernels;
 /// <item>smaller batches (decode): one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
 /// widening each weight vector in registers, since a widened copy would be read by too few tokens to pay.</item>
 /// </list>
-/// Its items are weight rows; <see cref="SetPanel"/> gives it the activations of one matmul at a time.
+/// As a team job its items are weight rows; <see cref="Set"/> gives it one matmul at a time.
 /// </summary>
-internal sealed unsafe class F16TiledMatMul : IPanelMatMulBody<F16ActivationPanel>
+internal sealed unsafe class F16TiledMatMul : IParallelJob
 {
     /// <summary>False where ggml has no vector F16 dot for this machine (then the four-token kernel runs).</summary>
     public static bool IsSupported => GgmlSimd.Width is 16 or 8;
@@ -32,7 +32,9 @@ internal sealed unsafe class F16TiledMatMul : IPanelMatMulBody<F16ActivationPane
 
     private readonly float[] _widened;
     private readonly int _scratchFloats;
+    private WeightMatrix _w;
     private F16ActivationPanel _panel;
+    private float* _y;
 
     /// <param name="workers">Team size: each member widens its row tiles into its own part of the scratch.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
@@ -42,27 +44,26 @@ internal sealed unsafe class F16TiledMatMul : IPanelMatMulBody<F16ActivationPane
         _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
     }
 
-    public void SetPanel(in F16ActivationPanel panel) => _panel = panel;
-
-    public int Items(in WeightMatrix w)
+    /// <summary>The matmul that the next run of this job computes.</summary>
+    public void Set(in WeightMatrix w, in F16ActivationPanel panel, float* y)
     {
         if (w.Type != GgmlType.F16)
             throw new ArgumentException($"{GgmlTypeInfo.Name(w.Type)} weights given to the F16 kernels", nameof(w));
         if (F16WidenedRows.ScratchFloats(w.Cols) > _scratchFloats)
             throw new ArgumentException($"{w.Name}: {w.Cols} columns exceed the F16 kernels' scratch size", nameof(w));
-        return w.Rows;
+        _w = w; _panel = panel; _y = y;
     }
 
-    public void Execute(in WeightMatrix w, float* y, int begin, int end, int worker)
+    public void Execute(int begin, int end, int worker)
     {
         if (_panel.Tokens < MinRowTileTokens)
         {
-            Rows(w, _panel, y, begin, end);
+            Rows(_w, _panel, _y, begin, end);
             return;
         }
         // 64-byte aligned part of the pinned scratch for this worker.
         float* scratch = (float*)(((nuint)Unsafe.AsPointer(ref _widened[0]) + 63) & ~(nuint)63) + worker * _scratchFloats;
-        RowTiles(w, _panel, y, begin, end, scratch);
+        RowTiles(_w, _panel, _y, begin, end, scratch);
     }
 
     /// <summary>

@@ -8,54 +8,51 @@ namespace Tandem.Engine.Kernels;
 /// The body of a matmul whose weights are Q4_0, Q5_0 or Q8_0 (all dotted with Q8_0 activations): the row tiles
 /// (<see cref="RowTiles"/>) of the micro-kernel of the chosen path (<see cref="LegacyTileAvx512"/>,
 /// <see cref="LegacyTileAvx2"/>, <see cref="LegacyTilePortable"/>) over a <see cref="Q8ActivationPanel"/>.
-/// Its items are row tiles; <see cref="SetPanel"/> gives it the activations of one matmul at a time, which may cover
-/// several matrices of these types (<see cref="MatMulParts"/>).
+/// As a team job its items are row tiles; <see cref="Set"/> gives it one matmul at a time.
 /// </summary>
-internal sealed unsafe class LegacyTiledMatMul : IPanelMatMulBody<Q8ActivationPanel>
+internal sealed unsafe class LegacyTiledMatMul : IParallelJob
 {
     private readonly MatMulKernelPath _path;
+    private WeightMatrix _w;
     private Q8ActivationPanel _panel;
+    private float* _y;
 
     /// <param name="path">Resolved (see <see cref="Resolve"/>).</param>
     public LegacyTiledMatMul(MatMulKernelPath path) => _path = path;
 
-    public void SetPanel(in Q8ActivationPanel panel) => _panel = panel;
-
-    /// <summary>Whether <paramref name="type"/>'s weights are dotted with Q8_0 activations, i.e. run on these kernels.</summary>
-    public static bool Handles(GgmlType type) => type is GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0;
-
-    public int Items(in WeightMatrix w)
+    /// <summary>The matmul that the next run of this job computes.</summary>
+    public void Set(in WeightMatrix w, in Q8ActivationPanel panel, float* y)
     {
-        if (!Handles(w.Type))
+        if (w.Type is not (GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0))
             throw new ArgumentException($"{GgmlTypeInfo.Name(w.Type)} weights are not dotted with Q8_0 activations", nameof(w));
-        return RowTiles.Count(w.Rows);
+        _w = w; _panel = panel; _y = y;
     }
 
-    public void Execute(in WeightMatrix w, float* y, int begin, int end, int worker)
+    public void Execute(int begin, int end, int worker)
     {
-        switch (w.Type)
+        switch (_w.Type)
         {
-            case GgmlType.Q4_0: Rows<RowQ4_0.Q4_0Block>(w, y, begin, end); break;
-            case GgmlType.Q5_0: Rows<RowQ5_0.Q5_0Block>(w, y, begin, end); break;
-            default: Rows<RowQ8_0.Q8_0Block>(w, y, begin, end); break;
+            case GgmlType.Q4_0: Rows<RowQ4_0.Q4_0Block>(begin, end); break;
+            case GgmlType.Q5_0: Rows<RowQ5_0.Q5_0Block>(begin, end); break;
+            default: Rows<RowQ8_0.Q8_0Block>(begin, end); break;
         }
     }
 
-    private void Rows<TDecoder>(in WeightMatrix w, float* y, int begin, int end) where TDecoder : ILegacyBlockDecoder
+    private void Rows<TDecoder>(int begin, int end) where TDecoder : ILegacyBlockDecoder
     {
         switch (_path)
         {
             case MatMulKernelPath.Avx512:
-                RowTiles.Run<LegacyTileAvx512.Kernel<TDecoder>, Q8ActivationPanel>(w, _panel, y, begin, end);
+                RowTiles.Run<LegacyTileAvx512.Kernel<TDecoder>, Q8ActivationPanel>(_w, _panel, _y, begin, end);
                 break;
             case MatMulKernelPath.Avx2Vnni:
-                RowTiles.Run<LegacyTileAvx2.Kernel<TDecoder, VnniBlockSums>, Q8ActivationPanel>(w, _panel, y, begin, end);
+                RowTiles.Run<LegacyTileAvx2.Kernel<TDecoder, VnniBlockSums>, Q8ActivationPanel>(_w, _panel, _y, begin, end);
                 break;
             case MatMulKernelPath.Avx2:
-                RowTiles.Run<LegacyTileAvx2.Kernel<TDecoder, MaddubsBlockSums>, Q8ActivationPanel>(w, _panel, y, begin, end);
+                RowTiles.Run<LegacyTileAvx2.Kernel<TDecoder, MaddubsBlockSums>, Q8ActivationPanel>(_w, _panel, _y, begin, end);
                 break;
             default:
-                RowTiles.Run<LegacyTilePortable.Kernel<TDecoder>, Q8ActivationPanel>(w, _panel, y, begin, end);
+                RowTiles.Run<LegacyTilePortable.Kernel<TDecoder>, Q8ActivationPanel>(_w, _panel, _y, begin, end);
                 break;
         }
     }

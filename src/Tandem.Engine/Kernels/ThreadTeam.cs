@@ -52,13 +52,6 @@ public sealed class ThreadTeam : IDisposable
 
     public const int SpinMicroseconds = 300;
 
-    /// <summary>
-    /// Jobs handed to the team so far (those small enough to run on the caller alone are not counted). Each costs
-    /// the caller a wait for the slowest chunk and the workers a look at the shared word, so a step's count is a
-    /// measure of its synchronisation. Read by the caller between jobs.
-    /// </summary>
-    public long JobsRun { get; private set; }
-
     /// <param name="size">Threads that work on each job, including the calling thread.</param>
     /// <param name="onWorkerStart">Called first on each worker thread with its index (1..size-1; the caller is 0),
     /// e.g. to pin it to a core.</param>
@@ -93,7 +86,6 @@ public sealed class ThreadTeam : IDisposable
             return;
         }
         ObjectDisposedException.ThrowIf(_disposed, this);
-        JobsRun++;
         // Close: from here until the open below, every claim on an earlier state word fails, so no worker can
         // pair the fields written next with an old generation. (Full fences on both swaps.)
         int open = (int)(Volatile.Read(ref _state) >> 32);

@@ -33,11 +33,6 @@ public sealed class Transformer : IDisposable
     private readonly float[] _cos;    // n × rotDims/2
     private readonly float[] _sin;
 
-    // Per-token work run inside the team's jobs (see IActivationStep, QkvToCacheJob).
-    private readonly RmsNormStep _norm;
-    private readonly SwiGluStep _swiGlu;
-    private readonly QkvToCacheJob _qkvToCache;
-
     public int MaxBatch { get; }
     public int Threads => _team.Size;
     public ModelConfig Config => _c;
@@ -79,13 +74,7 @@ public sealed class Transformer : IDisposable
         _sin = new float[n * _c.RopeDimensions / 2];
         MaxContext = maxContext;
         _logitRows = new int[maxBatch];
-        _norm = new RmsNormStep(_x, _xb, _c.EmbeddingLength, _c.RmsNormEpsilon);
-        _swiGlu = new SwiGluStep(_gate, _up, _c.FeedForwardLength);
-        _qkvToCache = new QkvToCacheJob(_c, _rope, _q, _k, _v, _cos, _sin);
     }
-
-    /// <summary>Jobs the thread team has run so far (<see cref="ThreadTeam.JobsRun"/>): a step's synchronisation count.</summary>
-    internal long TeamJobs => _team.JobsRun;
 
     public int MaxContext { get; }
 
@@ -160,7 +149,7 @@ public sealed class Transformer : IDisposable
 
     private void ForwardCore(ForwardBatch batch, Span<float> logits, bool allTokenLogits)
     {
-        int n = batch.TokenCount, embd = _c.EmbeddingLength;
+        int n = batch.TokenCount, embd = _c.EmbeddingLength, qDim = _c.QDim, kvDim = _c.KvDim, ffn = _c.FeedForwardLength;
         int half = _c.RopeDimensions / 2, vocab = _c.VocabSize;
         var tokens = batch.Tokens;
         var positions = batch.Positions;
@@ -196,27 +185,39 @@ public sealed class Transformer : IDisposable
         {
             var L = _w.Layers[l];
 
-            // Attention: (the previous block's residual add and) rmsnorm, Q/K/V projections (+ biases), RoPE, KV append,
-            // attention, output projection. The add and norm run inside the job that quantises their rows; Q/K/V run as
-            // one matmul job where their types allow.
-            _norm.Weight = L.AttnNorm;
-            _norm.Delta = l == 0 ? null : _xb2;
-            _matmul.Run(_xb, n, L.Wq, _q, L.Wk, _k, L.Wv, _v, _norm);
-            _qkvToCache.Run(_team, L, batch, pool!, l);
+            // Attention: rmsnorm, Q/K/V projections (+ biases), RoPE, KV append, attention, output projection.
+            for (int t = 0; t < n; t++)
+                RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.AttnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
+            _matmul.Run(L.Wq, _xb, _q, n);
+            _matmul.Run(L.Wk, _xb, _k, n);
+            _matmul.Run(L.Wv, _xb, _v, n);
+            AddBias(_q, L.Bq, n, qDim);
+            AddBias(_k, L.Bk, n, kvDim);
+            AddBias(_v, L.Bv, n, kvDim);
+
+            for (int t = 0; t < n; t++)
+            {
+                var cos = _cos.AsSpan(t * half, half);
+                var sin = _sin.AsSpan(t * half, half);
+                _rope.Apply(_q.AsSpan(t * qDim, qDim), _c.HeadDim, cos, sin);
+                _rope.Apply(_k.AsSpan(t * kvDim, kvDim), _c.HeadDim, cos, sin);
+            }
+            StoreKv(batch, pool!, l);
 
             _attention.Set(_q, _att, batch, pool!, l);
             _team.Run(_attention, _attention.ItemCount, 1);
             _matmul.Run(L.Wo, _att, _xb2, n);
+            TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
 
-            // Feed-forward: residual add and rmsnorm, SwiGLU, down projection; gate and up as one matmul job, the
-            // SwiGLU inside the job that quantises the down projection's input.
-            _norm.Weight = L.FfnNorm;
-            _norm.Delta = _xb2;
-            _matmul.Run(_xb, n, L.Gate, _gate, L.Up, _up, _norm);
-            _matmul.Run(L.Down, _gate, _xb2, n, _swiGlu);
+            // Feed-forward: rmsnorm, SwiGLU, down projection, residual.
+            for (int t = 0; t < n; t++)
+                RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.FfnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
+            _matmul.Run(L.Gate, _xb, _gate, n);
+            _matmul.Run(L.Up, _xb, _up, n);
+            Activations.SwiGlu(_gate.AsSpan(0, n * ffn), _up.AsSpan(0, n * ffn), ffn);
+            _matmul.Run(L.Down, _gate, _xb2, n);
+            TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
         }
-        // The last block's residual add (the others ran in the next norm's step).
-        TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));
         for (int e = 0; e < batch.EntryCount; e++) batch.Sequence(e).Length += batch.EntryLength(e);
 
         // Final norm and the output projection, only for the rows whose logits are wanted.
@@ -230,6 +231,39 @@ public sealed class Transformer : IDisposable
         for (int r = 0; r < rows; r++)
             RmsNorm.Apply(_x.AsSpan(_logitRows[r] * embd, embd), _w.OutputNorm, _xb.AsSpan(r * embd, embd), _c.RmsNormEpsilon);
         _matmul.Run(_w.Output, _xb, logits, rows);
+    }
+
+    /// <summary>Writes the step's keys (after RoPE) and values into each token's slot of its sequence's blocks.</summary>
+    private void StoreKv(ForwardBatch batch, KvBlockPool pool, int layer)
+    {
+        int kvDim = _c.KvDim, bs = pool.BlockSize;
+        var entries = batch.TokenEntries;
+        var positions = batch.Positions;
+        for (int t = 0; t < batch.TokenCount; t++)
+        {
+            int p = positions[t];
+            int[] blocks = batch.Sequence(entries[t]).BlockArray;
+            int at = (blocks[p / bs] * bs + p % bs) * kvDim;
+            var k = _k.AsSpan(t * kvDim, kvDim);
+            var v = _v.AsSpan(t * kvDim, kvDim);
+            if (pool.ElementType == KvElementType.F32)
+            {
+                k.CopyTo(pool.KeysF32![layer].AsSpan(at, kvDim));
+                v.CopyTo(pool.ValuesF32![layer].AsSpan(at, kvDim));
+            }
+            else
+            {
+                TensorPrimitives.ConvertToHalf(k, pool.KeysF16![layer].AsSpan(at, kvDim));
+                TensorPrimitives.ConvertToHalf(v, pool.ValuesF16![layer].AsSpan(at, kvDim));
+            }
+        }
+    }
+
+    private static void AddBias(float[] x, float[]? bias, int n, int width)
+    {
+        if (bias == null) return;
+        for (int t = 0; t < n; t++)
+            TensorPrimitives.Add(x.AsSpan(t * width, width), bias, x.AsSpan(t * width, width));
     }
 
     public void Dispose() => _team.Dispose();
