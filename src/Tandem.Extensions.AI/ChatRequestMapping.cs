@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Tandem.Engine.Sampling;
 using Tandem.Serving;
@@ -10,10 +11,16 @@ namespace Tandem.Extensions.AI;
 /// Microsoft.Extensions.AI's messages and <see cref="ChatOptions"/> as the runtime's request, with the defaults and
 /// limits of Tandem's OpenAI endpoint (temperature 1, top-p 1, no top-k; a completion that fits the context and the
 /// KV cache when no maximum is given), so the same request gets the same text in process and over HTTP.
-/// What the runtime cannot do (tools, JSON output, images) is a <see cref="NotSupportedException"/>, never ignored.
+/// What the runtime cannot do (images, audio, tools other than functions) is a <see cref="NotSupportedException"/>, never ignored.
 /// </summary>
 internal static class ChatRequestMapping
 {
+    /// <summary>
+    /// The conversation as the template's messages. An assistant message's <see cref="FunctionCallContent"/>s are its
+    /// tool calls (arguments as JSON text); each <see cref="FunctionResultContent"/> is a tool message answering its call
+    /// (the result as text: a string as it is, anything else as JSON), as the OpenAI client sends them — so a
+    /// <c>UseFunctionInvocation()</c> pipeline feeds results back to the model.
+    /// </summary>
     public static List<EngineChat.ChatMessage> Messages(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         var list = new List<EngineChat.ChatMessage>();
@@ -21,20 +28,52 @@ internal static class ChatRequestMapping
         if (!string.IsNullOrEmpty(options?.Instructions))
             list.Add(EngineChat.ChatMessage.System(options.Instructions));
         foreach (var m in messages)
-            list.Add(new EngineChat.ChatMessage(Role(m.Role), Text(m)));
+        {
+            var calls = new List<EngineChat.ChatToolCall>();
+            var results = new List<FunctionResultContent>();
+            var text = new StringBuilder();
+            foreach (var content in m.Contents)
+            {
+                switch (content)
+                {
+                    case TextContent t:
+                        if (text.Length > 0) text.Append('\n');
+                        text.Append(t.Text);
+                        break;
+                    case FunctionCallContent call when m.Role == ChatRole.Assistant:
+                        calls.Add(new EngineChat.ChatToolCall(call.CallId, call.Name, JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions)));
+                        break;
+                    case FunctionResultContent result:
+                        results.Add(result);
+                        break;
+                    default:
+                        throw new NotSupportedException($"Tandem's runtime takes text, function calls (in assistant messages) and function results; a {m.Role.Value} message holds {content.GetType().Name}");
+                }
+            }
+            if (results.Count > 0)
+            {
+                if (text.Length > 0)
+                    throw new NotSupportedException($"a {m.Role.Value} message holds both text and function results: give the text a message of its own");
+                foreach (var result in results)
+                {
+                    list.Add(EngineChat.ChatMessage.Tool(ResultText(result)) with { ToolCallId = result.CallId });
+                }
+                continue;
+            }
+            list.Add(new EngineChat.ChatMessage(Role(m.Role), text.ToString()) { ToolCalls = calls, ContentIsNull = calls.Count > 0 && text.Length == 0 });
+        }
         if (list.Count == 0)
             throw new ArgumentException("the conversation is empty: give at least one message", nameof(messages));
         return list;
     }
 
-    public static void RejectUnsupported(ChatOptions? options)
+    /// <summary>A function's result as the tool message's text: a string as it is, anything else as JSON (as the OpenAI client sends it).</summary>
+    private static string ResultText(FunctionResultContent result) => result.Result switch
     {
-        if (options is null) return;
-        if (options.Tools is { Count: > 0 })
-            throw new NotSupportedException("Tandem's runtime does not call tools yet: ChatOptions.Tools must be empty");
-        if (options.ResponseFormat is not (null or ChatResponseFormatText))
-            throw new NotSupportedException("Tandem's runtime produces text only: ChatOptions.ResponseFormat must be null or ChatResponseFormat.Text");
-    }
+        string s => s,
+        null when result.Exception is not null => $"Error: {result.Exception.Message}",
+        var value => JsonSerializer.Serialize(value, AIJsonUtilities.DefaultOptions),
+    };
 
     public static SamplingParams Sampling(ChatOptions? options)
     {
@@ -84,19 +123,5 @@ internal static class ChatRequestMapping
         if (role == ChatRole.Assistant) return EngineChat.ChatRoles.Assistant;
         if (role == ChatRole.Tool) return EngineChat.ChatRoles.Tool;
         throw new ArgumentException($"the message role '{role.Value}' is not one of system, user, assistant, tool");
-    }
-
-    /// <summary>The message's text parts, joined by newlines as the HTTP API joins content parts; anything else is refused.</summary>
-    private static string Text(ChatMessage message)
-    {
-        var text = new StringBuilder();
-        foreach (var content in message.Contents)
-        {
-            if (content is not TextContent t)
-                throw new NotSupportedException($"Tandem's runtime takes text only; a {message.Role.Value} message holds {content.GetType().Name}");
-            if (text.Length > 0) text.Append('\n');
-            text.Append(t.Text);
-        }
-        return text.ToString();
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
+using Tandem.Engine.Chat.Tools;
 using Tandem.Engine.Generation;
 using Tandem.Serving;
 
@@ -8,7 +9,9 @@ namespace Tandem.Extensions.AI;
 /// <summary>
 /// <see cref="IChatClient"/> over Tandem's serving runtime in this process: the conversation is rendered with the
 /// model's chat template (or the one chosen in <see cref="TandemOptions.ChatTemplate"/>), tokenized, and submitted to
-/// the runtime as the OpenAI endpoint submits it — the same request gets the same text, without HTTP.
+/// the runtime as the OpenAI endpoint submits it — the same request gets the same text, without HTTP. Tools are offered
+/// and their calls read as the endpoint does (<see cref="ToolCallPlan"/>), coming back as <see cref="FunctionCallContent"/>,
+/// and a JSON <see cref="ChatOptions.ResponseFormat"/> constrains the reply as <c>response_format</c> does.
 /// </summary>
 public sealed class TandemChatClient(TandemService service) : IChatClient
 {
@@ -16,19 +19,22 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var (handle, id) = Submit(messages, options);
+        var (handle, id, calls) = Submit(messages, options);
         using var cancel = cancellationToken.Register(handle.Cancel);
         var text = new System.Text.StringBuilder();
         await foreach (var token in handle.Tokens.ReadAllAsync(CancellationToken.None))
             text.Append(token.Text);
         var outcome = await handle.Completion;
         cancellationToken.ThrowIfCancellationRequested();
-        return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = id })
+        var message = new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = id };
+        if (calls is not null)
+            message.Contents = [.. calls.Push(text.ToString()), .. calls.Finish()];
+        return new ChatResponse(message)
         {
             ResponseId = id,
             ModelId = service.ModelId,
             CreatedAt = DateTimeOffset.UtcNow,
-            FinishReason = Finish(outcome.FinishReason),
+            FinishReason = Finish(outcome.FinishReason, calls),
             Usage = Usage(outcome),
         };
     }
@@ -36,7 +42,7 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (handle, id) = Submit(messages, options);
+        var (handle, id, calls) = Submit(messages, options);
         using var cancel = cancellationToken.Register(handle.Cancel);
         try
         {
@@ -44,12 +50,19 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
             await foreach (var token in handle.Tokens.ReadAllAsync(CancellationToken.None))
             {
                 if (token.Text.Length == 0) continue; // held back: part of a character, or of a possible stop string
-                yield return Update(id, created, token.Text);
+                if (calls is null)
+                {
+                    yield return Update(id, created, [new TextContent(token.Text)]);
+                    continue;
+                }
+                // Text that may belong to a call is held back by the reader: no update until it is decided.
+                var contents = calls.Push(token.Text);
+                if (contents.Count > 0) yield return Update(id, created, contents);
             }
             var outcome = await handle.Completion;
             cancellationToken.ThrowIfCancellationRequested();
-            var last = Update(id, created, null);
-            last.FinishReason = Finish(outcome.FinishReason);
+            var last = Update(id, created, calls?.Finish() ?? []);
+            last.FinishReason = Finish(outcome.FinishReason, calls);
             last.Contents.Add(new UsageContent(Usage(outcome)));
             yield return last;
         }
@@ -59,7 +72,7 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
         }
     }
 
-    private ChatResponseUpdate Update(string id, DateTimeOffset created, string? text) => new(ChatRole.Assistant, text)
+    private ChatResponseUpdate Update(string id, DateTimeOffset created, IList<AIContent> contents) => new(ChatRole.Assistant, contents)
     {
         ResponseId = id,
         MessageId = id,
@@ -67,14 +80,30 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
         CreatedAt = created,
     };
 
-    private (RequestHandle Handle, string Id) Submit(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    /// <summary>
+    /// Renders, tokenizes and submits the conversation as the OpenAI endpoint does, tools and response format included;
+    /// the reader is the one that turns the reply's tool calls into <see cref="FunctionCallContent"/> (null without tools).
+    /// </summary>
+    private (RequestHandle Handle, string Id, ToolCallReader? Calls) Submit(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var engine = service.Engine;
-        ChatRequestMapping.RejectUnsupported(options);
         var template = service.ChatTemplate ?? throw new InvalidOperationException("Tandem's chat template is not chosen yet: the service has not started");
         var conversation = ChatRequestMapping.Messages(messages, options);
-        string prompt = template.Render(new Tandem.Engine.Chat.ChatRenderRequest(conversation));
+        var tools = ChatToolMapping.Declarations(options);
+        bool offered = ChatToolMapping.Offered(options, tools);
+        var structuredOutput = ChatResponseFormatMapping.Grammar(options);
+        string prompt = template.Render(new Tandem.Engine.Chat.ChatRenderRequest(conversation) { Tools = offered ? tools : [] });
+        ToolCallPlan? plan = null;
+        if (offered)
+        {
+            // RequireAny / RequireSpecific are forced: the start of a call after the prompt, the call constrained.
+            // With Auto a call is constrained where the reply opens one, unless a JSON response format constrains the reply.
+            plan = ChatToolMapping.Plan(template.ToolCallFormat, tools, options!).Beside(structuredOutput)
+                ?? throw new ArgumentException("ChatOptions.ResponseFormat cannot be JSON when ChatOptions.ToolMode requires a tool call: the reply is then the call, its arguments following the function's parameters", nameof(options));
+            prompt += plan.ForcedPrefix;
+            structuredOutput = plan.Grammar ?? structuredOutput;
+        }
         // As the HTTP API tokenizes: the template's markers are special tokens, and BOS comes from the vocabulary
         // unless the template wrote its own.
         bool addBos = engine.Tokenizer.Vocabulary.AddBos && !template.StartsWithBos(prompt);
@@ -88,9 +117,15 @@ public sealed class TandemChatClient(TandemService service) : IChatClient
             MaxTokens = ChatRequestMapping.MaxTokens(ids.Length, options, engine),
             Sampling = ChatRequestMapping.Sampling(options),
             Stop = options?.StopSequences?.ToArray() ?? [],
+            StructuredOutput = structuredOutput,
+            ToolCalls = plan?.Auto,
         });
-        return (handle, id);
+        return (handle, id, plan is null ? null : new ToolCallReader(plan));
     }
+
+    /// <summary>A reply that made calls and ended by itself finishes with ToolCalls, as OpenAI's do.</summary>
+    private static ChatFinishReason Finish(FinishReason reason, ToolCallReader? calls) =>
+        calls is { MadeCalls: true } && reason == FinishReason.Stop ? ChatFinishReason.ToolCalls : Finish(reason);
 
     private static ChatFinishReason Finish(FinishReason reason) => reason switch
     {

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Tandem.Engine.Chat;
+using Tandem.Engine.Chat.Tools;
 using Tandem.Engine.Sampling;
 using Tandem.Server.Generation;
 using Tandem.Server.Protocol;
@@ -37,14 +38,15 @@ internal static class ChatRequestParser
         {
             // "required" and a named function are forced: the start of a call after the prompt, the call constrained.
             // With "auto" a call is constrained where the reply opens one, unless response_format constrains the reply.
-            toolCalls = ToolCallPlan.For(prompts.Template.ToolCallFormat, tools);
-            if (structuredOutput is not null) toolCalls = toolCalls with { Auto = null };
-            text += toolCalls.ForcedPrefix;
-            if (toolCalls.Grammar is not null && structuredOutput is not null)
+            var plan = ToolCallPlan.For(prompts.Template.ToolCallFormat, tools.Tools, tools.Choice == "auto", tools.Function, tools.Parallel,
+                StructuredOutputFields.Compile);
+            toolCalls = plan.Beside(structuredOutput);
+            if (toolCalls is null)
             {
                 string field = f.Has("guided_json") ? "guided_json" : "response_format";
                 throw ApiException.Invalid(field, $"'{field}' cannot be combined with a forced tool call (tool_choice \"required\" or a named function): the reply is then the call, its arguments following the function's parameters.");
             }
+            text += toolCalls.ForcedPrefix;
             structuredOutput = toolCalls.Grammar ?? structuredOutput;
         }
         int[] ids = prompts.Tokenize(text, engine.MaxContext) ?? throw GenerationFields.PromptTooLong(engine, "messages");

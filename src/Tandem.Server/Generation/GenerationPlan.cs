@@ -31,7 +31,7 @@ internal sealed record GenerationPlan
     public bool IncludeUsage { get; init; }
     public bool ReturnTimeline { get; init; }
     /// <summary>Chat with tools: how replies are read for tool calls; null when they are plain text.</summary>
-    public Chat.ToolCallPlan? ToolCalls { get; init; }
+    public Engine.Chat.Tools.ToolCallPlan? ToolCalls { get; init; }
 
     public int ChoiceCount => Prompts.Count * N;
 
