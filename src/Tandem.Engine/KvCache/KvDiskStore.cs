@@ -152,27 +152,42 @@ public sealed class KvDiskStore : IDisposable
     public bool TryRead(UInt128 hash, ReadOnlySpan<int> tokens, Span<byte> file)
     {
         file = file[..Format.FileBytes];
+        LinkedListNode<UInt128>? seen;
         lock (_lock)
         {
-            if (!_index.ContainsKey(hash)) { _misses++; return false; }
+            if (!_index.TryGetValue(hash, out seen)) { _misses++; return false; }
         }
-        bool valid;
+        bool valid, vanished = false;
         try
         {
             using var h = File.OpenHandle(PathOf(hash));
             valid = RandomAccess.GetLength(h) == file.Length && ReadAll(h, file) && Format.IsValid(file, hash, tokens);
         }
+        catch (FileNotFoundException)
+        {
+            valid = false;
+            vanished = true; // evicted (and deleted) since the index was read: a plain miss
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            valid = false; // deleted by eviction meanwhile, or unreadable
+            valid = false; // unreadable
         }
+        bool drop = false;
         lock (_lock)
         {
             if (!valid)
             {
                 _misses++;
-                _corrupt++;
-                if (_index.Remove(hash, out var gone)) { _lru.Remove(gone); _bytes -= Format.FileBytes; }
+                // Only the entry this read looked at, and only for a bad file: the writer may have stored the block again
+                // since (a new entry, a new file), which must not be taken out because an older file went away.
+                drop = !vanished && _index.TryGetValue(hash, out var now) && now == seen;
+                if (drop)
+                {
+                    _corrupt++;
+                    _index.Remove(hash);
+                    _lru.Remove(seen!);
+                    _bytes -= Format.FileBytes;
+                }
             }
             else
             {
@@ -181,7 +196,7 @@ public sealed class KvDiskStore : IDisposable
                 if (_index.TryGetValue(hash, out var node)) { _lru.Remove(node); _lru.AddLast(node); }
             }
         }
-        if (!valid) TryDelete(PathOf(hash));
+        if (drop) TryDelete(PathOf(hash));
         return valid;
     }
 

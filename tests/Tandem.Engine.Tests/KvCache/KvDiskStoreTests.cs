@@ -87,6 +87,65 @@ public sealed class KvDiskStoreTests : IDisposable
 
     private static int[] Seq(int start, int count) => Enumerable.Range(start, count).ToArray();
 
+    /// <summary>
+    /// One store shared by several instances' pools (as in a server), each on its own thread, beside busy threads that
+    /// take the cores at arbitrary instructions: spills, reads back and LRU evictions of a small store interleave, and
+    /// the same blocks (shared prefixes) are written and read by different threads. Every block read back holds exactly
+    /// its KV, no file fails its checks, and the store ends within its bound with its index equal to the directory.
+    /// </summary>
+    [Fact]
+    public void Concurrent_spills_reads_and_evictions_keep_every_block_exact()
+    {
+        const int blockSize = 4, threads = 3;
+        var format = KvDiskBlockFile.For(Pool(8, blockSize));
+        using var store = KvDiskStore.Open(_dir, 12 * format.FileBytes, format, maxQueuedWrites: 8);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        long reads = 0, blocksRead = 0;
+        using (new Contention.BusyThreads(Contention.BusyThreads.Cores, wakers: 2))
+        {
+            var until = DateTime.UtcNow + Contention.BusyThreads.TestDuration(3);
+            var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+            {
+                var pool = Pool(8, blockSize);
+                pool.DiskTier = store;
+                var random = new Random(t);
+                while (DateTime.UtcNow < until)
+                {
+                    try
+                    {
+                        // A prefix shared by all threads (one of four), then this thread's own tokens: 1-5 full blocks and a partial one.
+                        int[] prompt = [.. Seq(1000 * random.Next(4), blockSize * random.Next(0, 3)), .. Seq(10_000 * (t + 1) + random.Next(50), blockSize * random.Next(1, 4) + 2)];
+                        Computed(pool, prompt).Release();
+                        EvictEverything(pool);
+                        int found = pool.ReadCachedPrefixFromDisk(prompt, prompt.Length - 1);
+                        var s = pool.CreateSequence();
+                        var match = pool.AttachCachedPrefix(s, prompt, prompt.Length - 1);
+                        if (match.Tokens != found * blockSize) failures.Enqueue($"read {found} blocks, attached {match.Tokens} tokens");
+                        AssertHolds(s, prompt, match.Tokens);
+                        s.Release();
+                        EvictEverything(pool);
+                        Interlocked.Increment(ref reads);
+                        Interlocked.Add(ref blocksRead, found);
+                    }
+                    catch (Exception e)
+                    {
+                        failures.Enqueue($"thread {t}: {e.GetType().Name}: {e.Message}");
+                        return;
+                    }
+                }
+            })).ToList();
+            workers.ForEach(w => w.Start());
+            workers.ForEach(w => w.Join());
+        }
+        store.Flush();
+        var stats = store.Stats();
+        Assert.True(failures.IsEmpty, string.Join("\n", failures.Take(5)));
+        Assert.True(blocksRead > 0, $"{reads} rounds read nothing back from disk: the test did not exercise reads");
+        Assert.Equal(0, stats.Corrupt);
+        Assert.True(stats.Bytes <= stats.CapacityBytes, $"{stats.Bytes} bytes stored over a bound of {stats.CapacityBytes}");
+        Assert.Equal(stats.Blocks, Directory.GetFiles(_dir).Count(f => !f.EndsWith(".lock", StringComparison.Ordinal) && !f.EndsWith(".tmp", StringComparison.Ordinal)));
+    }
+
     [Theory]
     [InlineData(KvElementType.F32, 4)]
     [InlineData(KvElementType.F16, 8)]
