@@ -13,7 +13,8 @@
 #
 # Knobs (environment): MODELS (space-separated PATH:PRESET, default the SmolLM-135M shape and the TinyLlama-1.1B shape,
 # Q8_0, each synthesized when missing, TinyLlama's into artifacts/s5-scaleout/models), LENGTHS (128,512,2048), REPEATS (3),
-# OUTPUT (32 output tokens per transfer request), PATHS (in-process grpc-loopback shm netns netns-1gbit), LINK_RATE
+# OUTPUT (32 output tokens per transfer request), PATHS (in-process grpc-loopback shm netns netns-1gbit; each but
+# in-process also as PATH+overlap, the frontend's --kv-overlap), LINK_RATE
 # (1gbit), PORT, SKIP_TRANSFER=1, SKIP_GOODPUT=1. The load average goes beside every result.
 set -euo pipefail
 case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;; esac
@@ -63,10 +64,10 @@ transfer() { # model path
   local worker=(serve --model "$model" --kv-type f16 --kv-memory 512MiB --ctx-size $(( ${LENGTHS##*,} + OUTPUT + 16 )))
   for p in $PATHS; do
     case $p in
-      in-process|grpc-loopback|shm) args+=("$p") ;;
-      netns|netns-1gbit)
+      in-process|grpc-loopback|shm|grpc-loopback+overlap|shm+overlap) args+=("$p") ;;
+      netns|netns-1gbit|netns+overlap|netns-1gbit+overlap)
         s=$((s + 1)); port=$((PORT + 10 + s))
-        local rate=; [ "$p" = netns-1gbit ] && rate=$LINK_RATE
+        local rate=; [ "${p%+overlap}" = netns-1gbit ] && rate=$LINK_RATE
         if ! netns_up "ts$s" "$((200 + s))" "$rate" 2>"$OUT/$p.netns.err"; then
           echo "SKIP $p: cannot create network namespaces here ($(tr '\n' ' ' < "$OUT/$p.netns.err"))" | tee -a "$OUT/skipped.txt"; netns_down; continue
         fi

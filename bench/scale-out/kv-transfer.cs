@@ -13,7 +13,8 @@
 //                  the same with the frontend's --kv-overlap: the Decode call starts when the prefill does, and the decode
 //                  worker pulls each block as soon as its prompt chunk (PREFILL_TOKEN_TARGET tokens, default 512) is computed
 //   LABEL=PREFILL/DECODE   worker processes started elsewhere (e.g. in network namespaces, by scale-out.sh), at
-//                  host:port PREFILL and DECODE, with F16 KV: this process is their frontend
+//                  host:port PREFILL and DECODE, with F16 KV: this process is their frontend (with --kv-overlap when
+//                  LABEL ends in "+overlap")
 //
 // Same requests on every path (random prompt token ids of each length, OUTPUT output tokens forced with ignore_eos,
 // greedy, F16 KV, one at a time, one warm-up per length not recorded). Reports each request's transfer time (timeline
@@ -134,7 +135,7 @@ foreach (string path in paths)
             break;
         default:
             var (label, workers) = (path[..path.IndexOf('=')], path[(path.IndexOf('=') + 1)..].Split('/'));
-            await ThroughFrontendAsync(label, workers[0], workers[1]);
+            await ThroughFrontendAsync(label, workers[0], workers[1], overlap: label.EndsWith("+overlap", StringComparison.Ordinal));
             break;
     }
 }
