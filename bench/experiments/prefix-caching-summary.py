@@ -63,7 +63,9 @@ def rows(labels):
 print("## Cache off / on, disaggregated and colocated\n")
 local = sorted((os.path.basename(p)[:-5] for p in glob.glob(os.path.join(out, "disaggregated-local*.json"))),
                key=lambda label: int(re.sub(r"\D", "", label) or 0))
-rows(["disaggregated-off", "disaggregated-on", *local, "colocated-off", "colocated-on"])
+busy = sorted((os.path.basename(p)[:-5] for p in glob.glob(os.path.join(out, "disaggregated-busy*.json"))),
+              key=lambda label: int(re.sub(r"\D", "", label) or 0))
+rows(["disaggregated-off", "disaggregated-on", *local, *busy, "colocated-off", "colocated-on"])
 print("\n## Routing: two colocated 1-core instances, cache on\n")
 rows(["route-cache-aware", "route-round-robin"])
 print("\n## Hit rate against KV cache size (colocated, both cores)\n")

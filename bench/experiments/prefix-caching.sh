@@ -10,7 +10,8 @@
 #
 # Knobs (environment): MODEL, RATES, NUM_PROMPTS, TURNS, SYSTEM_LEN, INPUT_LEN, OUTPUT_LEN, THINK, SLO_TTFT, SLO_TPOT,
 # SEED, PORT, TOKEN_ID_MAX, KV_SIZES (MiB per instance for the cache-size sweep), SIZE_RATE, LOCAL_THRESHOLDS (conditional
-# disaggregation: one run per --local-prefill-threshold, labelled disaggregated-local-N), DISK_KV_SIZE (MiB of RAM KV per
+# disaggregation: one run per --local-prefill-threshold, labelled disaggregated-local-N), BUSY_TOKENS (one run per
+# --prefill-busy-tokens B with the first of LOCAL_THRESHOLDS, labelled disaggregated-busy-B; none by default), DISK_KV_SIZE (MiB of RAM KV per
 # instance in the disk-tier runs), DISK_SIZE (--kv-disk-size), DISK_POLICY (--kv-disk-policy: auto or always), ONLY
 # (space-separated labels: run only those configurations).
 #
@@ -34,9 +35,10 @@ SLO_TPOT=${SLO_TPOT:-0.1}
 SEED=${SEED:-1}
 PORT=${PORT:-8131}
 TOKEN_ID_MAX=${TOKEN_ID_MAX:-40000}
-KV_SIZES=${KV_SIZES:-2 4 8 16 64}
+KV_SIZES=${KV_SIZES:-32 48 96 256}
 SIZE_RATE=${SIZE_RATE:-0.5}
 LOCAL_THRESHOLDS=${LOCAL_THRESHOLDS:-64}
+BUSY_TOKENS=${BUSY_TOKENS:-}
 DISK_KV_SIZE=${DISK_KV_SIZE:-32}
 DISK_SIZE=${DISK_SIZE:-2GiB}
 DISK_POLICY=${DISK_POLICY:-auto}
@@ -82,6 +84,11 @@ run disaggregated-on "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256
 # Conditional disaggregation: later turns (history cached on the decode instance) prefilled there.
 for t in $LOCAL_THRESHOLDS; do
   run "disaggregated-local-$t" "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --local-prefill-threshold "$t"
+done
+# ... and with any remainder prefilled there while the prefill instance is busy (--prefill-busy-tokens).
+for b in $BUSY_TOKENS; do
+  run "disaggregated-busy-$b" "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB \
+    --local-prefill-threshold "${LOCAL_THRESHOLDS%% *}" --prefill-busy-tokens "$b"
 done
 run colocated-off "$RATES" --mode colocated --cores "0,1" --kv-memory 256MiB --no-prefix-caching
 run colocated-on "$RATES" --mode colocated --cores "0,1" --kv-memory 256MiB
