@@ -33,8 +33,12 @@ public static unsafe class KernelBench
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
     /// <param name="jsonPath">Where to write the <see cref="Report"/>; null for the table alone.</param>
-    public static void Run(int rows, int cols, int[] batches, TextWriter o, string? jsonPath = null)
+    /// <param name="typeNames">Comma-separated weight types to time (as GGUF names them, any case); null for all.</param>
+    public static void Run(int rows, int cols, int[] batches, TextWriter o, string? jsonPath = null, string? typeNames = null)
     {
+        GgmlType[] types = typeNames == null ? Types : typeNames.Split(',').Select(name =>
+            GgmlTypeInfo.TryParse(name.Trim(), out var t) && Types.Contains(t) ? t
+                : throw new ArgumentException($"--types: {name} is not one of {string.Join(", ", Types.Select(GgmlTypeInfo.Name))}")).ToArray();
         string loadStart = MachineInfo.LoadAverage, utc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         string clock = ThreadCpuTime.IsAvailable ? "thread CPU time" : "wall time";
         var results = new List<Result>();
@@ -47,7 +51,7 @@ public static unsafe class KernelBench
         float[] x = RandomValues(rng, maxBatch * cols);
         float[] y = new float[maxBatch * rows];
         using var team = new ThreadTeam(1);
-        foreach (var type in Types)
+        foreach (var type in types)
         {
             long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
             byte* data = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * rowBytes), 64);

@@ -14,7 +14,7 @@ const string Usage = """
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
            Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
-           Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--json FILE]
+           Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--types f16,q8_0,...] [--json FILE]
            Tandem.Bench attention [--pp N] [--ctx N]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
@@ -23,7 +23,8 @@ const string Usage = """
       batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16);
               --json writes each batch size's rates and the load average when it ran to FILE
       kernels: Tandem's matmul alone, 1 thread, R x C random weights (default 576 x 1536) of each type, every kernel
-              path this machine has and the four-token dot used before them: ns per 32 products, thread CPU time
+              path this machine has and the four-token dot used before them: ns per 32 products, thread CPU time;
+              --types limits it to those weight types (default f16,q8_0,q5_0,q4_0,q4_k)
       attention: one layer of attention alone (SmolLM-135M's heads), 1 thread, F32 and F16 caches: prefill of --pp
               tokens (default 512) and one decode step after --ctx (default 512), and the F16 kernel used before
               the tiles; ms per layer and ns per (query, cell) pair, thread CPU time
@@ -38,7 +39,7 @@ int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps =
 int[]? batchOption = null;
 string kv = "f32";
 bool tgFromEmpty = false, bundle = true;
-string? jsonPath = null, commit = null;
+string? jsonPath = null, commit = null, kernelTypes = null;
 for (int i = 1; i < args.Length; i++)
 {
     string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -58,6 +59,7 @@ for (int i = 1; i < args.Length; i++)
         case "--json": jsonPath = Value(); break;
         case "--commit": commit = Value(); break;
         case "--rows": rows = IntValue(); break;
+        case "--types": kernelTypes = Value(); break;
         case "--cols": cols = IntValue(); break;
         case var f when !f.StartsWith("--", StringComparison.Ordinal): files.Add(f); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}\n{Usage}"); return 2;
@@ -140,7 +142,7 @@ switch (mode)
             KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
         return 0;
     case "kernels":
-        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath);
+        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath, kernelTypes);
         return 0;
     case "attention":
         AttentionBench.Run(pp, args.Contains("--ctx") ? ctx : 512, Console.Out);

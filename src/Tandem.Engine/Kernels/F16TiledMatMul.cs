@@ -10,7 +10,7 @@ namespace Tandem.Engine.Kernels;
 /// width fixes the summation order the results must follow (<see cref="GgmlFloatDot.VecDotF16"/>):
 /// <list type="bullet">
 /// <item>batches of <see cref="MinRowTileTokens"/> tokens or more: row tiles (<see cref="F16RowTileAvx512"/>, 4 rows
-/// × 6 tokens; <see cref="F16RowTileAvx2"/>, 2 × 6) over weights widened once per tile and pass of tokens
+/// × 6 tokens; <see cref="F16RowTileAvx2"/>, 2 × 6) over blocks of 16 weight rows widened once per batch
 /// (<see cref="F16WidenedRows"/>);</item>
 /// <item>smaller batches (decode): one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
 /// widening each weight vector in registers, since a widened copy would be read by too few tokens to pay.</item>
@@ -27,8 +27,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
 
     private const int MaxTokensPerTile = 6;
 
-    /// <summary>Tokens per pass over a job's row tiles: their widened activations (64 × 4 bytes per column) stay in L2.</summary>
-    private const int TokensPerPass = 64;
+    /// <summary>Floats of a row tile's results (the AVX-512 tile writes two 16-lane vectors).</summary>
+    private const int ResultFloats = 32;
 
     private readonly float[] _widened;
     private readonly int _scratchFloats;
@@ -67,41 +67,47 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     }
 
     /// <summary>
-    /// Rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> in tiles: per pass of <see cref="TokensPerPass"/>
-    /// tokens, each tile's rows are widened into <paramref name="scratch"/> and run against the pass's tokens in
-    /// groups of six. A ragged last tile computes its missing rows from stale scratch and drops them.
+    /// Rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> in blocks of <see cref="F16WidenedRows.MaxRows"/>:
+    /// each block is widened into <paramref name="scratch"/> once, then every group of six tokens runs against the
+    /// block's row tiles while its activations are in L1. A ragged last tile computes its missing rows from stale
+    /// scratch and drops them.
     /// </summary>
     [SkipLocalsInit]
     private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd, float* scratch)
     {
-        float* results = stackalloc float[F16WidenedRows.MaxRows * MaxTokensPerTile];
+        float* results = stackalloc float[ResultFloats];
         bool* special = stackalloc bool[F16WidenedRows.MaxRows];
         int rows = w.Rows, tokens = panel.Tokens, cols = panel.Cols;
         int vectorEnd = F16ActivationPanel.VectorEnd(cols), stride = F16WidenedRows.Stride(cols);
         int tileRows = GgmlSimd.Width == 16 ? F16RowTileAvx512.Rows : F16RowTileAvx2.Rows;
-        for (int passBegin = 0; passBegin < tokens; passBegin += TokensPerPass)
+        for (int b0 = rowBegin; b0 < rowEnd; b0 += F16WidenedRows.MaxRows)
         {
-            int passEnd = Math.Min(tokens, passBegin + TokensPerPass);
-            for (int r0 = rowBegin; r0 < rowEnd; r0 += tileRows)
+            int blockRows = Math.Min(F16WidenedRows.MaxRows, rowEnd - b0);
+            // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is: the results are stored directly.
+            bool plain = vectorEnd == cols;
+            for (int r = 0; r < blockRows; r++)
             {
-                int rowCount = Math.Min(tileRows, rowEnd - r0);
-                for (int r = 0; r < rowCount; r++)
-                    special[r] = F16WidenedRows.Widen((ushort*)(w.Data + (r0 + r) * w.RowBytes), vectorEnd, scratch + r * stride);
-                for (int t = passBegin; t < passEnd; t += MaxTokensPerTile)
+                special[r] = F16WidenedRows.Widen((ushort*)(w.Data + (b0 + r) * w.RowBytes), vectorEnd, scratch + r * stride);
+                plain &= !special[r];
+            }
+            for (int t = 0; t < tokens; t += MaxTokensPerTile)
+            {
+                int count = Math.Min(MaxTokensPerTile, tokens - t);
+                for (int r0 = 0; r0 < blockRows; r0 += tileRows)
                 {
-                    int count = Math.Min(MaxTokensPerTile, passEnd - t);
-                    RowTileKernel(count, scratch, stride, panel, t, vectorEnd, results);
-                    for (int r = 0; r < rowCount; r++)
+                    int rowCount = Math.Min(tileRows, blockRows - r0);
+                    RowTileKernel(count, scratch + r0 * stride, stride, panel, t, vectorEnd, results);
+                    for (int k = 0; k < count; k++)
                     {
-                        ushort* wr = (ushort*)(w.Data + (r0 + r) * w.RowBytes);
-                        for (int k = 0; k < count; k++)
-                        {
-                            bool pairSpecial = special[r] || panel.HasSpecial(t + k);
-                            float sum = results[r * MaxTokensPerTile + k];
-                            // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is.
-                            y[(long)(t + k) * rows + r0 + r] = vectorEnd == cols && !pairSpecial ? sum
-                                : GgmlFloatDot.FinishWidened(wr, panel.Row(t + k), cols, vectorEnd, pairSpecial, sum);
-                        }
+                        float* sums = results + k * tileRows; // token-major
+                        float* dst = y + (long)(t + k) * rows + b0 + r0;
+                        if (plain && !panel.HasSpecial(t + k))
+                            for (int r = 0; r < rowCount; r++)
+                                dst[r] = sums[r];
+                        else
+                            for (int r = 0; r < rowCount; r++)
+                                dst[r] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (b0 + r0 + r) * w.RowBytes), panel.Row(t + k),
+                                    cols, vectorEnd, special[r0 + r] || panel.HasSpecial(t + k), sums[r]);
                     }
                 }
             }

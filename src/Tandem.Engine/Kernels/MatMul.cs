@@ -163,8 +163,9 @@ public sealed unsafe class MatMul : IParallelJob
         _fillF16Panel.Run(_team, panel, x, w.Cols, n);
 
         _f16Tiles.Set(w, panel, y);
-        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows, whole row tiles.
-        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64) & ~3);
+        // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows, and whole blocks of
+        // widened rows: a ragged block streams every token's activations past fewer rows.
+        _team.Run(_f16Tiles, w.Rows, Math.Clamp(w.Rows / (8 * _team.Size), 16, 64) & -F16WidenedRows.MaxRows);
     }
 
     void IParallelJob.Execute(int begin, int end, int worker)

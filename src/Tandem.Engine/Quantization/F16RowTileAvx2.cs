@@ -12,7 +12,9 @@ namespace Tandem.Engine.Quantization;
 /// (accumulator j sums elements 32s + 8j .. 32s + 8j + 7 over the steps s, one FMA per step, in step order) and
 /// <c>ReduceAddHadd((a0 + a2) + (a1 + a3))</c>. The four accumulators are independent chains, so the kernel runs them one
 /// after the other (one pass per j) and needs one register per (row, token) instead of four: that is what lets
-/// one widened weight vector feed several tokens and one loaded activation several rows.
+/// one widened weight vector feed several tokens and one loaded activation several rows. Each pass folds its chain
+/// into the sums as it ends (<see cref="IF16AccumulatorSink"/>), and the 12 sums are reduced eight at a time
+/// (<see cref="TransposedReduce"/>).
 /// </summary>
 internal static unsafe class F16RowTileAvx2
 {
@@ -21,36 +23,35 @@ internal static unsafe class F16RowTileAvx2
 
     /// <summary>
     /// The reduced vector sums of rows <paramref name="w"/> (widened, <paramref name="stride"/> floats apart) with
-    /// tokens <paramref name="t0"/>.. of the panel: row r, token k into <c>results[r * MaxTokens + k]</c>, to be
-    /// finished by <see cref="GgmlFloatDot.FinishWidened"/> from <paramref name="vectorEnd"/>.
+    /// tokens <paramref name="t0"/>.. of the panel, token-major: row r, token k into <c>results[k * Rows + r]</c>
+    /// (8 or 16 floats written), to be finished by <see cref="GgmlFloatDot.FinishWidened"/> from <paramref name="vectorEnd"/>.
     /// </summary>
-    // SkipLocalsInit: the partial sums are written before they are read; zeroing them cost a memset per call.
+    // SkipLocalsInit: the partial sums are written before they are read (slots of missing tokens are reduced into
+    // result lanes nobody reads); zeroing them cost a memset per call.
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
     public static void Tile<TTokens>(float* w, int stride, in F16ActivationPanel panel, int t0, int vectorEnd, float* results)
         where TTokens : ITileCount
     {
-        Vector256<float>* a0 = stackalloc Vector256<float>[12];
-        Vector256<float>* a1 = stackalloc Vector256<float>[12];
-        Vector256<float>* a2 = stackalloc Vector256<float>[12];
-        // (a0 + a2) + (a1 + a3): passes 0 and 2 first and summed in place, then 1 and 3 into the other two buffers.
-        Pass<TTokens>(w, stride, panel, t0, 0, vectorEnd, a0);
-        Pass<TTokens>(w, stride, panel, t0, 16, vectorEnd, a1);
-        for (int r = 0; r < 2; r++)
-            for (int k = r * MaxTokens; k < r * MaxTokens + TTokens.Count; k++) a0[k] += a1[k];
-        Pass<TTokens>(w, stride, panel, t0, 8, vectorEnd, a1);
-        Pass<TTokens>(w, stride, panel, t0, 24, vectorEnd, a2);
-        for (int r = 0; r < 2; r++)
-            for (int k = 0; k < TTokens.Count; k++)
-                results[r * MaxTokens + k] = GgmlSimd.ReduceAddHadd(a0[r * MaxTokens + k] + (a1[r * MaxTokens + k] + a2[r * MaxTokens + k]));
+        // Slot k * Rows + r: the token-major order the reduction leaves its lanes in.
+        Vector256<float>* sums = stackalloc Vector256<float>[Rows * 8];
+        Vector256<float>* odd = stackalloc Vector256<float>[Rows * 8];
+        Pass<TTokens, F16Accumulator0>(w, stride, panel, t0, 0, vectorEnd, sums, odd);
+        Pass<TTokens, F16Accumulator2>(w, stride, panel, t0, 16, vectorEnd, sums, odd);
+        Pass<TTokens, F16Accumulator1>(w, stride, panel, t0, 8, vectorEnd, sums, odd);
+        Pass<TTokens, F16Accumulator3>(w, stride, panel, t0, 24, vectorEnd, sums, odd);
+        Vector256.Store(TransposedReduce.ReduceAddHadd8(sums), results);
+        if (TTokens.Count > 4)
+            Vector256.Store(TransposedReduce.ReduceAddHadd8(sums + 8), results + 8);
     }
 
     /// <summary>
     /// One accumulator chain for every (row, token): elements <paramref name="offset"/> .. +7 of each 32-element step
-    /// up to <paramref name="vectorEnd"/>; the sums go to <c>dst[r * MaxTokens + k]</c>.
+    /// up to <paramref name="vectorEnd"/>; each chain goes to slot <c>k * Rows + r</c> through <typeparamref name="TSink"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pass<TTokens>(float* w, int stride, in F16ActivationPanel panel, int t0, int offset, int vectorEnd, Vector256<float>* dst)
-        where TTokens : ITileCount
+    private static void Pass<TTokens, TSink>(float* w, int stride, in F16ActivationPanel panel, int t0, int offset, int vectorEnd,
+        Vector256<float>* sums, Vector256<float>* odd)
+        where TTokens : ITileCount where TSink : IF16AccumulatorSink
     {
         float* w0 = w + offset;
         float* w1 = w + 1 * stride + offset;
@@ -63,7 +64,9 @@ internal static unsafe class F16RowTileAvx2
         // c<row><token>
         Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default, c04 = default, c05 = default;
         Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
-        for (nint i = 0; i < vectorEnd - offset; i += 32)
+        // The bound in a local: computed in the condition it cost three instructions per step and a spilled row pointer.
+        nint end = vectorEnd - offset;
+        for (nint i = 0; i < end; i += 32)
         {
             Vector256<float> x0 = Vector256.Load(w0 + i), x1 = Vector256.Load(w1 + i);
             {
@@ -97,17 +100,17 @@ internal static unsafe class F16RowTileAvx2
                 c15 = Vector256.FusedMultiplyAdd(x1, y, c15);
             }
         }
-        dst[0] = c00;
-        if (TTokens.Count > 1) dst[1] = c01;
-        if (TTokens.Count > 2) dst[2] = c02;
-        if (TTokens.Count > 3) dst[3] = c03;
-        if (TTokens.Count > 4) dst[4] = c04;
-        if (TTokens.Count > 5) dst[5] = c05;
-        dst[6] = c10;
-        if (TTokens.Count > 1) dst[7] = c11;
-        if (TTokens.Count > 2) dst[8] = c12;
-        if (TTokens.Count > 3) dst[9] = c13;
-        if (TTokens.Count > 4) dst[10] = c14;
-        if (TTokens.Count > 5) dst[11] = c15;
+        TSink.Put(sums, odd, 0, c00);
+        if (TTokens.Count > 1) TSink.Put(sums, odd, 2, c01);
+        if (TTokens.Count > 2) TSink.Put(sums, odd, 4, c02);
+        if (TTokens.Count > 3) TSink.Put(sums, odd, 6, c03);
+        if (TTokens.Count > 4) TSink.Put(sums, odd, 8, c04);
+        if (TTokens.Count > 5) TSink.Put(sums, odd, 10, c05);
+        TSink.Put(sums, odd, 1, c10);
+        if (TTokens.Count > 1) TSink.Put(sums, odd, 3, c11);
+        if (TTokens.Count > 2) TSink.Put(sums, odd, 5, c12);
+        if (TTokens.Count > 3) TSink.Put(sums, odd, 7, c13);
+        if (TTokens.Count > 4) TSink.Put(sums, odd, 9, c14);
+        if (TTokens.Count > 5) TSink.Put(sums, odd, 11, c15);
     }
 }

@@ -50,17 +50,21 @@ public unsafe class MatMulBatchTests
         CheckEveryBatchSize(type, cols, rows: 37, maxTokens: 9, MatMulKernelPath.Auto, (w, a) => RowKernels.Dot(type, w, a, cols));
 
     /// <summary>
-    /// F16 tiles (six or three tokens per weight row): full and ragged token groups, rows whose length leaves a
-    /// scalar tail (96, 200) or none (576), and F16 inf/NaN in some weight rows and tokens, inside the vector part
-    /// (the dot then redoes the pair as a plain sum) and in the tail.
+    /// F16 tiles (one row × six or three tokens below eight tokens, row tiles of 4 or 2 rows × 6 tokens over blocks of
+    /// 16 widened rows from eight on): full and ragged token groups, rows whose length leaves a scalar tail (96, 200)
+    /// or none (576), and F16 inf/NaN in some weight rows and tokens, inside the vector part (the dot then redoes the
+    /// pair as a plain sum) and in the tail. 601 rows split into jobs of 32 rows (two blocks each) and a last job of
+    /// 25 whose ragged block ends in a one-row tile; 70 tokens: many token groups per block and a ragged last one.
     /// </summary>
     [Theory]
-    [InlineData(96, false)]
-    [InlineData(200, false)]
-    [InlineData(576, false)]
-    [InlineData(200, true)]
-    public void F16_tiles_give_the_single_pair_dots(int cols, bool specials) =>
-        CheckEveryBatchSize(GgmlType.F16, cols, rows: 37, maxTokens: 19, MatMulKernelPath.Auto,
+    [InlineData(96, 37, 19, false)]
+    [InlineData(200, 37, 19, false)]
+    [InlineData(576, 37, 19, false)]
+    [InlineData(200, 37, 19, true)]
+    [InlineData(576, 601, 70, false)]
+    [InlineData(200, 601, 70, true)]
+    public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
+        CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
 
     /// <summary>Puts inf/NaN into every fifth row: at element 3 (vector part) or at the last element (tail).</summary>
