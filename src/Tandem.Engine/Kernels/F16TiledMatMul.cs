@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using Tandem.Engine.Gguf;
 using Tandem.Engine.Quantization;
 
@@ -12,7 +13,9 @@ namespace Tandem.Engine.Kernels;
 /// <item>batches of <see cref="MinRowTileTokens"/> tokens or more: row tiles (<see cref="F16RowTileAvx512"/>, 4 rows
 /// × 6 tokens; <see cref="F16RowTileAvx2"/>, 2 × 6) over blocks of 16 weight rows widened once per batch
 /// (<see cref="F16WidenedRows"/>);</item>
-/// <item>smaller batches (decode): one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
+/// <item>one token (batch-1 decode): the matrix × one-token kernels (<see cref="F16GemvAvx512"/>, two rows;
+/// <see cref="F16GemvAvx2"/>, one) over a <see cref="F16GemvPanel"/>, with the cheaper unpacking widening;</item>
+/// <item>other small batches: one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
 /// widening each weight vector in registers, since a widened copy would be read by too few tokens to pay.</item>
 /// </list>
 /// As a team job its items are weight rows; <see cref="Set"/> gives it one matmul at a time.
@@ -32,9 +35,14 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
 
     private readonly float[] _widened;
     private readonly int _scratchFloats;
+    private readonly float[] _gemvActivation;
     private WeightMatrix _w;
     private F16ActivationPanel _panel;
+    private F16GemvPanel _gemvPanel;
     private float* _y;
+
+    /// <summary>Whether one-token matmuls run on the matrix × one-token kernels (they need AVX-512 BW at width 16).</summary>
+    private static bool GemvSupported => GgmlSimd.Width == 8 || (GgmlSimd.Width == 16 && Avx512BW.IsSupported);
 
     /// <param name="workers">Team size: each member widens its row tiles into its own part of the scratch.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
@@ -42,6 +50,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     {
         _scratchFloats = (F16WidenedRows.ScratchFloats(maxCols) + 15) & ~15;
         _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
+        _gemvActivation = GC.AllocateArray<float>(F16GemvPanel.FloatsNeeded(maxCols) + 16, pinned: true);
     }
 
     /// <summary>The matmul that the next run of this job computes.</summary>
@@ -52,10 +61,18 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         if (F16WidenedRows.ScratchFloats(w.Cols) > _scratchFloats)
             throw new ArgumentException($"{w.Name}: {w.Cols} columns exceed the F16 kernels' scratch size", nameof(w));
         _w = w; _panel = panel; _y = y;
+        if (panel.Tokens == 1 && GemvSupported)
+            _gemvPanel = new F16GemvPanel(panel, (float*)(((nuint)Unsafe.AsPointer(ref _gemvActivation[0]) + 63) & ~(nuint)63));
     }
 
     public void Execute(int begin, int end, int worker)
     {
+        if (_panel.Tokens == 1 && GemvSupported)
+        {
+            if (GgmlSimd.Width == 16) GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end);
+            else GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end);
+            return;
+        }
         if (_panel.Tokens < MinRowTileTokens)
         {
             Rows(_w, _panel, _y, begin, end);

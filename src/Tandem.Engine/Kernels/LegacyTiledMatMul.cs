@@ -40,6 +40,11 @@ internal sealed unsafe class LegacyTiledMatMul : IParallelJob
 
     private void Rows<TDecoder>(int begin, int end) where TDecoder : ILegacyBlockDecoder
     {
+        if (_panel.Tokens == 1 && _path != MatMulKernelPath.Portable)
+        {
+            OneToken<TDecoder>(begin * RowTiles.TileRows, Math.Min(end * RowTiles.TileRows, _w.Rows));
+            return;
+        }
         switch (_path)
         {
             case MatMulKernelPath.Avx512:
@@ -53,6 +58,26 @@ internal sealed unsafe class LegacyTiledMatMul : IParallelJob
                 break;
             default:
                 RowTiles.Run<LegacyTilePortable.Kernel<TDecoder>, Q8ActivationPanel>(_w, _panel, _y, begin, end);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// One token (batch-1 decode) on the matrix × one-token kernels, whose results are those of the row tiles and of
+    /// <c>Dot</c>; the portable path keeps its tiles (ggml's generic results, which have no one-token kernel here).
+    /// </summary>
+    private void OneToken<TDecoder>(int rowBegin, int rowEnd) where TDecoder : ILegacyBlockDecoder
+    {
+        switch (_path)
+        {
+            case MatMulKernelPath.Avx512:
+                GemvRows.Run<LegacyGemvAvx512.Kernel<TDecoder>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                break;
+            case MatMulKernelPath.Avx2Vnni:
+                GemvRows.Run<LegacyGemvAvx2.Kernel<TDecoder, VnniBlockSums>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                break;
+            default:
+                GemvRows.Run<LegacyGemvAvx2.Kernel<TDecoder, MaddubsBlockSums>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
                 break;
         }
     }

@@ -10,8 +10,9 @@ namespace Tandem.Engine.Kernels;
 /// split over the team; each weight row is read once and dotted with all n activation rows while it is
 /// in cache, so a batch costs one pass over the weights. Q4_0, Q5_0 and Q8_0 weights go through the
 /// register-tiled kernels (<see cref="LegacyTiledMatMul"/>: four rows × up to eight tokens per kernel call,
-/// activations in a <see cref="Q8ActivationPanel"/>), Q4_K on AVX-512 through <see cref="Q4KTiledMatMul"/>, F16
-/// through <see cref="F16TiledMatMul"/>; the other types dot one row with four tokens at a time.
+/// activations in a <see cref="Q8ActivationPanel"/>; a single token on matrix × one-token kernels, <see cref="GemvRows"/>),
+/// Q4_K on AVX-512 through <see cref="Q4KTiledMatMul"/>, F16 through <see cref="F16TiledMatMul"/> (which has its own
+/// one-token kernels); the other types dot one row with four tokens at a time.
 /// Either way each (row, token) gets exactly the single-pair <c>Dot</c>'s result.
 /// One instance per model; buffers are sized at construction and reused (no allocation per call).
 /// </summary>
@@ -86,13 +87,12 @@ public sealed unsafe class MatMul : IParallelJob
             _xqPtr = (byte*)Unsafe.AsPointer(ref _xq[0]); // pinned at allocation
             // llama.cpp sums F32/F16/BF16 products in a different order for batches (tinyBLAS) than for one row.
             _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
-            // One token (batch-1 decode): the tiles would compute a pair with the token duplicated, so the single
-            // dot of the same path, bit-identical, runs instead. Kernel bench, n = 1, 8192 x 4096 weights (out of
-            // cache), ns per 32 products, AVX-512 dot vs tiles: Q4_0 1.68 vs 2.20, Q5_0 2.94 vs 3.25, Q8_0 2.61 vs
-            // 2.43, Q4_K 1.00 vs 1.12; AVX2 tiles 3.5-3.7 against dots of 1.7-2.9. The portable path keeps its tiles:
-            // its results are ggml's generic ones, which the SIMD dots do not reproduce.
+            // One token (batch-1 decode): Q4_0/Q5_0/Q8_0 run on matrix x one-token kernels over the same panel
+            // (LegacyTiledMatMul picks them), bit-identical to the tiles and the dot. Q4_K's tiles would compute a
+            // pair with the token duplicated, so its single dot, bit-identical, runs instead (kernel bench, n = 1,
+            // 8192 x 4096 weights, out of cache, AVX-512: dot 1.00 against tiles 1.12 ns per 32 products).
             bool singleDot = n == 1 && _path != MatMulKernelPath.Portable;
-            if (IsLegacyTiled(w.Type) && !singleDot)
+            if (IsLegacyTiled(w.Type))
             {
                 RunLegacyTiled(w, xp, yp, n);
                 return;
@@ -177,9 +177,6 @@ public sealed unsafe class MatMul : IParallelJob
             case GgmlType.F32: Rows<RowF32>(begin, end); break;
             case GgmlType.F16: RowsBy4<RowF16>(begin, end); break;
             case GgmlType.BF16: Rows<RowBF16>(begin, end); break;
-            case GgmlType.Q4_0: Rows<RowQ4_0>(begin, end); break; // single tokens only: batches run on the tiles
-            case GgmlType.Q5_0: Rows<RowQ5_0>(begin, end); break;
-            case GgmlType.Q8_0: Rows<RowQ8_0>(begin, end); break;
             case GgmlType.Q4_1: Rows<RowQ4_1>(begin, end); break;
             case GgmlType.Q5_1: Rows<RowQ5_1>(begin, end); break;
             case GgmlType.Q4_K: RowsBy4<RowQ4_K>(begin, end); break;

@@ -67,7 +67,7 @@ internal static unsafe class RowTiles
     /// of a few hundred bytes that end before the hardware prefetcher has learnt them: single-token decode
     /// (bound by weight reads) ran at a third of the bandwidth of the row-by-row kernel without this.
     /// </summary>
-    private static void Prefetch(byte* start, long bytes)
+    internal static void Prefetch(byte* start, long bytes)
     {
         if (!Sse.IsSupported) return;
         for (long offset = 0; offset < bytes; offset += 64)

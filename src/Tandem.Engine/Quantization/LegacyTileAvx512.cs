@@ -114,7 +114,7 @@ internal static unsafe class LegacyTileAvx512
 
     /// <summary>Sums of four adjacent quant products per 32-bit lane, as floats: |x| · sign(y, x).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Sums(Vector512<byte> absX, Vector512<sbyte> x, Vector512<sbyte> y, Vector512<sbyte> negY)
+    internal static Vector512<float> Sums(Vector512<byte> absX, Vector512<sbyte> x, Vector512<sbyte> y, Vector512<sbyte> negY)
     {
         // Where x is 0 this keeps y, but |x| is 0 there, so the product is 0 as with vpsignb.
         Vector512<sbyte> signedY = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<sbyte>.Zero), negY, y);
