@@ -7,10 +7,10 @@ threshold, the smaller change) and the line of docs/experiments/prefix-caching.m
     python3 bench/experiments/local-prefill-summary.py OUT [--command CMD] [--seconds S]
 """
 import argparse
-import glob
 import json
 import os
-import re
+
+import bench_report
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
@@ -21,14 +21,11 @@ out = args.out
 
 
 def load(name):
-    path = os.path.join(out, name)
-    return json.load(open(path)) if os.path.exists(path) else None
+    return bench_report.load_if_present(os.path.join(out, name))
 
 
 def thresholds(prefix):
-    found = {int(m.group(1)) for p in glob.glob(os.path.join(out, f"{prefix}-*.json"))
-             if (m := re.search(rf"{prefix}-(\d+)\.json$", p))}
-    return sorted(found)
+    return sorted(int(name.rsplit("-", 1)[1]) for name in bench_report.names(out, rf"{prefix}-\d+"))
 
 
 def row(prefix, t):

@@ -2,10 +2,10 @@
 """Summarises bench/experiments/overload.sh's output directory: per half (without / with admission control) the
 requests offered, refused (HTTP 429), answered, unanswered (client timeout or no HTTP answer), the SLO attainment
 of the admitted requests, and the server's peak resident set in the first and the second half of the run."""
-import gzip
-import json
 import os
 import sys
+
+import bench_report
 
 
 def rss_peaks(out, half):
@@ -30,13 +30,10 @@ def main(out):
     print("| half | offered | refused (429) | admitted | attainment of admitted | no answer within the client timeout | other errors | peak RSS 1st half (MiB) | peak RSS 2nd half (MiB) | 2nd / 1st |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for half in ("none", "admission"):
-        path = os.path.join(out, f"{half}.json")
-        if not os.path.exists(path):
-            path += ".gz"  # committed reports are gzipped (every request's token times: megabytes)
-            if not os.path.exists(path):
-                continue
-        with (gzip.open if path.endswith(".gz") else open)(path, "rt") as f:
-            requests = [r for run in json.load(f)["runs"] for r in run["requests"]]
+        report = bench_report.load_if_present(os.path.join(out, f"{half}.json"))
+        if report is None:
+            continue
+        requests = [r for run in report["runs"] for r in run["requests"]]
         refused = [r for r in requests if r.get("http_status") == 429]
         admitted = [r for r in requests if r.get("http_status") != 429]
         unanswered = [r for r in requests if r.get("timed_out") or (not r["success"] and r.get("http_status") is None)]

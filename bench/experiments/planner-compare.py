@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Simulated vs measured SLO attainment per rate for docs/experiments/planner.md.
 
-Reads the simulated reports SIMULATED/{mode}.json and scores every request against both SLO pairs of
+Reads the simulated reports SIMULATED/{mode}.json (or .json.gz) and scores every request against both SLO pairs of
 docs/experiments/disaggregation-on-cpu.md. The measured side is MEASURED/{mode}.json when given (bench reports of
 the same workload), else the attainment tables published in disaggregation-on-cpu.md (its raw reports were not
 committed). Prints markdown tables and the share of points within 5 points.
 
     bench/experiments/planner-compare.py SIMULATED [MEASURED]
 """
-import json, os, sys
+import os, sys
+
+import bench_report
 
 SIMULATED = sys.argv[1]
 MEASURED = sys.argv[2] if len(sys.argv) > 2 else None
@@ -30,8 +32,7 @@ def attainment(run, ttft, tpot):
 
 
 def runs(path):
-    with open(path) as f:
-        return {round(r["rate"], 3): r for r in json.load(f)["runs"]}
+    return {round(r["rate"], 3): r for r in bench_report.load(path)["runs"]}
 
 
 # The rates compared are the simulated report's (a measured sweep must hold the same ones); the published tables

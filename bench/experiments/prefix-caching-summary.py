@@ -3,21 +3,17 @@
 
     python3 bench/experiments/prefix-caching-summary.py OUT_DIR > summary.md
 """
-import glob
-import json
 import os
 import re
 import sys
+
+import bench_report
 
 out = sys.argv[1]
 
 
 def load(label):
-    path = os.path.join(out, label + ".json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return bench_report.load_if_present(os.path.join(out, label + ".json"))
 
 
 def loadavg(label):
@@ -61,19 +57,16 @@ def rows(labels):
 
 
 print("## Cache off / on, disaggregated and colocated\n")
-local = sorted((os.path.basename(p)[:-5] for p in glob.glob(os.path.join(out, "disaggregated-local*.json"))),
-               key=lambda label: int(re.sub(r"\D", "", label) or 0))
-busy = sorted((os.path.basename(p)[:-5] for p in glob.glob(os.path.join(out, "disaggregated-busy*.json"))),
-              key=lambda label: int(re.sub(r"\D", "", label) or 0))
+local = sorted(bench_report.names(out, r"disaggregated-local.*"), key=lambda label: int(re.sub(r"\D", "", label) or 0))
+busy = sorted(bench_report.names(out, r"disaggregated-busy.*"), key=lambda label: int(re.sub(r"\D", "", label) or 0))
 rows(["disaggregated-off", "disaggregated-on", *local, *busy, "colocated-off", "colocated-on"])
 print("\n## Routing: two colocated 1-core instances, cache on\n")
 rows(["route-cache-aware", "route-round-robin"])
 print("\n## Hit rate against KV cache size (colocated, both cores)\n")
 print("| KV per instance | blocks | hit rate (cached / prompt tokens) | TTFT p50 / p90 (ms) | vllm:prefix_cache_hits_total / queries_total | load avg |")
 print("|---|---|---|---|---|---|")
-sizes = sorted(glob.glob(os.path.join(out, "size-*MiB.json")), key=lambda p: int(re.search(r"size-(\d+)MiB", p).group(1)))
-for path in sizes:
-    label = os.path.basename(path)[:-5]
+sizes = sorted(bench_report.names(out, r"size-\d+MiB"), key=lambda label: int(re.search(r"size-(\d+)MiB", label).group(1)))
+for label in sizes:
     report = load(label)
     s = report["runs"][0]["summary"]
     cached = s.get("cached_prompt_tokens") or 0

@@ -4,16 +4,16 @@ per configuration, the median prefill queue wait, prefill compute, wait for the 
 TTFT / TPOT, for all requests and split into requests that hit the prefix cache and those that did not; "local" counts
 requests prefilled on a decode instance (conditional disaggregation: no transfer).
 
-    python3 bench/experiments/server-timeline.py OUT_DIR [LABEL ...]     # labels default to every *.json in OUT_DIR
+    python3 bench/experiments/server-timeline.py OUT_DIR [LABEL ...]     # labels default to every *.json(.gz) in OUT_DIR
 """
-import glob
-import json
 import os
 import statistics
 import sys
 
+import bench_report
+
 out = sys.argv[1]
-labels = sys.argv[2:] or sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(out, "*.json")))
+labels = sys.argv[2:] or bench_report.names(out)
 
 
 def median_ms(values):
@@ -28,10 +28,9 @@ def span(t, a, b):
 print("| configuration | requests | cached? | local | prefill queue | prefill compute | wait for pull | pull | TTFT | TPOT |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for label in labels:
-    path = os.path.join(out, label + ".json")
-    if not os.path.exists(path):
+    report = bench_report.load_if_present(os.path.join(out, label + ".json"))
+    if report is None or "runs" not in report:  # not run, or not a report (summary.json)
         continue
-    report = json.load(open(path))
     requests = [r for run in report["runs"] for r in run["requests"] if r["success"] and r.get("server_timeline")]
     for name, group in (("all", requests), ("hit", [r for r in requests if (r.get("cached_prompt_tokens") or 0) > 0]),
                         ("miss", [r for r in requests if not (r.get("cached_prompt_tokens") or 0)])):

@@ -22,7 +22,7 @@ public sealed class BundledModelTests
     [Fact]
     public async Task Serve_without_a_model_answers_with_the_bundled_one()
     {
-        await using var server = await ServeProcess.StartAsync(new Dictionary<string, string?>(), ["--mode", "colocated", "--cores-per-instance", "1"]);
+        await using var server = await ServeProcess.StartBareAsync(new Dictionary<string, string?>(), ["--mode", "colocated", "--cores-per-instance", "1"]);
         Assert.Equal("stories260K", await server.ModelIdAsync());
         using var response = await server.Http.PostAsJsonAsync("/v1/completions", new { model = "stories260K", prompt = "Once upon a time", max_tokens = 12, temperature = 0 });
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();

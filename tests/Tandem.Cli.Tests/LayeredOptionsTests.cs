@@ -141,12 +141,12 @@ public sealed class LayeredOptionsTests : IDisposable
         File.WriteAllText(file, """{"mode": "colocated", "cores-per-instance": 1, "served-model-name": "from-file", "port": 0}""");
         var env = new Dictionary<string, string?> { ["TANDEM_CONFIG"] = file, ["TANDEM_SERVED_MODEL_NAME"] = "from-env" };
 
-        await using (var server = await ServeProcess.StartAsync(env, ["--model", TestPaths.Model("stories260K.gguf")]))
+        await using (var server = await ServeProcess.StartBareAsync(env, ["--model", TestPaths.Model("stories260K.gguf")]))
         {
             Assert.Contains("mode: colocated", server.Stdout);
             Assert.Equal("from-env", await server.ModelIdAsync());
         }
-        await using (var server = await ServeProcess.StartAsync(env, ["--model", TestPaths.Model("stories260K.gguf"), "--served-model-name", "from-cli"]))
+        await using (var server = await ServeProcess.StartBareAsync(env, ["--model", TestPaths.Model("stories260K.gguf"), "--served-model-name", "from-cli"]))
             Assert.Equal("from-cli", await server.ModelIdAsync());
     }
 }

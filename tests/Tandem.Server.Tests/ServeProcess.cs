@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Tandem.Server.Tests;
@@ -8,9 +10,9 @@ namespace Tandem.Server.Tests;
 /// <summary>
 /// <c>tandem serve</c> as a real child process (<c>dotnet tandem.dll serve ...</c>, the CLI built beside the tests) on
 /// port 0: the address is read from its "listening on" line. Signals go to it with kill(2), as an orchestrator sends
-/// them. Disposing kills it if it is still running.
+/// them. Disposing kills it if it is still running. Tandem.Cli.Tests links this file too (its serve tests).
 /// </summary>
-public sealed partial class ServeProcess : IDisposable
+public sealed partial class ServeProcess : IDisposable, IAsyncDisposable
 {
     private const int SigTerm = 15;
     private const int SigKill = 9;
@@ -22,35 +24,53 @@ public sealed partial class ServeProcess : IDisposable
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
     private readonly TaskCompletionSource<Uri> _address = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private HttpClient? _http;
 
     private ServeProcess(Process process) => _process = process;
 
     public Uri Address { get; private set; } = null!;
 
+    /// <summary>A client for <see cref="Address"/>, made on first use and disposed with the process.</summary>
+    public HttpClient Http => _http ??= new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
+
     /// <summary>Standard error so far (the drain's "stopping:" and "stopped:" lines go there).</summary>
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
-    public static Task<ServeProcess> StartAsync(params string[] arguments) => LaunchAsync([], new Dictionary<string, string>(), arguments);
+    /// <summary>Starts it on the test model (stories260K) unless the arguments give <c>--model</c>.</summary>
+    public static Task<ServeProcess> StartAsync(params string[] arguments) => LaunchAsync([], NoEnvironment, arguments, TestModel);
 
     /// <summary>Starts with <paramref name="environment"/> added to this process's environment.</summary>
-    public static Task<ServeProcess> StartAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments) => LaunchAsync([], environment, arguments);
+    public static Task<ServeProcess> StartAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        LaunchAsync([], environment.ToDictionary(e => e.Key, e => (string?)e.Value), arguments, TestModel);
 
     /// <summary>
     /// Starts it inside the network namespace <paramref name="netns"/> (<c>ip netns exec</c>, which execs it: the
     /// process is still tandem itself, and signals reach it).
     /// </summary>
-    public static Task<ServeProcess> StartInNamespaceAsync(string netns, params string[] arguments) => LaunchAsync(["ip", "netns", "exec", netns], new Dictionary<string, string>(), arguments);
+    public static Task<ServeProcess> StartInNamespaceAsync(string netns, params string[] arguments) => LaunchAsync(["ip", "netns", "exec", netns], NoEnvironment, arguments, TestModel);
 
-    private static async Task<ServeProcess> LaunchAsync(string[] launcher, IReadOnlyDictionary<string, string> environment, string[] arguments)
+    /// <summary>
+    /// Starts it with no test model added: the arguments, <paramref name="environment"/> (a null value removes that
+    /// variable) and the CLI's own defaults decide, the bundled model included, as for a user.
+    /// </summary>
+    public static Task<ServeProcess> StartBareAsync(IReadOnlyDictionary<string, string?> environment, params string[] arguments) =>
+        LaunchAsync([], environment, arguments, model: null);
+
+    private static readonly Dictionary<string, string?> NoEnvironment = [];
+    private static string TestModel => Tandem.Engine.Tests.TestPaths.Model("stories260K.gguf"); // TestRuntimes.ModelPath
+
+    private static async Task<ServeProcess> LaunchAsync(string[] launcher, IReadOnlyDictionary<string, string?> environment, string[] arguments, string? model)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "tandem.dll");
         Assert.True(File.Exists(dll), $"{dll} is not beside the tests");
         string[] command = [.. launcher, "dotnet"];
         var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment) psi.Environment[name] = value;
-        string[] model = arguments.Contains("--model") ? [] : ["--model", TestRuntimes.ModelPath];
-        string[] port = arguments.Contains("--port") ? [] : ["--port", "0"];
-        foreach (string a in (string[])[.. command[1..], dll, "serve", .. model, .. port, .. arguments]) psi.ArgumentList.Add(a);
+        string[] modelArguments = model is null || arguments.Contains("--model") ? [] : ["--model", model];
+        // Port 0 (a free one) unless the arguments, the environment or a configuration file may say another.
+        bool portGiven = arguments.Contains("--port") || environment.ContainsKey("TANDEM_PORT") || environment.ContainsKey("TANDEM_CONFIG");
+        string[] port = portGiven ? [] : ["--port", "0"];
+        foreach (string a in (string[])[.. command[1..], dll, "serve", .. modelArguments, .. port, .. arguments]) psi.ArgumentList.Add(a);
         var server = new ServeProcess(Process.Start(psi)!);
         server.Pump();
         var started = await Task.WhenAny(server._address.Task, server._process.WaitForExitAsync(), Task.Delay(StartLimit));
@@ -111,6 +131,10 @@ public sealed partial class ServeProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The id <c>/v1/models</c> lists.</summary>
+    public async Task<string?> ModelIdAsync() =>
+        (await Http.GetFromJsonAsync<JsonElement>("/v1/models")).GetProperty("data")[0].GetProperty("id").GetString();
+
     /// <summary>The process id (the tandem process itself, also when started inside a network namespace).</summary>
     public int Pid => _process.Id;
 
@@ -135,14 +159,31 @@ public sealed partial class ServeProcess : IDisposable
 
     public void Dispose()
     {
+        KillIfRunning();
+        _process.Dispose();
+    }
+
+    /// <summary>As <see cref="Dispose"/>, after waiting for the killed process to be gone.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (KillIfRunning()) await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+
+    /// <summary>Disposes the client and kills the process tree; whether it was still running.</summary>
+    private bool KillIfRunning()
+    {
+        _http?.Dispose();
         try
         {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            if (_process.HasExited) return false;
+            _process.Kill(entireProcessTree: true);
+            return true;
         }
-        catch (InvalidOperationException)
+        catch (InvalidOperationException) // gone meanwhile
         {
+            return false;
         }
-        _process.Dispose();
     }
 
     [GeneratedRegex(@"listening on (http://\S+) \(")]

@@ -164,7 +164,7 @@ public static class BenchCommands
 
     private static Command CreatePlot(CliConsole console)
     {
-        var files = new Argument<string[]>("reports") { Description = "Report files written by 'bench serve --out' (one per system)", Arity = ArgumentArity.OneOrMore };
+        var files = new Argument<string[]>("reports") { Description = "Report files written by 'bench serve --out' or 'simulate --out' (one per system; plain or gzipped JSON)", Arity = ArgumentArity.OneOrMore };
         var outDir = new Option<string?>("--out-dir", "-o") { Description = "Directory for the PNGs (default: the first report's directory)" };
         var attainmentPng = new Option<string?>("--attainment") { Description = "Attainment-vs-rate PNG path (default: OUT-DIR/attainment.png)" };
         var cdfPng = new Option<string?>("--cdf") { Description = "TTFT/TPOT CDF PNG path (default: OUT-DIR/latency-cdf.png)" };

@@ -30,7 +30,7 @@ internal sealed class WorkloadOptions
     public Option<double> Attainment { get; } = new("--attainment") { Description = "Attainment target for --goodput (0-1)", DefaultValueFactory = _ => 0.9 };
     public Option<double> Precision { get; } = new("--precision") { Description = "Goodput precision in req/s", DefaultValueFactory = _ => 0.1 };
     public Option<double> MaxRate { get; } = new("--max-rate") { Description = "Highest rate --goodput tries", DefaultValueFactory = _ => 1000 };
-    public Option<string?> OutJson { get; } = new("--out") { Description = "Write the report (all requests + summaries) as JSON" };
+    public Option<string?> OutJson { get; } = new("--out") { Description = "Write the report (all requests + summaries) as JSON, gzipped when the name ends in .gz" };
 
     public Option<int?> Turns { get; } = new("--turns") { Description = $"--workload {MultiTurnWorkload.Name}: turns per conversation, each resending the history (default {MultiTurnWorkload.DefaultTurns}); --input-len is then the mean user message, --output-len the mean answer, --num-prompts the requests (whole conversations), --rate conversations started per second" };
     public Option<int?> SystemLen { get; } = new("--system-len") { Description = $"--workload {MultiTurnWorkload.Name}: tokens of the system prompt all conversations share (default {MultiTurnWorkload.DefaultSystemTokens}; 0: none)" };
