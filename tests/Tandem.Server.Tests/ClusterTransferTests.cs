@@ -31,18 +31,22 @@ public sealed class ClusterTransferTests(ITestOutputHelper output)
         var running = RunningRequest();
         var longPrompt = LongPromptRequest();
         (string Text, string? Finish) expectedRunning, expectedLong;
-        using (var all = await ServeProcess.StartAsync("--role", "all", "--cores-per-instance", "1"))
+        // A model of 2048 tokens' context: the running request is long enough to outlast, by far, the long prompt's way
+        // to its pull on a loaded machine (with the 512 of the other tests it had at most ~40 tokens left at load 35-47).
+        string[] model = ["--model", TestRuntimes.LongContextModelPath];
+        string[] served = ["--served-model-name", RunningServer.ModelName];
+        using (var all = await ServeProcess.StartAsync(["--role", "all", "--cores-per-instance", "1", .. model, .. served]))
         using (var reference = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) })
         {
             expectedRunning = await ClusterWorkload.RunAsync(reference, running);
             expectedLong = await ClusterWorkload.RunAsync(reference, longPrompt);
         }
-        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
-        using var decode = await LocalCluster.StartWorkerAsync("decode", 1, ["--kv-transport", transport]);
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, model);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1, ["--kv-transport", transport, .. model]);
         // A warm-up's pull and the running request's pass; the long prompt's (the third) stops midway.
         await using var relay = await HoldingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token, holdPull: 3);
-        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
-            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode), .. model, .. served]);
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await LocalCluster.WaitReadyAsync(http, frontend);
         // Every process's (and the relay's) first request is slow with compiling; the running request must outlast the
@@ -75,10 +79,10 @@ public sealed class ClusterTransferTests(ITestOutputHelper output)
             await LocalCluster.AssertPoolEmptyAsync(w, DrainLimit);
     }
 
-    /// <summary>Greedy and long: it decodes through the whole pull window (the test model's context is 512 tokens).</summary>
+    /// <summary>Greedy and long: it decodes through the whole pull window.</summary>
     private static JsonObject RunningRequest()
     {
-        var body = ApiCalls.Completion("Once upon a time", 500);
+        var body = ApiCalls.Completion("Once upon a time", 2000);
         body["stream"] = true;
         body["ignore_eos"] = true;
         return body;
