@@ -74,9 +74,12 @@ public static class ClusterWorkload
     }
 
     /// <summary>Streams request <paramref name="i"/> and returns its text and finish reason.</summary>
-    public static async Task<(string Text, string? Finish)> RunAsync(HttpClient http, JsonObject body)
+    public static async Task<(string Text, string? Finish)> RunAsync(HttpClient http, JsonObject body) =>
+        Result(body, await http.StreamAsync("/v1/completions", body));
+
+    /// <summary>A completion stream's text and finish reason from its data events (checked: no error, ends with [DONE], valid JSON when asked).</summary>
+    public static (string Text, string? Finish) Result(JsonObject body, List<string> events)
     {
-        var events = await http.StreamAsync("/v1/completions", body);
         Assert.Equal("[DONE]", events[^1]);
         var text = new StringBuilder();
         string? finish = null;

@@ -4,22 +4,26 @@ using Proto = Tandem.Server.Cluster.Protocol;
 namespace Tandem.Server.Tests;
 
 /// <summary>
-/// A slow peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>): the first KV pull sends its
-/// header and then stops, mid-transfer, until <see cref="Release"/> (or until the puller gives up); every other call
-/// and pull passes straight through.
+/// A slow peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>): one KV pull (the first, or the
+/// one numbered <c>holdPull</c>) stops until <see cref="Release"/> (or until the puller gives up): a PullKv stream
+/// after its header, mid-transfer; a ShareKv call (shared memory) before the prefill worker writes the file. Every other
+/// call and pull passes straight through.
 /// </summary>
 public sealed class HoldingKvRelay : KvRelay
 {
+    private readonly int _holdPull;
     private readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _heldEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _pulls;
 
-    private HoldingKvRelay(string realAddress, string token) : base(realAddress, token) { }
+    private HoldingKvRelay(string realAddress, string token, int holdPull) : base(realAddress, token) => _holdPull = holdPull;
 
-    public static Task<HoldingKvRelay> StartAsync(string realAddress, string token) => StartAsync(new HoldingKvRelay(realAddress, token));
+    /// <param name="holdPull">Which pull to hold, counting from 1 in the order they reach the relay.</param>
+    public static Task<HoldingKvRelay> StartAsync(string realAddress, string token, int holdPull = 1) =>
+        StartAsync(new HoldingKvRelay(realAddress, token, holdPull));
 
-    /// <summary>Completes when the first pull has sent its header and stopped.</summary>
+    /// <summary>Completes when the held pull has stopped (a stream after its header).</summary>
     public Task Holding => _holding.Task;
 
     /// <summary>Completes when the held pull's call is over: released and sent to its end, or given up by the puller.</summary>
@@ -30,7 +34,7 @@ public sealed class HoldingKvRelay : KvRelay
 
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
-        if (Interlocked.Increment(ref _pulls) != 1)
+        if (Interlocked.Increment(ref _pulls) != _holdPull)
         {
             await base.PullKv(request, chunks, context);
             return;
@@ -47,6 +51,21 @@ public sealed class HoldingKvRelay : KvRelay
                 _holding.TrySetResult();
                 await _release.Task.WaitAsync(context.CancellationToken);
             }
+        }
+        finally
+        {
+            _heldEnded.TrySetResult();
+        }
+    }
+
+    public override async Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
+    {
+        if (Interlocked.Increment(ref _pulls) != _holdPull) return await base.ShareKv(request, context);
+        try
+        {
+            _holding.TrySetResult();
+            await _release.Task.WaitAsync(context.CancellationToken);
+            return await base.ShareKv(request, context);
         }
         finally
         {

@@ -60,12 +60,18 @@ public sealed class TracingTests
         Assert.DoesNotContain(spans, s => s.Name.Contains("token", StringComparison.OrdinalIgnoreCase));
     }
 
-    [Fact]
-    public async Task A_cluster_request_is_one_trace_across_the_frontend_and_its_workers()
+    /// <param name="kvOverlap">
+    /// With --kv-overlap the frontend calls Decode while the prefill runs (from inside the Prefill call): that call carries
+    /// the trace context as well.
+    /// </param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_cluster_request_is_one_trace_across_the_frontend_and_its_workers(bool kvOverlap)
     {
         await using var collector = await OtlpReceiver.StartAsync();
         string[] otlp = ["--otlp-endpoint", collector.Endpoint.ToString()];
-        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: otlp, frontendArguments: otlp);
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: otlp, frontendArguments: [.. otlp, .. kvOverlap ? ["--kv-overlap"] : (string[])[]]);
         var (traceId, callerSpan, headers) = Caller();
 
         var reply = await cluster.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8), headers);

@@ -160,6 +160,55 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void DecodeRunsAtMostMaxTransfersPullsFromOtherProcessesAtOnce()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 100, blockSize: 16);
+        var s = new DecodeScheduler(kv, maxNumSeqs: 8, watermarkBlocks: 0, maxTransfers: 2);
+        var remote = Enumerable.Range(0, 4).Select(_ => Prefilled(31, new KvFromAnotherProcess())).ToArray();
+        foreach (var r in remote) s.AddRequest(r);
+
+        var o = s.Schedule(0);
+        Assert.Equal(remote[..2], o.ToPull);                 // room for all four, but two pulls at once
+        foreach (var r in o.ToPull) { kv.TryAllocateSlots(r, 31); s.OnTransferStarted(r); }
+        o = s.Schedule(1);
+        Assert.Empty(o.ToPull);                              // both still under way: the others wait, first come first
+        Assert.Equal(2, s.NumTransferring);
+
+        s.OnMigrated(remote[1]);                             // one pull ended: the next one starts beside the other
+        o = s.Schedule(2);
+        Assert.Equal([remote[1]], o.Scheduled.Select(c => c.Request));
+        Assert.Equal([remote[2]], o.ToPull);
+        s.OnTransferStarted(remote[2]);
+        kv.TryAllocateSlots(remote[2], 31);
+
+        s.OnMigrationFailed(remote[0]);                      // a failed pull frees its place too
+        s.FinishRequest(remote[0], RequestStatus.FinishedError);
+        var local = Prefilled(31, migration: null);          // KV in this process: a copy on the loop, not counted
+        s.AddRequest(local);
+        o = s.Schedule(3);
+        Assert.Equal([remote[3], local], o.ToPull);
+    }
+
+    /// <summary>A request prefilled elsewhere (its KV of <paramref name="tokens"/> tokens to pull), waiting for migration.</summary>
+    private Request Prefilled(int tokens, IKvSource? migration)
+    {
+        var r = NewRequest(tokens);
+        r.AppendOutputToken(7);
+        r.NumComputedTokens = tokens;
+        r.Migration = migration;
+        return r;
+    }
+
+    /// <summary>KV held by another process, as the decode scheduler sees it: only where it is matters (it never pulls).</summary>
+    private sealed class KvFromAnotherProcess : IKvSource
+    {
+        public bool IsRemote => true;
+        public long PullInto(Tandem.Engine.KvCache.KvSequence reserved, Tandem.Engine.Model.ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation) =>
+            throw new InvalidOperationException("the scheduler decides what to pull; the decode instance pulls");
+        public void Release() { }
+    }
+
+    [Fact]
     public void DecodePreemptsTheNewestRunningRequest()
     {
         var kv = new CountingKvCacheManager(totalBlocks: 4, blockSize: 16);

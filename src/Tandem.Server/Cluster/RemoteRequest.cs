@@ -87,7 +87,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                     // Started when the prefill did: its pull may be all but done.
                     _early = null;
                     _imported = false;
-                    outcome = await StreamAsync(early.Worker, early.Location, (_, _) => early.Call).ConfigureAwait(false);
+                    outcome = await StreamAsync(early.Worker, early.Location, (_, _) => early.Call, early.Span).ConfigureAwait(false);
                     early.Dispose();
                     continue;
                 }
@@ -119,12 +119,18 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         if (decode == null) return null;
         var location = new Proto.KvLocation { Address = prefill.Address, KvId = started.KvId, Tokens = started.Tokens, Overlapped = true };
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(request.Cancelled, decode.Lost);
-        return new OverlappedDecode(decode, location, decode.Client.Decode(Wire(location, null), cancellationToken: cancel.Token), cancel);
+        // Its span starts with the call, as the others' do, so the decode worker's spans (the pull included) join the trace.
+        // It starts inside the Prefill call's span, which stays the current one here.
+        var previous = Activity.Current;
+        var span = StartCallSpan(decode, location);
+        Activity.Current = previous;
+        return new OverlappedDecode(decode, location, decode.Client.Decode(Wire(location, span), cancellationToken: cancel.Token), cancel, span);
     }
 
     /// <summary>Cancels a Decode call started early whose KV will not come (the prefill finished at its first token, or was lost).</summary>
     private void DropEarlyDecode()
     {
+        _early?.Span?.SetTag("tandem.outcome", "dropped");
         _early?.Dispose();
         _early = null;
     }
@@ -151,19 +157,28 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
 
     /// <summary>
     /// Reads one worker call to its end: Finished (request done), Held (prefilled, KV waiting) or Lost. A traced
-    /// request gets a span for the call, whose context goes with it so the worker's spans join the trace.
+    /// request gets a span for the call, whose context goes with it so the worker's spans join the trace; a call started
+    /// earlier (<paramref name="started"/>: the overlapped Decode) brought its own, which its owner ends.
     /// </summary>
     private async Task<Outcome> StreamAsync(RemoteWorker worker, Proto.KvLocation? kv,
-        Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start)
+        Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start, Activity? started = null)
     {
-        using var span = request.TraceContext == default ? null
-            : TandemTracing.Source.StartActivity(TandemTracing.WorkerCall, ActivityKind.Client, request.TraceContext);
-        span?.SetTag("tandem.role", kv is null ? "prefill" : "decode");
-        span?.SetTag("tandem.worker", worker.Address);
+        using var own = started is null ? StartCallSpan(worker, kv) : null;
+        var span = started ?? own;
         var outcome = await CallAsync(worker, Wire(kv, span), start).ConfigureAwait(false);
         span?.SetTag("tandem.outcome", outcome.ToString().ToLowerInvariant());
         if (outcome == Outcome.Lost) span?.SetStatus(ActivityStatusCode.Error, "the worker or its KV was lost; the request is recomputed");
         return outcome;
+    }
+
+    /// <summary>The frontend's span of one worker call, now the current one (null when the request is not traced).</summary>
+    private Activity? StartCallSpan(RemoteWorker worker, Proto.KvLocation? kv)
+    {
+        if (request.TraceContext == default) return null;
+        var span = TandemTracing.Source.StartActivity(TandemTracing.WorkerCall, ActivityKind.Client, request.TraceContext);
+        span?.SetTag("tandem.role", kv is null ? "prefill" : "decode");
+        span?.SetTag("tandem.worker", worker.Address);
+        return span;
     }
 
     private async Task<Outcome> CallAsync(RemoteWorker worker, Proto.GenerateRequest wire,
@@ -256,18 +271,25 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         return end;
     }
 
-    /// <summary>A Decode call started while its KV's prefill runs; disposing cancels it (the decode worker then drops the pull).</summary>
+    /// <summary>
+    /// A Decode call started while its KV's prefill runs, with its span (null: not traced); disposing cancels the call
+    /// (the decode worker then drops the pull) and ends the span.
+    /// </summary>
     private sealed class OverlappedDecode(RemoteWorker worker, Proto.KvLocation location, AsyncServerStreamingCall<Proto.WorkerEvent> call,
-        CancellationTokenSource cancel) : IDisposable
+        CancellationTokenSource cancel, Activity? span) : IDisposable
     {
         public RemoteWorker Worker => worker;
         public Proto.KvLocation Location => location;
         public AsyncServerStreamingCall<Proto.WorkerEvent> Call => call;
+        public Activity? Span => span;
 
         public void Dispose()
         {
             call.Dispose();
             cancel.Dispose();
+            var previous = Activity.Current;
+            span?.Dispose();
+            Activity.Current = previous;
         }
     }
 

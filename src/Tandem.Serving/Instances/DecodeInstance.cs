@@ -11,8 +11,8 @@ namespace Tandem.Serving.Instances;
 /// it decoded before), then a pull from this process exports the rest of the sequence from the prefill pool (this
 /// thread reads those blocks: the prefill instance does not touch a held sequence) through an in-process stream in
 /// the engine's transfer format and imports it; a pull from another process (a cluster worker's network stream)
-/// runs off the loop (<see cref="KvPull"/>) while the running requests keep decoding, and its request joins them at
-/// the first step after its KV is in. Either way the holder is then told to free its copy. Preempted requests go back
+/// runs off the loop (<see cref="KvPull"/>, at most <see cref="DecodeScheduler.MaxTransfers"/> at once) while the running
+/// requests keep decoding, and its request joins them at the first step after its KV is in. Either way the holder is then told to free its copy. Preempted requests go back
 /// to the controller to be prefilled again (recompute). With a local prefill budget it also takes prompts the
 /// controller sends it directly (conditional disaggregation, see <see cref="DecodeScheduler"/>).
 /// </summary>

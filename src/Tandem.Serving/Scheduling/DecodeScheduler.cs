@@ -9,7 +9,8 @@ namespace Tandem.Serving.Scheduling;
 /// newest running request is preempted by recompute: its KV here is freed and it goes back, prompt plus
 /// the tokens it already streamed, to be prefilled again (its stream is kept). A pull from another process runs off
 /// the loop: its request is transferring (<see cref="OnTransferStarted"/>), its blocks already taken, and counts
-/// against the batch size, while the running requests go on decoding. No threads, no clock of its own.
+/// against the batch size, while the running requests go on decoding. At most <see cref="MaxTransfers"/> such pulls run
+/// at once; the next waiting request's pull starts when one ends. No threads, no clock of its own.
 /// <para>
 /// Conditional disaggregation (Dynamo's and llm-d's choice): a prompt whose uncached part is short, or that would wait
 /// behind a busy prefill pool, may be given to this instance directly (<see cref="AddLocalPrefill"/>). It is prefilled
@@ -28,17 +29,33 @@ public sealed class DecodeScheduler
     private readonly List<Request> _localPrefilling = [];
     private readonly SchedulerOutput _output = new();
 
+    /// <summary>
+    /// Pulls from other processes under way at once by default. Each holds a thread that waits on the network and the
+    /// blocks reserved for its KV; the link is shared, so more at once would not move more bytes, only reserve more
+    /// blocks earlier and delay every pull's end. A few still overlap one pull's round trips with another's bytes.
+    /// </summary>
+    public const int DefaultMaxTransfers = 4;
+
     /// <param name="localPrefillBudget">Most prompt tokens prefilled here per step (conditional disaggregation); 0: none.</param>
-    public DecodeScheduler(IKvCacheManager kv, int maxNumSeqs, int watermarkBlocks, int localPrefillBudget = 0)
+    /// <param name="maxTransfers">Most pulls from other processes under way at once (<see cref="DefaultMaxTransfers"/>).</param>
+    public DecodeScheduler(IKvCacheManager kv, int maxNumSeqs, int watermarkBlocks, int localPrefillBudget = 0, int maxTransfers = DefaultMaxTransfers)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxNumSeqs, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(watermarkBlocks);
         ArgumentOutOfRangeException.ThrowIfNegative(localPrefillBudget);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTransfers, 1);
         _kv = kv;
         MaxNumSeqs = maxNumSeqs;
         WatermarkBlocks = watermarkBlocks;
         LocalPrefillBudget = localPrefillBudget;
+        MaxTransfers = maxTransfers;
     }
+
+    /// <summary>
+    /// Most pulls from other processes (KV whose source <see cref="IKvSource.IsRemote"/>) under way at once. Pulls within
+    /// this process are memory copies done on the loop, and are not counted.
+    /// </summary>
+    public int MaxTransfers { get; }
 
     /// <summary>Most prompt tokens of local prefills per step (0: this instance takes no prompts).</summary>
     public int LocalPrefillBudget { get; }
@@ -107,14 +124,18 @@ public sealed class DecodeScheduler
         int free = _kv.FreeBlocks;
         int admitted = _running.Count + _transferring.Count; // transferring requests run once their KV is in
         int watermark = admitted > 0 ? WatermarkBlocks : 0;
+        int transfers = _transferring.Count;
         while (_waiting.Count > 0 && admitted + o.ToPull.Count < MaxNumSeqs)
         {
             var r = _waiting[0];
+            bool remote = r.Migration is { IsRemote: true };
+            if (remote && transfers >= MaxTransfers) break; // FCFS: the others wait for a pull to end
             int need = _kv.BlocksFor(r.NumComputedTokens + 1);
             if (free - need < (admitted + o.ToPull.Count > 0 ? watermark : 0) || need > free) break;
             free -= need;
             _waiting.RemoveAt(0);
             o.ToPull.Add(r);
+            if (remote) transfers++;
         }
         ScheduleLocalPrompts(o);
         return o;
