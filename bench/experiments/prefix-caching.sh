@@ -78,8 +78,9 @@ run() { # label, rates, serve options...
   stop_server
 }
 
-# Cache off / on, disaggregated and colocated (256 MiB of KV per instance: nothing is evicted).
-run disaggregated-off "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --no-prefix-caching
+# Cache off / on, disaggregated and colocated (256 MiB of KV per instance: nothing is evicted). Disaggregated runs
+# name their --local-prefill-threshold (default 64 since the quiet run of the doc; the runs there used 0 unless labelled).
+run disaggregated-off "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --no-prefix-caching --local-prefill-threshold 0
 run disaggregated-on "$RATES" --mode disaggregated --cores "0;1" --kv-memory 256MiB --local-prefill-threshold 0
 # Conditional disaggregation: later turns (history cached on the decode instance) prefilled there.
 for t in $LOCAL_THRESHOLDS; do
@@ -104,9 +105,9 @@ done
 # instance), alone and with a disk tier in a fresh directory (one per process). One rate.
 for mode in colocated disaggregated; do
   cores=$([ $mode = colocated ] && echo "0,1" || echo "0;1")
-  run "disk-$mode-ram-only" "$SIZE_RATE" --mode $mode --cores "$cores" --kv-memory "${DISK_KV_SIZE}MiB"
+  run "disk-$mode-ram-only" "$SIZE_RATE" --mode $mode --cores "$cores" --kv-memory "${DISK_KV_SIZE}MiB" --local-prefill-threshold 0
   rm -rf "$OUT/kv-disk-$mode"
-  run "disk-$mode" "$SIZE_RATE" --mode $mode --cores "$cores" --kv-memory "${DISK_KV_SIZE}MiB" \
+  run "disk-$mode" "$SIZE_RATE" --mode $mode --cores "$cores" --kv-memory "${DISK_KV_SIZE}MiB" --local-prefill-threshold 0 \
     --kv-disk-dir "$OUT/kv-disk-$mode" --kv-disk-size "$DISK_SIZE" --kv-disk-policy "$DISK_POLICY"
 done
 

@@ -18,12 +18,14 @@ internal sealed class LocalTandemServer : IAsyncDisposable
 
     public Uri Address => _server.Address;
 
-    public static async Task<LocalTandemServer> StartAsync(ServingMode mode)
+    /// <param name="localPrefillThreshold">Disaggregated: null for the default; 0 sends every prompt through the prefill instance and a KV transfer.</param>
+    public static async Task<LocalTandemServer> StartAsync(ServingMode mode, int? localPrefillThreshold = null)
     {
         var engine = ServingRuntime.Start(new ServingOptions
         {
             ModelPath = TestPaths.Model("stories260K.gguf"),
             Mode = mode,
+            LocalPrefillThreshold = localPrefillThreshold ?? ServingOptions.DefaultLocalPrefillThreshold,
             KvElementType = KvElementType.F32,
             KvBlocksPerInstance = 256,
             CoresPerInstance = 1,

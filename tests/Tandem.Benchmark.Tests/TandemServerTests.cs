@@ -11,7 +11,8 @@ public class TandemServerTests
     [Fact]
     public async Task BenchmarksADisaggregatedTandemServerWithTimelines()
     {
-        await using var server = await LocalTandemServer.StartAsync(ServingMode.Disaggregated);
+        // Local prefill off: these 16-token prompts would otherwise be prefilled on the decode instance, with no transfer to time.
+        await using var server = await LocalTandemServer.StartAsync(ServingMode.Disaggregated, localPrefillThreshold: 0);
 
         var report = await ServeBenchmark.RunAsync(new ServeBenchmarkOptions
         {

@@ -15,6 +15,24 @@ public class LocalPrefillSimulationTests
     private const int Threshold = 40;
     private const int KvBlocks = 256; // nothing is evicted: the comparison is of routing and cache hits
 
+    /// <summary>
+    /// A placement left alone simulates what <c>tandem serve</c> runs: the server's default threshold, so a prompt of at
+    /// most that many uncached tokens is prefilled on the decode instance and one token more goes through prefill.
+    /// </summary>
+    [Fact]
+    public void By_default_the_simulator_prefills_short_prompts_on_decode_as_the_server_does()
+    {
+        var placement = new Placement { KvBlocksPerInstance = KvBlocks };
+        Assert.Equal(new ServingOptions().LocalPrefillThreshold, placement.LocalPrefillThreshold);
+        int threshold = placement.LocalPrefillThreshold;
+        Assert.True(threshold > 0, "disaggregated mode prefills short prompts on decode by default");
+        // Prompts without token ids share nothing: their uncached part is the whole prompt.
+        BenchRequest[] requests = [new(0, null, null, threshold, 4), new(1, null, null, threshold + 1, 4)];
+        var records = ServingSimulator.Simulate(placement, SyntheticProfiles.Linear(), requests, [0, 100]).Records;
+        Assert.Null(records[0].ServerTimeline!.TransferStart);
+        Assert.NotNull(records[1].ServerTimeline!.TransferStart);
+    }
+
     [Fact]
     public async Task The_simulator_prefills_on_decode_exactly_the_turns_the_runtime_prefills_there_with_the_same_cache_hits()
     {

@@ -20,7 +20,8 @@ public class MD1AgreementTests
     private static double[] SimulatedTtfts(double rate, int requests, int seed)
     {
         // One request per step (the token target is one prompt) and an answer of one token: TTFT is the time in system.
-        var placement = new Placement { PrefillTokenTarget = 16, KvBlocksPerInstance = 1 << 20 };
+        // Local prefill off: every prompt queues at the one prefill instance (DistServe's model).
+        var placement = new Placement { PrefillTokenTarget = 16, KvBlocksPerInstance = 1 << 20, LocalPrefillThreshold = 0 };
         var work = new BenchRequest[requests];
         for (int i = 0; i < requests; i++) work[i] = new BenchRequest(i, null, null, 16, 1);
         var arrivals = new ArrivalProcess(rate).ArrivalTimes(requests, seed);

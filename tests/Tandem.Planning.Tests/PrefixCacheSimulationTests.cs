@@ -82,7 +82,10 @@ public class PrefixCacheSimulationTests
 
     private static Tandem.Benchmark.RunResult Simulate(ServingMode mode, IReadOnlyList<BenchRequest> requests, IReadOnlyList<double> arrivals, bool prefixCaching)
     {
-        var placement = new Placement { Mode = mode, KvBlocksPerInstance = 400, ChunkBudget = 64, PrefixCaching = prefixCaching };
+        // Local prefill off: every turn is prefilled where the turn before was, so each finds its whole history cached. With
+        // it on, a turn whose new part is short is prefilled on the decode instance, and a later turn with a long new part
+        // then goes to the prefill instance, which lacks the turns prefilled on decode (they are computed again there).
+        var placement = new Placement { Mode = mode, KvBlocksPerInstance = 400, ChunkBudget = 64, PrefixCaching = prefixCaching, LocalPrefillThreshold = 0 };
         var result = ServingSimulator.Simulate(placement, SyntheticProfiles.Linear(), requests, arrivals);
         Assert.All(result.Records, r => Assert.True(r.Success, r.Error));
         return result;

@@ -72,6 +72,7 @@ public class RuntimeReplayTests
             KvBlocksPerInstance = 512, // no preemption: the replay compares scheduling, not memory pressure
             PrefillTokenTarget = 48,   // prompts of up to 60 tokens: batches of several, and chunks of long ones
             ChunkBudget = 24,
+            LocalPrefillThreshold = 0, // every prompt through prefill-0 (its intake is each request's arrival below)
             Trace = trace,
         });
 
@@ -96,7 +97,7 @@ public class RuntimeReplayTests
         var requests = script.Select((s, i) => new BenchRequest(i, null, prompts[i], s.Prompt, s.Answer)).ToArray();
         // A request arrives when the first instance took it in (the runtime's loop saw it then, not at Submit).
         var arrivals = requests.Select(r => trace.Intakes.Where(t => t.Request == r.Index.ToString() && t.Instance == names[0]).Min(t => t.Time)).ToArray();
-        var placement = new Placement { Mode = mode, KvBlocksPerInstance = 512, PrefillTokenTarget = 48, ChunkBudget = 24 };
+        var placement = new Placement { Mode = mode, KvBlocksPerInstance = 512, PrefillTokenTarget = 48, ChunkBudget = 24, LocalPrefillThreshold = 0 };
         var sim = new ServingSimulation(placement, SyntheticProfiles.Constant(0.001)) { Replay = replay };
         var result = sim.Run(requests, arrivals);
 

@@ -58,7 +58,8 @@ public class PipelineParallelTests
     [InlineData(2, new[] { 0.1, 0.15, 0.2 })]
     public void Prefill_pipeline_overlaps_micro_batches(int stages, double[] expectedTtft)
     {
-        var placement = new Placement { PrefillParallel = new ParallelConfig(1, stages), PrefillTokenTarget = 16, KvBlocksPerInstance = 1000 };
+        // Local prefill off: these 16-token prompts all go through the prefill pipeline.
+        var placement = new Placement { PrefillParallel = new ParallelConfig(1, stages), PrefillTokenTarget = 16, KvBlocksPerInstance = 1000, LocalPrefillThreshold = 0 };
         var work = Enumerable.Range(0, 3).Select(i => new BenchRequest(i, null, null, 16, 1)).ToArray();
         var result = ServingSimulator.Simulate(placement, SyntheticProfiles.Constant(0.1), work, [0, 0, 0]);
         Assert.Equal(expectedTtft, result.Records.Select(r => Math.Round(r.FirstTokenAt!.Value - r.ScheduledAt, 9)));

@@ -15,7 +15,8 @@ namespace Tandem.Server.Tests;
 /// </summary>
 public sealed class AdmissionTests
 {
-    private static string Entry(string mode) => mode == "disaggregated" ? "prefill-0" : "colocated-0";
+    /// <summary>The instance these 5-token prompts go to: disaggregated, the decode instance prefills them (the default local prefill threshold).</summary>
+    private static string Entry(string mode) => mode == "disaggregated" ? "decode-0" : "colocated-0";
 
     private static JsonObject Request(int maxTokens = 4) => ApiCalls.Completion(References.OnceUponATime, maxTokens);
 

@@ -46,7 +46,11 @@ public sealed class EndpointTests(ServerFixture fixture) : IClassFixture<ServerF
     [Fact]
     public async Task Metrics_use_the_vllm_names_and_count_requests()
     {
-        var reply = await fixture.Server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8));
+        // 80 prompt tokens no other test sends, so none is cached: past the default local prefill threshold (64), the
+        // prompt goes through the prefill instance and its KV crosses to the decode instance.
+        var longPrompt = ApiCalls.Completion(References.OnceUponATime, 8);
+        longPrompt["prompt"] = new System.Text.Json.Nodes.JsonArray(Enumerable.Range(300, 80).Select(id => (System.Text.Json.Nodes.JsonNode)id).ToArray());
+        var reply = await fixture.Server.Http.PostAsync("/v1/completions", longPrompt);
         Assert.Equal(HttpStatusCode.OK, reply.Status);
 
         // Metrics are recorded when the runtime reports the outcome, which may trail the HTTP answer by a moment;
@@ -73,7 +77,7 @@ public sealed class EndpointTests(ServerFixture fixture) : IClassFixture<ServerF
         }
         Assert.Contains("vllm:time_to_first_token_seconds_count{model_name=\"stories260K\"}", text);
         Assert.Contains("vllm:generation_tokens_total{model_name=\"stories260K\"}", text);
-        // Disaggregated: every request's KV crossed from prefill to decode, and the bytes were counted.
+        // Disaggregated: the long prompt's KV crossed from prefill to decode, and the bytes were counted.
         Assert.True(Value(text, "tandem:kv_transfers_total{model_name=\"stories260K\"}") >= 1);
         Assert.True(Value(text, "tandem:kv_transfer_bytes_total{model_name=\"stories260K\"}") > 0);
         Assert.Equal(fixture.Server.Engine.Snapshot().Instances.Sum(i => i.KvBlocksTotal),

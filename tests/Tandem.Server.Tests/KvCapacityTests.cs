@@ -87,6 +87,8 @@ public sealed class KvCapacityTests
         string output = string.Join("\n", stdout);
         Assert.Contains("listening on", output);
         Assert.Contains("prefill-0", output);
+        // Disaggregated by default, with the default local prefill threshold said on the mode line.
+        Assert.Contains($"local prefill: prompts with at most {Tandem.Serving.ServingOptions.DefaultLocalPrefillThreshold} uncached tokens on a decode instance", output);
         Assert.Contains("KV 10 blocks (160 tokens, 0.31× the 512-token context)", output);
         string warnings;
         lock (stderr) warnings = stderr.ToString();

@@ -96,7 +96,10 @@ public sealed partial class LiveScrapeTests(ScrapeFixture fixture) : IClassFixtu
     private static partial Regex MetricName();
 }
 
-/// <summary>A disaggregated server after a completion, a chat call and an error, and one scrape of its /metrics.</summary>
+/// <summary>
+/// A disaggregated server after a completion, a chat call and an error, and one scrape of its /metrics. Local prefill
+/// is off so that both requests move their KV and the transfer metrics are in the scrape.
+/// </summary>
 public sealed class ScrapeFixture : IAsyncLifetime
 {
     private RunningServer _server = null!;
@@ -105,7 +108,7 @@ public sealed class ScrapeFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await RunningServer.StartAsync();
+        _server = await RunningServer.StartAsync(localPrefillThreshold: 0);
         var reply = await _server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8));
         Assert.Equal(HttpStatusCode.OK, reply.Status);
         var chat = new System.Text.Json.Nodes.JsonObject

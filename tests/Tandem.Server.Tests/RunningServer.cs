@@ -28,9 +28,10 @@ public sealed class RunningServer : IAsyncDisposable
     public OpenAIClient Client { get; }
 
     public static async Task<RunningServer> StartAsync(string mode = "disaggregated", string? chatTemplate = "chatml", Action<TandemApiOptions>? configure = null,
-        Action<TandemServerOptions>? configureServer = null, int kvBlocksPerInstance = 256, Func<IServingEngine, IServingEngine>? wrapEngine = null, string? modelPath = null)
+        Action<TandemServerOptions>? configureServer = null, int kvBlocksPerInstance = 256, Func<IServingEngine, IServingEngine>? wrapEngine = null, string? modelPath = null,
+        int? localPrefillThreshold = null)
     {
-        var engine = TestRuntimes.Start(mode, kvBlocksPerInstance, modelPath);
+        var engine = TestRuntimes.Start(mode, kvBlocksPerInstance, modelPath, localPrefillThreshold);
         if (wrapEngine is not null) engine = wrapEngine(engine);
         TandemServer? server = null;
         try

@@ -43,6 +43,11 @@ public sealed class ServeCommandTests
     [InlineData("--kv-disk-dir /tmp/tandem-tests/kv-never-made --kv-disk-size 1000", "KV disk size 0.98 KiB is below one block of 16 tokens")]
     [InlineData("--kv-disk-dir /tmp/tandem-tests/kv-never-made --kv-disk-policy sometimes", "'sometimes'")]
     [InlineData("--role frontend --cluster-token t --kv-disk-dir /tmp/tandem-tests/kv-never-made", "--kv-disk-dir goes to the workers")]
+    [InlineData("--role decode --cluster-token t --local-prefill-threshold 32", "--local-prefill-threshold works in one process (--role all)")]
+    [InlineData("--role frontend --cluster-token t --prefill-busy-tokens 100", "--prefill-busy-tokens works in one process (--role all)")]
+    [InlineData("--plan /no/such/plan.json --local-prefill-threshold 32", "--plan sets the placement: drop --local-prefill-threshold")]
+    [InlineData("--local-prefill-threshold -1", "LocalPrefillThreshold must be 0 or more")]
+    [InlineData("--local-prefill-threshold 0 --prefill-busy-tokens 100", "PrefillBusyTokens sends prompts to decode instances, which needs LocalPrefillThreshold above 0")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {
         var (code, output, error) = Run(["serve", "--model", TestRuntimes.ModelPath, .. arguments.Split(' ')]);

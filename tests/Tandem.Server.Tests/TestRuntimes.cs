@@ -14,15 +14,17 @@ public static class TestRuntimes
 
     /// <summary>
     /// One core per instance (the machine has two), F32 KV so greedy text is llama.cpp's exactly, 512 tokens of
-    /// context (the model's), and by default enough blocks for the concurrency tests.
+    /// context (the model's), and by default enough blocks for the concurrency tests. Disaggregated, the default local
+    /// prefill threshold prefills short prompts on the decode instance; tests of the KV transfer pass 0.
     /// </summary>
-    public static IServingEngine Start(string mode, int kvBlocksPerInstance = 256, string? modelPath = null) => ServingRuntime.Start(new ServingOptions
+    public static IServingEngine Start(string mode, int kvBlocksPerInstance = 256, string? modelPath = null, int? localPrefillThreshold = null) => ServingRuntime.Start(new ServingOptions
     {
         ModelPath = modelPath ?? ModelPath,
         Mode = Enum.Parse<ServingMode>(mode, ignoreCase: true),
         KvElementType = KvElementType.F32,
         KvBlocksPerInstance = kvBlocksPerInstance,
         CoresPerInstance = 1,
+        LocalPrefillThreshold = localPrefillThreshold ?? ServingOptions.DefaultLocalPrefillThreshold,
         OnWarning = _ => { },
     });
 }

@@ -24,7 +24,8 @@ public sealed class TracingTests
     public async Task A_request_is_a_span_with_its_phases_under_the_callers_trace()
     {
         await using var collector = await OtlpReceiver.StartAsync();
-        await using var server = await RunningServer.StartAsync(configureServer: o => o.OtlpEndpoint = collector.Endpoint);
+        // Local prefill off: every phase of disaggregation, the KV transfer included, happens for this short prompt.
+        await using var server = await RunningServer.StartAsync(configureServer: o => o.OtlpEndpoint = collector.Endpoint, localPrefillThreshold: 0);
         var (traceId, callerSpan, headers) = Caller();
 
         var reply = await server.Http.PostAsync("/v1/completions", ApiCalls.Completion(References.OnceUponATime, 8), headers);

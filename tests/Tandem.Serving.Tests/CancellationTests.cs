@@ -21,7 +21,8 @@ public class CancellationTests
         using var model = Load("stories260K.gguf");
         var tokenizer = Tokenizer.FromGguf(model.File);
         var prompt = tokenizer.Encode("Once upon a time", addBos: true);
-        await using var engine = ServingRuntime.Start(Options(model, mode, kvBlocks: 260) with { MaxContext = 4096, MaxNumSeqs = 1 });
+        // Local prefill off: disaggregated, B is prefilled on the prefill instance and its KV held there.
+        await using var engine = ServingRuntime.Start(Options(model, mode, kvBlocks: 260) with { MaxContext = 4096, MaxNumSeqs = 1, LocalPrefillThreshold = 0 });
         GenerationRequest Long(string id) => new() { Id = id, PromptTokens = prompt, MaxTokens = 4000, IgnoreEos = true, Sampling = SamplingParams.Greedy };
 
         var a = engine.Submit(Long("a"));

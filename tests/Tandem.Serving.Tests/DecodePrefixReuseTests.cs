@@ -17,7 +17,8 @@ public class DecodePrefixReuseTests
         using var model = Load("stories260K.gguf");
         var tokenizer = Tokenizer.FromGguf(model.File);
         const int blockSize = 8;
-        var options = Options(model, ServingMode.Disaggregated) with { BlockSize = blockSize, MaxContext = 512 };
+        // Local prefill off: every turn goes through the prefill instance and a pull (what this test measures).
+        var options = Options(model, ServingMode.Disaggregated) with { BlockSize = blockSize, MaxContext = 512, LocalPrefillThreshold = 0 };
         var whole = await Converse(options with { PrefixCaching = false }, tokenizer);
         var reused = await Converse(options, tokenizer);
 

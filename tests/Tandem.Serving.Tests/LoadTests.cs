@@ -11,10 +11,13 @@ namespace Tandem.Serving.Tests;
 public class LoadTests
 {
     [Theory]
-    [InlineData(ServingMode.Disaggregated)]
-    [InlineData(ServingMode.Colocated)]
-    [InlineData(ServingMode.Chunked)]
-    public async Task TinyPoolsForcePreemptionAndOutputStaysIdentical(ServingMode mode)
+    [InlineData(ServingMode.Disaggregated, 0)]
+    // The default: every prompt here is short, so it is prefilled on the decode instance; a preempted one is recomputed
+    // on the prefill instance and its KV moves, so both paths run under preemption.
+    [InlineData(ServingMode.Disaggregated, ServingOptions.DefaultLocalPrefillThreshold)]
+    [InlineData(ServingMode.Colocated, 0)]
+    [InlineData(ServingMode.Chunked, 0)]
+    public async Task TinyPoolsForcePreemptionAndOutputStaysIdentical(ServingMode mode, int localPrefillThreshold)
     {
         using var model = Load("stories260K.gguf");
         var tokenizer = Tokenizer.FromGguf(model.File);
@@ -25,7 +28,7 @@ public class LoadTests
         var expected = new Dictionary<int, Reference>();
         var results = new Collected[prompts.Length];
 
-        await using var engine = ServingRuntime.Start(Options(model, mode, kvBlocks: 8) with { PrefillTokenTarget = 64, ChunkBudget = 32, MaxContext = 128 });
+        await using var engine = ServingRuntime.Start(Options(model, mode, kvBlocks: 8) with { PrefillTokenTarget = 64, ChunkBudget = 32, MaxContext = 128, LocalPrefillThreshold = localPrefillThreshold });
         var handles = prompts.Select((p, i) => engine.Submit(new GenerationRequest
         {
             Id = $"r{i}", PromptTokens = p, MaxTokens = maxTokens[i], Sampling = SamplingParams.Greedy, IgnoreEos = true,
@@ -40,13 +43,15 @@ public class LoadTests
             Assert.Equal(reference.Tokens, results[i].Tokens);
             Assert.Equal(reference.Text, results[i].Text);
             Assert.Equal(Tandem.Engine.Generation.FinishReason.Length, results[i].Outcome.FinishReason);
-            AssertTimelineOrdered(results[i].Outcome, mode);
+            AssertTimelineOrdered(results[i].Outcome, mode, localPrefillThreshold > 0);
         }
         Assert.True(results.Sum(r => r.Outcome.Preemptions) > 0, "the tiny pools should have forced at least one preemption");
+        if (localPrefillThreshold > 0) Assert.Contains(results, r => r.Outcome.KvTransferBytes == 0); // some never left the decode instance
         await AssertPoolsDrain(engine);
     }
 
-    internal static void AssertTimelineOrdered(RequestOutcome o, ServingMode mode)
+    /// <param name="localPrefill">Disaggregated with a local prefill threshold: a request prefilled on the decode instance has no transfer.</param>
+    internal static void AssertTimelineOrdered(RequestOutcome o, ServingMode mode, bool localPrefill = false)
     {
         var t = o.Timeline;
         Assert.Equal(o.CompletionTokens, t.TokenTimes.Count);
@@ -63,16 +68,21 @@ public class LoadTests
             Assert.NotNull(t.DecodeStart);
             Assert.True(t.TokenTimes[0] <= t.DecodeStart && t.DecodeStart <= t.End);
         }
-        if (mode == ServingMode.Disaggregated && o.CompletionTokens > 1)
+        bool transferred = mode == ServingMode.Disaggregated && (!localPrefill || t.TransferStart is not null);
+        if (transferred && o.CompletionTokens > 1)
         {
             Assert.NotNull(t.TransferStart);
             Assert.NotNull(t.TransferEnd);
-            Assert.True(t.TokenTimes[0] <= t.TransferStart && t.TransferStart <= t.TransferEnd && t.TransferEnd <= t.DecodeStart);
+            Assert.True(t.TokenTimes[0] <= t.TransferStart && t.TransferStart <= t.TransferEnd);
+            // A request prefilled and decoding on the decode instance, then preempted there and recomputed on the prefill
+            // instance, moves its KV only after its decoding began (each event keeps its first time).
+            if (!(localPrefill && o.Preemptions > 0)) Assert.True(t.TransferEnd <= t.DecodeStart);
             Assert.True(o.KvTransferBytes > 0);
         }
-        if (mode != ServingMode.Disaggregated)
+        if (!transferred)
         {
             Assert.Null(t.TransferStart);
+            Assert.Null(t.TransferEnd);
             Assert.Equal(0, o.KvTransferBytes);
         }
     }
@@ -84,7 +94,8 @@ public class LoadTests
     {
         using var model = Load("tinyllama-v0-q4_0.gguf");
         var tokenizer = Tokenizer.FromGguf(model.File);
-        await using var engine = ServingRuntime.Start(Options(model, mode, kvBlocks: 12) with { PrefillInstances = 2, DecodeInstances = 2, ColocatedInstances = 2 });
+        // Local prefill off: every prompt goes through a prefill instance, so both of them and both decode instances get work.
+        await using var engine = ServingRuntime.Start(Options(model, mode, kvBlocks: 12) with { PrefillInstances = 2, DecodeInstances = 2, ColocatedInstances = 2, LocalPrefillThreshold = 0 });
         var handles = Enumerable.Range(0, 40).Select(i => engine.Submit(new GenerationRequest
         {
             Id = $"r{i}", PromptTokens = tokenizer.Encode(Prompts[i % Prompts.Length], addBos: true), MaxTokens = 1 + i % 30,

@@ -63,7 +63,8 @@ public class SubmitValidationTests
         Assert.Equal(["prefill", "decode"], snapshot.Instances.Select(i => i.Role));
         Assert.All(snapshot.Instances, i => Assert.Equal(256, i.KvBlocksTotal));
         Assert.All(snapshot.Instances, i => Assert.Single(i.Cores));
-        // The prefill instance ran the prompt; the decode instance each generated token but the last (never fed back).
-        Assert.Equal([prompt.Length, r.Outcome.CompletionTokens - 1], snapshot.Instances.Select(i => i.TokensComputed));
+        // The 5-token prompt is within the default local prefill threshold: the decode instance ran it, then each
+        // generated token but the last (never fed back); the prefill instance ran nothing.
+        Assert.Equal([0, prompt.Length + r.Outcome.CompletionTokens - 1], snapshot.Instances.Select(i => i.TokensComputed));
     }
 }

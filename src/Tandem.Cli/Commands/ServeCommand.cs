@@ -183,7 +183,7 @@ public static class ServeCommand
             PlanFile? plan = null;
             if (planPath is not null)
             {
-                Option[] setByPlan = [mode, prefill, decode, instances, coresPer, coreLists, prefillTarget, chunkBudget];
+                Option[] setByPlan = [mode, prefill, decode, instances, coresPer, coreLists, prefillTarget, chunkBudget, localPrefill, prefillBusy];
                 if (setByPlan.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false }) is { } clash)
                     throw new CliUsageException($"--plan sets the placement: drop {clash.Name}, or drop --plan");
                 try { plan = PlanFileJson.Read(planPath); }
@@ -220,8 +220,14 @@ public static class ServeCommand
                 ChunkBudget = parse.GetValue(chunkBudget),
                 OnWarning = m => console.Error.WriteLine($"warning: {m}"),
             };
-            if (roleName != "all" && (options.LocalPrefillThreshold > 0 || options.PrefillBusyTokens > 0))
-                throw new CliUsageException("--local-prefill-threshold and --prefill-busy-tokens work in one process (--role all): cluster decode workers prefill nothing");
+            if (roleName != "all")
+            {
+                // Only a value the user gave is an error here: the default threshold is for one process, and a cluster
+                // (whose decode workers prefill nothing) runs without it. An explicit 0 says just that, so it passes.
+                if (new[] { localPrefill, prefillBusy }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false } && parse.GetValue(o) > 0) is { } local)
+                    throw new CliUsageException($"{local.Name} works in one process (--role all): a --role cluster sends every prompt through a prefill worker (its decode workers prefill nothing); drop {local.Name}");
+                options = options with { LocalPrefillThreshold = 0, PrefillBusyTokens = 0 };
+            }
             if (cluster.IsWorker)
             {
                 // A worker runs one instance of its role; --prefill-instances / --decode-instances count processes now.
@@ -363,7 +369,8 @@ public static class ServeCommand
     {
         var o = runtime.Options;
         console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
-        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block, prefix caching {(o.PrefixCaching ? "on" : "off")}");
+        console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block, prefix caching {(o.PrefixCaching ? "on" : "off")}"
+            + (runtime.Mode == ServingMode.Disaggregated ? LocalPrefillSummary(o) : ""));
         var instances = runtime.Snapshot().Instances;
         foreach (var i in instances)
         {
@@ -378,6 +385,12 @@ public static class ServeCommand
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");
         console.Out.Flush();
     }
+
+    /// <summary>Disaggregated mode: where short prompts are prefilled (conditional disaggregation), for the start-up report's mode line.</summary>
+    private static string LocalPrefillSummary(ServingOptions o) => o.LocalPrefillThreshold == 0
+        ? " | local prefill off (every prompt through a prefill instance)"
+        : $" | local prefill: prompts with at most {o.LocalPrefillThreshold} uncached tokens on a decode instance"
+            + (o.PrefillBusyTokens > 0 ? $", every prompt while each prefill instance has {o.PrefillBusyTokens} queued" : "");
 
     /// <summary>What admission control does, when any of it is on: one line for the start-up report.</summary>
     private static string? AdmissionSummary(TandemApiOptions api)

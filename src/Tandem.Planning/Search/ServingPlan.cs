@@ -5,8 +5,9 @@ namespace Tandem.Planning.Search;
 /// <summary>
 /// What <c>tandem serve --plan</c> runs: a plan's chosen placement mapped onto the runtime's options (mode, instance
 /// counts, each instance's cores taken in order from the cores the process may use, prefill first, and the scheduler
-/// settings and KV budget the plan was simulated with). Refuses, saying why, what this machine cannot run: a plan for GPU profiles,
-/// pipeline stages (the runtime has none), or more cores than the process may use.
+/// settings and KV budget the plan was simulated with, conditional disaggregation off as the planner simulates).
+/// Refuses, saying why, what this machine cannot run: a plan for GPU profiles, pipeline stages (the runtime has none),
+/// or more cores than the process may use.
 /// </summary>
 public static class ServingPlan
 {
@@ -41,6 +42,9 @@ public static class ServingPlan
             PrefillTokenTarget = plan.PrefillTokenTarget,
             ChunkBudget = plan.ChunkBudget,
             KvBytesPerInstance = plan.KvBytesPerInstance ?? options.KvBytesPerInstance,
+            // The planner simulated its placements without conditional disaggregation (SimulatorEvaluator): served as planned.
+            LocalPrefillThreshold = 0,
+            PrefillBusyTokens = 0,
         };
     }
 }

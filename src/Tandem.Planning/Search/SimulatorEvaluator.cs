@@ -40,7 +40,10 @@ public sealed class SimulatorEvaluator : IPlacementEvaluator
         _profile = profile;
         _workload = workload;
         _cluster = cluster;
-        Template = template ?? new Placement();
+        // DistServe's search sizes the phases apart (Algorithm 1: a phase alone, judged on its own SLO), which conditional
+        // disaggregation would mix by prefilling short prompts on decode instances: the planner's placements run without
+        // it, whatever the template says, and ServingPlan.Apply serves a plan so.
+        Template = (template ?? new Placement()) with { LocalPrefillThreshold = 0, PrefillBusyTokens = 0 };
         RequestsPerProbe = requestsPerProbe;
         Seed = seed;
         TensorDegrees = profile.Configs.Select(c => c.Tp).Distinct().Order().ToList();
@@ -48,7 +51,10 @@ public sealed class SimulatorEvaluator : IPlacementEvaluator
         _widest = new ParallelConfig(TensorDegrees[^1]);
     }
 
-    /// <summary>Scheduler and memory settings every simulated placement starts from (mode, counts, parallelism and link are set per unit).</summary>
+    /// <summary>
+    /// Scheduler and memory settings every simulated placement starts from (mode, counts, parallelism and link are set
+    /// per unit); conditional disaggregation off.
+    /// </summary>
     public Placement Template { get; }
     public int RequestsPerProbe { get; }
     public int Seed { get; }

@@ -32,6 +32,8 @@ public class ServingPlanTests
         Assert.Null(options.CoresPerInstance);
         Assert.Equal([[4], [5], [6, 7]], options.InstanceCores!.Select(c => c.ToArray()).ToArray());
         Assert.Equal((256, 128), (options.PrefillTokenTarget, options.ChunkBudget));
+        // Planned without conditional disaggregation (the phases sized apart), served so.
+        Assert.Equal((0, 0), (options.LocalPrefillThreshold, options.PrefillBusyTokens));
     }
 
     [Fact]

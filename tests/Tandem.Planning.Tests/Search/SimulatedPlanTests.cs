@@ -32,6 +32,8 @@ public class SimulatedPlanTests
         Assert.All(plan.Units, u => Assert.Equal(1, u.Unit.Parallelism.Pp));
         Assert.Equal("cpu", evaluator.DeviceKind);
 
+        // DistServe's search sizes the phases apart: its placements run without conditional disaggregation.
+        Assert.Equal(0, evaluator.PlacementOf(chosen).LocalPrefillThreshold);
         var run = ServingSimulator.Run(evaluator.PlacementOf(chosen), SyntheticProfiles.Linear(), Workload, Options.TargetRate!.Value, 100, 0, Options.Slo);
         Assert.True(run.Summary.SloAttainment >= 0.9, $"{chosen.Describe()}: {run.Summary.SloAttainment:P0} at {Options.TargetRate} req/s");
         Assert.True(PlacementPlanner.SimulateGoodput(evaluator, chosen, Options) >= Options.TargetRate);
