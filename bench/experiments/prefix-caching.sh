@@ -12,7 +12,9 @@
 # SEED, PORT, TOKEN_ID_MAX, KV_SIZES (MiB per instance for the cache-size sweep), SIZE_RATE, LOCAL_THRESHOLDS (conditional
 # disaggregation: one run per --local-prefill-threshold, labelled disaggregated-local-N), BUSY_TOKENS (one run per
 # --prefill-busy-tokens B with the first of LOCAL_THRESHOLDS, labelled disaggregated-busy-B; none by default), DISK_KV_SIZE (MiB of RAM KV per
-# instance in the disk-tier runs), DISK_SIZE (--kv-disk-size), DISK_POLICY (--kv-disk-policy: auto or always), ONLY
+# instance in the disk-tier runs), GOODPUT=1 (instead of the fixed rates, each configuration searches its goodput in
+# conversations per second from the first of RATES: 90% attainment, GOODPUT_PRECISION, MAX_RATE; writes LABEL.goodput.*),
+# DISK_SIZE (--kv-disk-size), DISK_POLICY (--kv-disk-policy: auto or always), ONLY
 # (space-separated labels: run only those configurations).
 #
 # The --local-prefill-threshold sweep of the doc (disaggregated, cache on: off against thresholds):
@@ -39,6 +41,9 @@ KV_SIZES=${KV_SIZES:-32 48 96 256}
 SIZE_RATE=${SIZE_RATE:-0.5}
 LOCAL_THRESHOLDS=${LOCAL_THRESHOLDS:-64}
 BUSY_TOKENS=${BUSY_TOKENS:-}
+GOODPUT=${GOODPUT:-0}
+GOODPUT_PRECISION=${GOODPUT_PRECISION:-0.1}
+MAX_RATE=${MAX_RATE:-4}
 DISK_KV_SIZE=${DISK_KV_SIZE:-32}
 DISK_SIZE=${DISK_SIZE:-2GiB}
 DISK_POLICY=${DISK_POLICY:-auto}
@@ -69,10 +74,16 @@ run() { # label, rates, serve options...
     sleep 0.5
   done
   echo "== $label (load average: $(cut -d' ' -f1-3 /proc/loadavg))" | tee "$OUT/$label.load"
-  $TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload multiturn --token-ids --token-id-min 3 \
-    --token-id-max "$TOKEN_ID_MAX" --turns "$TURNS" --system-len "$SYSTEM_LEN" --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" \
-    --think-time "$THINK" -n "$NUM_PROMPTS" --rates "$rates" --seed "$SEED" --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" \
-    --devices 2 --out "$OUT/$label.json" > "$OUT/$label.txt"
+  local bench=($TANDEM bench serve --base-url "http://127.0.0.1:$PORT" --label "$label" --workload multiturn --token-ids --token-id-min 3
+    --token-id-max "$TOKEN_ID_MAX" --turns "$TURNS" --system-len "$SYSTEM_LEN" --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN"
+    --think-time "$THINK" -n "$NUM_PROMPTS" --seed "$SEED" --slo-ttft "$SLO_TTFT" --slo-tpot "$SLO_TPOT" --devices 2)
+  if [ "$GOODPUT" = 1 ]; then
+    # Every probe draws its own conversations and system prompt (a seed per run), so no probe finds another's KV cached.
+    "${bench[@]}" --goodput --rate "${rates%%,*}" --precision "$GOODPUT_PRECISION" --max-rate "$MAX_RATE" \
+      --out "$OUT/$label.goodput.json" > "$OUT/$label.goodput.txt"
+  else
+    "${bench[@]}" --rates "$rates" --out "$OUT/$label.json" > "$OUT/$label.txt"
+  fi
   curl -sf "http://127.0.0.1:$PORT/metrics" > "$OUT/$label.metrics" || true
   echo "   after: load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/$label.load"
   stop_server
