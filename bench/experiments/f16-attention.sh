@@ -18,12 +18,7 @@ MODEL=${1:-artifacts/models/smollm-135m-q8_0.gguf}
 BASE=${BASE:-5f82ced}; ROUNDS=${ROUNDS:-3}; REPS=${REPS:-3}; TG=${TG:-64}; KVS=${KVS:-f16 f32}; THREADS=${THREADS:-2}
 OUT=${OUT:-artifacts/s6-attn/$(date -u +%Y%m%dT%H%M%SZ)}
 [ -f "$MODEL" ] || { echo "error: $MODEL: no such file" >&2; exit 1; }
-mkdir -p "$OUT/base-src"
-git archive "$BASE" | tar -x -C "$OUT/base-src"
-dotnet build bench/Tandem.Bench -c Release -v q -nologo >/dev/null
-dotnet build "$OUT/base-src/bench/Tandem.Bench" -c Release -v q -nologo >/dev/null
-NOW=bench/Tandem.Bench/bin/Release/net10.0/Tandem.Bench.dll
-PRE=$OUT/base-src/bench/Tandem.Bench/bin/Release/net10.0/Tandem.Bench.dll
+bench_base_and_now "$BASE"
 echo "$(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores, load average $(loadavg)"
 
 dotnet "$NOW" attention | tee "$OUT/attention.txt"

@@ -20,12 +20,7 @@ BASE=${BASE:-bf32dcb}; ROUNDS=${ROUNDS:-2}; ENGINE_ROUNDS=${ENGINE_ROUNDS:-3}; R
 THREADS=${THREADS:-2}; ISAS=${ISAS:-avx512 avx2}
 OUT=${OUT:-artifacts/s7-f16pp/$(date -u +%Y%m%dT%H%M%SZ)}
 [ -f "$MODEL" ] || { echo "error: $MODEL: no such file" >&2; exit 1; }
-mkdir -p "$OUT/base-src"
-git archive "$BASE" | tar -x -C "$OUT/base-src"
-dotnet build bench/Tandem.Bench -c Release -v q -nologo >/dev/null
-dotnet build "$OUT/base-src/bench/Tandem.Bench" -c Release -v q -nologo >/dev/null
-NOW=bench/Tandem.Bench/bin/Release/net10.0/Tandem.Bench.dll
-PRE=$OUT/base-src/bench/Tandem.Bench/bin/Release/net10.0/Tandem.Bench.dll
+bench_base_and_now "$BASE"
 PRE_TYPES=(); grep -q -- '--types' "$OUT/base-src/bench/Tandem.Bench/Program.cs" && PRE_TYPES=(--types f16,q8_0)
 echo "$(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores, load average $(loadavg)"
 

@@ -22,14 +22,7 @@ ISAS=${ISAS:-avx512 avx2}; SHAPES=${SHAPES:-576x1536 8192x4096}; ENGINE=${ENGINE
 OUT=${OUT:-artifacts/s7-gemv/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 
-# Each build is copied out of its bin folder so that later builds of the tree do not change what is measured.
-bench_build() { # source root, name
-  dotnet build "$1/bench/Tandem.Bench" -c Release -v q -nologo >/dev/null
-  rm -rf "$OUT/$2" && cp -r "$1/bench/Tandem.Bench/bin/Release/net10.0" "$OUT/$2"
-}
-bench_build . now
-mkdir -p "$OUT/base-src" && git archive "$BASE_REF" | tar -x -C "$OUT/base-src"
-bench_build "$OUT/base-src" base
+bench_base_and_now "$BASE_REF"    # $OUT/now and $OUT/base
 echo "base $(git rev-parse --short "$BASE_REF"), now $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + uncommitted changes')" | tee "$OUT/builds.txt"
 
 echo "$(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores, load average $(loadavg)"

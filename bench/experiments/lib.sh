@@ -17,6 +17,20 @@ tandem_build() {
   TANDEM="dotnet src/Tandem.Cli/bin/Release/net10.0/tandem.dll"
 }
 
+# A/B builds of the bench: Tandem.Bench from this tree and from git ref $1 (extracted under $OUT/base-src), each copied
+# out of its bin folder to $OUT/now and $OUT/base so that later builds of the tree do not change what is measured.
+# Sets NOW and PRE to the two Tandem.Bench.dll paths.
+bench_base_and_now() { # base ref
+  local src name
+  mkdir -p "$OUT/base-src" && git archive "$1" | tar -x -C "$OUT/base-src"
+  for name in now base; do
+    src=.; [ $name = base ] && src=$OUT/base-src
+    dotnet build "$src/bench/Tandem.Bench" -c Release -v q -nologo >/dev/null
+    rm -rf "${OUT:?}/$name" && cp -r "$src/bench/Tandem.Bench/bin/Release/net10.0" "$OUT/$name"
+  done
+  NOW=$OUT/now/Tandem.Bench.dll PRE=$OUT/base/Tandem.Bench.dll
+}
+
 ensure_model() { # path, preset, type
   [ -f "$1" ] && return 0
   mkdir -p "$(dirname "$1")"
