@@ -144,17 +144,19 @@ public sealed class DecodeScheduler
     /// <summary>Continues local prompts (oldest first), then admits waiting ones after their cached prefix, within the budget.</summary>
     private void ScheduleLocalPrompts(SchedulerOutput o)
     {
+        // Blocks promised to this step's pulls (reserved when the loop starts them, after this) are not free for a prompt.
+        int pulledBlocks = 0;
+        foreach (var p in o.ToPull) pulledBlocks += _kv.BlocksFor(p.NumComputedTokens + 1);
         int budget = LocalPrefillBudget;
         foreach (var r in _localPrefilling)
         {
             if (budget == 0) return;
             int n = Math.Min(r.NumTokensToCompute, budget);
+            if (_kv.FreeBlocks - pulledBlocks < _kv.NewBlocksNeeded(r, r.NumComputedTokens + n)) continue; // waits for room
             if (!_kv.TryAllocateSlots(r, r.NumComputedTokens + n)) continue; // waits for room; decodes go first
             o.Add(r, n);
             budget -= n;
         }
-        int pulledBlocks = 0;
-        foreach (var p in o.ToPull) pulledBlocks += _kv.BlocksFor(p.NumComputedTokens + 1);
         int admitted = _running.Count + _transferring.Count + o.ToPull.Count + _localPrefilling.Count;
         while (budget > 0 && _localWaiting.Count > 0 && admitted < MaxNumSeqs)
         {
@@ -162,7 +164,6 @@ public sealed class DecodeScheduler
             var cached = _kv.FindCachedPrefix(r);
             int n = Math.Min(r.NumTokens - cached.Tokens, budget);
             int watermark = admitted > 0 ? WatermarkBlocks : 0;
-            // Blocks promised to this step's pulls are not free for a prompt.
             if (_kv.FreeBlocks - pulledBlocks - _kv.NewBlocksNeeded(r, cached.Tokens + n, cached) < watermark) break;
             if (!_kv.TryAllocateSlots(r, cached.Tokens + n, cached)) break;
             _localWaiting.RemoveAt(0);
