@@ -21,6 +21,9 @@ public static class BenchmarkRunner
         IReadOnlyList<double> arrivalTimes, int? maxConcurrency = null, IProgress<RunProgress>? progress = null, CancellationToken ct = default)
     {
         if (arrivalTimes.Count != requests.Count) throw new ArgumentException("one arrival time per request is needed");
+        for (int i = 0; i < requests.Count; i++)
+            if (requests[i].After is int after && (after < 0 || after >= i))
+                throw new ArgumentException($"request {i} follows request {after}, which does not come before it");
         if (maxConcurrency is < 1) throw new ArgumentOutOfRangeException(nameof(maxConcurrency), $"--max-concurrency must be at least 1, got {maxConcurrency}");
         using var gate = maxConcurrency is int m ? new SemaphoreSlim(m, m) : null;
         var clock = new BenchClock();
@@ -49,28 +52,38 @@ public static class BenchmarkRunner
         async Task<RequestRecord> FollowUp(BenchRequest request, Task<RequestRecord> previous)
         {
             var before = await previous.ConfigureAwait(false);
-            double scheduledAt = Math.Max(before.EndAt, clock.Now) + request.ThinkSeconds;
-            double wait;
-            while ((wait = scheduledAt - clock.Now) > 0)
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000)), ct).ConfigureAwait(false);
+            double scheduledAt = before.EndAt + request.ThinkSeconds;
+            await WaitUntil(scheduledAt).ConfigureAwait(false);
             return await One(request, scheduledAt).ConfigureAwait(false);
         }
 
+        async Task<RequestRecord> Arrival(BenchRequest request, double scheduledAt)
+        {
+            await WaitUntil(scheduledAt).ConfigureAwait(false);
+            return await One(request, scheduledAt).ConfigureAwait(false);
+        }
+
+        // Timers round to milliseconds and may fire a little early: wait again until the time has passed.
+        async Task WaitUntil(double at)
+        {
+            double wait;
+            while ((wait = at - clock.Now) > 0)
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000)), ct).ConfigureAwait(false);
+        }
+
+        // Every request's wait starts now, each on its own timer: a conversation's next turn is released as soon as its
+        // think time has passed, not once the loop has released every first turn before it (which bunched all later turns
+        // of a multi-turn run after the last conversation had started, whatever the arrival rate).
         for (int i = 0; i < requests.Count; i++)
         {
-            if (requests[i].After is int after)
+            var request = requests[i];
+            if (request.After is int after)
             {
-                if (after < 0 || after >= i) throw new ArgumentException($"request {i} follows request {after}, which does not come before it");
-                tasks[i] = FollowUp(requests[i], tasks[after]);
+                tasks[i] = FollowUp(request, tasks[after]);
                 continue;
             }
-            // Timers round to milliseconds and may fire a little early: wait again until the arrival time has passed.
-            double wait;
-            while ((wait = arrivalTimes[i] - clock.Now) > 0)
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait * 1000)), ct).ConfigureAwait(false);
-            var request = requests[i];
             double scheduledAt = arrivalTimes[i];
-            tasks[i] = Task.Run(() => One(request, scheduledAt), ct);
+            tasks[i] = Task.Run(() => Arrival(request, scheduledAt), ct);
         }
         var records = await Task.WhenAll(tasks).ConfigureAwait(false);
         Report();

@@ -1,3 +1,4 @@
+using Tandem.Benchmark.Client;
 using Tandem.Benchmark.Metrics;
 using Tandem.Benchmark.Workloads;
 using Tandem.Serving;
@@ -51,6 +52,48 @@ public class MultiTurnWorkloadTests
         Assert.Throws<ArgumentException>(() => Chat(system: 100, cap: 50));
         var options = new ServeBenchmarkOptions { BaseUrl = new Uri("http://127.0.0.1:1"), Workload = "fixed", Turns = 3 };
         Assert.Contains("--workload multiturn", Assert.Throws<ArgumentException>(options.Validate).Message);
+    }
+
+    /// <summary>
+    /// A conversation's next turn goes out its think time after its answer, not after every conversation has started:
+    /// conversation 1 starts at 4 s, and conversation 0's later turns (fake server: 0.1 s per request, no think time)
+    /// must all be sent long before that. Before the fix the runner released follow-ups only once its loop had passed
+    /// the last first turn's arrival, so every later turn of a multi-turn run was bunched after the last conversation
+    /// had started, whatever the rate.
+    /// </summary>
+    [Fact]
+    public async Task LaterTurnsDoNotWaitForOtherConversationsToStart()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync((_, _) => new FakePlan(0.05, 0.1));
+        var requests = Chat(turns: 3, think: 0).Generate(conversations: 2, seed: 5);
+        var arrivals = new double[requests.Count];
+        arrivals[1] = 4.0; // the second conversation's first turn; later turns' entries are ignored
+        using var client = new OpenAiStreamingClient(new ClientOptions
+        {
+            BaseUrl = server.BaseUrl,
+            Model = FakeOpenAiServer.ModelName,
+            Timeout = TimeSpan.FromSeconds(30),
+        });
+        var result = await BenchmarkRunner.RunAsync(client, requests, arrivals);
+
+        Assert.All(result.Records, r => Assert.True(r.Success, r.Error));
+        var byIndex = result.Records.ToDictionary(r => r.Index);
+        var conversation0 = requests.Where(r => r.Index == 0 || IsIn(requests, r, 0)).Select(r => byIndex[r.Index]).OrderBy(r => r.SentAt).ToList();
+        Assert.Equal(3, conversation0.Count);
+        for (int t = 1; t < conversation0.Count; t++)
+        {
+            Assert.True(conversation0[t].SentAt >= conversation0[t - 1].EndAt, $"turn {t} was sent before the turn before it ended");
+            Assert.True(conversation0[t].SentAt < byIndex[1].ScheduledAt,
+                $"conversation 0's turn {t} was sent at {conversation0[t].SentAt:F2} s, not before conversation 1 started at {byIndex[1].ScheduledAt:F2} s");
+        }
+        Assert.True(byIndex[1].SentAt >= 4.0);
+    }
+
+    private static bool IsIn(IReadOnlyList<BenchRequest> requests, BenchRequest request, int conversationStart)
+    {
+        for (var r = request; r.After is int after; r = requests[after])
+            if (after == conversationStart) return true;
+        return false;
     }
 
     /// <summary>
