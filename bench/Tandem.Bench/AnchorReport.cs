@@ -1,55 +1,90 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Tandem.Bench;
 
 /// <summary>
 /// The side-by-side table of bench/llama-cpp/build-and-bench.sh: reads the rounds it wrote (per ISA folder,
-/// <c>round-N[.model].tandem.json</c> from <c>Tandem.Bench engine --json</c> and <c>round-N[.model].llama-bench.json</c>
-/// from <c>llama-bench -o json</c>) and prints, per file and ISA, each engine's median over the rounds of the round's
-/// best repetition, and the ratio Tandem ÷ native llama.cpp. The best repetition, because other work on a shared
-/// machine only ever slows a run down: the fastest of a round's repetitions is the one it disturbed least. The ratio is taken within each round (an A/B pair, run back to back) against the
-/// faster of flash attention off and on in that round, and the median of those ratios is printed with its range:
-/// on a shared machine the pairs hold when absolute speeds drift.
+/// <c>round-N[.model].tandem.json</c> from <c>Tandem.Bench engine --json</c>, <c>round-N[.model].llama-bench.json</c>
+/// from <c>llama-bench -o json</c> and <c>round-N.model.llama-bench.maxrss</c>, llama-bench's peak resident KiB from
+/// <c>/usr/bin/time</c>) and prints, per file and ISA, each engine's median over the rounds of the round's best
+/// repetition, and the ratio Tandem ÷ native llama.cpp. The best repetition, because other work on a shared machine
+/// only ever slows a run down: the fastest of a round's repetitions is the one it disturbed least. The ratio is taken
+/// within each round (an A/B pair, run back to back) against the faster of flash attention off and on in that round,
+/// and the median of those ratios is printed with its range: on a shared machine the pairs hold when absolute speeds
+/// drift. Beside each decode figure: the bandwidth limit (the median read bandwidth Tandem's bench measured in that
+/// ISA's runs ÷ the weight bytes a decode step reads), each engine's share of it, and each engine's peak resident memory.
 /// </summary>
 public static class AnchorReport
 {
+    /// <summary>Median and range of one engine pair's per-round ratios.</summary>
+    public sealed record Ratio(double Median, double Min, double Max);
+
+    /// <summary>One file on one ISA: medians over rounds (tok/s), ratios, the decode limit and peak memory; null where not measured.</summary>
+    public sealed record Row(
+        string File, string Isa, int Rounds, int Repetitions,
+        double? PrefillTandem, double? PrefillBundle, double? PrefillNativeFaOff, double? PrefillNativeFaOn, Ratio? PrefillRatio,
+        double? DecodeTandem, double? DecodeBundle, double? DecodeNativeFaOff, double? DecodeNativeFaOn, Ratio? DecodeRatio,
+        long? WeightBytesPerToken, double? ReadBandwidthBytesPerSec, double? DecodeLimitTokPerSec,
+        double? TandemPercentOfLimit, double? NativePercentOfLimit,
+        long? TandemPeakRssBytes, long? NativePeakRssBytes);
+
+    /// <summary>Everything the table shows, as <c>anchor-report --json</c> writes it.</summary>
+    public sealed record Summary(
+        string? LlamaCppCommit, string? From, string? To, string CpuModel, string CpuFlags,
+        double? LoadAverageMin, double? LoadAverageMax, int Cores, IReadOnlyList<string> Notes,
+        int Threads, string Kv, int PromptTokens, int DecodeTokens, bool DecodeFromEmpty, IReadOnlyList<Row> Rows);
+
     private sealed class Series
     {
         public readonly List<double> Tandem = [], Bundle = [], NativeFaOff = [], NativeFaOn = [], Ratio = [];
     }
 
-    public static int Run(string dir, string? commit, TextWriter output)
+    public static int Run(string dir, string? commit, TextWriter output, string? jsonPath = null)
+    {
+        var summary = Build(dir, commit);
+        if (summary is null)
+        {
+            Console.Error.WriteLine($"error: {dir}: no <isa>/round-N.tandem.json reports");
+            return 1;
+        }
+        Write(summary, output);
+        if (jsonPath != null)
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(summary, EngineRunReport.Json));
+        return 0;
+    }
+
+    /// <summary>Reads a folder the script wrote; null when it holds no Tandem reports.</summary>
+    public static Summary? Build(string dir, string? commit)
     {
         var isaDirs = Directory.Exists(dir)
             ? Directory.GetDirectories(dir).Where(d => Directory.GetFiles(d, "round-*.tandem.json").Length > 0)
                 .OrderBy(d => Path.GetFileName(d) == "native" ? 0 : 1).ThenBy(d => d, StringComparer.Ordinal).ToList()
             : [];
-        if (isaDirs.Count == 0)
-        {
-            Console.Error.WriteLine($"error: {dir}: no <isa>/round-N.tandem.json reports");
-            return 1;
-        }
+        if (isaDirs.Count == 0) return null;
 
-        var rows = new List<string>();
+        var rows = new List<Row>();
         var notes = new SortedSet<string>(StringComparer.Ordinal);
         var times = new List<string>();
         var loads = new List<double>();
         EngineRunReport? any = null;
-        int rounds = 0;
         foreach (var isaDir in isaDirs)
         {
             string isa = Path.GetFileName(isaDir);
             var pp = new SortedDictionary<string, Series>(StringComparer.Ordinal);
             var tg = new SortedDictionary<string, Series>(StringComparer.Ordinal);
-            var roundFiles = Directory.GetFiles(isaDir, "round-*.tandem.json").Order(StringComparer.Ordinal).ToList();
-            rounds = Math.Max(rounds, roundFiles.Select(RoundOf).Distinct().Count());
-            foreach (var tandemPath in roundFiles)
+            var weightBytes = new Dictionary<string, long>(StringComparer.Ordinal);
+            var repetitions = new Dictionary<string, int>(StringComparer.Ordinal);
+            var tandemRss = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+            var bandwidths = new List<double>();
+            foreach (var tandemPath in Directory.GetFiles(isaDir, "round-*.tandem.json").Order(StringComparer.Ordinal))
             {
                 var t = EngineRunReport.Read(tandemPath);
                 any ??= t;
                 times.Add(t.Utc);
                 loads.AddRange(new[] { t.LoadAverageStart, t.LoadAverageEnd }.Select(FirstLoad).OfType<double>());
+                if (t.ReadBandwidthBytesPerSec is { } bw) bandwidths.Add(bw);
                 notes.Add($"{isa}: Tandem on .NET {t.DotnetIsa}" + (t.BundleLibrary is { } lib ? $", LLamaSharp bundle {ShortLibrary(lib)}" : ""));
                 var native = new JsonArray();
                 foreach (var llamaPath in Directory.GetFiles(isaDir, RoundOf(tandemPath) + ".*llama-bench.json"))
@@ -64,13 +99,28 @@ public static class AnchorReport
                 {
                     Add(pp, e, e.PrefillTokPerSec, native, promptTest: true);
                     Add(tg, e, e.DecodeTokPerSec, native, promptTest: false);
+                    if (e.Engine != EngineRunReport.TandemEngine) continue;
+                    repetitions[e.File] = t.Repetitions;
+                    if (e.WeightBytesPerToken is { } w) weightBytes[e.File] = w;
+                    if (e.PeakRssBytes is { } rss) Values(tandemRss, e.File).Add(rss);
                 }
             }
+            var nativeRss = NativePeakRss(isaDir);
+            double? bandwidth = MedianOf(bandwidths);
+            if (bandwidth is { } b)
+                notes.Add(Inv($"{isa}: read bandwidth {b / 1e9:F1} GB/s (median of {bandwidths.Count} runs of Tandem's bench, {any!.Threads} threads)"));
             foreach (var (file, p) in pp)
             {
                 var d = tg[file];
-                rows.Add($"| {file} | {isa} | {Median(p.Tandem)} | {Median(p.Bundle)} | {Median(p.NativeFaOff)} ; {Median(p.NativeFaOn)} | {RatioText(p.Ratio)} " +
-                         $"| {Median(d.Tandem)} | {Median(d.Bundle)} | {Median(d.NativeFaOff)} ; {Median(d.NativeFaOn)} | {RatioText(d.Ratio)} |");
+                long? bytes = weightBytes.TryGetValue(file, out var w) ? w : null;
+                double? limit = bandwidth / bytes;
+                double? tandem = MedianOf(d.Tandem);
+                double? nativeBest = Max(MedianOf(d.NativeFaOff), MedianOf(d.NativeFaOn));
+                rows.Add(new Row(file, isa, p.Tandem.Count, repetitions.GetValueOrDefault(file),
+                    MedianOf(p.Tandem), MedianOf(p.Bundle), MedianOf(p.NativeFaOff), MedianOf(p.NativeFaOn), RatioOf(p.Ratio),
+                    tandem, MedianOf(d.Bundle), MedianOf(d.NativeFaOff), MedianOf(d.NativeFaOn), RatioOf(d.Ratio),
+                    bytes, bandwidth, limit, 100 * tandem / limit, 100 * nativeBest / limit,
+                    (long?)MedianOf(tandemRss.GetValueOrDefault(file) ?? []), (long?)MedianOf(nativeRss.GetValueOrDefault(file) ?? [])));
             }
         }
 
@@ -85,19 +135,34 @@ public static class AnchorReport
                     .SelectMany(f => new[] { FirstLoad(f[before]), FirstLoad(f[after]) }).OfType<double>().ToList();
         }
         var stamps = times.Where(s => s.Length > 0).Order(StringComparer.Ordinal).ToList();
-        output.WriteLine(Inv($"llama.cpp commit {commit ?? "(not given)"}; {stamps.FirstOrDefault()} to {stamps.LastOrDefault()}"));
-        output.WriteLine(Inv($"CPU {any!.CpuModel}; flags {any.CpuFlags}; load average (1 min) {(loads.Count > 0 ? $"{loads.Min():F1} to {loads.Max():F1}" : "unknown")} during the runs"));
-        if (loads.Count > 0 && loads.Max() >= Environment.ProcessorCount)
-            output.WriteLine(Inv($"WARNING: the load average reached {loads.Max():F1} on {Environment.ProcessorCount} cores: other work shared them, and spinning thread pools (llama.cpp's most) slow down out of proportion; do not publish these figures as speeds"));
-        foreach (var n in notes) output.WriteLine(n);
-        output.WriteLine(Inv($"{any.Threads} threads, KV {any.Kv}, {rounds} rounds (A/B pairs) of {any.Repetitions} repetitions each; decode {(any.DecodeFromEmpty ? "from an empty cache (as llama-bench's tg)" : "after the prompt")}"));
+        return new Summary(commit, stamps.FirstOrDefault(), stamps.LastOrDefault(), any!.CpuModel, any.CpuFlags,
+            loads.Count > 0 ? loads.Min() : null, loads.Count > 0 ? loads.Max() : null, Environment.ProcessorCount, notes.ToList(),
+            any.Threads, any.Kv, any.PromptTokens, any.DecodeTokens, any.DecodeFromEmpty, rows);
+    }
+
+    /// <summary>The markdown table with its header lines.</summary>
+    public static void Write(Summary s, TextWriter output)
+    {
+        output.WriteLine(Inv($"llama.cpp commit {s.LlamaCppCommit ?? "(not given)"}; {s.From} to {s.To}"));
+        output.WriteLine(Inv($"CPU {s.CpuModel}; flags {s.CpuFlags}; load average (1 min) {(s.LoadAverageMax is { } hi ? $"{s.LoadAverageMin:F1} to {hi:F1}" : "unknown")} during the runs"));
+        if (s.LoadAverageMax is { } max && max >= s.Cores)
+            output.WriteLine(Inv($"WARNING: the load average reached {max:F1} on {s.Cores} cores: other work shared them, and spinning thread pools (llama.cpp's most) slow down out of proportion; do not publish these figures as speeds"));
+        foreach (var n in s.Notes) output.WriteLine(n);
+        var shapes = s.Rows.Select(r => (r.Rounds, r.Repetitions)).Distinct().Select(x => Inv($"{x.Rounds} rounds (A/B pairs) of {x.Repetitions} repetitions"));
+        output.WriteLine(Inv($"{s.Threads} threads, KV {s.Kv}, {string.Join(" or ", shapes)} each; decode {(s.DecodeFromEmpty ? "from an empty cache (as llama-bench's tg)" : "after the prompt")}"));
         output.WriteLine();
-        output.WriteLine(Inv($"| file | ISA | pp{any.PromptTokens} Tandem | bundle | native fa off ; on | Tandem ÷ native | tg{any.DecodeTokens} Tandem | bundle | native fa off ; on | Tandem ÷ native |"));
-        output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var r in rows) output.WriteLine(r);
+        output.WriteLine(Inv($"| file | ISA | pp{s.PromptTokens} Tandem | bundle | native fa off ; on | Tandem ÷ native | tg{s.DecodeTokens} Tandem | bundle | native fa off ; on | Tandem ÷ native | decode limit | % of limit Tandem ; native | peak RSS MiB Tandem ; llama-bench |"));
+        output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in s.Rows)
+            output.WriteLine($"| {r.File} | {r.Isa} | {F1(r.PrefillTandem)} | {F1(r.PrefillBundle)} | {F1(r.PrefillNativeFaOff)} ; {F1(r.PrefillNativeFaOn)} | {RatioText(r.PrefillRatio)} " +
+                             $"| {F1(r.DecodeTandem)} | {F1(r.DecodeBundle)} | {F1(r.DecodeNativeFaOff)} ; {F1(r.DecodeNativeFaOn)} | {RatioText(r.DecodeRatio)} " +
+                             $"| {F1(r.DecodeLimitTokPerSec)} | {F0(r.TandemPercentOfLimit)} ; {F0(r.NativePercentOfLimit)} | {Mib(r.TandemPeakRssBytes)} ; {Mib(r.NativePeakRssBytes)} |");
         output.WriteLine();
         output.WriteLine("(tok/s, median over rounds of each round's best repetition; ratio: median over rounds of Tandem ÷ the faster native figure of that round, range in brackets)");
-        return 0;
+        output.WriteLine("(decode limit: the ISA's read bandwidth ÷ the weight bytes one decode step reads — every layer, the final norm and the output matrix in full, " +
+                         "the embedding matrix in full when it is the output matrix (tied) else one row of it, no KV; % of limit: each engine's decode median against it, native at the faster of fa off/on)");
+        output.WriteLine("(peak RSS, median over rounds: Tandem's bench process while Tandem ran on that file (the .NET runtime, the mapped weights it read, KV, scratch; reset before each file); " +
+                         "llama-bench's whole process (one model load reused by fa off and on and every repetition, the largest context's KV and compute buffers, repacked weights))");
     }
 
     /// <summary>Adds one round of one engine on one file, and the round's ratio when this is Tandem's entry.</summary>
@@ -125,6 +190,24 @@ public static class AnchorReport
         if (off is not null || on is not null)
             s.Ratio.Add(rate / Math.Max(off ?? 0, on ?? 0));
     }
+
+    /// <summary>llama-bench's peak resident bytes per file, from the <c>round-N.model.llama-bench.maxrss</c> files (KiB).</summary>
+    private static Dictionary<string, List<double>> NativePeakRss(string isaDir)
+    {
+        var byFile = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+        foreach (var path in Directory.GetFiles(isaDir, "round-*.llama-bench.maxrss"))
+        {
+            string name = Path.GetFileName(path);
+            // round-3.smollm-135m-f16.llama-bench.maxrss → smollm-135m-f16.gguf
+            string file = name[(name.IndexOf('.') + 1)..^".llama-bench.maxrss".Length] + ".gguf";
+            if (long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long kib))
+                Values(byFile, file).Add(kib * 1024.0);
+        }
+        return byFile;
+    }
+
+    private static List<double> Values(Dictionary<string, List<double>> map, string key) =>
+        map.TryGetValue(key, out var list) ? list : map[key] = [];
 
     /// <summary>round-3.smollm-135m-f16.tandem.json → round-3.</summary>
     private static string RoundOf(string path) => Path.GetFileName(path).Split('.')[0];
@@ -159,10 +242,17 @@ public static class AnchorReport
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
-    private static string Median(List<double> xs) => MedianOf(xs) is { } m ? Inv($"{m:F1}") : "–";
+    private static Ratio? RatioOf(List<double> xs) => MedianOf(xs) is { } m ? new Ratio(m, xs.Min(), xs.Max()) : null;
 
-    private static string RatioText(List<double> xs) =>
-        MedianOf(xs) is { } m ? Inv($"**{m:F2}** ({xs.Min():F2}–{xs.Max():F2})") : "–";
+    private static double? Max(double? a, double? b) => a is null ? b : b is null ? a : Math.Max(a.Value, b.Value);
+
+    private static string F1(double? x) => x is { } v ? Inv($"{v:F1}") : "–";
+
+    private static string F0(double? x) => x is { } v ? Inv($"{v:F0}%") : "–";
+
+    private static string Mib(long? bytes) => bytes is { } b ? Inv($"{b / 1048576.0:F0}") : "–";
+
+    private static string RatioText(Ratio? r) => r is { } x ? Inv($"**{x.Median:F2}** ({x.Min:F2}–{x.Max:F2})") : "–";
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -13,12 +13,14 @@ const string Usage = """
                                 [--kv f32|f16] [--no-bundle] [--json FILE]
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
-           Tandem.Bench anchor-report <dir> [--commit C]   (the table of bench/llama-cpp/build-and-bench.sh)
+           Tandem.Bench anchor-report <dir> [--commit C] [--json FILE]   (the table of bench/llama-cpp/build-and-bench.sh)
            Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--types f16,q8_0,...] [--json FILE]
            Tandem.Bench attention [--pp N] [--ctx N]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
-              times Tandem alone; --json writes every repetition's rate and the machine state to FILE
+              times Tandem alone; --json writes every repetition's rate and the machine state to FILE. It also
+              measures the read bandwidth with --threads threads and prints each file's decode limit (that
+              bandwidth ÷ the weight bytes a decode step reads) and Tandem's peak resident memory per file
       kv:     KV export/import of a --ctx-token sequence (default 512 here): bytes per token, GB/s
       batch:  decode steps adding one token to each of B sequences holding --ctx tokens (default 128), --steps (default 16);
               --json writes each batch size's rates and the load average when it ran to FILE
@@ -67,7 +69,7 @@ for (int i = 1; i < args.Length; i++)
 }
 int[] batches = batchOption ?? [1, 4, 16, 64];
 if (mode == "anchor-report")
-    return files.Count == 1 ? AnchorReport.Run(files[0], commit, Console.Out) : Fail("anchor-report takes one folder");
+    return files.Count == 1 ? AnchorReport.Run(files[0], commit, Console.Out, jsonPath) : Fail("anchor-report takes one folder");
 foreach (var f in files)
     if (!File.Exists(f)) { Console.Error.WriteLine($"error: {f}: no such file"); return 1; }
 if (kv is not ("f32" or "f16")) return Fail($"--kv must be f32 or f16, got {kv}");
@@ -87,26 +89,34 @@ switch (mode)
         string loadStart = MachineInfo.LoadAverage, started = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         var entries = new List<EngineRunReport.Entry>();
         Console.WriteLine(Inv($"CPU {MachineInfo.CpuModel} ({MachineInfo.CpuFlags}); Tandem on .NET {MachineInfo.DotnetIsa}; KV {kv}; decode {(tgFromEmpty ? "from an empty cache" : "after the prompt")}; load average {loadStart}"));
-        Console.WriteLine(Inv($"| model | pp{pp} Tandem | pp{pp} llama.cpp | ratio | tg{tg} Tandem | tg{tg} llama.cpp | ratio |"));
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        double bandwidth = ReadBandwidth.Measure(threads);
+        Console.WriteLine(Inv($"read bandwidth {bandwidth / 1e9:F1} GB/s ({threads} threads, median of 7 passes over {ReadBandwidth.DefaultBytes >> 20} MiB)"));
+        Console.WriteLine(Inv($"| model | pp{pp} Tandem | pp{pp} llama.cpp | ratio | tg{tg} Tandem | tg{tg} llama.cpp | ratio | decode limit | Tandem peak RSS |"));
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var f in files)
         {
+            var weights = DecodeWeightBytes.Of(f);
+            // The peak is per model: reset before the load, read before the bundle loads the same file in this process.
+            bool peakReset = PeakResidentMemory.Reset();
             var t = tandem.Time(f, threads, pp, tg, tgFromEmpty);
-            entries.Add(new(Path.GetFileName(f), EngineRunReport.TandemEngine, t.PrefillTokPerSec, t.DecodeTokPerSec));
+            long? peak = peakReset ? PeakResidentMemory.Read() : null;
+            entries.Add(new(Path.GetFileName(f), EngineRunReport.TandemEngine, t.PrefillTokPerSec, t.DecodeTokPerSec, weights.Total, peak));
+            string limit = Inv($"{bandwidth / weights.Total:F1} tok/s");
+            string rss = peak is { } p ? Inv($"{p / 1048576.0:F0} MiB") : "–";
             if (!bundle)
             {
-                Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {t.Prefill:F1} | – | – | {t.Decode:F1} | – | – |"));
+                Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {t.Prefill:F1} | – | – | {t.Decode:F1} | – | – | {limit} | {rss} |"));
                 continue;
             }
             var l = llama.Time(f, threads, pp, tg, tgFromEmpty);
-            entries.Add(new(Path.GetFileName(f), EngineRunReport.BundleEngine, l.PrefillTokPerSec, l.DecodeTokPerSec));
-            Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {t.Prefill:F1} | {l.Prefill:F1} | {t.Prefill / l.Prefill:F2} | {t.Decode:F1} | {l.Decode:F1} | {t.Decode / l.Decode:F2} |"));
+            entries.Add(new(Path.GetFileName(f), EngineRunReport.BundleEngine, l.PrefillTokPerSec, l.DecodeTokPerSec, weights.Total));
+            Console.WriteLine(Inv($"| {Path.GetFileName(f)} | {t.Prefill:F1} | {l.Prefill:F1} | {t.Prefill / l.Prefill:F2} | {t.Decode:F1} | {l.Decode:F1} | {t.Decode / l.Decode:F2} | {limit} | {rss} |"));
         }
-        Console.WriteLine("(tok/s; ratio = Tandem / llama.cpp, above 1 means Tandem is faster)");
+        Console.WriteLine("(tok/s; ratio = Tandem / llama.cpp, above 1 means Tandem is faster; decode limit = read bandwidth ÷ weight bytes per token)");
         if (jsonPath != null)
             new EngineRunReport(started, MachineInfo.CpuModel, MachineInfo.CpuFlags, MachineInfo.DotnetIsa,
                 bundle ? LlamaCppNative.LoadedLibraryPath : null, loadStart, MachineInfo.LoadAverage, threads, pp, tg,
-                tgFromEmpty, kv, reps, entries).Write(jsonPath);
+                tgFromEmpty, kv, reps, entries, bandwidth).Write(jsonPath);
         return 0;
     }
     case "batch":
