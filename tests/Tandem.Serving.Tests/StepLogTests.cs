@@ -191,6 +191,13 @@ public class StepLogTests
         var line = StepLogJson.Parse(Encoding.UTF8.GetString(buffer.ToArray()));
         Assert.Equal(("step", "decode-0"), (line.Type, line.InstanceName));
         Assert.Equal(r, line.Step);
+        Assert.Equal(r.GetHashCode(), line.Step.GetHashCode());
+        // Equality looks into the kept chunks too (the inline array compares its elements).
+        var other = new StepRecord { DecodeSequences = r.DecodeSequences };
+        var differs = other;
+        other.AddChunk(new StepChunk(0, 7, true));
+        differs.AddChunk(new StepChunk(1, 7, true));
+        Assert.NotEqual(other, differs);
         Assert.Throws<FormatException>(() => StepLogJson.Parse("{\"type\":\"step\"}"));
     }
 

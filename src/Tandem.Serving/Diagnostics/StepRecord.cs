@@ -95,9 +95,23 @@ public record struct StepRecord
     /// <summary>Decode requests only, prompt chunks only, or both.</summary>
     public readonly string Kind => PrefillChunks == 0 ? "decode" : DecodeSequences == 0 ? "prefill" : "mixed";
 
+    // The runtime refuses ValueType.Equals on an inline array, and the record's generated Equals reaches it through
+    // EqualityComparer<ChunkArray>.Default: so the array compares its elements itself (slots past the kept chunks stay
+    // default, so all eight can be compared).
     [InlineArray(MaxChunks)]
-    private struct ChunkArray
+    private struct ChunkArray : IEquatable<ChunkArray>
     {
         private StepChunk _first;
+
+        public readonly bool Equals(ChunkArray other) => ((ReadOnlySpan<StepChunk>)this).SequenceEqual(other);
+
+        public readonly override bool Equals(object? obj) => obj is ChunkArray other && Equals(other);
+
+        public readonly override int GetHashCode()
+        {
+            var hash = new HashCode();
+            foreach (var chunk in (ReadOnlySpan<StepChunk>)this) hash.Add(chunk);
+            return hash.ToHashCode();
+        }
     }
 }
