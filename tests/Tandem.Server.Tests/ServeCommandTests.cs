@@ -51,6 +51,8 @@ public sealed class ServeCommandTests
     [InlineData("--prio 4", "--prio must be -1 (low), 0 (normal), 1 (medium), 2 (high) or 3 (realtime), got 4")]
     [InlineData("--prio -2", "--prio must be -1 (low), 0 (normal), 1 (medium), 2 (high) or 3 (realtime), got -2")]
     [InlineData("--step-log /no/such/dir/steps.jsonl", "--step-log: the directory /no/such/dir does not exist")]
+    [InlineData("--step-log /tmp", "--step-log: /tmp is a directory; give a file name")]
+    [InlineData("--step-log /proc/self/steps.jsonl", "--step-log: cannot write /proc/self/steps.jsonl:")]
     [InlineData("--role prefill --cluster-token t --step-log /tmp/tandem-tests/steps-never-made.jsonl", "--step-log records the instances of one process: use it with --role all")]
     public void Bad_options_fail_with_one_error_line(string arguments, string expected)
     {

@@ -237,6 +237,8 @@ public static class ServeCommand
                     throw new CliUsageException("--step-log records the instances of one process: use it with --role all");
                 if (Path.GetDirectoryName(Path.GetFullPath(stepLogPath)) is { } dir && !Directory.Exists(dir))
                     throw new CliUsageException($"--step-log: the directory {dir} does not exist");
+                if (Directory.Exists(stepLogPath))
+                    throw new CliUsageException($"--step-log: {stepLogPath} is a directory; give a file name");
                 options = options with { StepLogCapacity = ObservabilityArguments.StepLogRing };
             }
             if (roleName != "all")
@@ -301,7 +303,7 @@ public static class ServeCommand
 
             await using var runtime = ServingRuntime.Start(options);
             // Declared after the runtime, so disposed before it: the last steps are in the file before the loops stop.
-            await using var stepLog = stepLogPath is null ? null : StepLogFile.Start(stepLogPath, runtime.StepLogs, TimeSpan.FromSeconds(1));
+            await using var stepLog = stepLogPath is null ? null : StartStepLog(stepLogPath, runtime);
             if (admissionProfile is not null)
             {
                 var entry = runtime.Snapshot().Instances.First(i => i.Role is "prefill" or "colocated");
@@ -349,6 +351,20 @@ public static class ServeCommand
         }
         console.Error.WriteLine("stopped: every request finished");
         return 0;
+    }
+
+    // The file opens once the runtime is up (it lists the runtime's instances): a path that cannot be written is still
+    // the option's error, not a bare I/O message.
+    private static StepLogFile StartStepLog(string path, ServingRuntime runtime)
+    {
+        try
+        {
+            return StepLogFile.Start(path, runtime.StepLogs, TimeSpan.FromSeconds(1));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliUsageException($"--step-log: cannot write {path}: {e.Message}");
+        }
     }
 
     private static IReadOnlyList<string> SplitList(string? text) =>
