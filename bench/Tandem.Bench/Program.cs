@@ -16,6 +16,8 @@ const string Usage = """
            Tandem.Bench anchor-report <dir> [--commit C] [--json FILE]   (the table of bench/llama-cpp/build-and-bench.sh)
            Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--types f16,q8_0,...] [--json FILE]
            Tandem.Bench attention [--pp N] [--ctx N]
+           Tandem.Bench steps --replay STEPS.jsonl --model <file.gguf> [--reps N] [--ctx-bucket N] [--max-buckets N]
+                                [--instance NAME] [--no-pin] [--json FILE]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
               times Tandem alone; --json writes every repetition's rate and the machine state to FILE. It also
@@ -30,6 +32,12 @@ const string Usage = """
       attention: one layer of attention alone (SmolLM-135M's heads), 1 thread, F32 and F16 caches: prefill of --pp
               tokens (default 512) and one decode step after --ctx (default 512), and the F16 kernel used before
               the tiles; ms per layer and ns per (query, cell) pair, thread CPU time
+      steps:  the batches of a server's step log (tandem serve --step-log STEPS.jsonl) rebuilt and timed alone, each with
+              the instance's thread count pinned to its cores (--no-pin: unpinned) and its KV type: per composition
+              bucket (decode sequences, their context each rounded to --ctx-bucket tokens (default 32), prompt chunks)
+              the server's median forward time against the bench's over --reps runs (default 5), and server ÷ bench
+              per step (median, p90, time-weighted); the --max-buckets commonest compositions (default 48) per instance.
+              Run it on the machine the server ran on, with the same model file.
       Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
       weight repacking.
     """;
@@ -41,7 +49,9 @@ int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps =
 int[]? batchOption = null;
 string kv = "f32";
 bool tgFromEmpty = false, bundle = true;
-string? jsonPath = null, commit = null, kernelTypes = null;
+string? jsonPath = null, commit = null, kernelTypes = null, replayPath = null, modelPath = null, instanceName = null;
+int ctxBucket = 32, maxBuckets = 48;
+bool pin = true, repsGiven = false;
 for (int i = 1; i < args.Length; i++)
 {
     string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -53,7 +63,13 @@ for (int i = 1; i < args.Length; i++)
         case "--tg": tg = IntValue(); break;
         case "--ctx": ctx = IntValue(); break;
         case "--steps": steps = IntValue(); break;
-        case "--reps": reps = IntValue(); break;
+        case "--reps": reps = IntValue(); repsGiven = true; break;
+        case "--replay": replayPath = Value(); break;
+        case "--model": modelPath = Value(); break;
+        case "--ctx-bucket": ctxBucket = IntValue(); break;
+        case "--max-buckets": maxBuckets = IntValue(); break;
+        case "--instance": instanceName = Value(); break;
+        case "--no-pin": pin = false; break;
         case "--batch": batchOption = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--kv": kv = Value(); break;
         case "--tg-from-empty": tgFromEmpty = true; break;
@@ -68,6 +84,21 @@ for (int i = 1; i < args.Length; i++)
     }
 }
 int[] batches = batchOption ?? [1, 4, 16, 64];
+if (mode == "steps")
+{
+    if (replayPath is null || modelPath is null) return Fail("steps needs --replay STEPS.jsonl and --model <file.gguf>");
+    foreach (var f in new[] { replayPath, modelPath })
+        if (!File.Exists(f)) return Fail($"{f}: no such file");
+    if (reps < 1 || ctxBucket < 1 || maxBuckets < 1) return Fail("--reps, --ctx-bucket and --max-buckets must be at least 1");
+    try
+    {
+        return StepReplay.Run(new StepReplay.Settings(replayPath, modelPath, repsGiven ? reps : 5, ctxBucket, maxBuckets, pin, instanceName), Console.Out, jsonPath);
+    }
+    catch (FormatException e)
+    {
+        return Fail(e.Message);
+    }
+}
 if (mode == "anchor-report")
     return files.Count == 1 ? AnchorReport.Run(files[0], commit, Console.Out, jsonPath) : Fail("anchor-report takes one folder");
 foreach (var f in files)

@@ -30,6 +30,12 @@ public sealed record ServingOptions
     /// <summary>Pin each instance's threads to its cores (Linux; a warning where it fails).</summary>
     public bool PinThreads { get; init; } = true;
 
+    /// <summary>
+    /// Nice value of each instance's threads (its loop and thread team; Linux), -20 highest … 19 lowest; 0 (the default)
+    /// leaves them as started. Below 0 favours the engine over Kestrel, streaming, the GC and anything else on its cores,
+    /// and needs CAP_SYS_NICE: a warning says when it is refused.
+    /// </summary>
+    public int InstanceNice { get; init; }
     /// <summary>KV cache memory of each instance, in bytes (as many blocks as fit).</summary>
     public long KvBytesPerInstance { get; init; } = 256L << 20;
     /// <summary>KV blocks per instance; overrides <see cref="KvBytesPerInstance"/> when set (tests, exact sizing).</summary>
@@ -108,6 +114,12 @@ public sealed record ServingOptions
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
     /// <summary>Receives every intake and step of every instance (replay in the simulator); null: nothing traced.</summary>
     public IServingTrace? Trace { get; init; }
+    /// <summary>
+    /// Steps each instance records in its <see cref="Diagnostics.StepLog"/> ring (time, batch composition, core and GC
+    /// figures per step; see <see cref="ServingRuntime.StepLogs"/>); older ones are overwritten. 0 (the default): no
+    /// recording at all.
+    /// </summary>
+    public int StepLogCapacity { get; init; }
     /// <summary>Receives warnings (pinning failures, failed steps); default: standard error.</summary>
     public Action<string>? OnWarning { get; init; }
 
@@ -141,6 +153,8 @@ public sealed record ServingOptions
         Positive(PrefillTokenTarget, nameof(PrefillTokenTarget));
         Positive(ChunkBudget, nameof(ChunkBudget));
         Positive(MaxNumSeqs, nameof(MaxNumSeqs));
+        if (InstanceNice is < -20 or > 19) throw new ArgumentException($"InstanceNice must be between -20 and 19; got {InstanceNice}", nameof(InstanceNice));
+        if (StepLogCapacity < 0) throw new ArgumentException($"StepLogCapacity must be 0 or more; got {StepLogCapacity}", nameof(StepLogCapacity));
         if (LocalPrefillThreshold < 0) throw new ArgumentException($"LocalPrefillThreshold must be 0 or more; got {LocalPrefillThreshold}", nameof(LocalPrefillThreshold));
         if (PrefillBusyTokens < 0) throw new ArgumentException($"PrefillBusyTokens must be 0 or more; got {PrefillBusyTokens}", nameof(PrefillBusyTokens));
         if (PrefillBusyTokens > 0 && LocalPrefillThreshold == 0)

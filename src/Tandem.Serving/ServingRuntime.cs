@@ -154,6 +154,14 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
     public double Now => _time.GetElapsedTime(_startTimestamp).TotalSeconds;
 
     IServingTrace? IInstanceHost.Trace => Options.Trace;
+    int IInstanceHost.StepLogCapacity => Options.StepLogCapacity;
+    int IInstanceHost.InstanceNice => Options.InstanceNice;
+
+    /// <summary>
+    /// Every instance's recent steps (empty unless <see cref="ServingOptions.StepLogCapacity"/> is set), for a step log
+    /// file or <c>Tandem.Bench steps --replay</c>.
+    /// </summary>
+    public IReadOnlyList<Diagnostics.StepLog> StepLogs => _instances.Where(i => i.StepLog is not null).Select(i => i.StepLog!).ToArray();
     void IInstanceHost.Warn(string message) => Warn(message);
     void IInstanceHost.RouteToDecode(Request request) => RouteToDecode(request);
     void IInstanceHost.Resubmit(Request request) => Resubmit(request);

@@ -56,6 +56,12 @@ public sealed partial class ServeProcess : IDisposable, IAsyncDisposable
     public static Task<ServeProcess> StartBareAsync(IReadOnlyDictionary<string, string?> environment, params string[] arguments) =>
         LaunchAsync([], environment, arguments, model: null);
 
+    /// <summary>
+    /// Starts it under <paramref name="launcher"/>, a program and its arguments that exec the command after them (e.g.
+    /// setpriv dropping a capability): the process is still tandem itself.
+    /// </summary>
+    public static Task<ServeProcess> StartUnderAsync(string[] launcher, params string[] arguments) => LaunchAsync(launcher, NoEnvironment, arguments, TestModel);
+
     private static readonly Dictionary<string, string?> NoEnvironment = [];
     private static string TestModel => Tandem.Engine.Tests.TestPaths.Model("stories260K.gguf"); // TestRuntimes.ModelPath
 

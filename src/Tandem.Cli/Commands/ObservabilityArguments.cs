@@ -35,13 +35,24 @@ internal sealed class ObservabilityArguments
         Description = $"Send traces (a span per request, with its queue, prefill, KV transfer and decode) to this OpenTelemetry collector, e.g. http://localhost:4317 (OTLP over gRPC; OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf for http://localhost:4318). Default: ${OtlpTracing.EndpointVariable}; neither: no tracing",
     };
 
+    public Option<string?> StepLog { get; } = new("--step-log")
+    {
+        Description = "Write every engine step of every instance to this file as JSON lines, appended each second and completed at shutdown: "
+            + "its wall and CPU time, time waiting for a core, batch composition (decode sequences and their context, prompt chunks), "
+            + "preemptions, gaps between steps, allocation and GC. Replay the batches alone with Tandem.Bench steps --replay FILE "
+            + "(docs/performance.md, \"Server step against bench step\"). --role all only",
+    };
+
+    /// <summary>Steps each instance's ring holds with --step-log: many times what a loop runs between two writes of the file.</summary>
+    public const int StepLogRing = 1 << 14;
+
     public ObservabilityArguments()
     {
         LogLevel.AcceptOnlyFromAmong(Levels);
         LogFormat.AcceptOnlyFromAmong("text", "json");
     }
 
-    public IEnumerable<Option> All => [LogLevel, LogFormat, StatsInterval, OtlpEndpoint];
+    public IEnumerable<Option> All => [LogLevel, LogFormat, StatsInterval, OtlpEndpoint, StepLog];
 
     public void Apply(ParseResult parse, TandemServerOptions server)
     {

@@ -5,6 +5,7 @@ using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Server;
 using Tandem.Server.Cluster;
+using Tandem.Server.Logging;
 using Tandem.Planning.Profiles;
 using Tandem.Planning.Replanning;
 using Tandem.Planning.Search;
@@ -31,6 +32,12 @@ public static class ServeCommand
         var instances = new Option<int>("--instances") { Description = "Instances (colocated, chunked)", DefaultValueFactory = _ => 1 };
         var coresPer = new Option<int?>("--cores-per-instance") { Description = "Cores per instance, taken in order (default: the allowed cores split evenly)" };
         var coreLists = new Option<string?>("--cores") { Description = "Explicit cores per instance, prefill first: e.g. \"0-3;4-7\" or \"0,2;1,3\"" };
+        var prio = new Option<int>("--prio")
+        {
+            Description = "Priority of the instances' threads (the engine's; Kestrel's and the rest stay normal), as llama.cpp's --prio: "
+                + "-1 low, 0 normal, 1 medium, 2 high, 3 realtime (nice 5, 0, -5, -10, -20). Above normal needs CAP_SYS_NICE; a warning says when it is refused",
+            DefaultValueFactory = _ => 0,
+        };
         var kvMemory = new Option<string>("--kv-memory") { Description = "KV cache memory per instance, e.g. 512MiB, 2GiB: one request's prompt + completion must fit in it (start-up prints how many tokens it holds)", DefaultValueFactory = _ => "256MiB" };
         var kvType = new Option<string>("--kv-type") { Description = "KV cache element type", DefaultValueFactory = _ => "f16" };
         kvType.AcceptOnlyFromAmong("f32", "f16");
@@ -125,7 +132,7 @@ public static class ServeCommand
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
-            model, mode, prefill, decode, instances, coresPer, coreLists, kvMemory, kvType, noPrefixCaching, kvDiskDir, kvDiskSize, kvDiskPolicy, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
+            model, mode, prefill, decode, instances, coresPer, coreLists, prio, kvMemory, kvType, noPrefixCaching, kvDiskDir, kvDiskSize, kvDiskPolicy, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
             role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport, kvOverlap,
         };
         var access = new AccessArguments();
@@ -140,6 +147,8 @@ public static class ServeCommand
         {
             int listenPort = parse.GetValue(port);
             if (listenPort is < 0 or > 65535) throw new CliUsageException($"--port must be between 0 and 65535, got {listenPort}");
+            int priority = parse.GetValue(prio);
+            if (priority is < -1 or > 3) throw new CliUsageException($"--prio must be -1 (low), 0 (normal), 1 (medium), 2 (high) or 3 (realtime), got {priority}");
             double graceSeconds = parse.GetValue(shutdownTimeout);
             if (!(graceSeconds >= 0 && graceSeconds <= MaxShutdownTimeoutSeconds))
                 throw new CliUsageException($"--shutdown-timeout must be between 0 and {MaxShutdownTimeoutSeconds} seconds, got {graceSeconds.ToString(CultureInfo.InvariantCulture)}");
@@ -205,6 +214,7 @@ public static class ServeCommand
                 ColocatedInstances = parse.GetValue(instances),
                 CoresPerInstance = parse.GetValue(coresPer),
                 InstanceCores = parse.GetValue(coreLists) is { } lists ? ParseCoreLists(lists) : null,
+                InstanceNice = priority switch { -1 => 5, 1 => -5, 2 => -10, 3 => -20, _ => 0 },
                 KvBytesPerInstance = kvBytes,
                 KvElementType = parse.GetValue(kvType) == "f32" ? KvElementType.F32 : KvElementType.F16,
                 PrefixCaching = !parse.GetValue(noPrefixCaching),
@@ -220,6 +230,17 @@ public static class ServeCommand
                 ChunkBudget = parse.GetValue(chunkBudget),
                 OnWarning = m => console.Error.WriteLine($"warning: {m}"),
             };
+            string? stepLogPath = parse.GetValue(observability.StepLog);
+            if (stepLogPath is not null)
+            {
+                if (roleName != "all")
+                    throw new CliUsageException("--step-log records the instances of one process: use it with --role all");
+                if (Path.GetDirectoryName(Path.GetFullPath(stepLogPath)) is { } dir && !Directory.Exists(dir))
+                    throw new CliUsageException($"--step-log: the directory {dir} does not exist");
+                if (Directory.Exists(stepLogPath))
+                    throw new CliUsageException($"--step-log: {stepLogPath} is a directory; give a file name");
+                options = options with { StepLogCapacity = ObservabilityArguments.StepLogRing };
+            }
             if (roleName != "all")
             {
                 // Only a value the user gave is an error here: the default threshold is for one process, and a cluster
@@ -281,6 +302,8 @@ public static class ServeCommand
             api.Replanner = replanner;
 
             await using var runtime = ServingRuntime.Start(options);
+            // Declared after the runtime, so disposed before it: the last steps are in the file before the loops stop.
+            await using var stepLog = stepLogPath is null ? null : StartStepLog(stepLogPath, runtime);
             if (admissionProfile is not null)
             {
                 var entry = runtime.Snapshot().Instances.First(i => i.Role is "prefill" or "colocated");
@@ -328,6 +351,20 @@ public static class ServeCommand
         }
         console.Error.WriteLine("stopped: every request finished");
         return 0;
+    }
+
+    // The file opens once the runtime is up (it lists the runtime's instances): a path that cannot be written is still
+    // the option's error, not a bare I/O message.
+    private static StepLogFile StartStepLog(string path, ServingRuntime runtime)
+    {
+        try
+        {
+            return StepLogFile.Start(path, runtime.StepLogs, TimeSpan.FromSeconds(1));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliUsageException($"--step-log: cannot write {path}: {e.Message}");
+        }
     }
 
     private static IReadOnlyList<string> SplitList(string? text) =>

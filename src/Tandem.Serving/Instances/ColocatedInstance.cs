@@ -30,10 +30,15 @@ internal sealed class ColocatedInstance : ServingInstance
 
     protected override bool Step()
     {
+        Recorder?.Begin();
         double now = Now;
         var output = _scheduler.Schedule(now);
         foreach (var victim in output.Preempted) Requeued(victim.NumTokensToCompute); // back in the queue, to recompute
-        if (output.Scheduled.Count == 0) return output.Preempted.Count > 0;
+        if (output.Scheduled.Count == 0)
+        {
+            Recorder?.Carry(output);
+            return output.Preempted.Count > 0;
+        }
         foreach (var c in output.Scheduled)
         {
             var r = c.Request;
@@ -41,7 +46,9 @@ internal sealed class ColocatedInstance : ServingInstance
             else r.Timeline.DecodeStart ??= now;
         }
         int promptTokens = output.PrefillTokens + output.CachedTokens;
+        Recorder?.Scheduled(output);
         var sampled = Runner.Execute(output, Kv);
+        Recorder?.Executed();
         _scheduler.UpdateFromOutput(output);
         Dequeued(promptTokens);
         double end = Now;
@@ -54,6 +61,7 @@ internal sealed class ColocatedInstance : ServingInstance
             _scheduler.FinishRequest(r, StatusOf(finish));
             Complete(r, finish);
         }
+        Recorder?.End();
         return true;
     }
 

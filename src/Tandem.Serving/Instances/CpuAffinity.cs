@@ -55,7 +55,8 @@ public static partial class CpuAffinity
         }
     }
 
-    private static int CurrentThreadId()
+    /// <summary>The calling thread's kernel id (what sched_setaffinity and setpriority take).</summary>
+    internal static int CurrentThreadId()
     {
         try
         {

@@ -43,6 +43,7 @@ internal sealed class DecodeInstance : ServingInstance
 
     protected override bool Step()
     {
+        Recorder?.Begin();
         bool arrived = FinishPulls();
         double now = Now;
         var output = _scheduler.Schedule(now);
@@ -55,6 +56,7 @@ internal sealed class DecodeInstance : ServingInstance
 
         if (output.Scheduled.Count == 0)
         {
+            Recorder?.Carry(output);
             TraceStep(now, Now, output);
             return true;
         }
@@ -64,7 +66,9 @@ internal sealed class DecodeInstance : ServingInstance
             else c.Request.Timeline.DecodeStart ??= now;
         }
         int promptTokens = output.PrefillTokens + output.CachedTokens;
+        Recorder?.Scheduled(output);
         var sampled = Runner.Execute(output, Kv);
+        Recorder?.Executed();
         _scheduler.UpdateFromOutput(output);
         Dequeued(promptTokens);
         double end = Now;
@@ -76,6 +80,7 @@ internal sealed class DecodeInstance : ServingInstance
             _scheduler.FinishRequest(t.Request, StatusOf(finish));
             Complete(t.Request, finish);
         }
+        Recorder?.End();
         return true;
     }
 

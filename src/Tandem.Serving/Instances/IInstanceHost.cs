@@ -13,6 +13,10 @@ internal interface IInstanceHost
     double Now { get; }
     /// <summary>Who records every intake and step (the planner's replay), if anyone.</summary>
     IServingTrace? Trace { get; }
+    /// <summary>Steps each instance keeps in its <see cref="Diagnostics.StepLog"/> (0: none recorded).</summary>
+    int StepLogCapacity { get; }
+    /// <summary>Nice value for the instances' threads (0: left as started).</summary>
+    int InstanceNice { get; }
     void Warn(string message);
     /// <summary>A prefilled request whose KV is now held (its <see cref="Request.Migration"/> set) goes to decode.</summary>
     void RouteToDecode(Request request);

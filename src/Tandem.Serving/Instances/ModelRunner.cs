@@ -21,10 +21,12 @@ internal sealed class ModelRunner : IDisposable
     private readonly int _vocab;
     private float[] _logits;
     private long _tokensComputed; // written by the instance's loop only, read by Snapshot() from any thread
+    private readonly StepRecorder? _recorder;
 
-    public ModelRunner(Transformer transformer)
+    public ModelRunner(Transformer transformer, StepRecorder? recorder = null)
     {
         _transformer = transformer;
+        _recorder = recorder;
         _vocab = transformer.Config.VocabSize;
         _logits = new float[_vocab * 8];
     }
@@ -50,7 +52,9 @@ internal sealed class ModelRunner : IDisposable
         }
         int rows = _batch.LogitRows;
         if (_logits.Length < rows * _vocab) _logits = new float[Math.Max(rows, _logits.Length / _vocab * 2) * _vocab];
+        _recorder?.ForwardStarting();
         _transformer.Forward(_batch, _logits);
+        _recorder?.ForwardEnded();
         Volatile.Write(ref _tokensComputed, _tokensComputed + output.TotalTokens);
         // Blocks the step filled join the prefix cache (a no-op per request when none did, or when caching is off).
         for (int e = 0; e < output.Scheduled.Count; e++) kv.CacheComputedBlocks(output.Scheduled[e].Request, _batch.Sequence(e));

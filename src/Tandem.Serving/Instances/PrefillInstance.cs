@@ -33,6 +33,7 @@ internal sealed class PrefillInstance : ServingInstance
 
     protected override bool Step()
     {
+        Recorder?.Begin();
         double now = Now;
         var output = _scheduler.Schedule(now);
         if (output.Scheduled.Count == 0) return false;
@@ -41,7 +42,9 @@ internal sealed class PrefillInstance : ServingInstance
             c.Request.Timeline.PrefillStart ??= now;
             c.Request.KvProgress?.Start(Kv.Sequence(c.Request), c.Request.NumComputedTokens);
         }
+        Recorder?.Scheduled(output);
         var sampled = Runner.Execute(output, Kv);
+        Recorder?.Executed();
         _scheduler.UpdateFromOutput(output);
         foreach (var c in output.Scheduled) c.Request.KvProgress?.Publish(c.Request.NumComputedTokens);
         Dequeued(output.TotalTokens + output.CachedTokens);
@@ -62,6 +65,7 @@ internal sealed class PrefillInstance : ServingInstance
             r.Migration = new LocalKvSource(Kv.Sequence(r), this, r);
             Host.RouteToDecode(r);
         }
+        Recorder?.End();
         return true;
     }
 

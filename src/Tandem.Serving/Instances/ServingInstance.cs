@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Tandem.Engine.Generation;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
+using Tandem.Serving.Diagnostics;
 using Tandem.Serving.Scheduling;
 
 namespace Tandem.Serving.Instances;
@@ -45,8 +46,14 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
             CachedBlocks = new CachedBlockDirectory(pool.BlockCount);
             pool.PrefixListener = CachedBlocks;
         }
-        Runner = new ModelRunner(new Transformer(model, Math.Max(1, cores.Count), maxBatch, maxContext,
-            worker => PinCurrentThread(cores.Count == 0 ? -1 : cores[worker % cores.Count], $"worker {worker}")));
+        int threads = Math.Max(1, cores.Count);
+        if (host.StepLogCapacity > 0)
+            Recorder = new StepRecorder(new StepLog(name, role, cores, threads, pool.ElementType, pool.BlockSize, host.StepLogCapacity), () => host.Now);
+        Runner = new ModelRunner(new Transformer(model, threads, maxBatch, maxContext, worker =>
+        {
+            PrepareCurrentThread(cores.Count == 0 ? -1 : cores[worker % cores.Count], $"worker {worker}");
+            Recorder?.AttachCurrentThread(worker);
+        }), Recorder);
         _thread = new Thread(Loop) { IsBackground = true, Name = $"tandem-{name}" };
     }
 
@@ -59,6 +66,10 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     /// <summary>The blocks this instance has cached, for cache-aware routing (null when prefix caching is off).</summary>
     public CachedBlockDirectory? CachedBlocks { get; }
     protected ModelRunner Runner { get; }
+    /// <summary>Records each step into <see cref="StepLog"/> (null when the host keeps no step log).</summary>
+    protected StepRecorder? Recorder { get; }
+    /// <summary>This instance's recent steps, or null.</summary>
+    public StepLog? StepLog => Recorder?.Log;
     protected double Now => Host.Now;
     private IServingTrace? Trace => Host.Trace;
 
@@ -107,7 +118,8 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
 
     private void Loop()
     {
-        PinCurrentThread(Cores.Count == 0 ? -1 : Cores[0], "loop");
+        PrepareCurrentThread(Cores.Count == 0 ? -1 : Cores[0], "loop");
+        Recorder?.AttachCurrentThread(0);
         try
         {
             RunLoop();
@@ -278,8 +290,11 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         _ => RequestStatus.FinishedCancelled,
     };
 
-    private void PinCurrentThread(int core, string what)
+    /// <summary>Pins the calling thread (the loop or a team worker) to its core and gives it the instances' priority.</summary>
+    private void PrepareCurrentThread(int core, string what)
     {
+        if (Host.InstanceNice != 0 && ThreadNice.TrySet(Host.InstanceNice) is { } refused)
+            Host.Warn($"{Name}: threads keep their priority: {refused}"); // once per instance: the runtime drops repeated warnings
         if (!Pin || core < 0) return;
         string? error = CpuAffinity.TryPinCurrentThread(core);
         if (error != null) Host.Warn($"{Name} {what}: not pinned to core {core}: {error}");
@@ -297,6 +312,7 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
     public void Dispose()
     {
         Runner.Dispose();
+        Recorder?.Dispose();
         _wake.Dispose();
     }
 }

@@ -65,5 +65,5 @@ public sealed class SchedulerOutput
     }
 
     // Decode work computes only the token sampled last; anything longer (or a request without output yet) is prompt.
-    private static bool IsDecode(Request r, int n) => n == 1 && r.NumOutputTokens > 0 && r.NumComputedTokens == r.NumTokens - 1;
+    internal static bool IsDecode(Request r, int n) => n == 1 && r.NumOutputTokens > 0 && r.NumComputedTokens == r.NumTokens - 1;
 }

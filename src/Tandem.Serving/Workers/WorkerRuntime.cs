@@ -191,6 +191,8 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
 
     /// <summary>Workers record no trace: the planner replays the in-process runtime.</summary>
     IServingTrace? IInstanceHost.Trace => null;
+    int IInstanceHost.StepLogCapacity => Options.StepLogCapacity;
+    int IInstanceHost.InstanceNice => Options.InstanceNice;
 
     /// <summary>
     /// An overlapped pull (--kv-overlap): the request's KV gets its id now, pullable block by block as its prefill computes
