@@ -21,8 +21,15 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
     /// <summary>Set in a child run to its variant (<c>avx2</c> or <c>vector128</c>).</summary>
     internal const string VariantVariable = "TANDEM_TEST_ISA_VARIANT";
 
-    /// <summary>A child run that takes longer than this fails (on 2 loaded cores each took about a minute).</summary>
-    private static readonly TimeSpan ChildTimeout = TimeSpan.FromMinutes(8);
+    /// <summary>
+    /// A child run that takes longer than this is killed and fails the test. Each takes 10-20 s on this project's
+    /// 2-core machine at load average 15 (2026-12-03); the margin is for a CI run whose other test assemblies share
+    /// the cores, while a hang still costs CI at most this per variant.
+    /// </summary>
+    private static readonly TimeSpan ChildTimeout = TimeSpan.FromMinutes(4);
+
+    /// <summary>Lines of the child's console output quoted when it wrote no results (timeout, crash).</summary>
+    private const int QuotedOutputLines = 40;
 
     private const string Ns = "Tandem.Engine.Tests.";
 
@@ -50,10 +57,10 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
     public void Kernel_tests_pass_with_wider_instruction_sets_switched_off(string variant)
     {
         Skip.If(Environment.GetEnvironmentVariable(VariantVariable) is not null, "a child run does not start another");
-        var (variable, covered) = variant == "avx2"
-            ? ("DOTNET_EnableAVX512", !Vector512.IsHardwareAccelerated)
-            : ("DOTNET_EnableAVX2", !Vector256.IsHardwareAccelerated);
-        Skip.If(covered, $"{variable}=0 changes nothing here: this machine's own run of the suite already takes the {variant} paths");
+        var (variable, wider, covered) = variant == "avx2"
+            ? ("DOTNET_EnableAVX512", "AVX-512", !Vector512.IsHardwareAccelerated)
+            : ("DOTNET_EnableAVX2", "AVX2", !Vector256.IsHardwareAccelerated);
+        Skip.If(covered, $"{variable}=0 would change nothing: this run has no {wider} to switch off, so its own tests already took the narrower paths");
         string dotnet = DotnetHost();
 
         string results = TestPaths.NewTempDir();
@@ -69,6 +76,8 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
                      "test", typeof(InstructionSetRunsTests).Assembly.Location,
                      "--filter", string.Join('|', ChildTests(variant).Select(t => "FullyQualifiedName~" + t)),
                      "--results-directory", results, "--logger", "trx;LogFileName=child.trx",
+                     // Each finished test in the output, so that a run killed at the timeout shows how far it got.
+                     "--logger", "console;verbosity=normal",
                  })
             start.ArgumentList.Add(arg);
         start.Environment[variable] = "0";
@@ -81,19 +90,22 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
         if (!child.WaitForExit(ChildTimeout))
         {
             child.Kill(entireProcessTree: true);
-            Assert.Fail($"the {variant} child run ({variable}=0) did not finish within {ChildTimeout.TotalMinutes} minutes");
+            child.WaitForExit();
+            Directory.Delete(results, recursive: true);
+            Assert.Fail($"the {variant} child run ({variable}=0) did not finish within {ChildTimeout.TotalMinutes} minutes and was killed; "
+                + $"the end of its output:\n{Quoted(stdout.Result + stderr.Result)}");
         }
-        string log = stdout.Result + stderr.Result;
-
         string trx = Path.Combine(results, "child.trx");
-        Assert.True(File.Exists(trx), $"the {variant} child run wrote no results (exit code {child.ExitCode}):\n{log}");
+        Assert.True(File.Exists(trx),
+            $"the {variant} child run ({variable}=0) wrote no results (exit code {child.ExitCode}); the end of its output:\n{Quoted(stdout.Result + stderr.Result)}");
         var outcomes = ReadOutcomes(trx);
         int passed = outcomes.Count(o => o.Outcome == "Passed");
-        var failed = outcomes.Where(o => o.Outcome == "Failed").Select(o => o.Name).ToList();
+        var failed = outcomes.Where(o => o.Outcome == "Failed").ToList();
         int skipped = outcomes.Count(o => o.Outcome == "NotExecuted");
         output.WriteLine($"{variable}=0: {passed} passed, {failed.Count} failed, {skipped} skipped in {clock.Elapsed.TotalSeconds:F0} s");
         Assert.True(failed.Count == 0 && child.ExitCode == 0,
-            $"{variable}=0: {failed.Count} failed ({string.Join(", ", failed.Take(10))}), exit code {child.ExitCode}:\n{log}");
+            $"{variable}=0: {failed.Count} of the child run's tests failed (exit code {child.ExitCode}; results in {trx}):\n"
+            + string.Join('\n', failed.Take(10).Select(f => $"  {f.Name}: {Indented(f.Message)}")));
         Assert.Contains(outcomes, o => o.Name.Contains(nameof(Expected_instruction_set_is_in_effect)) && o.Outcome == "Passed");
         // Every listed class contributed (a renamed class would otherwise drop out of the filter silently).
         foreach (string test in ChildTests(variant))
@@ -101,6 +113,19 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
                 $"{variable}=0: no test of {test} passed in the child run");
         Directory.Delete(results, recursive: true);
     }
+
+    /// <summary>
+    /// The last lines of a child's console output, each indented: a child's own summary line ("Failed!  - Failed: ...")
+    /// must not start a line of this run's output, where .ci/run would add its counts to the suite's.
+    /// </summary>
+    private static string Quoted(string text)
+    {
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return string.Join('\n', lines.Skip(Math.Max(0, lines.Length - QuotedOutputLines)).Select(l => "    | " + l.TrimEnd('\r')));
+    }
+
+    /// <summary>A multi-line failure message with its continuation lines indented (see <see cref="Quoted"/>).</summary>
+    private static string Indented(string message) => message.Replace("\n", "\n    ");
 
     /// <summary>In a child run: the switch took, and the kernels chose the vector path of that instruction set.</summary>
     [SkippableFact]
@@ -143,9 +168,9 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
         return "";
     }
 
-    private sealed record ChildResult(string Name, string FullName, string Outcome);
+    private sealed record ChildResult(string Name, string FullName, string Outcome, string Message);
 
-    /// <summary>Each test result of a TRX file: display name, class-qualified name, outcome.</summary>
+    /// <summary>Each test result of a TRX file: display name, class-qualified name, outcome, failure message.</summary>
     private static List<ChildResult> ReadOutcomes(string trx)
     {
         var doc = XDocument.Load(trx);
@@ -155,7 +180,8 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
             t => t.Element(ns + "TestMethod") is { } m ? $"{(string?)m.Attribute("className")}.{(string?)m.Attribute("name")}" : "");
         return doc.Descendants(ns + "UnitTestResult")
             .Select(r => new ChildResult((string)r.Attribute("testName")!,
-                classes.GetValueOrDefault((string)r.Attribute("testId")!, ""), (string)r.Attribute("outcome")!))
+                classes.GetValueOrDefault((string)r.Attribute("testId")!, ""), (string)r.Attribute("outcome")!,
+                (string?)r.Descendants(ns + "Message").FirstOrDefault() ?? ""))
             .ToList();
     }
 }
