@@ -15,6 +15,9 @@ public class RmsNormTests
     [InlineData(64)]
     [InlineData(576)]
     [InlineData(2053)]
+    [InlineData(4096)]
+    [InlineData(16389)]
+    [InlineData(65536)]
     public void Sum_of_squares_keeps_its_four_lanes_on_every_path(int n)
     {
         var rng = new Random(n);
