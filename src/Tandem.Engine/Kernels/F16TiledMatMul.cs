@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Tandem.Engine.Gguf;
 using Tandem.Engine.Quantization;
@@ -17,13 +18,18 @@ namespace Tandem.Engine.Kernels;
 /// <see cref="F16GemvAvx2"/>, one) over a <see cref="F16GemvPanel"/>, with the cheaper unpacking widening;</item>
 /// <item>other small batches: one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
 /// widening each weight vector in registers, since a widened copy would be read by too few tokens to pay.</item>
+/// <item>where ggml has no vector F16 dot (width 0: Arm64, x64 without AVX2), every batch size: the portable tiles
+/// (<see cref="F16TilePortable"/>, 4 rows × 4 tokens in <see cref="Vector128"/> lanes of rows), following the scalar dot.</item>
 /// </list>
 /// As a team job its items are weight rows; <see cref="Set"/> gives it one matmul at a time.
 /// </summary>
 internal sealed unsafe class F16TiledMatMul : IParallelJob
 {
-    /// <summary>False where ggml has no vector F16 dot for this machine (then the four-token kernel runs).</summary>
-    public static bool IsSupported => GgmlSimd.Width is 16 or 8;
+    /// <summary>
+    /// Whether these kernels run here: at ggml's widths 16 and 8, and where ggml has no vector F16 dot (width 0) on
+    /// accelerated <see cref="Vector128"/> (<see cref="F16TilePortable"/>); else the four-token kernel runs.
+    /// </summary>
+    public static bool IsSupported => GgmlSimd.Width is 16 or 8 || (RowF16.SumsInOrder && Vector128.IsHardwareAccelerated);
 
     /// <summary>Smallest batch that runs on the row tiles (at 4 tokens they measured 1.5x slower than the one-row kernel).</summary>
     public const int MinRowTileTokens = 8;
@@ -67,6 +73,11 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
 
     public void Execute(int begin, int end, int worker)
     {
+        if (GgmlSimd.Width == 0)
+        {
+            F16TilePortable.Rows(_w, _panel, _y, begin, end, WorkerScratch(worker));
+            return;
+        }
         if (_panel.Tokens == 1 && GemvSupported)
         {
             if (GgmlSimd.Width == 16) GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end);
@@ -78,10 +89,12 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             Rows(_w, _panel, _y, begin, end);
             return;
         }
-        // 64-byte aligned part of the pinned scratch for this worker.
-        float* scratch = (float*)(((nuint)Unsafe.AsPointer(ref _widened[0]) + 63) & ~(nuint)63) + worker * _scratchFloats;
-        RowTiles(_w, _panel, _y, begin, end, scratch);
+        RowTiles(_w, _panel, _y, begin, end, WorkerScratch(worker));
     }
+
+    /// <summary>The 64-byte aligned part of the pinned scratch for <paramref name="worker"/>.</summary>
+    private float* WorkerScratch(int worker) =>
+        (float*)(((nuint)Unsafe.AsPointer(ref _widened[0]) + 63) & ~(nuint)63) + worker * _scratchFloats;
 
     /// <summary>
     /// Rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> in blocks of <see cref="F16WidenedRows.MaxRows"/>:

@@ -27,11 +27,28 @@ public static class RmsNorm
         int i = 0;
         var acc = Vector256<double>.Zero;
         ref float r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
-        for (; i + 8 <= x.Length; i += 8)
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= x.Length; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref r, (nuint)i);
+                var sq = v * v;
+                acc += Vector256.WidenLower(sq) + Vector256.WidenUpper(sq);
+            }
+        else
         {
-            var v = Vector256.LoadUnsafe(ref r, (nuint)i);
-            var sq = v * v;
-            acc += Vector256.WidenLower(sq) + Vector256.WidenUpper(sq);
+            // The same lanes in two 128-bit halves (lanes 0-1, 2-3 of the 256-bit accumulator), so the sum is the
+            // one the loop above gives (there emulated element by element), without the emulation.
+            Vector128<double> lo = Vector128<double>.Zero, hi = lo;
+            for (; i + 8 <= x.Length; i += 8)
+            {
+                var a = Vector128.LoadUnsafe(ref r, (nuint)i);
+                var b = Vector128.LoadUnsafe(ref r, (nuint)i + 4);
+                var sa = a * a;
+                var sb = b * b;
+                lo += Vector128.WidenLower(sa) + Vector128.WidenLower(sb);
+                hi += Vector128.WidenUpper(sa) + Vector128.WidenUpper(sb);
+            }
+            acc = Vector256.Create(lo, hi);
         }
         double sum = Vector256.Sum(acc);
         for (; i < x.Length; i++) sum += (double)(x[i] * x[i]);

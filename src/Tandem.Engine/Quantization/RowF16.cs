@@ -28,6 +28,13 @@ public readonly struct RowF16 : IMultiRowDot
         TensorPrimitives.ConvertToHalf(src, MemoryMarshal.Cast<byte, Half>(dst)[..src.Length]);
     }
 
+    /// <summary>
+    /// Whether <see cref="Dot"/> adds the products one by one in element order (<see cref="DotScalar"/>): no ggml
+    /// vector width to follow and no wide vectors (Arm64, x64 without AVX2).
+    /// </summary>
+    internal static bool SumsInOrder =>
+        Kernels.GgmlSimd.Width == 0 && !Vector512.IsHardwareAccelerated && !Vector256.IsHardwareAccelerated;
+
     public static float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
     {
         ReadOnlySpan<ushort> w = MemoryMarshal.Cast<Half, ushort>(Halves(weights, n, "weights"));

@@ -111,7 +111,7 @@ public readonly struct RowQ4_K : IMultiRowDot
     /// <summary>
     /// Dot product with a Q8_K row. On AVX2 this is ggml's AVX2 ggml_vec_dot_q4_K_q8_K step for step
     /// (same integer sums per lane, same FMA accumulation and horizontal-sum order), so it matches
-    /// llama.cpp's x86 result bit for bit; elsewhere it falls back to the scalar generic kernel.
+    /// llama.cpp's x86 result bit for bit; elsewhere the generic kernel's results (<see cref="Fallback"/>).
     /// </summary>
     public static unsafe float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
     {
@@ -124,7 +124,7 @@ public readonly struct RowQ4_K : IMultiRowDot
             if (Avx2.IsSupported && Fma.IsSupported)
                 return DotAvx2(x, y, nb);
         }
-        return KQuantGenericDot.Q4K(weights, activations, n);
+        return Fallback(weights, activations, n);
     }
 
     /// <summary>
@@ -142,6 +142,11 @@ public readonly struct RowQ4_K : IMultiRowDot
         if (results.Length < 4) throw new ArgumentException("results must hold four values", nameof(results));
         if (!(Avx2.IsSupported && Fma.IsSupported))
         {
+            if (KQuantPortableDot.IsSupported)
+            {
+                KQuantPortableDot.Q4K4(weights, a0, a1, a2, a3, n, results);
+                return;
+            }
             results[0] = KQuantGenericDot.Q4K(weights, a0, n);
             results[1] = KQuantGenericDot.Q4K(weights, a1, n);
             results[2] = KQuantGenericDot.Q4K(weights, a2, n);
@@ -284,4 +289,8 @@ public readonly struct RowQ4_K : IMultiRowDot
         accM = Sse.AddScalar(accM, Sse3.MoveHighAndDuplicate(accM));
         return KQuantSimd.HorizontalSum(acc) + accM.ToScalar();
     }
+
+    /// <summary>Without AVX2: the generic kernel's results, on <see cref="KQuantPortableDot"/>'s Vector128 path where vectors are accelerated.</summary>
+    private static float Fallback(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n) =>
+        KQuantPortableDot.IsSupported ? KQuantPortableDot.Q4K(weights, activations, n) : KQuantGenericDot.Q4K(weights, activations, n);
 }

@@ -118,7 +118,7 @@ public readonly struct RowQ5_K : IRowType
 
     /// <summary>
     /// Dot product with a Q8_K row. On AVX2 this follows ggml's AVX2 ggml_vec_dot_q5_K_q8_K step for step
-    /// (including the scalar min term, which GCC contracts to an FMA there); elsewhere the scalar generic kernel.
+    /// (including the scalar min term, which GCC contracts to an FMA there); elsewhere the generic kernel's results (<see cref="Fallback"/>).
     /// </summary>
     public static unsafe float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
     {
@@ -131,7 +131,7 @@ public readonly struct RowQ5_K : IRowType
             if (Avx2.IsSupported && Fma.IsSupported)
                 return DotAvx2(x, y, nb);
         }
-        return KQuantGenericDot.Q5K(weights, activations, n);
+        return Fallback(weights, activations, n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -185,4 +185,8 @@ public readonly struct RowQ5_K : IRowType
 
         return KQuantSimd.HorizontalSum(acc) + summs;
     }
+
+    /// <summary>Without AVX2: the generic kernel's results, on <see cref="KQuantPortableDot"/>'s Vector128 path where vectors are accelerated.</summary>
+    private static float Fallback(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n) =>
+        KQuantPortableDot.IsSupported ? KQuantPortableDot.Q5K(weights, activations, n) : KQuantGenericDot.Q5K(weights, activations, n);
 }

@@ -119,7 +119,7 @@ public readonly struct RowQ6_K : IMultiRowDot
     /// Dot product with a Q8_K row. On AVX2 this is ggml's AVX2 ggml_vec_dot_q6_K_q8_K step for step, in the
     /// form shipped with LLamaSharp 0.30 (our llama.cpp oracle): quants multiplied unsigned (0..63) and the −32
     /// offset taken off per 32-bit lane as 32·(bsum·scale) pairs (q8sclsub). That lane layout decides the float
-    /// rounding, so it is kept; elsewhere the scalar generic kernel.
+    /// rounding, so it is kept; elsewhere the generic kernel's results (<see cref="Fallback"/>).
     /// </summary>
     public static unsafe float Dot(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n)
     {
@@ -132,7 +132,7 @@ public readonly struct RowQ6_K : IMultiRowDot
             if (Avx2.IsSupported && Fma.IsSupported)
                 return DotAvx2(x, y, nb);
         }
-        return KQuantGenericDot.Q6K(weights, activations, n);
+        return Fallback(weights, activations, n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -194,6 +194,11 @@ public readonly struct RowQ6_K : IMultiRowDot
         if (results.Length < 4) throw new ArgumentException("results must hold four values", nameof(results));
         if (!(Avx2.IsSupported && Fma.IsSupported))
         {
+            if (KQuantPortableDot.IsSupported)
+            {
+                KQuantPortableDot.Q6K4(weights, a0, a1, a2, a3, n, results);
+                return;
+            }
             results[0] = KQuantGenericDot.Q6K(weights, a0, n);
             results[1] = KQuantGenericDot.Q6K(weights, a1, n);
             results[2] = KQuantGenericDot.Q6K(weights, a2, n);
@@ -292,4 +297,8 @@ public readonly struct RowQ6_K : IMultiRowDot
         Vector256<short> scale = Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
         return Avx2.MultiplyAddAdjacent(scale, p16);
     }
+
+    /// <summary>Without AVX2: the generic kernel's results, on <see cref="KQuantPortableDot"/>'s Vector128 path where vectors are accelerated.</summary>
+    private static float Fallback(ReadOnlySpan<byte> weights, ReadOnlySpan<byte> activations, int n) =>
+        KQuantPortableDot.IsSupported ? KQuantPortableDot.Q6K(weights, activations, n) : KQuantGenericDot.Q6K(weights, activations, n);
 }

@@ -11,8 +11,8 @@ namespace Tandem.Engine.Tests.Kernels;
 /// MatMul over a batch of tokens must give each (row, token) exactly the single-pair Dot result, whatever
 /// the batch size and wherever the pair falls in a kernel's tile: full tiles of four rows × eight tokens,
 /// ragged row tiles (one to three rows left), ragged token groups (one to three pairs) and an odd last token,
-/// on every kernel path this machine can run. The environment runs of this class
-/// (<c>DOTNET_EnableAVX512=0</c>, <c>DOTNET_EnableAVX2=0</c>) check that Auto picks each path as well.
+/// on every kernel path this machine can run. <see cref="InstructionSetRunsTests"/> runs this class again with
+/// <c>DOTNET_EnableAVX512=0</c> and <c>DOTNET_EnableAVX2=0</c>, where Auto picks the narrower paths.
 /// </summary>
 public unsafe class MatMulBatchTests
 {
@@ -66,6 +66,70 @@ public unsafe class MatMulBatchTests
     public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
         CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
+
+    /// <summary>
+    /// The portable F16 tiles (4 rows in Vector128 lanes × up to 4 tokens, for machines where ggml has no vector F16 dot)
+    /// give the in-order scalar dot bit for bit on any machine with Vector128: every batch size up to 11 (full and ragged
+    /// token groups), jobs of 32 rows (two blocks of 16) and a ragged last one whose last tile has one to three rows,
+    /// inf/NaN in some rows and tokens. MatMul runs these tiles only where F16 sums in order (the
+    /// <c>DOTNET_EnableAVX2=0</c> run of <see cref="InstructionSetRunsTests"/> checks that end to end).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(96, 37, false)]
+    [InlineData(200, 70, false)]
+    [InlineData(200, 38, true)]
+    [InlineData(576, 39, true)]
+    public void F16_portable_tiles_give_the_in_order_scalar_dots(int cols, int rows, bool specials)
+    {
+        Skip.IfNot(System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated, "Vector128 is not hardware-accelerated here: MatMul keeps the scalar dot");
+        const int maxTokens = 11;
+        var rng = new Random(cols + rows);
+        int rowBytes = cols * sizeof(ushort);
+        byte* data = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * rowBytes), 64);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)F16ActivationPanel.BytesNeeded(maxTokens, cols), F16ActivationPanel.Alignment);
+        float* scratch = (float*)NativeMemory.AlignedAlloc((nuint)F16WidenedRows.ScratchFloats(cols) * sizeof(float), 64);
+        try
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float[] row = MultiRowDotTests.RandomRow(rng, cols);
+                if (specials) SprinkleSpecials(row, r);
+                MultiRowDotTests.QuantizedRow(GgmlType.F16, row, cols).CopyTo(new Span<byte>(data + r * rowBytes, rowBytes));
+            }
+            var w = new WeightMatrix(new GgufTensorInfo("w", [cols, rows], GgmlType.F16, 0, rows * rowBytes) { Data = data });
+            var x = new float[maxTokens][];
+            for (int t = 0; t < maxTokens; t++)
+            {
+                x[t] = MultiRowDotTests.RandomRow(rng, cols);
+                if (specials) SprinkleSpecials(x[t], rows + t);
+            }
+            for (int n = 1; n <= maxTokens; n++)
+            {
+                var panel = new F16ActivationPanel(buffer, n, cols);
+                for (int t = 0; t < n; t++) panel.Write(t, x[t]);
+                float[] y = new float[n * rows];
+                fixed (float* yp = y)
+                    for (int b = 0; b < rows; b += 32)
+                        F16TilePortable.Rows(w, panel, yp, b, Math.Min(rows, b + 32), scratch);
+                for (int t = 0; t < n; t++)
+                {
+                    var a = MemoryMarshal.Cast<byte, ushort>(MultiRowDotTests.QuantizedRow(GgmlType.F16, x[t], cols));
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float want = RowF16.DotScalar(MemoryMarshal.Cast<byte, ushort>(w.Row(r)), a, 0, 0f), got = y[t * rows + r];
+                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(got),
+                            $"{rows} rows, batch {n}, token {t}, row {r}: tiles {got:R}, scalar dot {want:R}");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(data);
+            NativeMemory.AlignedFree(buffer);
+            NativeMemory.AlignedFree(scratch);
+        }
+    }
 
     /// <summary>Puts inf/NaN into every fifth row: at element 3 (vector part) or at the last element (tail).</summary>
     private static void SprinkleSpecials(float[] row, int index)

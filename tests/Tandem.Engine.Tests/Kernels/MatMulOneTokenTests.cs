@@ -14,17 +14,18 @@ namespace Tandem.Engine.Tests.Kernels;
 /// the single-pair Dot, whatever the group it lands in: every kernel this machine can run is given every row range
 /// from a few starts to every length up to two groups and more, so that each group size and each ragged edge occurs;
 /// then MatMul itself runs one token on a matrix big enough for whole groups in each hand-out, on one and two threads.
-/// The environment runs (<c>DOTNET_EnableAVX512=0</c>) cover the AVX2 kernels.
+/// <see cref="InstructionSetRunsTests"/> runs this class again with <c>DOTNET_EnableAVX512=0</c> (the AVX2 kernels) and
+/// <c>DOTNET_EnableAVX2=0</c> (MatMul on the portable kernels).
 /// </summary>
 public unsafe class MatMulOneTokenTests
 {
     public static TheoryData<GgmlType> LegacyTypes => new() { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0 };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(LegacyTypes))]
     public void Legacy_one_token_kernels_give_the_single_pair_dots_for_every_row_range(GgmlType type)
     {
-        if (!LegacyTileAvx2.IsSupported) return; // no one-token kernels here: MatMul keeps the portable tiles
+        Skip.IfNot(LegacyTileAvx2.IsSupported, "no AVX2 here: no one-token kernels, MatMul keeps the portable tiles");
         using var m = new TestMatrix(type, cols: 576, rows: 21, seed: 7);
         var x = MultiRowDotTests.RandomRow(new Random(8), m.Cols);
         byte[] a = MultiRowDotTests.QuantizedRow(GgmlType.Q8_0, x, m.Cols);
@@ -53,7 +54,7 @@ public unsafe class MatMulOneTokenTests
     /// F16 with rows that leave a scalar tail (200) or none (576), and F16 inf/NaN in the vector part and the tail of
     /// some rows and of the token (the dot then redoes the pair as a plain sum), on the kernel of ggml's width here.
     /// </summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(200, false, false)]
     [InlineData(576, false, false)]
     [InlineData(576, true, false)]
@@ -61,7 +62,7 @@ public unsafe class MatMulOneTokenTests
     [InlineData(576, false, true)]
     public void F16_one_token_kernel_gives_the_single_pair_dots_for_every_row_range(int cols, bool rowSpecials, bool tokenSpecial)
     {
-        if (GgmlSimd.Width == 0) return; // no vector F16 dot to match: MatMul keeps the four-token kernel
+        Skip.If(GgmlSimd.Width == 0, "no ggml vector F16 dot here (GgmlSimd.Width 0): MatMul runs the portable F16 tiles, checked in MatMulBatchTests");
         using var m = new TestMatrix(GgmlType.F16, cols, rows: 21, seed: cols, rowSpecials ? Sprinkle : null);
         var x = MultiRowDotTests.RandomRow(new Random(cols + 1), cols);
         if (tokenSpecial) x[5] = float.PositiveInfinity;

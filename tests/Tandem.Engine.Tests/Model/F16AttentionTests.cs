@@ -11,8 +11,9 @@ namespace Tandem.Engine.Tests.Model;
 /// (<see cref="F16AttentionTiles.PerQueryReference"/>, one <c>TensorPrimitives</c> call per cell: the query rounded
 /// through F16, <c>Dot</c> per key, softmax, the probabilities rounded through F16, <c>MultiplyAdd</c> per value). Checked on a batch holding a prefill chunk, a
 /// decode token and a short prompt whose cache holds F16 inf/NaN, over blocks scattered through the pool, for the
-/// head shapes of the shared and synthesized models. Run also with <c>DOTNET_EnableAVX512=0</c> and
-/// <c>DOTNET_EnableAVX2=0</c>: each vector width has its own order.
+/// head shapes of the shared and synthesized models. Each vector width has its own order:
+/// <see cref="Kernels.InstructionSetRunsTests"/> runs this class again with <c>DOTNET_EnableAVX512=0</c> and
+/// <c>DOTNET_EnableAVX2=0</c>.
 /// </summary>
 public class F16AttentionTests
 {

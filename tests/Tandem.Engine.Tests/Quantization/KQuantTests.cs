@@ -251,6 +251,70 @@ public class KQuantTests
         }
     }
 
+    /// <summary>
+    /// The Vector128 dots (the path where AVX2 is missing: Arm64, old x64) give the generic kernel's results bit for
+    /// bit, on any machine, one token at a time and four at a time (Q4_K, Q6_K): quantised rows, and blocks of random
+    /// bytes (every quant, scale, min and high-bit pattern, Q8 values down to -128) with finite block scales.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(WeightTypes))]
+    public void PortableDotIsBitIdenticalToGenericReference(GgmlType type)
+    {
+        var rng = new Random(77 + (int)type);
+        int blockBytes = (int)GgmlTypeInfo.RowBytes(type, 256);
+        foreach (int n in Lengths)
+        {
+            for (int trial = 0; trial < 6; trial++)
+            {
+                byte[] qw;
+                var qa = new byte[4][];
+                if (trial < 3)
+                {
+                    qw = Quantize(type, RandomRow(rng, n, sigma: 0.02f, offset: trial == 1 ? 0.01f : 0f));
+                    for (int k = 0; k < 4; k++)
+                        qa[k] = Quantize(GgmlType.Q8_K, RandomRow(rng, n, sigma: trial == 2 ? 50f : 1f));
+                }
+                else
+                {
+                    qw = new byte[n / 256 * blockBytes];
+                    rng.NextBytes(qw);
+                    for (int b = 0; b < n / 256; b++)
+                    {
+                        // Finite scales: d (and dmin) of the weight block.
+                        BitConverter.TryWriteBytes(qw.AsSpan(b * blockBytes + (type == GgmlType.Q6_K ? 208 : 0)), (Half)(float)(rng.NextDouble() - 0.5));
+                        if (type != GgmlType.Q6_K)
+                            BitConverter.TryWriteBytes(qw.AsSpan(b * blockBytes + 2), (Half)(float)(rng.NextDouble() * 0.1));
+                    }
+                    for (int k = 0; k < 4; k++)
+                    {
+                        qa[k] = new byte[n / 256 * 292];
+                        rng.NextBytes(qa[k]);
+                        for (int b = 0; b < n / 256; b++)
+                            BitConverter.TryWriteBytes(qa[k].AsSpan(b * 292), (float)(rng.NextDouble() * 0.02)); // the Q8_K block's d
+                    }
+                }
+                var four = new float[4];
+                if (type == GgmlType.Q4_K) KQuantPortableDot.Q4K4(qw, qa[0], qa[1], qa[2], qa[3], n, four);
+                if (type == GgmlType.Q6_K) KQuantPortableDot.Q6K4(qw, qa[0], qa[1], qa[2], qa[3], n, four);
+                for (int k = 0; k < 4; k++)
+                {
+                    float generic = GenericDot(type, qw, qa[k], n);
+                    float portable = type switch
+                    {
+                        GgmlType.Q4_K => KQuantPortableDot.Q4K(qw, qa[k], n),
+                        GgmlType.Q5_K => KQuantPortableDot.Q5K(qw, qa[k], n),
+                        _ => KQuantPortableDot.Q6K(qw, qa[k], n),
+                    };
+                    Assert.True(BitConverter.SingleToInt32Bits(generic) == BitConverter.SingleToInt32Bits(portable),
+                        $"{type} n={n} trial {trial} token {k}: portable {portable:R}, generic {generic:R}");
+                    if (type != GgmlType.Q5_K)
+                        Assert.True(BitConverter.SingleToInt32Bits(generic) == BitConverter.SingleToInt32Bits(four[k]),
+                            $"{type} n={n} trial {trial} token {k}: four at a time {four[k]:R}, generic {generic:R}");
+                }
+            }
+        }
+    }
+
     // ---------- against llama.cpp's own kernels ----------
 
     public static readonly TheoryData<string> Variants = new() { "avx2", "avx512" };
