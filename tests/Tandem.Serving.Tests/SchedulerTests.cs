@@ -190,9 +190,9 @@ public class SchedulerTests
     }
 
     /// <summary>A request prefilled elsewhere (its KV of <paramref name="tokens"/> tokens to pull), waiting for migration.</summary>
-    private Request Prefilled(int tokens, IKvSource? migration)
+    private Request Prefilled(int tokens, IKvSource? migration, int maxTokens = 100)
     {
-        var r = NewRequest(tokens);
+        var r = NewRequest(tokens, maxTokens);
         r.AppendOutputToken(7);
         r.NumComputedTokens = tokens;
         r.Migration = migration;
@@ -206,6 +206,62 @@ public class SchedulerTests
         public long PullInto(Tandem.Engine.KvCache.KvSequence reserved, Tandem.Engine.Model.ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation) =>
             throw new InvalidOperationException("the scheduler decides what to pull; the decode instance pulls");
         public void Release() { }
+    }
+
+    /// <summary>
+    /// What the decode instance's loop does with one decision, on counted blocks: it reserves the KV of every pull the
+    /// scheduler chose (after the schedule, as ReserveImport does: no room there and the request ends with
+    /// KvLostException), runs the step, appends a made-up token to every request that samples one and finishes those at
+    /// their max_tokens. Returns the requests that finished.
+    /// </summary>
+    private static List<Request> RunDecodeStep(DecodeScheduler s, SchedulerOutput o)
+    {
+        foreach (var r in o.ToPull)
+        {
+            Assert.True(s.Kv.TryAllocateSlots(r, r.NumComputedTokens),
+                $"no room to import the KV of {r}, which the scheduler chose to pull ({s.Kv.FreeBlocks} blocks free): it would end with KvLostException");
+            s.OnMigrated(r);
+        }
+        var sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        var finished = new List<Request>();
+        foreach (var r in sampled)
+        {
+            r.AppendOutputToken(7);
+            if (r.NumOutputTokens < r.MaxTokens) continue;
+            s.FinishRequest(r, RequestStatus.FinishedLengthCapped);
+            finished.Add(r);
+        }
+        return finished;
+    }
+
+    /// <summary>
+    /// A prompt prefilled here and a pull compete for the same free blocks in one step (24c5aaf, found once by a flaky
+    /// PrefixCachingTests run, disaggregated, block 8, small pool): the pull's blocks are reserved after the schedule,
+    /// so the prompt's next chunk must not take them; both requests then finish, the pool drains.
+    /// </summary>
+    [Fact]
+    public void DecodeLeavesAPullItsBlocksWhenALocalPromptContinuesInTheSameStep()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 10, blockSize: 16);
+        var s = new DecodeScheduler(kv, maxNumSeqs: 8, watermarkBlocks: 0, localPrefillBudget: 32);
+        var local = NewRequest(100, maxTokens: 2);           // prefilled here, 32 tokens a step: 7 blocks in all
+        s.AddLocalPrefill(local);
+        var o = s.Schedule(0);
+        Assert.Equal([(local, 32)], o.Scheduled.Select(c => (c.Request, c.NumTokens)));
+        Assert.Empty(RunDecodeStep(s, o));
+
+        var pulled = Prefilled(111, migration: null, maxTokens: 2); // 111 tokens of KV + its next one: 7 blocks
+        s.AddRequest(pulled);
+        var finished = new List<Request>();
+        for (int step = 1; finished.Count < 2; step++)
+        {
+            Assert.True(step < 50, "the two requests did not finish");
+            finished.AddRange(RunDecodeStep(s, s.Schedule(step)));
+        }
+        Assert.Equal(2, local.NumOutputTokens);
+        Assert.Equal(2, pulled.NumOutputTokens);
+        Assert.Equal(10, kv.FreeBlocks);
     }
 
     [Fact]
