@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Nodes;
 using Tandem.Server.Cluster;
 using Proto = Tandem.Server.Cluster.Protocol;
 
@@ -13,6 +14,7 @@ namespace Tandem.Server.Tests;
 public sealed class ClusterLocalPrefillTests
 {
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromMinutes(2);
 
     [Fact]
     public async Task A_short_prompt_is_prefilled_on_the_decode_worker_and_a_long_one_goes_through_the_prefill_worker()
@@ -65,5 +67,64 @@ public sealed class ClusterLocalPrefillTests
         var status = await channels.Worker(cluster.Decode[0].Address.ToString().TrimEnd('/')).StatusAsync(new Proto.StatusRequest());
         Assert.True(status.PrefixCacheQueries > 0, "no prompt was prefilled on the decode worker");
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
+    }
+
+    /// <summary>
+    /// A prompt sent to a decode worker that cannot hold it beside its requests while a pull waits there for room too is
+    /// given back (recompute) and goes through the prefill worker in the same attempt: it streams what one process
+    /// streams, and the decode worker pulls its KV like any other. Made deterministic with a 32-block decode pool and a
+    /// slow peer: the first request's pull (24 blocks reserved) is held mid-transfer, the second's (24 more) waits for
+    /// room, and the third (a 150-token prompt within the threshold, 10 blocks of the 8 left) is sent to the decode worker.
+    /// Had it waited there for room instead, the prefill worker would never hold its KV.
+    /// </summary>
+    [Fact]
+    public async Task A_prompt_the_decode_worker_cannot_hold_beside_a_waiting_pull_goes_through_the_prefill_worker_with_the_same_output()
+    {
+        JsonObject[] requests = [TokenPrompt(380, 4242), TokenPrompt(380, 4343), TokenPrompt(150, 4444)];
+        var expected = new (string Text, string? Finish)[requests.Length];
+        using (var all = await ServeProcess.StartAsync("--role", "all", "--cores-per-instance", "1"))
+        using (var reference = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) })
+        {
+            for (int i = 0; i < requests.Length; i++) expected[i] = await ClusterWorkload.RunAsync(reference, requests[i]);
+        }
+        string[] local = ["--local-prefill-threshold", "200"];
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1, ["--kv-memory", "320KiB", .. local]);
+        await using var relay = await HoldingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode), .. local]);
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await LocalCluster.WaitReadyAsync(http, frontend);
+
+        var first = ClusterWorkload.RunAsync(http, requests[0]);
+        await relay.Holding.WaitAsync(WaitLimit);
+        var second = ClusterWorkload.RunAsync(http, requests[1]);
+        await ClusterFailureTests.WaitForAsync(async () => (await LocalCluster.WorkerHealthAsync(decode)).GetProperty("waiting").GetInt32() >= 2,
+            "the second request's pull waiting on the decode worker behind the held one");
+        var third = ClusterWorkload.RunAsync(http, requests[2]);
+        // Given back, it is prefilled on the prefill worker, which then holds the KV of all three.
+        await ClusterFailureTests.WaitForAsync(async () => (await LocalCluster.WorkerHealthAsync(prefill)).GetProperty("kv_held").GetInt32() >= 3,
+            "the prefill worker holding the third request's KV (the decode worker kept it, or the frontend did not send it on to prefill)");
+        Assert.Contains("does not fit beside this decode worker's requests", decode.Stderr);
+
+        relay.Release();
+        var actual = await Task.WhenAll(first, second, third).WaitAsync(WaitLimit);
+        for (int i = 0; i < requests.Length; i++)
+            Assert.True(expected[i] == actual[i], $"request {i}: expected {expected[i]}, the cluster streamed {actual[i]}");
+        Assert.Equal(3, (await LocalCluster.WorkerHealthAsync(decode)).GetProperty("kv_pulls_streamed").GetInt32());
+        foreach (var w in new[] { prefill, decode })
+            await LocalCluster.AssertPoolEmptyAsync(w, DrainLimit);
+    }
+
+    /// <summary>A greedy request of <paramref name="tokens"/> fixed pseudo-random prompt token ids, 8 tokens out, streamed.</summary>
+    private static JsonObject TokenPrompt(int tokens, int seed)
+    {
+        var random = new Random(seed);
+        var prompt = new JsonArray();
+        for (int t = 0; t < tokens; t++) prompt.Add(random.Next(3, 500));
+        var body = ApiCalls.Completion("", 8);
+        body["prompt"] = prompt;
+        body["stream"] = true;
+        return body;
     }
 }
