@@ -80,7 +80,7 @@ public sealed class ClusterLocalPrefillTests
     [Fact]
     public async Task A_prompt_the_decode_worker_cannot_hold_beside_a_waiting_pull_goes_through_the_prefill_worker_with_the_same_output()
     {
-        JsonObject[] requests = [TokenPrompt(380, 4242), TokenPrompt(380, 4343), TokenPrompt(150, 4444)];
+        JsonObject[] requests = [ClusterWorkload.TokenIdRequest(380, 4242), ClusterWorkload.TokenIdRequest(380, 4343), ClusterWorkload.TokenIdRequest(150, 4444)];
         var expected = new (string Text, string? Finish)[requests.Length];
         using (var all = await ServeProcess.StartAsync("--role", "all", "--cores-per-instance", "1"))
         using (var reference = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) })
@@ -114,17 +114,5 @@ public sealed class ClusterLocalPrefillTests
         Assert.Equal(3, (await LocalCluster.WorkerHealthAsync(decode)).GetProperty("kv_pulls_streamed").GetInt32());
         foreach (var w in new[] { prefill, decode })
             await LocalCluster.AssertPoolEmptyAsync(w, DrainLimit);
-    }
-
-    /// <summary>A greedy request of <paramref name="tokens"/> fixed pseudo-random prompt token ids, 8 tokens out, streamed.</summary>
-    private static JsonObject TokenPrompt(int tokens, int seed)
-    {
-        var random = new Random(seed);
-        var prompt = new JsonArray();
-        for (int t = 0; t < tokens; t++) prompt.Add(random.Next(3, 500));
-        var body = ApiCalls.Completion("", 8);
-        body["prompt"] = prompt;
-        body["stream"] = true;
-        return body;
     }
 }
