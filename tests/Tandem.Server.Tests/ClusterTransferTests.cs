@@ -97,16 +97,7 @@ public sealed class ClusterTransferTests(ITestOutputHelper output)
     }
 
     /// <summary>380 prompt tokens (24 KV blocks, fixed pseudo-random ids), greedy, a few tokens out.</summary>
-    private static JsonObject LongPromptRequest()
-    {
-        var random = new Random(4242);
-        var prompt = new JsonArray();
-        for (int t = 0; t < 380; t++) prompt.Add(random.Next(3, 500));
-        var body = ApiCalls.Completion("", 8);
-        body["prompt"] = prompt;
-        body["stream"] = true;
-        return body;
-    }
+    private static JsonObject LongPromptRequest() => ClusterWorkload.TokenIdRequest(380, 4242);
 
     [Fact]
     public async Task A_decode_worker_keeps_decoding_other_requests_while_a_KV_pull_is_in_flight()

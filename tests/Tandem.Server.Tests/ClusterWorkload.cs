@@ -64,13 +64,27 @@ public static class ClusterWorkload
     /// </summary>
     public static JsonObject SizedRequest(int i)
     {
-        int length = PromptLengths[i % PromptLengths.Length];
-        var random = new Random(7000 + i);
-        var prompt = new JsonArray();
-        for (int t = 0; t < length; t++) prompt.Add(random.Next(3, 500));
         var body = Request(i, 1 + i * 37 % 64);
-        body["prompt"] = prompt;
+        body["prompt"] = RandomTokenIds(PromptLengths[i % PromptLengths.Length], 7000 + i);
         return body;
+    }
+
+    /// <summary>A greedy streamed request of <paramref name="tokens"/> prompt token ids from <see cref="RandomTokenIds"/>, 8 tokens out.</summary>
+    public static JsonObject TokenIdRequest(int tokens, int seed)
+    {
+        var body = ApiCalls.Completion("", 8);
+        body["prompt"] = RandomTokenIds(tokens, seed);
+        body["stream"] = true;
+        return body;
+    }
+
+    /// <summary><paramref name="count"/> fixed pseudo-random token ids (the same seed, the same ids everywhere).</summary>
+    public static JsonArray RandomTokenIds(int count, int seed)
+    {
+        var random = new Random(seed);
+        var ids = new JsonArray();
+        for (int t = 0; t < count; t++) ids.Add(random.Next(3, 500));
+        return ids;
     }
 
     /// <summary>Streams request <paramref name="i"/> and returns its text and finish reason.</summary>

@@ -128,6 +128,45 @@ public class PrefixCachingTests
     }
 
     /// <summary>
+    /// <c>--prefill-busy-tokens</c> sends prompts of any length to the decode instance while the prefill instance has a
+    /// queue. A flood of long prompts at once, into pools that hold little more than one request each: every request gets
+    /// its whole answer, bit for bit (tokens and log-probabilities) what it gets with every prompt going through the
+    /// prefill instance, and the pools drain.
+    /// </summary>
+    [Fact]
+    public async Task LongPromptsFloodingASmallDecodePoolAllFinishWithTheOutputOfPrefillAlone()
+    {
+        using var model = Load("stories260K.gguf");
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        var prompts = Questions.Select(q => tokenizer.Encode(System + System + q, addBos: true)).ToArray();
+        const int blockSize = 8, maxTokens = 32, copies = 3;
+        int kvBlocks = (prompts.Max(p => p.Length) + maxTokens + blockSize - 1) / blockSize + 3;
+        var options = Options(model, ServingMode.Disaggregated, kvBlocks) with { BlockSize = blockSize, PrefillTokenTarget = 24, MaxContext = 512 };
+
+        async Task<(Generated[] Results, ServingSnapshot Snapshot)> Flood(ServingOptions o)
+        {
+            await using var engine = ServingRuntime.Start(o);
+            var handles = Enumerable.Range(0, copies * prompts.Length).Select(i => engine.Submit(new GenerationRequest
+            {
+                Id = $"r{i}", PromptTokens = prompts[i % prompts.Length], MaxTokens = maxTokens, IgnoreEos = true,
+                Sampling = SamplingParams.Greedy with { LogProbs = 5 },
+            })).ToArray();
+            var results = await Task.WhenAll(handles.Select(CollectWithLogProbs));
+            await AssertPoolsDrain(engine);
+            return (results, engine.Snapshot());
+        }
+        var throughPrefill = await Flood(options with { LocalPrefillThreshold = 0 });
+        var busy = await Flood(options with { LocalPrefillThreshold = 16, PrefillBusyTokens = 1 });
+
+        Assert.All(throughPrefill.Results, r => Assert.Equal(maxTokens, r.Outcome.CompletionTokens));
+        for (int i = 0; i < busy.Results.Length; i++) AssertSameOutput(throughPrefill.Results[i], busy.Results[i]);
+        // The decode instance did prefill some of them itself (no transfer), the rest went through prefill.
+        Assert.Contains(busy.Results, r => r.Outcome.KvTransferBytes == 0);
+        Assert.Contains(busy.Results, r => r.Outcome.KvTransferBytes > 0);
+        Assert.True(busy.Snapshot.Instances.Single(i => i.Role == "decode").PrefixCacheQueries > 0);
+    }
+
+    /// <summary>
     /// A burst of requests sharing prefixes on small pools, a seeded random half cancelled at random moments (queued,
     /// prefilling, held, decoding, preempted): every pool drains to zero used blocks, and the cache left behind still
     /// gives exactly the engine's own output.

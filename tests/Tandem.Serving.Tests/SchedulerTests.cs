@@ -190,9 +190,9 @@ public class SchedulerTests
     }
 
     /// <summary>A request prefilled elsewhere (its KV of <paramref name="tokens"/> tokens to pull), waiting for migration.</summary>
-    private Request Prefilled(int tokens, IKvSource? migration)
+    private Request Prefilled(int tokens, IKvSource? migration, int maxTokens = 100)
     {
-        var r = NewRequest(tokens);
+        var r = NewRequest(tokens, maxTokens);
         r.AppendOutputToken(7);
         r.NumComputedTokens = tokens;
         r.Migration = migration;
@@ -206,6 +206,146 @@ public class SchedulerTests
         public long PullInto(Tandem.Engine.KvCache.KvSequence reserved, Tandem.Engine.Model.ModelFingerprint model, MemoryStream? scratch, CancellationToken cancellation) =>
             throw new InvalidOperationException("the scheduler decides what to pull; the decode instance pulls");
         public void Release() { }
+    }
+
+    /// <summary>
+    /// What the decode instance's loop does with one decision, on counted blocks: it reserves the KV of every pull the
+    /// scheduler chose (after the schedule, as ReserveImport does: no room there and the request ends with
+    /// KvLostException), runs the step, appends a made-up token to every request that samples one and finishes those at
+    /// their max_tokens. Returns the requests that finished.
+    /// </summary>
+    private static List<Request> RunDecodeStep(DecodeScheduler s, SchedulerOutput o)
+    {
+        foreach (var r in o.ToPull)
+        {
+            Assert.True(s.Kv.TryAllocateSlots(r, r.NumComputedTokens),
+                $"no room to import the KV of {r}, which the scheduler chose to pull ({s.Kv.FreeBlocks} blocks free): it would end with KvLostException");
+            s.OnMigrated(r);
+        }
+        var sampled = Sampling(o);
+        s.UpdateFromOutput(o);
+        var finished = new List<Request>();
+        foreach (var r in sampled)
+        {
+            r.AppendOutputToken(7);
+            if (r.NumOutputTokens < r.MaxTokens) continue;
+            s.FinishRequest(r, RequestStatus.FinishedLengthCapped);
+            finished.Add(r);
+        }
+        return finished;
+    }
+
+    /// <summary>
+    /// A prompt prefilled here and a pull compete for the same free blocks in one step (24c5aaf, found once by a flaky
+    /// PrefixCachingTests run, disaggregated, block 8, small pool): the pull's blocks are reserved after the schedule,
+    /// so the prompt's next chunk must not take them; both requests then finish, the pool drains.
+    /// </summary>
+    [Fact]
+    public void DecodeLeavesAPullItsBlocksWhenALocalPromptContinuesInTheSameStep()
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 10, blockSize: 16);
+        var s = new DecodeScheduler(kv, maxNumSeqs: 8, watermarkBlocks: 0, localPrefillBudget: 32);
+        var local = NewRequest(100, maxTokens: 2);           // prefilled here, 32 tokens a step: 7 blocks in all
+        s.AddLocalPrefill(local);
+        var o = s.Schedule(0);
+        Assert.Equal([(local, 32)], o.Scheduled.Select(c => (c.Request, c.NumTokens)));
+        Assert.Empty(RunDecodeStep(s, o));
+
+        var pulled = Prefilled(111, migration: null, maxTokens: 2); // 111 tokens of KV + its next one: 7 blocks
+        s.AddRequest(pulled);
+        var finished = new List<Request>();
+        for (int step = 1; finished.Count < 2; step++)
+        {
+            Assert.True(step < 50, "the two requests did not finish");
+            finished.AddRange(RunDecodeStep(s, s.Schedule(step)));
+        }
+        Assert.Equal(2, local.NumOutputTokens);
+        Assert.Equal(2, pulled.NumOutputTokens);
+        Assert.Equal(10, kv.FreeBlocks);
+    }
+
+    /// <summary>
+    /// Drives a decode scheduler as its instance and the rest of the system would until every request has its max_tokens:
+    /// a request preempted or sent to a prefill instance comes back at the next step prefilled there (one more token, its
+    /// KV to pull). At every step each request of <paramref name="decoders"/> not yet done decodes a token, and every
+    /// prompt being prefilled here gets its next chunk (none waits for blocks it lacks). Returns the prompts sent to prefill.
+    /// </summary>
+    private static List<Request> DriveDecodeToTheEnd(DecodeScheduler s, IReadOnlyList<Request> all, IReadOnlyList<Request> decoders)
+    {
+        var sentAway = new List<Request>();
+        var comeBack = new List<Request>();
+        for (int step = 1; ; step++)
+        {
+            Assert.True(step < 2000, $"stalled: {string.Join(", ", all.Where(r => !r.IsFinished))} not done, {s.Kv.FreeBlocks} blocks free");
+            foreach (var r in comeBack)
+            {
+                r.AppendOutputToken(7); // sampled by the prefill instance
+                if (r.NumOutputTokens >= r.MaxTokens) { r.Status = RequestStatus.FinishedLengthCapped; continue; }
+                r.NumComputedTokens = r.NumTokens - 1;
+                s.AddRequest(r);
+            }
+            comeBack.Clear();
+            if (all.All(r => r.IsFinished)) return sentAway;
+
+            var prefilling = all.Where(r => s.IsLocalPrompt(r) && r.Status == RequestStatus.Running).ToList();
+            var o = s.Schedule(step);
+            var scheduled = o.Scheduled.Select(c => c.Request).ToHashSet();
+            foreach (var d in decoders.Where(d => !d.IsFinished))
+                Assert.True(scheduled.Contains(d), $"step {step}: {d} made no token");
+            foreach (var r in prefilling)
+                Assert.True(scheduled.Contains(r), $"step {step}: {r}, being prefilled here, waits");
+            sentAway.AddRange(o.ToPrefill);
+            comeBack.AddRange(o.Preempted);
+            comeBack.AddRange(o.ToPrefill);
+            RunDecodeStep(s, o);
+        }
+    }
+
+    /// <summary>Requests decoding here from the start: prefilled elsewhere and pulled at step 0.</summary>
+    private List<Request> PulledAndRunning(DecodeScheduler s, int count, int tokens, int maxTokens)
+    {
+        var rs = Enumerable.Range(0, count).Select(_ => Prefilled(tokens, migration: null, maxTokens)).ToList();
+        foreach (var r in rs) s.AddRequest(r);
+        var o = s.Schedule(0);
+        Assert.Equal(rs, o.ToPull);
+        RunDecodeStep(s, o);
+        return rs;
+    }
+
+    /// <summary>
+    /// --prefill-busy-tokens sends prompts of any length to a decode instance. A flood of them into a small pool, with
+    /// requests decoding there or none, and pulls waiting for room or none: each prompt takes the blocks of all of it at
+    /// admission and only beside what the running requests grow by meanwhile, so none waits half-prefilled for room and
+    /// no running request misses a step; one that does not fit waits its turn while nothing else wants the room, and
+    /// goes to a prefill instance (holding nothing here) while pulls wait; every pull gets the blocks it was chosen
+    /// with, and every request ends.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(2, 0)]
+    [InlineData(2, 4)]
+    public void DecodeLocalPromptsFloodingASmallPoolNeitherStallNorStopTheRunningDecodes(int decoding, int pulling)
+    {
+        var kv = new CountingKvCacheManager(totalBlocks: 24, blockSize: 8); // 192 tokens
+        var s = new DecodeScheduler(kv, maxNumSeqs: 8, watermarkBlocks: 1, localPrefillBudget: 16);
+        var decoders = PulledAndRunning(s, decoding, tokens: 40, maxTokens: 40);
+        var prompts = Enumerable.Range(0, 8).Select(_ => NewRequest(90, maxTokens: 24)).ToList(); // 12 blocks with their answer each
+        var pulls = Enumerable.Range(0, pulling).Select(_ => Prefilled(60, migration: null, maxTokens: 16)).ToList();
+        foreach (var r in prompts) s.AddLocalPrefill(r);
+        foreach (var r in pulls) s.AddRequest(r);
+
+        var sentAway = DriveDecodeToTheEnd(s, [.. decoders, .. prompts, .. pulls], decoders);
+        if (pulling == 0)
+        {
+            Assert.Empty(sentAway);                              // nothing else wanted the room: all prefilled here
+            Assert.All(prompts, r => Assert.Equal(0, r.NumPreemptions));
+        }
+        else Assert.NotEmpty(sentAway);
+        Assert.All(sentAway, r => Assert.Contains(r, prompts));
+        Assert.All(decoders, r => Assert.Equal(40, r.NumOutputTokens));
+        Assert.All(prompts, r => Assert.Equal(24, r.NumOutputTokens));
+        Assert.All(pulls, r => Assert.Equal(16, r.NumOutputTokens));
+        Assert.Equal(24, kv.FreeBlocks);
     }
 
     [Fact]

@@ -26,12 +26,16 @@ internal static class ClusterRoles
             Routing = options.Routing,
             CacheOverlapWeight = options.CacheOverlapWeight,
             KvOverlap = cluster.KvOverlap,
+            LocalPrefillThreshold = options.LocalPrefillThreshold,
+            PrefillBusyTokens = options.PrefillBusyTokens,
             Log = m => console.Error.WriteLine(m),
         });
         await using var server = TandemServer.Create(engine, listen);
         await server.StartAsync(cancellation);
         console.Out.WriteLine($"model: {listen.Api.ServedModelName} ({lm.Config.ArchitectureName}, {lm.Config.BlockCount} layers, fingerprint {engine.Fingerprint})");
-        console.Out.WriteLine($"role: frontend | max context {engine.MaxContext} | worker timeout {cluster.WorkerTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s | KV {(cluster.KvOverlap ? "pulled while prefilling (--kv-overlap)" : "pulled after prefill")}");
+        console.Out.WriteLine($"role: frontend | max context {engine.MaxContext} | worker timeout {cluster.WorkerTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s | KV {(cluster.KvOverlap ? "pulled while prefilling (--kv-overlap)" : "pulled after prefill")}"
+            + (options.LocalPrefillThreshold == 0 ? "" : $" | local prefill: prompts with at most {options.LocalPrefillThreshold} uncached tokens on a decode worker that takes them"
+                + (options.PrefillBusyTokens > 0 ? $", every prompt while each prefill worker has {options.PrefillBusyTokens} queued" : "")));
         console.Out.WriteLine($"  prefill workers: {Listed(cluster.PrefillWorkers)}");
         console.Out.WriteLine($"  decode workers:  {Listed(cluster.DecodeWorkers)}");
         console.Out.WriteLine(server.Api.Chat.Describe());
@@ -66,7 +70,8 @@ internal static class ClusterRoles
         console.Out.WriteLine($"model: {Path.GetFileName(options.Model?.File.Path ?? options.ModelPath)} ({worker.Config.ArchitectureName}, fingerprint {worker.Fingerprint})");
         string lease = cluster.WorkerRole == WorkerRole.Prefill
             ? string.Create(CultureInfo.InvariantCulture, $" | KV lease {cluster.KvLease.TotalSeconds} s")
-            : $" | KV transport {cluster.KvTransport.ToString().ToLowerInvariant()}";
+            : $" | KV transport {cluster.KvTransport.ToString().ToLowerInvariant()}"
+                + (worker.LocalPrefillBudget > 0 ? $" | prefills prompts sent without KV, {worker.LocalPrefillBudget} tokens a step" : "");
         console.Out.WriteLine($"role: {cluster.Role} worker | cores [{string.Join(",", s.Cores)}] | KV {options.KvElementType.ToString().ToLowerInvariant()}, {s.KvBlocksTotal} blocks of {options.BlockSize} tokens{lease}");
         if (worker.KvDisk is { } disk) console.Out.WriteLine(disk.Describe([(cluster.Role, Math.Max(1, s.Cores.Count))]));
         console.Out.WriteLine($"listening on {server.Address} (cluster gRPC, /health, /health/ready); Ctrl+C stops");

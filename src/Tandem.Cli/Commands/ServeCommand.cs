@@ -243,11 +243,15 @@ public static class ServeCommand
             }
             if (roleName != "all")
             {
-                // Only a value the user gave is an error here: the default threshold is for one process, and a cluster
-                // (whose decode workers prefill nothing) runs without it. An explicit 0 says just that, so it passes.
-                if (new[] { localPrefill, prefillBusy }.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false } && parse.GetValue(o) > 0) is { } local)
-                    throw new CliUsageException($"{local.Name} works in one process (--role all): a --role cluster sends every prompt through a prefill worker (its decode workers prefill nothing); drop {local.Name}");
-                options = options with { LocalPrefillThreshold = 0, PrefillBusyTokens = 0 };
+                // A cluster prefills on decode workers only when told: the default threshold is for one process. The
+                // frontend decides with its threshold and busy mark; a decode worker takes prompts within its threshold
+                // (its per-step budget); a prefill worker has no use for either.
+                int Given(Option<int> o) => parse.GetResult(o) is { Implicit: false } ? parse.GetValue(o) : 0;
+                options = options with { LocalPrefillThreshold = Given(localPrefill), PrefillBusyTokens = roleName == "frontend" ? Given(prefillBusy) : 0 };
+                if (roleName == "decode" && Given(prefillBusy) > 0)
+                    throw new CliUsageException($"{prefillBusy.Name} is the frontend's: it decides which prompts go to a decode worker; give a decode worker --local-prefill-threshold only");
+                if (roleName == "frontend" && options.PrefillBusyTokens > 0 && options.LocalPrefillThreshold == 0)
+                    throw new CliUsageException($"{prefillBusy.Name} sends prompts to decode workers: give {localPrefill.Name} too (to the frontend and the decode workers)");
             }
             if (cluster.IsWorker)
             {

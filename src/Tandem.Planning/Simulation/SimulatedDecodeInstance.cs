@@ -67,6 +67,11 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
         var output = scheduler.Schedule(now);
         if (output.IsEmpty) return Plan.Idle;
         foreach (var victim in output.Preempted) Sim.Resubmit(victim);
+        foreach (var prompt in output.ToPrefill)
+        {
+            QueuedTokens -= prompt.NumTokensToCompute; // it leaves this queue for a prefill instance's
+            Sim.Resubmit(prompt);
+        }
 
         // Pulls run one after another on the loop; with p stages each moves its own layers' share at once.
         double pulls = 0;
@@ -84,7 +89,7 @@ internal sealed class SimulatedDecodeInstance : SimulatedInstance
             Sim.ReleaseAt(now + pulls, r);
         }
 
-        if (output.Scheduled.Count == 0 && output.ToPull.Count == 0) return Plan.Again; // only preemptions: the state changed, schedule again
+        if (output.Scheduled.Count == 0 && output.ToPull.Count == 0) return Plan.Again; // only preemptions or prompts sent away: the state changed, schedule again
         foreach (var c in output.Scheduled)
         {
             if (scheduler.IsLocalPrompt(c.Request)) c.Request.Timeline.PrefillStart ??= now;

@@ -165,6 +165,27 @@ public sealed class ClusterEngine : IServingEngine
         foreach (var h in chain) blocks.Stored(h);
     }
 
+    /// <summary>
+    /// Conditional disaggregation (<see cref="ClusterEngineOptions.LocalPrefillThreshold"/>), with the in-process rule
+    /// (<see cref="DispatchPolicy.PickLocalPrefill"/>): the decode worker that prefills the prompt itself, among those up,
+    /// not draining and taking prompts (a local prefill budget in their handshake), or null when it goes to a prefill worker.
+    /// </summary>
+    internal RemoteWorker? PickLocalPrefill(ForwardedRequest request)
+    {
+        if (_options.LocalPrefillThreshold == 0) return null;
+        var decode = _workers.Values.Where(w => w.Role == WorkerRole.Decode && w.IsUp && !w.IsDraining && w.LocalPrefillBudget > 0)
+            .OrderBy(w => w.Address, StringComparer.Ordinal).ToList();
+        if (decode.Count == 0) return null;
+        var prefill = _workers.Values.Where(w => w.Role == WorkerRole.Prefill && w.IsUp && !w.IsDraining).ToList();
+        var cached = new int[decode.Count];
+        CachedPrefixes(request.TokenIdSpan, decode, cached);
+        int pick = DispatchPolicy.PickLocalPrefill(decode, cached, request.NumTokens, prefill, _options.LocalPrefillThreshold, _options.PrefillBusyTokens);
+        if (pick < 0) return null;
+        var best = decode[pick];
+        if (best.Hello is { } h) best.Dispatched(0, (request.NumTokens + h.BlockSize) / h.BlockSize);
+        return best;
+    }
+
     /// <summary>The up decode worker with the most free KV blocks, or null.</summary>
     internal RemoteWorker? PickDecode(int tokens)
     {
@@ -340,4 +361,11 @@ public sealed record ClusterEngineOptions
     /// by block while later prompt chunks are computed (off: the pull starts once the prefill has ended).
     /// </summary>
     public bool KvOverlap { get; init; }
+    /// <summary>
+    /// <c>--local-prefill-threshold</c> (0: off): a prompt whose part not cached on a decode worker that takes prompts is
+    /// at most this many tokens is prefilled there, with no prefill worker and no transfer (the in-process rule).
+    /// </summary>
+    public int LocalPrefillThreshold { get; init; }
+    /// <summary>With <see cref="LocalPrefillThreshold"/>: while every prefill worker has this many prompt tokens queued, any prompt goes to a decode worker (0: never).</summary>
+    public int PrefillBusyTokens { get; init; }
 }

@@ -18,6 +18,8 @@ namespace Tandem.Server.Cluster;
 /// role (nothing to recompute). When no worker of a role is left, the client gets an error saying so. With
 /// <c>--kv-overlap</c> the Decode call starts as soon as the prefill worker announces the KV (its prefill started), so
 /// the decode worker pulls each block while later chunks are computed; its stream is read once the prefill has ended.
+/// With <c>--local-prefill-threshold</c> a prompt may first go to a decode worker that prefills it itself; when that
+/// worker gives it back (no room) or is lost, it goes the usual way.
 /// </summary>
 internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest request)
 {
@@ -55,6 +57,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
 
     private async Task DriveAsync()
     {
+        bool localTried = false;
         for (int attempt = 1; ; attempt++)
         {
             if (request.IsCancelRequested) { request.Finish(FinishReason.Cancelled, engine.Now); return; }
@@ -63,6 +66,14 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             if (attempt > 1) { engine.CountRecovery(); request.Recomputations++; }
 
             Outcome outcome;
+            // Conditional disaggregation, tried once: a decode worker that gives the prompt back (or is lost) leaves it to prefill.
+            if (!localTried && engine.PickLocalPrefill(request) is { } local)
+            {
+                localTried = true;
+                outcome = await StreamAsync(local, null, (w, c) => local.Client.Decode(w, cancellationToken: c), localPrefill: true).ConfigureAwait(false);
+                if (outcome == Outcome.Finished) { request.Finish(_reason, engine.Now); return; }
+                if (request.IsCancelRequested) continue;
+            }
             RemoteWorker prefill;
             do
             {
@@ -124,7 +135,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         var previous = Activity.Current;
         var span = StartCallSpan(decode, location);
         Activity.Current = previous;
-        return new OverlappedDecode(decode, location, decode.Client.Decode(Wire(location, span), cancellationToken: cancel.Token), cancel, span);
+        return new OverlappedDecode(decode, location, decode.Client.Decode(Wire(location, span, localPrefill: false), cancellationToken: cancel.Token), cancel, span);
     }
 
     /// <summary>Cancels a Decode call started early whose KV will not come (the prefill finished at its first token, or was lost).</summary>
@@ -135,7 +146,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         _early = null;
     }
 
-    private Proto.GenerateRequest Wire(Proto.KvLocation? kv, Activity? span)
+    private Proto.GenerateRequest Wire(Proto.KvLocation? kv, Activity? span, bool localPrefill)
     {
         var w = new Proto.GenerateRequest
         {
@@ -147,7 +158,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             Traceparent = span is null ? "" : TraceParent.Format(span.Context),
             Tracestate = span?.TraceStateString ?? "",
             // The first token then comes from the prefill and the next from decode: only worth it with two or more to go.
-            KvOverlap = kv == null && engine.Options.KvOverlap && request.RemainingTokens >= 2,
+            KvOverlap = kv == null && !localPrefill && engine.Options.KvOverlap && request.RemainingTokens >= 2,
         };
         ClusterProtocol.AddStructuredOutput(w.Sampling, request.StructuredOutput, request.NumPromptTokens);
         ClusterProtocol.AddToolCalls(w.Sampling, request.ToolCalls, request.NumPromptTokens);
@@ -161,22 +172,23 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
     /// earlier (<paramref name="started"/>: the overlapped Decode) brought its own, which its owner ends.
     /// </summary>
     private async Task<Outcome> StreamAsync(RemoteWorker worker, Proto.KvLocation? kv,
-        Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start, Activity? started = null)
+        Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start, Activity? started = null,
+        bool localPrefill = false)
     {
-        using var own = started is null ? StartCallSpan(worker, kv) : null;
+        using var own = started is null ? StartCallSpan(worker, kv, localPrefill) : null;
         var span = started ?? own;
-        var outcome = await CallAsync(worker, Wire(kv, span), start).ConfigureAwait(false);
+        var outcome = await CallAsync(worker, Wire(kv, span, localPrefill), start).ConfigureAwait(false);
         span?.SetTag("tandem.outcome", outcome.ToString().ToLowerInvariant());
         if (outcome == Outcome.Lost) span?.SetStatus(ActivityStatusCode.Error, "the worker or its KV was lost; the request is recomputed");
         return outcome;
     }
 
     /// <summary>The frontend's span of one worker call, now the current one (null when the request is not traced).</summary>
-    private Activity? StartCallSpan(RemoteWorker worker, Proto.KvLocation? kv)
+    private Activity? StartCallSpan(RemoteWorker worker, Proto.KvLocation? kv, bool localPrefill = false)
     {
         if (request.TraceContext == default) return null;
         var span = TandemTracing.Source.StartActivity(TandemTracing.WorkerCall, ActivityKind.Client, request.TraceContext);
-        span?.SetTag("tandem.role", kv is null ? "prefill" : "decode");
+        span?.SetTag("tandem.role", kv is null && !localPrefill ? "prefill" : "decode");
         span?.SetTag("tandem.worker", worker.Address);
         return span;
     }

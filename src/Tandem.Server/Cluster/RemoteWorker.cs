@@ -15,7 +15,7 @@ namespace Tandem.Server.Cluster;
 /// caching on the worker, each heartbeat also brings what changed in its cached blocks, kept here as a copy of its
 /// directory for cache-aware routing.
 /// </summary>
-internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker.WorkerClient client) : IEntryLoad
+internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker.WorkerClient client) : IEntryLoad, IDecodeLoad
 {
     private readonly object _gate = new();
     private CancellationTokenSource _lost = new();
@@ -51,6 +51,9 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
 
     int IEntryLoad.QueuedTokens => (int)Math.Min(int.MaxValue, QueueTokens);
     int IEntryLoad.RunningCount => _status?.Running ?? 0;
+    int IDecodeLoad.FreeCapacityBlocks => (int)Math.Clamp(FreeBlocks, int.MinValue, int.MaxValue);
+    /// <summary>Decode workers: most prompt tokens a step prefills of prompts sent without KV, from the handshake (0: it takes none).</summary>
+    public int LocalPrefillBudget => _hello?.LocalPrefillBudget ?? 0;
 
     public void Dispatched(int tokens, int blocks)
     {

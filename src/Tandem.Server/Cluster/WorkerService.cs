@@ -44,6 +44,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
             MaxContext = worker.MaxContext,
             PrefixHashRootHigh = (ulong)(root >> 64),
             PrefixHashRootLow = (ulong)root,
+            LocalPrefillBudget = worker.LocalPrefillBudget,
         });
     }
 
@@ -83,6 +84,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     public override Task Decode(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
     {
         RequireRole(WorkerRole.Decode, "Decode");
+        // No KV: the prompt is prefilled here (conditional disaggregation), when this worker takes prompts.
+        if (request.Kv is null && worker.LocalPrefillBudget > 0) return RunAsync(request, null, Admit(), events, context);
         if (request.Kv is not { } kv || string.IsNullOrEmpty(kv.Address) || string.IsNullOrEmpty(kv.KvId))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "Decode needs the KV's location (kv.address, kv.kv_id)"));
         if (kv.Overlapped ? kv.Tokens != request.TokenIds.Count : kv.Tokens != request.TokenIds.Count - 1)

@@ -51,6 +51,11 @@ internal sealed class DecodeInstance : ServingInstance
 
         foreach (var victim in output.Preempted)
             Host.Resubmit(victim); // recompute on a prefill instance; the stream and its tokens are kept
+        foreach (var prompt in output.ToPrefill)
+        {
+            Dequeued(prompt.NumTokensToCompute); // it leaves this queue for a prefill instance's
+            Host.Resubmit(prompt);
+        }
 
         foreach (var r in output.ToPull) Pull(r);
 

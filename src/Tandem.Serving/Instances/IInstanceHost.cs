@@ -20,6 +20,9 @@ internal interface IInstanceHost
     void Warn(string message);
     /// <summary>A prefilled request whose KV is now held (its <see cref="Request.Migration"/> set) goes to decode.</summary>
     void RouteToDecode(Request request);
-    /// <summary>A request preempted on a decode instance (its KV freed) must be prefilled again, prompt + output so far.</summary>
+    /// <summary>
+    /// A request preempted on a decode instance (its KV freed) must be prefilled again, prompt + output so far; or a prompt
+    /// sent to a decode instance to prefill that its pool cannot hold (it holds nothing there) goes to a prefill instance.
+    /// </summary>
     void Resubmit(Request request);
 }

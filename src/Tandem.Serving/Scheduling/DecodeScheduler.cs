@@ -16,7 +16,8 @@ namespace Tandem.Serving.Scheduling;
 /// behind a busy prefill pool, may be given to this instance directly (<see cref="AddLocalPrefill"/>). It is prefilled
 /// here after its longest cached prefix, in chunks of at most <see cref="LocalPrefillBudget"/> tokens riding along the
 /// decode steps (as Sarathi-Serve's chunks do), and joins the running requests once its first token is sampled: no
-/// prefill instance, no transfer.
+/// prefill instance, no transfer. It is admitted only with room for all of it beside the running requests' growth, and
+/// otherwise waits or goes to a prefill instance after all (<see cref="SchedulerOutput.ToPrefill"/>).
 /// </para>
 /// </summary>
 public sealed class DecodeScheduler
@@ -141,7 +142,16 @@ public sealed class DecodeScheduler
         return o;
     }
 
-    /// <summary>Continues local prompts (oldest first), then admits waiting ones after their cached prefix, within the budget.</summary>
+    /// <summary>
+    /// Continues local prompts (oldest first), then admits waiting ones after their cached prefix, within the budget. A
+    /// prompt is admitted with the blocks of its whole prompt (as a prefill instance admits one), so its later chunks
+    /// take none: it never waits for room while holding some, behind pulls or the running requests' growth. And it is
+    /// admitted only when those blocks fit beside what the requests here grow by while it is prefilled, so its chunks
+    /// never force a running request out. One that does not fit (blocks, or a place in the batch) waits while nothing
+    /// else wants the room (the requests here free it as they end); when a pull wants room too, or it could never fit
+    /// here, it goes to a prefill instance instead (<see cref="SchedulerOutput.ToPrefill"/>). So prompts of any length
+    /// (<c>--prefill-busy-tokens</c>) can neither hold each other up here nor keep pulls out, and none waits without bound.
+    /// </summary>
     private void ScheduleLocalPrompts(SchedulerOutput o)
     {
         // Blocks promised to this step's pulls (reserved when the loop starts them, after this) are not free for a prompt.
@@ -152,29 +162,67 @@ public sealed class DecodeScheduler
         {
             if (budget == 0) return;
             int n = Math.Min(r.NumTokensToCompute, budget);
-            if (_kv.FreeBlocks - pulledBlocks < _kv.NewBlocksNeeded(r, r.NumComputedTokens + n)) continue; // waits for room
-            if (!_kv.TryAllocateSlots(r, r.NumComputedTokens + n)) continue; // waits for room; decodes go first
-            o.Add(r, n);
+            o.Add(r, n); // its blocks were taken at admission
             budget -= n;
         }
         int admitted = _running.Count + _transferring.Count + o.ToPull.Count + _localPrefilling.Count;
-        while (budget > 0 && _localWaiting.Count > 0 && admitted < MaxNumSeqs)
+        // A pull chosen this step or still waiting wants the room (blocks or a place in the batch) too.
+        bool contested = _waiting.Count > 0 || o.ToPull.Count > 0;
+        while (budget > 0 && _localWaiting.Count > 0)
         {
             var r = _localWaiting[0];
+            if (admitted >= MaxNumSeqs)
+            {
+                if (!contested) break; // waits (FCFS) for a request here to end
+                SendToPrefill(o);
+                continue;
+            }
             var cached = _kv.FindCachedPrefix(r);
-            int n = Math.Min(r.NumTokens - cached.Tokens, budget);
+            int uncached = r.NumTokens - cached.Tokens;
+            // Its prompt and first token, as a pull is counted.
+            int need = _kv.NewBlocksNeeded(r, r.NumTokens + 1, cached);
+            int chunk = Math.Min(uncached, budget);
+            int steps = 1 + (uncached - chunk + LocalPrefillBudget - 1) / LocalPrefillBudget; // its chunks: this one, then a full budget each
             int watermark = admitted > 0 ? WatermarkBlocks : 0;
-            if (_kv.FreeBlocks - pulledBlocks - _kv.NewBlocksNeeded(r, cached.Tokens + n, cached) < watermark) break;
-            if (!_kv.TryAllocateSlots(r, cached.Tokens + n, cached)) break;
+            if (_kv.FreeBlocks - pulledBlocks - need - GrowthBlocks(o, steps) < watermark || !_kv.TryAllocateSlots(r, r.NumTokens, cached))
+            {
+                if (!contested && need <= _kv.TotalBlocks) break; // waits (FCFS): the requests here free blocks as they end
+                SendToPrefill(o);
+                continue;
+            }
             _localWaiting.RemoveAt(0);
             _localPrefilling.Add(r);
             r.Status = RequestStatus.Running;
             r.NumComputedTokens = cached.Tokens;
-            o.AddAdmitted(r, n, cached.Tokens);
+            o.AddAdmitted(r, chunk, cached.Tokens);
             admitted++;
-            budget -= n;
+            budget -= chunk;
         }
     }
+
+    /// <summary>The first waiting local prompt leaves for a prefill instance (it holds nothing here).</summary>
+    private void SendToPrefill(SchedulerOutput o)
+    {
+        o.ToPrefill.Add(_localWaiting[0]);
+        _localWaiting.RemoveAt(0);
+    }
+
+    /// <summary>
+    /// Blocks the requests here take to grow by <paramref name="steps"/> tokens each (none past its max_tokens): the
+    /// running ones, those joining them (pulls under way or chosen this step) and the prompts being prefilled here.
+    /// </summary>
+    private int GrowthBlocks(SchedulerOutput o, int steps)
+    {
+        int blocks = 0;
+        for (int i = 0; i < _running.Count; i++) blocks += GrowthBlocks(_running[i], steps);
+        foreach (var r in _transferring) blocks += GrowthBlocks(r, steps);
+        foreach (var r in o.ToPull) blocks += GrowthBlocks(r, steps);
+        foreach (var r in _localPrefilling) blocks += GrowthBlocks(r, steps);
+        return blocks;
+    }
+
+    private int GrowthBlocks(Request r, int steps) =>
+        Math.Max(0, _kv.BlocksFor(Math.Min(r.NumTokens + steps, r.NumPromptTokens + r.MaxTokens)) - _kv.BlocksFor(r.NumTokens));
 
     private void Preempt(Request victim, SchedulerOutput o)
     {

@@ -12,13 +12,18 @@ public sealed class SchedulerOutput
     public List<Request> Preempted { get; } = [];
     /// <summary>Decode instances: waiting requests whose KV to pull from their prefill instance before the step.</summary>
     public List<Request> ToPull { get; } = [];
+    /// <summary>
+    /// Decode instances: prompts sent here to prefill (conditional disaggregation) that this pool cannot hold now while a
+    /// pull waits for room too, or can never hold; they go to a prefill instance instead, holding nothing here.
+    /// </summary>
+    public List<Request> ToPrefill { get; } = [];
     public int TotalTokens { get; private set; }
     /// <summary>Prompt tokens in the step (for the latency model: prefill work vs decode work).</summary>
     public int PrefillTokens { get; private set; }
     public int DecodeTokens => TotalTokens - PrefillTokens;
     /// <summary>Prompt tokens of the requests admitted this step whose KV came from the prefix cache (not computed).</summary>
     public int CachedTokens { get; private set; }
-    public bool IsEmpty => Scheduled.Count == 0 && ToPull.Count == 0 && Preempted.Count == 0;
+    public bool IsEmpty => Scheduled.Count == 0 && ToPull.Count == 0 && Preempted.Count == 0 && ToPrefill.Count == 0;
     /// <summary>The clock value the decision was made at.</summary>
     public double Now { get; internal set; }
 
@@ -27,6 +32,7 @@ public sealed class SchedulerOutput
         Scheduled.Clear();
         Preempted.Clear();
         ToPull.Clear();
+        ToPrefill.Clear();
         TotalTokens = 0;
         PrefillTokens = 0;
         CachedTokens = 0;

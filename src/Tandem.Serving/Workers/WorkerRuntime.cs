@@ -15,8 +15,9 @@ namespace Tandem.Serving.Workers;
 /// <see cref="DecodeInstance"/> the in-process runtime runs) whose requests come from, and go back to, a remote
 /// frontend. A prefill worker holds each prefilled request's KV under an id until a decode worker has pulled it
 /// and released it, or until the KV lease runs out; a decode worker pulls through the <see cref="IKvSource"/> it
-/// is given. Requests whose KV is lost (failed pull, preemption) end with <see cref="KvLostException"/> so the
-/// frontend recomputes them.
+/// is given, or, with a local prefill budget, prefills a prompt sent without KV itself (conditional disaggregation).
+/// Requests whose KV is lost (failed pull, preemption, or a prompt the decode pool cannot hold now) end with
+/// <see cref="KvLostException"/> so the frontend recomputes them on a prefill worker.
 /// </summary>
 public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
 {
@@ -45,6 +46,8 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     /// <summary>How long prefilled KV waits for a pull before it is freed.</summary>
     public TimeSpan KvLease { get; }
     public int BlockSize => Options.BlockSize;
+    /// <summary>Decode workers: most prompt tokens a step prefills of prompts sent without KV (its --local-prefill-threshold); 0: none.</summary>
+    public int LocalPrefillBudget { get; }
     /// <summary>The KV disk tier under this worker's pool (null: none).</summary>
     public KvDiskTier? KvDisk => _disk;
     public int KvBlocksTotal => _instance.Kv.Pool.BlockCount;
@@ -79,6 +82,7 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         Options = o;
         Role = role;
         KvLease = kvLease;
+        LocalPrefillBudget = role == WorkerRole.Decode ? o.LocalPrefillThreshold : 0;
         _model = model;
         _ownsModel = ownsModel;
         _time = o.TimeProvider;
@@ -101,7 +105,8 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
         }
         _instance = role == WorkerRole.Prefill
             ? new PrefillInstance("prefill", this, model, pool, cores, o.PrefillTokenTarget, MaxContext, o.PinThreads)
-            : new DecodeInstance("decode", this, model, pool, cores, o.MaxNumSeqs, (int)Math.Ceiling(pool.BlockCount * o.WatermarkFraction), MaxContext, o.PinThreads);
+            : new DecodeInstance("decode", this, model, pool, cores, o.MaxNumSeqs, (int)Math.Ceiling(pool.BlockCount * o.WatermarkFraction), MaxContext, o.PinThreads,
+                localPrefillBudget: LocalPrefillBudget);
         _instance.Start();
         var tick = TimeSpan.FromTicks(Math.Clamp(kvLease.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(1).Ticks));
         _leaseTimer = _time.CreateTimer(_ => ExpireLeases(), null, tick, tick);
@@ -118,19 +123,23 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
 
     /// <summary>
     /// Queues a request from the frontend: on a prefill worker (no <paramref name="kv"/>) its tokens are
-    /// prefilled; on a decode worker the KV of all but its last token is pulled from <paramref name="kv"/> first.
+    /// prefilled; on a decode worker the KV of all but its last token is pulled from <paramref name="kv"/> first, or,
+    /// without <paramref name="kv"/> and with a <see cref="LocalPrefillBudget"/>, its tokens are prefilled there.
     /// Throws <see cref="RequestRejectedException"/> for a request this worker can never run.
     /// </summary>
     public WorkerSubmission Submit(WorkerRequest w, IKvSource? kv)
     {
         ArgumentNullException.ThrowIfNull(w);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if ((Role == WorkerRole.Decode) != (kv != null))
-            throw new RequestRejectedException(Role == WorkerRole.Decode ? "a decode worker needs the KV's location" : "a prefill worker takes no KV");
+        if (Role == WorkerRole.Prefill && kv != null) throw new RequestRejectedException("a prefill worker takes no KV");
+        bool local = Role == WorkerRole.Decode && kv == null;
+        if (local && LocalPrefillBudget == 0)
+            throw new RequestRejectedException("a decode worker needs the KV's location: this one prefills no prompts (its --local-prefill-threshold is 0)");
+        if (local && w.KvOverlap) throw new RequestRejectedException("a prompt prefilled on the decode worker has no KV to pull while its prefill runs");
         if (w.MaxTokens < 1) throw new RequestRejectedException($"max_tokens must be at least 1 on a worker; got {w.MaxTokens}");
         if (w.KvOverlap && Role == WorkerRole.Decode && w.MaxTokens < 2)
             throw new RequestRejectedException($"KV pulled while its prefill runs brings the first output token: max_tokens must be at least 2; got {w.MaxTokens}");
-        int minTokens = Role == WorkerRole.Decode ? 2 : 1;
+        int minTokens = Role == WorkerRole.Decode && !local ? 2 : 1;
         if (w.TokenIds.Length < minTokens) throw new RequestRejectedException($"a {Role.ToString().ToLowerInvariant()} request needs at least {minTokens} tokens");
         var request = new GenerationRequest
         {
@@ -167,6 +176,13 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
             r.RequestCancel();
             r.Owner?.NotifyCancel();
         });
+        if (local)
+        {
+            // Conditional disaggregation: no KV to pull. The decode loop prefills it, or gives it back (Resubmit).
+            r.Timeline.PrefillQueued = r.Timeline.Arrival;
+            _instance.Post(InstanceMessageKind.Submit, r);
+            return new WorkerSubmission(handle, null);
+        }
         if (kv == null)
         {
             var held = new TaskCompletionSource<HeldKv>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -255,7 +271,9 @@ public sealed class WorkerRuntime : IInstanceHost, IAsyncDisposable
     }
 
     void IInstanceHost.Resubmit(Request request) =>
-        request.Stream?.Fail(request, new KvLostException($"request {request.RequestId} was preempted on this decode worker to make room"), Now);
+        request.Stream?.Fail(request, new KvLostException(request.NumPreemptions > 0
+            ? $"request {request.RequestId} was preempted on this decode worker to make room"
+            : $"request {request.RequestId}'s prompt does not fit beside this decode worker's requests now: it goes to a prefill worker"), Now);
 
     /// <summary>
     /// Starts reading held KV for a puller: the sequence (which the prefill loop no longer touches) or null when no
