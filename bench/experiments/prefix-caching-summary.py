@@ -57,8 +57,8 @@ def rows(labels):
 
 
 print("## Cache off / on, disaggregated and colocated\n")
-local = sorted(bench_report.names(out, r"disaggregated-local.*"), key=lambda label: int(re.sub(r"\D", "", label) or 0))
-busy = sorted(bench_report.names(out, r"disaggregated-busy.*"), key=lambda label: int(re.sub(r"\D", "", label) or 0))
+local = sorted(bench_report.names(out, r"disaggregated-local-\d+"), key=lambda label: int(re.sub(r"\D", "", label) or 0))
+busy = sorted(bench_report.names(out, r"disaggregated-busy-\d+"), key=lambda label: int(re.sub(r"\D", "", label) or 0))
 rows(["disaggregated-off", "disaggregated-on", *local, *busy, "colocated-off", "colocated-on"])
 print("\n## Routing: two colocated 1-core instances, cache on\n")
 rows(["route-cache-aware", "route-round-robin"])
@@ -91,3 +91,32 @@ if any(load(label) for label in disk):
         print(f"| {label} | {metric(label, 'tandem:kv_disk_hits_total') or 0:.0f} | {metric(label, 'tandem:kv_disk_misses_total') or 0:.0f} | "
               f"{mib('tandem:kv_disk_read_bytes_total'):.1f} | {mib('tandem:kv_disk_written_bytes_total'):.1f} | "
               f"{metric(label, 'tandem:kv_disk_writes_dropped_total') or 0:.0f} | {decision} |")
+
+# GOODPUT=1 runs: each configuration's search (LABEL.goodput.json), its probes, and the first probe's latencies.
+searched = bench_report.names(out, r".+\.goodput")
+if searched:
+    print("\n## Goodput: the highest conversation rate meeting the SLOs for 90% of requests\n")
+    print("| configuration | goodput (conv/s) | probes: rate (conv/s) → attainment | at the first probe: rate, TTFT p50 / p90 / p99 (ms), TPOT p50 (ms), attainment | cached | prefill tokens computed | load avg |")
+    print("|---|---|---|---|---|---|---|")
+    labels = [label[:-len(".goodput")] for label in searched]
+    order = ["disaggregated-off", "disaggregated-on",
+             *sorted((l for l in labels if re.fullmatch(r"disaggregated-(local|busy)-\d+", l)), key=lambda l: (l.split("-")[1], int(l.split("-")[2]))),
+             "colocated-off", "colocated-on", "disk-colocated", "disk-disaggregated"]
+    for label in sorted(labels, key=lambda l: order.index(l) if l in order else len(order)):
+        report = load(label + ".goodput")
+        g = report["goodput"]
+        if g.get("lowest_failing_rate") is None:
+            value = f"≥ {g['goodput']:g} (passes at the search's maximum)"
+        elif g["goodput"] == 0:
+            value = f"< {min(p['rate'] for p in g['probes']):g} (none passed)"
+        else:
+            value = f"{g['goodput']:g} (fails at {g['lowest_failing_rate']:g})"
+        probes = ", ".join(f"{p['rate']:g} → {100 * p['attainment']:.0f}%" for p in g["probes"])
+        first = report["runs"][0]
+        s = first["summary"]
+        ttft, tpot = s["ttft"], s.get("tpot")
+        cached = s.get("cached_prompt_tokens") or 0
+        inp = s["input_tokens"]
+        print(f"| {label} | {value} | {probes} | {first['rate']:g}: {ms(ttft['median'])} / {ms(ttft['p90'])} / {ms(ttft['p99'])}, "
+              f"{ms(tpot['median']) if tpot else '-'}, {100 * s['slo_attainment']:.1f}% | {cached} of {inp} ({100 * cached / max(1, inp):.0f}%) | "
+              f"{inp - cached} | {loadavg(label)} |")
