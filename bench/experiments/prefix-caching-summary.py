@@ -111,7 +111,7 @@ if searched:
             value = f"< {min(p['rate'] for p in g['probes']):g} (none passed)"
         else:
             value = f"{g['goodput']:g} (fails at {g['lowest_failing_rate']:g})"
-        probes = ", ".join(f"{p['rate']:g} → {100 * p['attainment']:.0f}%" for p in g["probes"])
+        probes = ", ".join(f"{p['rate']:g} → {100 * p['attainment']:.1f}%" for p in g["probes"])
         first = report["runs"][0]
         s = first["summary"]
         ttft, tpot = s["ttft"], s.get("tpot")
