@@ -160,28 +160,16 @@ public static unsafe class KernelBench
         }
     }
 
-    /// <summary>The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID) on Linux; wall time elsewhere.</summary>
+    /// <summary>
+    /// The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID, read by the step log's <see cref="Tandem.Serving.Instances.ThreadClock"/>,
+    /// so the replay's CPU times and the server's come from one clock) on Linux; wall time elsewhere.
+    /// </summary>
     internal static class ThreadCpuTime
     {
-        private const int ClockThreadCpuTime = 3;
+        public static bool IsAvailable { get; } = Tandem.Serving.Instances.ThreadClock.CpuNanoseconds() >= 0;
 
-        public static bool IsAvailable { get; } = OperatingSystem.IsLinux();
-
-        public static double Seconds()
-        {
-            if (!IsAvailable) return Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
-            Timespec ts;
-            clock_gettime(ClockThreadCpuTime, &ts);
-            return ts.Seconds + ts.Nanoseconds * 1e-9;
-        }
-
-        [DllImport("libc", EntryPoint = "clock_gettime")]
-        private static extern int clock_gettime(int clock, Timespec* time);
-
-        private struct Timespec
-        {
-            public long Seconds;
-            public long Nanoseconds;
-        }
+        public static double Seconds() => IsAvailable
+            ? Tandem.Serving.Instances.ThreadClock.CpuNanoseconds() * 1e-9
+            : Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
     }
 }
