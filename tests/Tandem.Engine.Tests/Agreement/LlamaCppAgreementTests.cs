@@ -9,7 +9,8 @@ namespace Tandem.Engine.Tests.Agreement;
 /// <summary>
 /// Tandem's engine against llama.cpp (through LLamaSharp, F32 KV cache, flash attention off, weights not
 /// repacked) on the same GGUF files: identical greedy continuations on the trained models, and
-/// last-position logits within a stated relative error everywhere.
+/// last-position logits within a stated relative error wherever the engine follows the loaded build's summation order
+/// (elsewhere those comparisons skip, saying why: <see cref="OracleBuildBound"/>).
 /// </summary>
 public class LlamaCppAgreementTests(ITestOutputHelper output)
 {
@@ -52,7 +53,7 @@ public class LlamaCppAgreementTests(ITestOutputHelper output)
     /// </summary>
     public const double RelativeBound = 1e-4;
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("stories260K.gguf")]
     [InlineData("tinyllama-v0-q4_0.gguf")]
     [InlineData("llama2-tiny-random-f16.gguf")]
@@ -67,7 +68,7 @@ public class LlamaCppAgreementTests(ITestOutputHelper output)
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(SynthCases))]
     public void SynthesizedModelLogitsAgree(string preset, string type)
     {
@@ -79,13 +80,14 @@ public class LlamaCppAgreementTests(ITestOutputHelper output)
     /// One-token prompts take llama.cpp's single-row kernels (ggml_vec_dot_*, no tinyBLAS) and a trivial
     /// attention; tokens 14 and 409 once exposed 1-ulp SwiGLU differences through Q5_1/Q8_0 rounding.
     /// </summary>
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(SynthCases))]
     public void SynthesizedModelSingleTokenLogitsAgree(string preset, string type)
     {
         Assert.True(GgmlTypeInfo.TryParse(type, out var t));
         string path = SynthesizedModels.Get(preset, t);
         using var oracle = new LlamaCppOracle(path);
+        OracleBuildBound.SkipUnlessItApplies();
         using var model = LanguageModel.Load(path);
         int vocab = model.Config.VocabSize;
         var rng = new Random(99);
@@ -123,6 +125,7 @@ public class LlamaCppAgreementTests(ITestOutputHelper output)
         foreach (bool batchInvariant in new[] { true, false })
         {
             using var oracle = new LlamaCppOracle(path, new LlamaCppOracleOptions { BatchSize = batchInvariant ? 1 : 0 });
+            OracleBuildBound.SkipUnlessItApplies();
             float[] expected = oracle.EvaluateLastLogits(ids);
             using var transformer = new Transformer(model, threads: 2, maxBatch: 64, maxContext: 128, batchInvariant: batchInvariant);
             using var seq = transformer.CreateCache(128);
