@@ -37,7 +37,8 @@ const string Usage = """
               bucket (decode sequences, their context each rounded to --ctx-bucket tokens (default 32), prompt chunks)
               the server's median forward time against the bench's over --reps runs (default 5), and server ÷ bench
               per step (median, p90, time-weighted); the --max-buckets commonest compositions (default 48) per instance.
-              Run it on the machine the server ran on, with the same model file.
+              Run it on the machine the server ran on, with the same model file (a log that records another model's
+              fingerprint is refused).
       Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
       weight repacking.
     """;
@@ -94,7 +95,7 @@ if (mode == "steps")
     {
         return StepReplay.Run(new StepReplay.Settings(replayPath, modelPath, repsGiven ? reps : 5, ctxBucket, maxBuckets, pin, instanceName), Console.Out, jsonPath);
     }
-    catch (FormatException e)
+    catch (Exception e) when (e is FormatException or StepReplayModelException)
     {
         return Fail(e.Message);
     }

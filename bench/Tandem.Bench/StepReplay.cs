@@ -29,6 +29,9 @@ public static class StepReplay
         string loadStart = MachineInfo.LoadAverage, started = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         o.WriteLine(Inv($"step replay of {s.LogPath} on {Path.GetFileName(s.ModelPath)}: CPU {MachineInfo.CpuModel}, .NET {MachineInfo.DotnetIsa}, {s.Repetitions} repetitions, load average {loadStart}"));
         using var model = LanguageModel.Load(s.ModelPath);
+        if (ModelMismatch(instances, s.LogPath, s.ModelPath, model.Fingerprint) is { } mismatch) throw new StepReplayModelException(mismatch);
+        if (instances.All(i => i.Model is null))
+            o.WriteLine($"warning: {s.LogPath} does not say which model the server ran (written before step logs recorded it): the ratios mean something only if it ran {Path.GetFileName(s.ModelPath)}");
         var reports = new List<StepReplayReport.Instance>();
         var allRatios = new List<StepRatio>();
         foreach (var inst in instances)
@@ -81,6 +84,23 @@ public static class StepReplay
         }
         if (instances.Count == 0) throw new FormatException($"{path}: no \"instance\" line: not a step log (tandem serve --step-log)");
         return (instances, steps, lost);
+    }
+
+    /// <summary>
+    /// Why <paramref name="modelPath"/> is not the model the log's instances ran (naming both files and both fingerprints),
+    /// or null when it is, or when the log does not say.
+    /// </summary>
+    internal static string? ModelMismatch(IReadOnlyList<StepLogInstance> instances, string logPath, string modelPath, ModelFingerprint fingerprint)
+    {
+        string replayed = fingerprint.ToString();
+        foreach (var inst in instances)
+        {
+            if (inst.Model is not { } ran || string.Equals(ran.Fingerprint, replayed, StringComparison.OrdinalIgnoreCase)) continue;
+            return $"{logPath} was recorded by a server running {(ran.File.Length > 0 ? ran.File : "another model")} (fingerprint {ran.Fingerprint}, instance {inst.Instance}), " +
+                   $"but --model {modelPath} is another model (fingerprint {replayed}): its batches timed on another model give meaningless ratios; " +
+                   "replay with the file the server ran";
+        }
+        return null;
     }
 
     /// <summary>One server step against the bench's median for its batch; <paramref name="Beside"/>: the share of its forward pass during which another instance ran one.</summary>
@@ -143,7 +163,7 @@ public static class StepReplay
         allRatios.AddRange(ratios);
         var r = RatiosOf(ratios);
         var facts = Facts(ran);
-        o.WriteLine(Inv($"{inst.Instance}: {Describe(r)}; loop: gap {facts.GapMedianMs:F2} ms, before forward {facts.PrepareMedianMs:F2} ms, after {facts.AfterForwardMedianMs:F2} ms (medians); run queue {facts.RunQueueShare:P1} and off-CPU {facts.OffCpuShare:P1} of forward time; GC in {facts.StepsWithGcShare:P1} of steps ({facts.GcPauseMs:F1} ms paused); {facts.AllocatedBytesMedian:F0} bytes allocated per step (median); {facts.Preemptions} preemptions"));
+        o.WriteLine(Inv($"{inst.Instance}: {Describe(r)}; loop: gap {facts.GapMedianMs:F2} ms, before forward {facts.PrepareMedianMs:F2} ms, after {facts.AfterForwardMedianMs:F2} ms (medians); run queue {facts.RunQueueShare:P1} and off-CPU {facts.OffCpuShare:P1} of forward time; GC in {facts.StepsWithGcShare:P1} of steps ({facts.GcPauseMs:F1} ms paused); {facts.AllocatedBytesMedian:F0} bytes allocated per step (median); {facts.Preemptions} preemptions; {facts.ToPrefill} prompts handed back to a prefill instance"));
         return new StepReplayReport.Instance(inst.Instance, inst.Role, inst.Cores, inst.Threads, inst.KvType == KvElementType.F16 ? "f16" : "f32",
             ran.Count, ratios.Count, lost, facts, r, buckets);
     }
@@ -251,7 +271,8 @@ public static class StepReplay
             ran.Sum(r => r.GcPause) * 1e3,
             Median(ran.Select(r => (double)r.AllocatedBytes)),
             ran.Sum(r => (long)r.Preempted),
-            ran.Sum(r => (long)r.Pulled));
+            ran.Sum(r => (long)r.Pulled),
+            ran.Sum(r => (long)r.ToPrefill));
     }
 
     private static void Pin(int core)

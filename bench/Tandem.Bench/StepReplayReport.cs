@@ -50,7 +50,7 @@ public sealed record StepReplayReport(
     /// </summary>
     public sealed record ServerFacts(double GapMedianMs, double PrepareMedianMs, double AfterForwardMedianMs, double ForwardMedianMs,
         double RunQueueShare, double OffCpuShare, double StepsWithGcShare, double GcPauseMs, double AllocatedBytesMedian,
-        long Preemptions, long Pulls);
+        long Preemptions, long Pulls, long ToPrefill);
 
     public void Write(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
 

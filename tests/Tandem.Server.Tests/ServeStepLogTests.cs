@@ -41,6 +41,9 @@ public sealed class ServeStepLogTests
             var lines = File.ReadAllLines(path).Select(StepLogJson.Parse).ToList();
             var instances = lines.TakeWhile(l => l.Type == "instance").Select(l => l.Instance!).ToDictionary(i => i.Role);
             Assert.Equal(["decode", "prefill"], instances.Keys.Order());
+            // Each instance line names the model the server ran, so that a replay on another is refused.
+            using (var model = Tandem.Engine.Model.LanguageModel.Load(Tandem.Engine.Tests.TestPaths.Model("stories260K.gguf")))
+                Assert.All(instances.Values, i => Assert.Equal(new StepLogModel("stories260K.gguf", model.Fingerprint.ToString()), i.Model));
             Assert.Equal("process", lines[^1].Type);
             Assert.DoesNotContain(lines, l => l.Type == "lost");
             var steps = lines.Where(l => l.Type == "step").GroupBy(l => l.InstanceName!).ToDictionary(g => g.Key, g => g.Select(l => l.Step).ToArray());
@@ -61,6 +64,7 @@ public sealed class ServeStepLogTests
             Assert.Equal(maxTokens.Sum(n => n - 1), decode.Sum(s => s.LogitRows));
             Assert.All(decode, s => Assert.Equal(0, s.PrefillTokens));
             Assert.Equal(prompts.Length, decode.Sum(s => s.Pulled));
+            Assert.All(decode, s => Assert.Equal(0, s.ToPrefill)); // no local prefill: nothing to hand back
             // Each decode token attends to the prompt and the outputs before it.
             long context = promptTokens.Select((p, i) => Enumerable.Range(0, maxTokens[i] - 1).Sum(k => (long)p + k)).Sum();
             Assert.Equal(context, decode.Sum(s => s.DecodeContext));

@@ -157,6 +157,74 @@ public class StepLogTests
         if (OperatingSystem.IsLinux()) Assert.False(double.IsNaN(last.ForwardRunQueue), "schedstat should be readable on Linux");
     }
 
+    /// <summary>
+    /// A decode instance hands local prompts back to a prefill instance (<see cref="SchedulerOutput.ToPrefill"/>) in
+    /// iterations that may run no model: the record of the next step that does counts them, as it counts pulls.
+    /// </summary>
+    [Fact]
+    public void PromptsHandedBackToAPrefillInstanceAreCountedInTheNextStepThatRuns()
+    {
+        var log = new StepLog("decode-0", "decode", [0], 1, KvElementType.F32, 16, capacity: 8);
+        using var recorder = new StepRecorder(log, () => 1.0);
+        var decode = new Request("d", [1, 2, 3], 10, 0, 0) { NumComputedTokens = 3 };
+        decode.AppendOutputToken(4);
+        var output = new SchedulerOutput();
+
+        // An iteration that only gave two prompts back and ran nothing, then a step that gives one more back.
+        recorder.Begin();
+        output.Clear(0);
+        output.ToPrefill.Add(new Request("a", [1, 2], 4, 1, 0));
+        output.ToPrefill.Add(new Request("b", [1, 2], 4, 2, 0));
+        recorder.Carry(output);
+        recorder.Begin();
+        output.Clear(1);
+        output.Add(decode, 1);
+        output.ToPrefill.Add(new Request("c", [1, 2], 4, 3, 0));
+        RunStep(recorder, output);
+        // Then a step that gives none back.
+        recorder.Begin();
+        output.Clear(2);
+        output.Add(decode, 1);
+        RunStep(recorder, output);
+
+        var steps = log.ReadSince(0, out _);
+        Assert.Equal(new[] { 3, 0 }, steps.Select(s => s.ToPrefill));
+        Assert.Equal(3, StepLogJson.Parse(Line(w => StepLogJson.WriteStep(w, log.Instance, steps[0]))).Step.ToPrefill);
+
+        static void RunStep(StepRecorder recorder, SchedulerOutput output)
+        {
+            recorder.Scheduled(output);
+            recorder.ForwardStarting();
+            recorder.ForwardEnded();
+            recorder.Executed();
+            recorder.End();
+        }
+    }
+
+    /// <summary>The instance line names the model, so that a replay can refuse another; a log written before it did still reads.</summary>
+    [Fact]
+    public async Task TheInstanceLineRecordsTheModelTheInstanceRuns()
+    {
+        using var model = Load("stories260K.gguf");
+        await using var engine = ServingRuntime.Start(Logged(model, ServingMode.Colocated));
+        var log = engine.StepLogs.Single();
+        Assert.Equal(new StepLogModel("stories260K.gguf", model.Fingerprint.ToString()), log.Model);
+
+        var line = StepLogJson.Parse(Line(w => StepLogJson.WriteInstance(w, log)));
+        Assert.Equal(log.Model, line.Instance!.Model);
+        var old = StepLogJson.Parse("""{"type":"instance","instance":"x","role":"decode","cores":[0],"threads":1,"kv_type":"f32","block_size":16,"capacity":4}""");
+        Assert.Null(old.Instance!.Model);
+        var oldStep = StepLogJson.Parse(Line(w => StepLogJson.WriteStep(w, "x", new StepRecord { ToPrefill = 2 })).Replace("\"to_prefill\":2,", ""));
+        Assert.Equal(0, oldStep.Step.ToPrefill);
+    }
+
+    private static string Line(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer)) write(w);
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     [Fact]
     public void TheRingKeepsTheNewestAndCountsWhatItOverwrote()
     {
@@ -182,7 +250,7 @@ public class StepLogTests
         var r = new StepRecord
         {
             Index = 12, Start = 1.5, Gap = double.NaN, Prepare = 0.001, ForwardAt = 1.5012, Forward = 0.25, ForwardCpu = 0.2, ForwardRunQueue = 0.03, Execute = 0.26,
-            Total = 0.3, DecodeSequences = 3, DecodeContext = 900, CachedTokens = 16, LogitRows = 5, Preempted = 1, Pulled = 2,
+            Total = 0.3, DecodeSequences = 3, DecodeContext = 900, CachedTokens = 16, LogitRows = 5, Preempted = 1, Pulled = 2, ToPrefill = 3,
             AllocatedBytes = 1234, Gen0Collections = 1, GcPause = 0.002,
         };
         for (int i = 0; i < StepRecord.MaxChunks + 2; i++) r.AddChunk(new StepChunk(i * 10, 7, i % 2 == 0));

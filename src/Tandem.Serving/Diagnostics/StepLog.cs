@@ -13,9 +13,11 @@ public sealed class StepLog
     private readonly StepRecord[] _ring;
     private long _count;
 
-    public StepLog(string instance, string role, IReadOnlyList<int> cores, int threads, KvElementType kvType, int blockSize, int capacity)
+    public StepLog(string instance, string role, IReadOnlyList<int> cores, int threads, KvElementType kvType, int blockSize, int capacity,
+        StepLogModel? model = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Model = model;
         Instance = instance;
         Role = role;
         Cores = cores;
@@ -25,6 +27,8 @@ public sealed class StepLog
         _ring = new StepRecord[capacity];
     }
 
+    /// <summary>The model the instance runs (null where the host did not say): a replay on another model is refused.</summary>
+    public StepLogModel? Model { get; }
     public string Instance { get; }
     public string Role { get; }
     /// <summary>The cores the instance runs on (empty: not pinned).</summary>

@@ -4,14 +4,15 @@ using Tandem.Engine.KvCache;
 namespace Tandem.Serving.Diagnostics;
 
 /// <summary>An instance as a step log file describes it: what the bench needs to rebuild its steps.</summary>
-public sealed record StepLogInstance(string Instance, string Role, IReadOnlyList<int> Cores, int Threads, KvElementType KvType, int BlockSize);
+public sealed record StepLogInstance(string Instance, string Role, IReadOnlyList<int> Cores, int Threads, KvElementType KvType, int BlockSize,
+    StepLogModel? Model = null);
 
 /// <summary>One line of a step log file: an instance, a step of one, or steps lost (the writer fell behind the ring).</summary>
 public readonly record struct StepLogLine(string Type, StepLogInstance? Instance, string? InstanceName, StepRecord Step, long Lost);
 
 /// <summary>
 /// The step log file format (<c>tandem serve --step-log FILE</c>, read by <c>Tandem.Bench steps --replay FILE</c>): JSON
-/// lines, each an object with a "type": "instance" first for each instance (its role, cores, threads, KV layout), then
+/// lines, each an object with a "type": "instance" first for each instance (its role, cores, threads, KV layout, model), then
 /// "step" (one <see cref="StepRecord"/>, times in seconds, names in snake_case as vLLM's metrics), "lost" (records the
 /// ring overwrote before they were written out) and, last, "process" (GC settings and totals, written by the server).
 /// </summary>
@@ -30,6 +31,11 @@ public static class StepLogJson
         w.WriteString("kv_type", log.KvType == KvElementType.F16 ? "f16" : "f32");
         w.WriteNumber("block_size", log.BlockSize);
         w.WriteNumber("capacity", log.Capacity);
+        if (log.Model is { } model)
+        {
+            w.WriteString("model", model.File);
+            w.WriteString("model_fingerprint", model.Fingerprint);
+        }
         w.WriteEndObject();
     }
 
@@ -58,6 +64,7 @@ public static class StepLogJson
         w.WriteNumber("logit_rows", s.LogitRows);
         w.WriteNumber("preempted", s.Preempted);
         w.WriteNumber("pulled", s.Pulled);
+        w.WriteNumber("to_prefill", s.ToPrefill);
         w.WriteNumber("alloc_bytes", s.AllocatedBytes);
         w.WriteNumber("gc0", s.Gen0Collections);
         w.WriteNumber("gc1", s.Gen1Collections);
@@ -113,8 +120,12 @@ public static class StepLogJson
                         "f32" => KvElementType.F32,
                         var other => throw new FormatException($"unknown kv_type {other}"),
                     };
+                    // Logs written before the model was recorded have neither field.
+                    var model = o.TryGetProperty("model_fingerprint", out var fp)
+                        ? new StepLogModel(o.TryGetProperty("model", out var file) ? file.GetString() ?? "" : "", fp.GetString() ?? throw new FormatException("\"model_fingerprint\" is null"))
+                        : null;
                     return new StepLogLine(type, new StepLogInstance(name!, o.GetProperty("role").GetString()!, cores,
-                        o.GetProperty("threads").GetInt32(), kv, o.GetProperty("block_size").GetInt32()), name, default, 0);
+                        o.GetProperty("threads").GetInt32(), kv, o.GetProperty("block_size").GetInt32(), model), name, default, 0);
                 case "step":
                     return new StepLogLine(type, null, name, ParseStep(o), 0);
                 case "lost":
@@ -152,6 +163,7 @@ public static class StepLogJson
             LogitRows = Int("logit_rows"),
             Preempted = Int("preempted"),
             Pulled = Int("pulled"),
+            ToPrefill = o.TryGetProperty("to_prefill", out var toPrefill) ? toPrefill.GetInt32() : 0, // not in logs before it was recorded
             AllocatedBytes = Long("alloc_bytes"),
             Gen0Collections = Int("gc0"),
             Gen1Collections = Int("gc1"),

@@ -62,6 +62,11 @@ public record struct StepRecord
     public int Preempted { get; set; }
     /// <summary>KV pulls started by this step (or since the previous one).</summary>
     public int Pulled { get; set; }
+    /// <summary>
+    /// Prompts a decode instance handed back to a prefill instance by this step (or since the previous one): local
+    /// prompts that no longer fit beside its running requests and pulls (<c>SchedulerOutput.ToPrefill</c>).
+    /// </summary>
+    public int ToPrefill { get; set; }
 
     /// <summary>Bytes the loop thread allocated during the step (zero is the goal).</summary>
     public long AllocatedBytes { get; set; }

@@ -48,7 +48,8 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
         }
         int threads = Math.Max(1, cores.Count);
         if (host.StepLogCapacity > 0)
-            Recorder = new StepRecorder(new StepLog(name, role, cores, threads, pool.ElementType, pool.BlockSize, host.StepLogCapacity), () => host.Now);
+            Recorder = new StepRecorder(new StepLog(name, role, cores, threads, pool.ElementType, pool.BlockSize, host.StepLogCapacity,
+                new StepLogModel(Path.GetFileName(model.File.Path), model.Fingerprint.ToString())), () => host.Now);
         Runner = new ModelRunner(new Transformer(model, threads, maxBatch, maxContext, worker =>
         {
             PrepareCurrentThread(cores.Count == 0 ? -1 : cores[worker % cores.Count], $"worker {worker}");

@@ -21,7 +21,7 @@ internal sealed class StepRecorder : IDisposable
     private StepRecord _record;
     private long _begin, _forwardStart, _executeStart, _executeEnd, _lastEnd = -1;
     private long _cpuStart, _runQueueStart, _allocated;
-    private int _gen0, _gen1, _gen2, _carriedPreempted, _carriedPulled;
+    private int _gen0, _gen1, _gen2, _carriedPreempted, _carriedPulled, _carriedToPrefill;
     private TimeSpan _pause;
 
     public StepRecorder(StepLog log, Func<double> now)
@@ -51,11 +51,12 @@ internal sealed class StepRecorder : IDisposable
         _pause = GC.GetTotalPauseDuration();
     }
 
-    /// <summary>An iteration that preempted or pulled but ran no model: its counts go into the next record.</summary>
+    /// <summary>An iteration that preempted, pulled or handed prompts back but ran no model: its counts go into the next record.</summary>
     public void Carry(SchedulerOutput output)
     {
         _carriedPreempted += output.Preempted.Count;
         _carriedPulled += output.ToPull.Count;
+        _carriedToPrefill += output.ToPrefill.Count;
     }
 
     /// <summary>The batch about to run (before the scheduler's update moves the requests' counts on).</summary>
@@ -75,7 +76,8 @@ internal sealed class StepRecorder : IDisposable
         _record.CachedTokens = output.CachedTokens;
         _record.Preempted = output.Preempted.Count + _carriedPreempted;
         _record.Pulled = output.ToPull.Count + _carriedPulled;
-        _carriedPreempted = _carriedPulled = 0;
+        _record.ToPrefill = output.ToPrefill.Count + _carriedToPrefill;
+        _carriedPreempted = _carriedPulled = _carriedToPrefill = 0;
         _executeStart = Stopwatch.GetTimestamp();
     }
 
