@@ -16,7 +16,7 @@ const string Usage = """
            Tandem.Bench anchor-report <dir> [--commit C] [--json FILE]   (the table of bench/llama-cpp/build-and-bench.sh)
            Tandem.Bench kernels [--rows R] [--cols C] [--batch 1,4,16,64,512] [--types f16,q8_0,...] [--json FILE]
            Tandem.Bench attention [--pp N] [--ctx N]
-           Tandem.Bench steps --replay STEPS.jsonl --model <file.gguf> [--reps N] [--ctx-bucket N] [--max-buckets N]
+           Tandem.Bench steps --replay STEPS.jsonl --model <file.gguf> [--reps N] [--passes N] [--ctx-bucket N] [--max-buckets N]
                                 [--instance NAME] [--no-pin] [--json FILE]
       engine: prefill of --pp tokens (default 512) and --tg single-token decode steps after it (default 128);
               --tg-from-empty decodes from an empty cache instead, as llama-bench's tg test does; --no-bundle
@@ -35,8 +35,10 @@ const string Usage = """
       steps:  the batches of a server's step log (tandem serve --step-log STEPS.jsonl) rebuilt and timed alone, each with
               the instance's thread count pinned to its cores (--no-pin: unpinned) and its KV type: per composition
               bucket (decode sequences, their context each rounded to --ctx-bucket tokens (default 32), prompt chunks)
-              the server's median forward time against the bench's over --reps runs (default 5), and server ÷ bench
-              per step (median, p90, time-weighted); the --max-buckets commonest compositions (default 48) per instance.
+              the server's median forward time against the bench's over --reps runs (default 5) in each of --passes
+              passes over all buckets (default 3; the spread of the pass medians says how much the bench's own figure
+              moves), and server ÷ bench per step (median, p90, time-weighted); the --max-buckets commonest
+              compositions (default 48) per instance.
               Run it on the machine the server ran on, with the same model file (a log that records another model's
               fingerprint is refused).
       Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
@@ -51,7 +53,7 @@ int[]? batchOption = null;
 string kv = "f32";
 bool tgFromEmpty = false, bundle = true;
 string? jsonPath = null, commit = null, kernelTypes = null, replayPath = null, modelPath = null, instanceName = null;
-int ctxBucket = 32, maxBuckets = 48;
+int ctxBucket = 32, maxBuckets = 48, passes = 3;
 bool pin = true, repsGiven = false;
 for (int i = 1; i < args.Length; i++)
 {
@@ -69,6 +71,7 @@ for (int i = 1; i < args.Length; i++)
         case "--model": modelPath = Value(); break;
         case "--ctx-bucket": ctxBucket = IntValue(); break;
         case "--max-buckets": maxBuckets = IntValue(); break;
+        case "--passes": passes = IntValue(); break;
         case "--instance": instanceName = Value(); break;
         case "--no-pin": pin = false; break;
         case "--batch": batchOption = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
@@ -90,10 +93,10 @@ if (mode == "steps")
     if (replayPath is null || modelPath is null) return Fail("steps needs --replay STEPS.jsonl and --model <file.gguf>");
     foreach (var f in new[] { replayPath, modelPath })
         if (!File.Exists(f)) return Fail($"{f}: no such file");
-    if (reps < 1 || ctxBucket < 1 || maxBuckets < 1) return Fail("--reps, --ctx-bucket and --max-buckets must be at least 1");
+    if (reps < 1 || ctxBucket < 1 || maxBuckets < 1 || passes < 1) return Fail("--reps, --passes, --ctx-bucket and --max-buckets must be at least 1");
     try
     {
-        return StepReplay.Run(new StepReplay.Settings(replayPath, modelPath, repsGiven ? reps : 5, ctxBucket, maxBuckets, pin, instanceName), Console.Out, jsonPath);
+        return StepReplay.Run(new StepReplay.Settings(replayPath, modelPath, repsGiven ? reps : 5, ctxBucket, maxBuckets, pin, instanceName, passes), Console.Out, jsonPath);
     }
     catch (Exception e) when (e is FormatException or StepReplayModelException)
     {

@@ -12,14 +12,16 @@ namespace Tandem.Bench;
 /// the engine's forward pass alone on them, with the instance's thread count on its cores, so that each server step can
 /// be set against the same batch without the server around it. Steps are grouped by composition (decode sequences and
 /// their context each, rounded to <c>ctxBucket</c>; prompt chunks, their tokens rounded to 16 and context); each bucket's
-/// replayed batch is its recorded step closest to the bucket's mean, timed <c>reps</c> times after a warm-up. The KV the
-/// batch attends to is real (a prefill of the longest context, copied and cut to each length); its values do not change
-/// the time.
+/// replayed batch is its recorded step closest to the bucket's mean, timed <c>reps</c> times after a warm-up in each of
+/// <c>passes</c> passes over all buckets: the server's median covers minutes of steps, and a bench figure taken in one
+/// burst of a few tens of milliseconds carries whatever the machine did in that moment (the pass medians and their spread
+/// say how much). The KV the batch attends to is real (a prefill of the longest context, copied and cut to each length);
+/// its values do not change the time.
 /// </summary>
 public static class StepReplay
 {
     public sealed record Settings(string LogPath, string ModelPath, int Repetitions = 5, int CtxBucket = 32, int MaxBuckets = 48,
-        bool Pin = true, string? Instance = null);
+        bool Pin = true, string? Instance = null, int Passes = 3);
 
     private sealed record Key(int DecodeSeqs, int DecodeCtx, int Chunks, int PrefillTokens, int PrefillCtx);
 
@@ -27,7 +29,7 @@ public static class StepReplay
     {
         var (instances, steps, lost) = Read(s.LogPath);
         string loadStart = MachineInfo.LoadAverage, started = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-        o.WriteLine(Inv($"step replay of {s.LogPath} on {Path.GetFileName(s.ModelPath)}: CPU {MachineInfo.CpuModel}, .NET {MachineInfo.DotnetIsa}, {s.Repetitions} repetitions, load average {loadStart}"));
+        o.WriteLine(Inv($"step replay of {s.LogPath} on {Path.GetFileName(s.ModelPath)}: CPU {MachineInfo.CpuModel}, .NET {MachineInfo.DotnetIsa}, {s.Repetitions} repetitions in each of {s.Passes} passes, load average {loadStart}"));
         using var model = LanguageModel.Load(s.ModelPath);
         if (ModelMismatch(instances, s.LogPath, s.ModelPath, model.Fingerprint) is { } mismatch) throw new StepReplayModelException(mismatch);
         if (instances.All(i => i.Model is null))
@@ -47,7 +49,7 @@ public static class StepReplay
         o.WriteLine(Inv($"overall: {Describe(overall)}; load average {MachineInfo.LoadAverage}"));
         if (jsonPath != null)
             new StepReplayReport(started, MachineInfo.CpuModel, MachineInfo.CpuFlags, MachineInfo.DotnetIsa, loadStart, MachineInfo.LoadAverage,
-                s.LogPath, Path.GetFileName(s.ModelPath), s.Repetitions, reports, overall).Write(jsonPath);
+                s.LogPath, Path.GetFileName(s.ModelPath), s.Repetitions, s.Passes, reports, overall).Write(jsonPath);
         return 0;
     }
 
@@ -140,15 +142,29 @@ public static class StepReplay
             while (Stopwatch.GetTimestamp() < until);
         }
 
+        // Every bucket once per pass, so that what the machine does meanwhile falls on all of them alike and on each
+        // several times, rather than on one bucket's back-to-back repetitions.
+        var walls = replayed.Select(_ => new List<double>()).ToArray();
+        var cpus = replayed.Select(_ => new List<double>()).ToArray();
+        var passMedians = replayed.Select(_ => new List<double>()).ToArray();
+        for (int pass = 0; pass < s.Passes; pass++)
+            for (int i = 0; i < replayed.Count; i++)
+            {
+                var (w, c) = Time(transformer, pool, model, template, batches[i], s.Repetitions);
+                walls[i].AddRange(w);
+                cpus[i].AddRange(c);
+                passMedians[i].Add(Median(w));
+            }
+
         var buckets = new List<StepReplayReport.Bucket>();
         var ratios = new List<StepRatio>();
-        o.WriteLine("| kind | decode seqs | ctx/seq | chunks | prompt tokens | prompt ctx | steps | server ms | server CPU ms | run-queue ms | bench ms | bench CPU ms | server ÷ bench |");
-        o.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.WriteLine("| kind | decode seqs | ctx/seq | chunks | prompt tokens | prompt ctx | steps | server ms | server CPU ms | run-queue ms | bench ms | bench CPU ms | bench pass spread | server ÷ bench |");
+        o.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (int i = 0; i < replayed.Count; i++)
         {
             var members = replayed[i].ToList();
             var batch = batches[i];
-            var (wall, cpu) = Time(transformer, pool, model, template, batch, s.Repetitions);
+            var (wall, cpu) = (walls[i], cpus[i]);
             double bench = Median(wall), server = Median(members.Select(m => m.Forward));
             foreach (var m in members) ratios.Add(new StepRatio(m.Kind, m.Forward, bench, Beside(m, others)));
             var k = replayed[i].Key;
@@ -156,9 +172,9 @@ public static class StepReplay
                 server * 1e3, Median(members.Select(m => m.ForwardCpu)) * 1e3, Median(members.Select(m => m.ForwardRunQueue)) * 1e3,
                 bench * 1e3, Median(cpu) * 1e3, server / bench,
                 new StepReplayReport.ReplayedBatch(batch.DecodeContexts, batch.Chunks.Select(c => new[] { c.Start, c.Tokens, c.SamplesToken ? 1 : 0 }).ToArray()),
-                wall.Select(w => w * 1e3).ToArray());
+                wall.Select(w => w * 1e3).ToArray(), passMedians[i].Select(m => m * 1e3).ToArray(), passMedians[i].Max() / passMedians[i].Min());
             buckets.Add(bucket);
-            o.WriteLine(Inv($"| {bucket.Kind} | {k.DecodeSeqs} | {k.DecodeCtx} | {k.Chunks} | {k.PrefillTokens} | {k.PrefillCtx} | {members.Count} | {bucket.ServerForwardMedianMs:F2} | {bucket.ServerCpuMedianMs:F2} | {bucket.ServerRunQueueMedianMs:F2} | {bucket.BenchForwardMedianMs:F2} | {bucket.BenchCpuMedianMs:F2} | {bucket.Ratio:F2} |"));
+            o.WriteLine(Inv($"| {bucket.Kind} | {k.DecodeSeqs} | {k.DecodeCtx} | {k.Chunks} | {k.PrefillTokens} | {k.PrefillCtx} | {members.Count} | {bucket.ServerForwardMedianMs:F2} | {bucket.ServerCpuMedianMs:F2} | {bucket.ServerRunQueueMedianMs:F2} | {bucket.BenchForwardMedianMs:F2} | {bucket.BenchCpuMedianMs:F2} | {bucket.BenchPassSpread:F2} | {bucket.Ratio:F2} |"));
         }
         allRatios.AddRange(ratios);
         var r = RatiosOf(ratios);

@@ -18,6 +18,7 @@ public sealed record StepReplayReport(
     string StepLog,
     string Model,
     int Repetitions,
+    int Passes,
     IReadOnlyList<StepReplayReport.Instance> Instances,
     StepReplayReport.Ratios Overall)
 {
@@ -28,11 +29,14 @@ public sealed record StepReplayReport(
 
     /// <summary>
     /// One batch composition: decode sequences and their context each, prompt chunks, tokens and context; the batch
-    /// replayed is the recorded step closest to the bucket's mean (<paramref name="Replay"/>).
+    /// replayed is the recorded step closest to the bucket's mean (<paramref name="Replay"/>). <paramref name="BenchPassMediansMs"/>:
+    /// the bench's median in each pass over all buckets, and <paramref name="BenchPassSpread"/> the largest over the smallest
+    /// of them: how far the bench's own figure for one batch moves within one replay.
     /// </summary>
     public sealed record Bucket(string Kind, int DecodeSeqs, int DecodeCtxPerSeq, int PrefillChunks, int PrefillTokens, int PrefillCtx,
         int Steps, double ServerForwardMedianMs, double ServerCpuMedianMs, double ServerRunQueueMedianMs, double BenchForwardMedianMs,
-        double BenchCpuMedianMs, double Ratio, ReplayedBatch Replay, IReadOnlyList<double> BenchForwardMs);
+        double BenchCpuMedianMs, double Ratio, ReplayedBatch Replay, IReadOnlyList<double> BenchForwardMs, IReadOnlyList<double> BenchPassMediansMs,
+        double BenchPassSpread);
 
     /// <summary>The batch the bench ran: each decode sequence's context, and each prompt chunk as (context, tokens, samples).</summary>
     public sealed record ReplayedBatch(IReadOnlyList<int> DecodeContexts, IReadOnlyList<int[]> Chunks);

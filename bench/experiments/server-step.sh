@@ -11,7 +11,10 @@
 # Knobs (environment): MODEL (default artifacts/models/smollm-135m-q8_0.gguf, synthesized when missing),
 # MODES ("disaggregated colocated": disaggregated on cores "0;1", colocated and chunked on "0,1"), RATE (0.5 req/s),
 # NUM_PROMPTS (40), INPUT_LEN (256), OUTPUT_LEN (64), SEED (1), KV_TYPE (f32, as vs-llama-server.sh), REPS (5 timed
-# replays per composition), ROUNDS (1: each variant × mode once; more alternate the variants, A/B), PORT (8150),
+# replays per composition in each pass), PASSES (3 passes over all compositions per replay), REPLAYS (1: replays of each
+# step log, each in a fresh process: a process's speed for the same batch moved by up to ±15% from one process to the
+# next in the runs of 2026-12-03, so one replay process is one draw; the summary gives each replay's median and theirs),
+# ROUNDS (1: each variant × mode once; more alternate the variants, A/B), PORT (8150),
 # VARIANTS (default "base"): space-separated NAME or NAME:VAR=VALUE[,VAR=VALUE...]; each runs the server with those
 # environment variables, e.g. VARIANTS="base gcserver:DOTNET_gcServer=1 gen0:DOTNET_GCgen0size=0x4000000"; TANDEM_PRIO=2
 # sets `tandem serve --prio 2` (every option reads TANDEM_<OPTION>),
@@ -36,6 +39,8 @@ OUTPUT_LEN=${OUTPUT_LEN:-64}
 SEED=${SEED:-1}
 KV_TYPE=${KV_TYPE:-f32}
 REPS=${REPS:-5}
+PASSES=${PASSES:-3}
+REPLAYS=${REPLAYS:-1}
 ROUNDS=${ROUNDS:-1}
 PORT=${PORT:-8150}
 VARIANTS=${VARIANTS:-base}
@@ -68,8 +73,12 @@ run() { # round, variant spec, mode
     --rates "$RATE" --devices 2 --out "$OUT/$label.bench.json" > "$OUT/$label.bench.txt"
   stop_servers
   after_serve=$(loadavg)
-  $BENCH steps --replay "$OUT/$label.steps.jsonl" --model "$MODEL" --reps "$REPS" --json "$OUT/$label.replay.json" \
-    | tee "$OUT/$label.replay.txt"
+  local k suffix
+  for k in $(seq 1 "$REPLAYS"); do
+    suffix=""; [ "$k" -gt 1 ] && suffix="-$k"
+    $BENCH steps --replay "$OUT/$label.steps.jsonl" --model "$MODEL" --reps "$REPS" --passes "$PASSES" --json "$OUT/$label.replay$suffix.json" \
+      | tee "$OUT/$label.replay$suffix.txt"
+  done
   printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$(date -u +%FT%TZ)" "$before" "$after_serve" "$(loadavg)" >> "$OUT/load.tsv"
 }
 
