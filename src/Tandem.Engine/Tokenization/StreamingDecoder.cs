@@ -28,25 +28,31 @@ public sealed class StreamingDecoder
     }
 
     /// <summary>Adds one token; returns the text completed by it (possibly empty).</summary>
-    public string Add(int id)
+    public string Add(int id) => new(AddChars(id));
+
+    /// <summary>
+    /// <see cref="Add"/> without a string: the text completed by the token, in this decoder's buffer, valid until the next
+    /// call (a server's loop passes it on to the stop-string matcher and makes one string, or none, of what that releases).
+    /// </summary>
+    public ReadOnlySpan<char> AddChars(int id)
     {
         _piece.Clear();
         _tokenizer.AppendPiece(id, _renderSpecial, stripLeadingSpace: false, _piece);
-        return DecodeBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_piece), flush: false);
+        return DecodeChars(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_piece), flush: false);
     }
 
     /// <summary>Ends the stream: returns held-back bytes of an unfinished character as U+FFFD (or nothing).</summary>
-    public string Flush() => DecodeBytes([], flush: true);
+    public string Flush() => new(DecodeChars([], flush: true));
 
     /// <summary>Forgets all state, for a new sequence.</summary>
     public void Reset() => _utf8.Reset();
 
-    private string DecodeBytes(ReadOnlySpan<byte> bytes, bool flush)
+    private ReadOnlySpan<char> DecodeChars(ReadOnlySpan<byte> bytes, bool flush)
     {
         int max = _utf8.GetCharCount(bytes, flush);
-        if (max == 0 && !flush) { _utf8.GetChars(bytes, [], flush); return ""; }
+        if (max == 0 && !flush) { _utf8.GetChars(bytes, [], flush); return []; }
         if (_chars.Length < max) _chars = new char[Math.Max(max, _chars.Length * 2)];
         int n = _utf8.GetChars(bytes, _chars, flush);
-        return new string(_chars, 0, n);
+        return _chars.AsSpan(0, n);
     }
 }

@@ -37,7 +37,8 @@ internal sealed class ModelRunner : IDisposable
     public long TokensComputed => Volatile.Read(ref _tokensComputed);
 
     /// <summary>Runs the step; the returned list is valid until the next call.</summary>
-    public IReadOnlyList<SampledToken> Execute(SchedulerOutput output, PagedKvCacheManager kv)
+    // A List, not an interface: the loops' foreach over it then takes the struct enumerator instead of boxing one per step.
+    public List<SampledToken> Execute(SchedulerOutput output, PagedKvCacheManager kv)
     {
         _sampled.Clear();
         if (output.Scheduled.Count == 0) return _sampled;

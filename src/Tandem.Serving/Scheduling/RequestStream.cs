@@ -18,6 +18,7 @@ internal sealed class RequestStream
     private readonly TaskCompletionSource<RequestOutcome> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Tokenizer _tokenizer;
     private readonly StreamingDecoder _decoder;
+    private readonly TokenTextCache _texts;
     private readonly StopStringMatcher _stop;
     private readonly bool _ignoreEos;
     private readonly int[] _stopTokenIds;
@@ -29,6 +30,7 @@ internal sealed class RequestStream
     {
         _tokenizer = tokenizer;
         _decoder = new StreamingDecoder(tokenizer);
+        _texts = TokenTextCache.For(tokenizer);
         _stop = new StopStringMatcher(request.Stop, request.IncludeStopStringInOutput);
         _ignoreEos = request.IgnoreEos;
         _stopTokenIds = [.. request.StopTokenIds];
@@ -67,7 +69,7 @@ internal sealed class RequestStream
         request.Timeline.TokenTimes.Add(now);
         bool stopToken = _stopTokenIds.Length > 0 && Array.IndexOf(_stopTokenIds, tokenId) >= 0;
         // A stop token counts as generated (as in vLLM); its text goes out only when the stop is to be included.
-        string released = stopToken && !_includeStop ? "" : _stop.Append(_decoder.Add(tokenId)).ToString();
+        string released = stopToken && !_includeStop ? "" : _texts.Get(tokenId, _stop.Append(_decoder.AddChars(tokenId)));
         _channel.Writer.TryWrite(new TokenOutput(tokenId, released, chosen, TopLogProbs.Length > 0 ? (TokenLogProb[])TopLogProbs.Clone() : null)
         {
             RandomState = Sampler.Params.IsGreedy ? null : Sampler.RandomState,
@@ -91,7 +93,7 @@ internal sealed class RequestStream
     {
         Constraint?.Accept(token.TokenId);
         request.AppendOutputToken(token.TokenId);
-        _stop.Append(_decoder.Add(token.TokenId));
+        _stop.Append(_decoder.AddChars(token.TokenId));
         if (token.RandomState is { } state) Sampler.RandomState = state;
     }
 
