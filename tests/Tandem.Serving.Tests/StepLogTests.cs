@@ -220,6 +220,42 @@ public class StepLogTests
         }
     }
 
+    /// <summary>
+    /// The same on real instances: a decode instance with one seat, taken by a request it pulled, while a second pulled
+    /// request waits for that seat, hands a short prompt sent to it for local prefill back to the prefill instance (the
+    /// seat is contested), and its step log counts the give-back; the prefill instance's log has that prompt.
+    /// </summary>
+    [Fact]
+    public async Task ADecodeInstanceRecordsThePromptItHandsBackToThePrefillInstance()
+    {
+        using var model = Load("stories260K.gguf");
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        var longPrompts = new[] { Prompts[5], Prompts[7] }.Select(p => tokenizer.Encode(p, addBos: true)).ToArray();
+        var shortPrompt = tokenizer.Encode(Prompts[6], addBos: true);
+        const int threshold = 16;
+        Assert.All(longPrompts, p => Assert.True(p.Length > threshold));
+        Assert.True(shortPrompt.Length <= threshold);
+        await using var engine = ServingRuntime.Start(Logged(model, ServingMode.Disaggregated) with { LocalPrefillThreshold = threshold, MaxNumSeqs = 1 });
+
+        var first = engine.Submit(Forced("long-1", longPrompts[0], 400)); // long enough to hold the seat through what follows
+        var firstTokens = first.Tokens.ReadAllAsync().GetAsyncEnumerator();
+        Assert.True(await firstTokens.MoveNextAsync() && await firstTokens.MoveNextAsync()); // decoding on the decode instance now
+        var second = engine.Submit(Forced("long-2", longPrompts[1], 4));
+        var secondTokens = second.Tokens.ReadAllAsync().GetAsyncEnumerator();
+        Assert.True(await secondTokens.MoveNextAsync()); // its first token, from the prefill instance: now it waits to be pulled
+        var handedBack = await Collect(engine.Submit(Forced("short", shortPrompt, 3)));
+        while (await firstTokens.MoveNextAsync()) { }
+        while (await secondTokens.MoveNextAsync()) { }
+        Assert.Equal(3, handedBack.Tokens.Length);
+
+        var logs = engine.StepLogs.ToDictionary(l => l.Role);
+        var decode = logs["decode"].ReadSince(0, out _);
+        Assert.Equal(1, decode.Sum(s => s.ToPrefill));
+        Assert.All(decode, s => Assert.Equal(0, s.PrefillTokens)); // the short prompt was not prefilled there
+        var prefill = logs["prefill"].ReadSince(0, out _);
+        Assert.Contains(prefill, s => Enumerable.Range(0, s.StoredChunks).Any(i => s.Chunk(i) == new StepChunk(0, shortPrompt.Length, true)));
+    }
+
     /// <summary>The instance line names the model, so that a replay can refuse another; a log written before it did still reads.</summary>
     [Fact]
     public async Task TheInstanceLineRecordsTheModelTheInstanceRuns()
