@@ -114,7 +114,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         int vectorEnd = F16ActivationPanel.VectorEnd(cols), stride = F16WidenedRows.Stride(cols);
         int tileRows = GgmlSimd.Width == 16 ? F16RowTileAvx512.Rows : F16RowTileAvx2.Rows;
         int tilesPerBlock = (F16WidenedRows.MaxRows + tileRows - 1) / tileRows;
-        // Token groups as even as they go (8 tokens: 4 + 4, not 6 + 2): a group of one or two tokens loads four weight
+        // Groups of six tokens, but no group of one or two (8 tokens: 4 + 4, not 6 + 2): such a group loads four weight
         // vectors for every four or eight FMAs. Each (row, token) sum is the same whatever group its token falls in.
         int groups = (tokens + MaxTokensPerTile - 1) / MaxTokensPerTile;
         int kernelCalls = groups * tilesPerBlock;
@@ -167,8 +167,15 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         }
     }
 
-    /// <summary>The first token of group <paramref name="g"/> when <paramref name="tokens"/> are split into <paramref name="groups"/> as evenly as they go.</summary>
-    private static int GroupStart(int tokens, int groups, int g) => (tokens * g + groups - 1) / groups;
+    /// <summary>The first token of group <paramref name="g"/> of the <paramref name="groups"/> that <paramref name="tokens"/> run in.</summary>
+    private static int GroupStart(int tokens, int groups, int g)
+    {
+        // Six tokens a group; a remainder of one or two is evened out with the group before it (8 = 6 + 2 -> 4 + 4).
+        int rest = tokens - (groups - 1) * MaxTokensPerTile;
+        if (g == groups) return tokens;
+        if (g < groups - 1 || rest > 2 || groups == 1) return Math.Min(g * MaxTokensPerTile, tokens);
+        return (groups - 2) * MaxTokensPerTile + (MaxTokensPerTile + rest + 1) / 2;
+    }
 
     /// <summary>y[t × w.Rows + r] for rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> and every token of the panel.</summary>
     private static void Rows(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd)
