@@ -126,7 +126,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             // cache ran at 1.5-2.3x the in-cache time per product at 8-16 tokens, where the tiles are short).
             byte* next = w.Data + (long)(b0 + blockRows) * w.RowBytes;
             long nextBytes = (long)Math.Min(F16WidenedRows.MaxRows, rowEnd - b0 - blockRows) * w.RowBytes;
-            long slice = (nextBytes / kernelCalls + 63) & ~63L;
+            long slice = Math.Max(64, (nextBytes / kernelCalls + 63) & ~63L);
             // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is: the results are stored directly.
             bool plain = vectorEnd == cols;
             for (int r = 0; r < blockRows; r++)
