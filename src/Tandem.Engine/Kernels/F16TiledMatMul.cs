@@ -133,7 +133,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             {
                 // A job's first block has had no tiles to hide its fetch behind: its widening asks a few rows ahead.
                 if (b0 == rowBegin && r + WidenAhead < blockRows)
-                    global::Tandem.Engine.Kernels.RowTiles.Prefetch(w.Data + (b0 + r + WidenAhead) * w.RowBytes, w.RowBytes);
+                    Kernels.RowTiles.Prefetch(w.Data + (b0 + r + WidenAhead) * w.RowBytes, w.RowBytes);
                 special[r] = F16WidenedRows.Widen((ushort*)(w.Data + (b0 + r) * w.RowBytes), vectorEnd, scratch + r * stride);
                 plain &= !special[r];
             }
@@ -147,7 +147,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                     if (nextBytes > 0)
                     {
                         long part = Math.Min(slice, nextBytes);
-                        global::Tandem.Engine.Kernels.RowTiles.Prefetch(next, part);
+                        Kernels.RowTiles.Prefetch(next, part);
                         next += part; nextBytes -= part;
                     }
                     for (int k = 0; k < count; k++)
