@@ -19,10 +19,12 @@ internal static unsafe class F16GemvAvx2
     {
         public static int MaxRows => 1;
 
-        public static void Run(int rows, byte* w0, long rowBytes, in F16GemvPanel panel, float* results)
+        public static int Steps(int cols) => F16ActivationPanel.VectorEnd(cols) / 32;
+
+        public static void Run(int rows, byte* w0, long rowBytes, in F16GemvPanel panel, float* results, SpreadPrefetch next)
         {
             ushort* w = (ushort*)w0;
-            bool special = Row(w, panel, results);
+            bool special = Row(w, panel, results, next);
             int cols = panel.Source.Cols;
             results[0] = GgmlFloatDot.FinishWidened(w, panel.Source.Row(0), cols, F16ActivationPanel.VectorEnd(cols),
                 special || panel.Source.HasSpecial(0), results[0]);
@@ -31,7 +33,7 @@ internal static unsafe class F16GemvAvx2
 
     /// <summary>The reduced vector sum of row <paramref name="w"/> into results[0]; whether its vector part holds an F16 inf/NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool Row(ushort* w, in F16GemvPanel panel, float* results)
+    private static bool Row(ushort* w, in F16GemvPanel panel, float* results, SpreadPrefetch next)
     {
         float* y = panel.Permuted;
         int vectorEnd = F16ActivationPanel.VectorEnd(panel.Source.Cols);
@@ -40,6 +42,7 @@ internal static unsafe class F16GemvAvx2
         Vector256<ushort> magnitude = default;
         for (int i = 0; i < vectorEnd; i += 32)
         {
+            next.Step();
             Vector256<ushort> h = Vector256.Load(w + i);
             magnitude = Vector256.Max(magnitude, h & Vector256.Create((ushort)0x7FFF));
             a = Vector256.FusedMultiplyAdd(Widen(Avx2.UnpackLow(Vector256<ushort>.Zero, h)), Vector256.Load(y + i), a);

@@ -21,10 +21,12 @@ internal static unsafe class F16GemvAvx512
     {
         public static int MaxRows => 2;
 
-        public static void Run(int rows, byte* w0, long rowBytes, in F16GemvPanel panel, float* results)
+        public static int Steps(int cols) => F16ActivationPanel.VectorEnd(cols) / 64;
+
+        public static void Run(int rows, byte* w0, long rowBytes, in F16GemvPanel panel, float* results, SpreadPrefetch next)
         {
             ushort* wa = (ushort*)w0, wb = rows > 1 ? (ushort*)(w0 + rowBytes) : wa;
-            int specials = rows > 1 ? Rows<Count2>(wa, wb, panel, results) : Rows<Count1>(wa, wb, panel, results);
+            int specials = rows > 1 ? Rows<Count2>(wa, wb, panel, results, next) : Rows<Count1>(wa, wb, panel, results, next);
             Finish(wa, panel, specials & 1, results);
             if (rows > 1) Finish(wb, panel, specials & 2, results + 1);
         }
@@ -44,7 +46,7 @@ internal static unsafe class F16GemvAvx512
     /// registers do not survive a call (see <see cref="F16TileAvx512"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int Rows<TRows>(ushort* wa, ushort* wb, in F16GemvPanel panel, float* results) where TRows : ITileCount
+    private static int Rows<TRows>(ushort* wa, ushort* wb, in F16GemvPanel panel, float* results, SpreadPrefetch next) where TRows : ITileCount
     {
         float* y = panel.Permuted;
         int vectorEnd = F16ActivationPanel.VectorEnd(panel.Source.Cols);
@@ -55,6 +57,7 @@ internal static unsafe class F16GemvAvx512
         Vector512<ushort> magnitudeA = default, magnitudeB = default;
         for (int i = 0; i < vectorEnd; i += 64)
         {
+            next.Step();
             Vector512<float> y0 = Vector512.Load(y + i), y1 = Vector512.Load(y + i + 16);
             Vector512<float> y2 = Vector512.Load(y + i + 32), y3 = Vector512.Load(y + i + 48);
             Vector512<ushort> h = Vector512.Load(wa + i);

@@ -13,5 +13,9 @@ internal unsafe interface IGemvKernel<TPanel> where TPanel : struct, IActivation
     static abstract int MaxRows { get; }
 
     /// <param name="rows">1..<see cref="MaxRows"/> rows starting at <paramref name="w0"/>, <paramref name="rowBytes"/> apart.</param>
-    static abstract void Run(int rows, byte* w0, long rowBytes, in TPanel panel, float* results);
+    /// <param name="next">The next group's rows, to be fetched a share per step of the kernel's loop while it works on these.</param>
+    static abstract void Run(int rows, byte* w0, long rowBytes, in TPanel panel, float* results, Kernels.SpreadPrefetch next);
+
+    /// <summary>Steps of the kernel's loop over <paramref name="cols"/> columns (what <see cref="Kernels.SpreadPrefetch"/> spreads its fetch over).</summary>
+    static abstract int Steps(int cols);
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Tandem.Engine.Kernels;
 using static Tandem.Engine.Quantization.LegacyQuantMath;
 
 namespace Tandem.Engine.Quantization;
@@ -21,8 +22,10 @@ internal static unsafe class LegacyGemvAvx2
     {
         public static int MaxRows => 4;
 
-        public static void Run(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results) =>
-            FourRows<TDecoder, TSums>(rows, w0, rowBytes, panel, results);
+        public static int Steps(int cols) => cols / 32;
+
+        public static void Run(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results, SpreadPrefetch next) =>
+            FourRows<TDecoder, TSums>(rows, w0, rowBytes, panel, results, next);
     }
 
     /// <summary>
@@ -30,7 +33,8 @@ internal static unsafe class LegacyGemvAvx2
     /// their results are not written) against token 0 of <paramref name="panel"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void FourRows<TDecoder, TSums>(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results)
+    public static void FourRows<TDecoder, TSums>(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results,
+        SpreadPrefetch next)
         where TDecoder : ILegacyBlockDecoder
         where TSums : IBlockSums256
     {
@@ -45,6 +49,7 @@ internal static unsafe class LegacyGemvAvx2
         Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int b = 0; b < nb; b++)
         {
+            next.Step();
             Vector256<sbyte> y = TSums.TokenTerm(Vector256.Load(q));
             // dx * dy per row, the single kernel's F32 scale product.
             Vector128<float> d = LegacyDot4.HalfToSingle4(Vector128.Create(

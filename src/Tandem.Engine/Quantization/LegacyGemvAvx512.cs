@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Tandem.Engine.Kernels;
 using static Tandem.Engine.Quantization.LegacyQuantMath;
 
 namespace Tandem.Engine.Quantization;
@@ -23,14 +24,16 @@ internal static unsafe class LegacyGemvAvx512
     {
         public static int MaxRows => 8;
 
-        public static void Run(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results)
+        public static int Steps(int cols) => cols / 32;
+
+        public static void Run(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results, SpreadPrefetch next)
         {
             switch ((rows + 1) / 2)
             {
-                case 4: Rows<TDecoder, Count4>(rows, w0, rowBytes, panel, results); break;
-                case 3: Rows<TDecoder, Count3>(rows, w0, rowBytes, panel, results); break;
-                case 2: Rows<TDecoder, Count2>(rows, w0, rowBytes, panel, results); break;
-                default: Rows<TDecoder, Count1>(rows, w0, rowBytes, panel, results); break;
+                case 4: Rows<TDecoder, Count4>(rows, w0, rowBytes, panel, results, next); break;
+                case 3: Rows<TDecoder, Count3>(rows, w0, rowBytes, panel, results, next); break;
+                case 2: Rows<TDecoder, Count2>(rows, w0, rowBytes, panel, results, next); break;
+                default: Rows<TDecoder, Count1>(rows, w0, rowBytes, panel, results, next); break;
             }
         }
     }
@@ -40,7 +43,8 @@ internal static unsafe class LegacyGemvAvx512
     /// missing last row repeats the one before and its result is not written) against token 0 of <paramref name="panel"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows<TDecoder, TRowPairs>(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results)
+    public static void Rows<TDecoder, TRowPairs>(int rows, byte* w0, long rowBytes, in Q8ActivationPanel panel, float* results,
+        SpreadPrefetch next)
         where TDecoder : ILegacyBlockDecoder
         where TRowPairs : ITileCount
     {
@@ -62,6 +66,7 @@ internal static unsafe class LegacyGemvAvx512
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int b = 0; b < nb; b++)
         {
+            next.Step();
             Vector512<sbyte> y = Vector512.Load(q);
             Vector512<sbyte> negY = -y;
             Vector128<float> dy = Vector128.Create(s[0]);
