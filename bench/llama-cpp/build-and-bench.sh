@@ -219,7 +219,7 @@ for isa in $ISAS; do
       done_expected=$((done_expected + $(estimate "$model" "$isa")))
       elapsed=$(( $(date +%s) - t_start ))
       # What is left, at the pace so far against the estimate.
-      left=$(awk -v e="$elapsed" -v d="$done_expected" -v t="$expected" 'BEGIN { printf "%.0f", d > 0 ? (t - d) * e / d / 60 : 0 }')
+      left=$(awk -v e="$elapsed" -v d="$done_expected" -v t="$expected" 'BEGIN { printf "%.0f", (d > 0 ? (t - d) * e / d / 60 : 0) }')
       echo "   [$done_runs/$planned] $(basename "$model" .gguf) done; $((elapsed / 60)) min so far, about $left min left (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     done
   done
