@@ -76,77 +76,154 @@ internal static unsafe class TensorPrimitivesOrder
     /// <summary>
     /// <c>results[j] = Dot(rows + j·stride, y) · scale</c> for <paramref name="count"/> rows, each dot in Dot's order
     /// (<paramref name="order"/> and <paramref name="width"/> from <see cref="BlockOrder"/>).
+    /// <para>
+    /// A group of cells' accumulators is summed together (<see cref="TransposedVectorSum"/>: the same additions as
+    /// <c>VectorN.Sum</c> of each, several sums per vector addition) and scaled with one vector multiply; the cells
+    /// after the last whole group take <c>VectorN.Sum</c> one by one. One <c>Vector512.Sum</c> per (query, cell)
+    /// was 7% of F16 prefill.
+    /// </para>
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
     public static void ScaledDots(float* rows, int count, int stride, float* y, int[] order, int width, float scale, float* results)
     {
         fixed (int* o = order)
         {
-            int blocks = order.Length;
+            int blocks = order.Length, j = 0;
+            // A group's accumulators, 64-byte aligned so that none of their stores and loads splits a cache line.
+            byte* raw = stackalloc byte[17 * 64];
+            void* group = (void*)(((nuint)raw + 63) & ~(nuint)63);
             if (width == 16 && blocks == 4 && o[3] == 48)
             {
                 // 64-float rows (heads of 64) on 512-bit vectors: Dot adds the four vectors in order; y stays in registers.
                 Vector512<float> y0 = Vector512.Load(y), y1 = Vector512.Load(y + 16), y2 = Vector512.Load(y + 32), y3 = Vector512.Load(y + 48);
-                for (int j = 0; j < count; j++, rows += stride)
-                {
-                    var acc = Vector512.FusedMultiplyAdd(Vector512.Load(rows), y0, Vector512<float>.Zero);
-                    acc = Vector512.FusedMultiplyAdd(Vector512.Load(rows + 16), y1, acc);
-                    acc = Vector512.FusedMultiplyAdd(Vector512.Load(rows + 32), y2, acc);
-                    acc = Vector512.FusedMultiplyAdd(Vector512.Load(rows + 48), y3, acc);
-                    results[j] = Vector512.Sum(acc) * scale;
-                }
+                var acc = (Vector512<float>*)group;
+                if (Avx512F.IsSupported)
+                    for (; j + 16 <= count; j += 16)
+                    {
+                        float* r = rows + (long)j * stride;
+                        for (int c = 0; c < 16; c++, r += stride)
+                            acc[c] = Dot64(r, y0, y1, y2, y3);
+                        Vector512.Store(TransposedVectorSum.Sum16(acc) * Vector512.Create(scale), results + j);
+                    }
+                for (float* r = rows + (long)j * stride; j < count; j++, r += stride)
+                    results[j] = Vector512.Sum(Dot64(r, y0, y1, y2, y3)) * scale;
             }
             else if (width == 8 && blocks == 8 && o[7] == 56 && HasFma)
             {
                 // The same on 256-bit vectors: eight vectors in order.
                 Vector256<float> y0 = Vector256.Load(y), y1 = Vector256.Load(y + 8), y2 = Vector256.Load(y + 16), y3 = Vector256.Load(y + 24);
                 Vector256<float> y4 = Vector256.Load(y + 32), y5 = Vector256.Load(y + 40), y6 = Vector256.Load(y + 48), y7 = Vector256.Load(y + 56);
-                for (int j = 0; j < count; j++, rows += stride)
-                {
-                    var acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows), y0, Vector256<float>.Zero);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 8), y1, acc);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 16), y2, acc);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 24), y3, acc);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 32), y4, acc);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 40), y5, acc);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 48), y6, acc);
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Load(rows + 56), y7, acc);
-                    results[j] = Vector256.Sum(acc) * scale;
-                }
+                var acc = (Vector256<float>*)group;
+                if (Avx.IsSupported)
+                    for (; j + 8 <= count; j += 8)
+                    {
+                        float* r = rows + (long)j * stride;
+                        for (int c = 0; c < 8; c++, r += stride)
+                            acc[c] = Dot64(r, y0, y1, y2, y3, y4, y5, y6, y7);
+                        Vector256.Store(TransposedVectorSum.Sum8(acc) * Vector256.Create(scale), results + j);
+                    }
+                for (float* r = rows + (long)j * stride; j < count; j++, r += stride)
+                    results[j] = Vector256.Sum(Dot64(r, y0, y1, y2, y3, y4, y5, y6, y7)) * scale;
             }
             else if (width == 16)
             {
-                for (int j = 0; j < count; j++, rows += stride)
-                {
-                    var acc = Vector512<float>.Zero;
-                    for (int b = 0; b < blocks; b++)
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Load(rows + o[b]), Vector512.Load(y + o[b]), acc);
-                    results[j] = Vector512.Sum(acc) * scale;
-                }
+                var acc = (Vector512<float>*)group;
+                if (Avx512F.IsSupported)
+                    for (; j + 16 <= count; j += 16)
+                    {
+                        float* r = rows + (long)j * stride;
+                        for (int c = 0; c < 16; c++, r += stride)
+                            acc[c] = Dot512(r, y, o, blocks);
+                        Vector512.Store(TransposedVectorSum.Sum16(acc) * Vector512.Create(scale), results + j);
+                    }
+                for (float* r = rows + (long)j * stride; j < count; j++, r += stride)
+                    results[j] = Vector512.Sum(Dot512(r, y, o, blocks)) * scale;
             }
             else if (width == 8)
             {
-                for (int j = 0; j < count; j++, rows += stride)
-                {
-                    var acc = Vector256<float>.Zero;
-                    for (int b = 0; b < blocks; b++)
-                        acc = HasFma ? Vector256.FusedMultiplyAdd(Vector256.Load(rows + o[b]), Vector256.Load(y + o[b]), acc)
-                            : acc + Vector256.Load(rows + o[b]) * Vector256.Load(y + o[b]);
-                    results[j] = Vector256.Sum(acc) * scale;
-                }
+                var acc = (Vector256<float>*)group;
+                if (Avx.IsSupported)
+                    for (; j + 8 <= count; j += 8)
+                    {
+                        float* r = rows + (long)j * stride;
+                        for (int c = 0; c < 8; c++, r += stride)
+                            acc[c] = Dot256(r, y, o, blocks);
+                        Vector256.Store(TransposedVectorSum.Sum8(acc) * Vector256.Create(scale), results + j);
+                    }
+                for (float* r = rows + (long)j * stride; j < count; j++, r += stride)
+                    results[j] = Vector256.Sum(Dot256(r, y, o, blocks)) * scale;
             }
             else
             {
-                for (int j = 0; j < count; j++, rows += stride)
-                {
-                    var acc = Vector128<float>.Zero;
-                    for (int b = 0; b < blocks; b++)
-                        acc = HasFma ? Vector128.FusedMultiplyAdd(Vector128.Load(rows + o[b]), Vector128.Load(y + o[b]), acc)
-                            : acc + Vector128.Load(rows + o[b]) * Vector128.Load(y + o[b]);
-                    results[j] = Vector128.Sum(acc) * scale;
-                }
+                var acc = (Vector128<float>*)group;
+                if (Sse.IsSupported)
+                    for (; j + 4 <= count; j += 4)
+                    {
+                        float* r = rows + (long)j * stride;
+                        for (int c = 0; c < 4; c++, r += stride)
+                            acc[c] = Dot128(r, y, o, blocks);
+                        Vector128.Store(TransposedVectorSum.Sum4(acc) * Vector128.Create(scale), results + j);
+                    }
+                for (float* r = rows + (long)j * stride; j < count; j++, r += stride)
+                    results[j] = Vector128.Sum(Dot128(r, y, o, blocks)) * scale;
             }
         }
+    }
+
+    /// <summary>One 64-float row's Dot accumulator on 512-bit vectors: its four vectors in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Dot64(float* r, Vector512<float> y0, Vector512<float> y1, Vector512<float> y2, Vector512<float> y3)
+    {
+        var acc = Vector512.FusedMultiplyAdd(Vector512.Load(r), y0, Vector512<float>.Zero);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Load(r + 16), y1, acc);
+        acc = Vector512.FusedMultiplyAdd(Vector512.Load(r + 32), y2, acc);
+        return Vector512.FusedMultiplyAdd(Vector512.Load(r + 48), y3, acc);
+    }
+
+    /// <summary>One 64-float row's Dot accumulator on 256-bit vectors (FMA only): its eight vectors in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Dot64(float* r, Vector256<float> y0, Vector256<float> y1, Vector256<float> y2, Vector256<float> y3,
+        Vector256<float> y4, Vector256<float> y5, Vector256<float> y6, Vector256<float> y7)
+    {
+        var acc = Vector256.FusedMultiplyAdd(Vector256.Load(r), y0, Vector256<float>.Zero);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 8), y1, acc);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 16), y2, acc);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 24), y3, acc);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 32), y4, acc);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 40), y5, acc);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Load(r + 48), y6, acc);
+        return Vector256.FusedMultiplyAdd(Vector256.Load(r + 56), y7, acc);
+    }
+
+    /// <summary>A row's Dot accumulator on 512-bit vectors, its vectors in <paramref name="o"/>'s order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Dot512(float* r, float* y, int* o, int blocks)
+    {
+        var acc = Vector512<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+            acc = Vector512.FusedMultiplyAdd(Vector512.Load(r + o[b]), Vector512.Load(y + o[b]), acc);
+        return acc;
+    }
+
+    /// <summary>A row's Dot accumulator on 256-bit vectors, its vectors in <paramref name="o"/>'s order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Dot256(float* r, float* y, int* o, int blocks)
+    {
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+            acc = Mad(Vector256.Load(r + o[b]), Vector256.Load(y + o[b]), acc);
+        return acc;
+    }
+
+    /// <summary>A row's Dot accumulator on 128-bit vectors, its vectors in <paramref name="o"/>'s order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Dot128(float* r, float* y, int* o, int blocks)
+    {
+        var acc = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+            acc = Mad(Vector128.Load(r + o[b]), Vector128.Load(y + o[b]), acc);
+        return acc;
     }
 
     /// <summary>

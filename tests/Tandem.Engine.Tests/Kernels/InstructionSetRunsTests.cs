@@ -39,7 +39,8 @@ public class InstructionSetRunsTests(ITestOutputHelper output)
     /// </summary>
     private static string[] ChildTests(string variant) =>
     [
-        Ns + "Kernels.MatMulBatchTests", Ns + "Kernels.MatMulOneTokenTests", Ns + "Kernels.TransposedReduceTests", Ns + "Kernels.RmsNormTests",
+        Ns + "Kernels.MatMulBatchTests", Ns + "Kernels.MatMulOneTokenTests", Ns + "Kernels.TransposedReduceTests",
+        Ns + "Kernels.TransposedVectorSumTests", Ns + "Kernels.RmsNormTests",
         Ns + "Quantization.MultiRowDotTests", Ns + "Quantization.KQuantTests", Ns + "Quantization.LegacyQuantTests",
         Ns + "Quantization.LegacyActivationQuantTests",
         Ns + "Model.F16AttentionTests",

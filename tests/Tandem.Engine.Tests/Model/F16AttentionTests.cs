@@ -101,7 +101,7 @@ public class F16AttentionTests
             var order = TensorPrimitivesOrder.BlockOrder(n, out int width);
             if (order == null) continue;
             covered++;
-            const int rowsCount = 5;
+            const int rowsCount = 37; // whole groups of 16, 8 and 4 cells summed together, then single cells
             int stride = n + 3; // rows that are not vector-aligned
             var rows = new float[rowsCount * stride];
             var y = new float[n];
