@@ -108,6 +108,8 @@ if (mode == "anchor-report")
 foreach (var f in files)
     if (!File.Exists(f)) { Console.Error.WriteLine($"error: {f}: no such file"); return 1; }
 if (kv is not ("f32" or "f16")) return Fail($"--kv must be f32 or f16, got {kv}");
+// Every rate in the engine report divides by these; a zero gave a NaN rate that the JSON writer then threw on.
+if (mode is "engine" or "llama" && (pp < 1 || tg < 1 || reps < 1)) return Fail($"--pp, --tg and --reps must be at least 1 (got {pp}, {tg}, {reps})");
 
 var llama = new LlamaCppRunner
 {
