@@ -68,10 +68,10 @@ public static unsafe class KernelBench
                 Row(o, results, type, "four-token dot (before)", batches, w, n => fourToken.Run(x, y, n));
                 foreach (var path in Paths.Where(LegacyTiledMatMul.IsSupported))
                 {
-                    // F16 picks its kernel by ggml's SIMD width, not by path; Q4_K is tiled on AVX-512 only (its other
-                    // paths are the four-token dot above).
+                    // F16 picks its kernel by ggml's SIMD width, not by path; Q4_K's batches are tiled on AVX-512 only
+                    // (on its other paths they are the four-token dot above), its one token on AVX-512 and AVX2.
                     if (type == GgmlType.F16 && path != LegacyTiledMatMul.Resolve(MatMulKernelPath.Auto)) continue;
-                    if (type == GgmlType.Q4_K && path != MatMulKernelPath.Avx512) continue;
+                    if (type == GgmlType.Q4_K && path == MatMulKernelPath.Portable) continue;
                     var matMul = new MatMul(team, maxBatch, cols, kernelPath: path);
                     string label = type == GgmlType.F16 ? $"tiled, ggml width {GgmlSimd.Width}" : $"tiled, {path}";
                     Row(o, results, type, label, batches, w, n => matMul.Run(w, x.AsSpan(0, n * cols), y, n));

@@ -11,7 +11,7 @@ namespace Tandem.Engine.Kernels;
 /// in cache, so a batch costs one pass over the weights. Q4_0, Q5_0 and Q8_0 weights go through the
 /// register-tiled kernels (<see cref="LegacyTiledMatMul"/>: four rows × up to eight tokens per kernel call,
 /// activations in a <see cref="Q8ActivationPanel"/>; a single token on matrix × one-token kernels, <see cref="GemvRows"/>),
-/// Q4_K on AVX-512 through <see cref="Q4KTiledMatMul"/>, F16 through <see cref="F16TiledMatMul"/> (which has its own
+/// Q4_K through <see cref="Q4KTiledMatMul"/> (batches on AVX-512, one token on AVX-512 or AVX2), F16 through <see cref="F16TiledMatMul"/> (which has its own
 /// one-token kernels); the other types dot one row with four tokens at a time.
 /// Either way each (row, token) gets exactly the single-pair <c>Dot</c>'s result.
 /// One instance per model; buffers are sized at construction and reused (no allocation per call).
@@ -26,7 +26,7 @@ public sealed unsafe class MatMul : IParallelJob
     private readonly MatMulKernelPath _path;
     private readonly LegacyTiledMatMul _legacyTiles;
     private readonly F16TiledMatMul _f16Tiles;
-    private readonly Q4KTiledMatMul _q4kTiles = new();
+    private readonly Q4KTiledMatMul _q4kTiles;
     private readonly FillPanelJob<Q8KActivationPanel> _fillQ8KPanel = new();
 
     private WeightMatrix _w;
@@ -56,6 +56,7 @@ public sealed unsafe class MatMul : IParallelJob
         _batchInvariant = batchInvariant;
         _path = LegacyTiledMatMul.Resolve(kernelPath);
         _legacyTiles = new LegacyTiledMatMul(_path);
+        _q4kTiles = new Q4KTiledMatMul(_path);
         _f16Tiles = new F16TiledMatMul(team.Size, maxCols);
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type; the panels add a little
         // (padding, a one-row batch's pair, flags); plus room to align a panel.
@@ -87,17 +88,14 @@ public sealed unsafe class MatMul : IParallelJob
             _xqPtr = (byte*)Unsafe.AsPointer(ref _xq[0]); // pinned at allocation
             // llama.cpp sums F32/F16/BF16 products in a different order for batches (tinyBLAS) than for one row.
             _tinyBlas = !_batchInvariant && GgmlFloatDot.UsesTinyBlas(w.Rows, w.Cols, n);
-            // One token (batch-1 decode): Q4_0/Q5_0/Q8_0 run on matrix x one-token kernels over the same panel
-            // (LegacyTiledMatMul picks them), bit-identical to the tiles and the dot. Q4_K's tiles would compute a
-            // pair with the token duplicated, so its single dot, bit-identical, runs instead (kernel bench, n = 1,
-            // 8192 x 4096 weights, out of cache, AVX-512: dot 1.00 against tiles 1.12 ns per 32 products).
-            bool singleDot = n == 1 && _path != MatMulKernelPath.Portable;
+            // One token (batch-1 decode): Q4_0/Q5_0/Q8_0 and Q4_K run on matrix x one-token kernels over the same
+            // panels (LegacyTiledMatMul and Q4KTiledMatMul pick them), bit-identical to the tiles and the dot.
             if (IsLegacyTiled(w.Type))
             {
                 RunLegacyTiled(w, xp, yp, n);
                 return;
             }
-            if (w.Type == GgmlType.Q4_K && _path == MatMulKernelPath.Avx512 && !singleDot)
+            if (w.Type == GgmlType.Q4_K && Q4KTiledMatMul.Takes(_path, n))
             {
                 RunQ4KTiled(w, xp, yp, n);
                 return;

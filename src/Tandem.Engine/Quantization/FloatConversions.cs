@@ -27,6 +27,29 @@ internal static class FloatConversions
         return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((uint)(h & 0x8000) << 16));
     }
 
+    /// <summary>
+    /// <see cref="HalfToSingle(ushort)"/> lane for lane on F16 bit patterns in the low 16 bits of each lane (the high
+    /// bits are ignored), infinities and NaNs included: for the per-block scales of several rows at once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> HalfToSingle(Vector512<uint> h)
+    {
+        Vector512<uint> magnitude = (h & Vector512.Create(0x7FFFu)) << 13;
+        Vector512<float> f = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x0F800000u)).AsSingle(),
+            (magnitude | Vector512.Create(0x7F800000u)).AsSingle(), magnitude.AsSingle() * Vector512.Create(TwoPow112));
+        return (f.AsUInt32() | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    /// <inheritdoc cref="HalfToSingle(Vector512{uint})"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> HalfToSingle(Vector256<uint> h)
+    {
+        Vector256<uint> magnitude = (h & Vector256.Create(0x7FFFu)) << 13;
+        Vector256<float> f = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x0F800000u)).AsSingle(),
+            (magnitude | Vector256.Create(0x7F800000u)).AsSingle(), magnitude.AsSingle() * Vector256.Create(TwoPow112));
+        return (f.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
     /// <summary>F32 to F16 bits with round-to-nearest-even, as ggml's <c>GGML_FP32_TO_FP16</c> (F16C <c>vcvtps2ph</c> with imm 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort SingleToHalf(float f) => BitConverter.HalfToUInt16Bits((Half)f);

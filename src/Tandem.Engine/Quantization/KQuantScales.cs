@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Tandem.Engine.Quantization;
 
@@ -42,6 +44,36 @@ internal static class KQuantScales
         uint s1 = (u2 & KMask2) | (((u0 >> 6) & KMask3) << 4);
         uint s0 = u0 & KMask1;
         return (s0, s1, m0, m1);
+    }
+
+    /// <summary>
+    /// <see cref="Unpack(byte*)"/> for a super-block header (its first 16 bytes: d, dmin, the 12 packed bytes) in each
+    /// 128-bit lane, four rows at once: each lane comes back with scales[0..7] in bytes 0..7 and mins[0..7] in bytes
+    /// 8..15, the scalar unpacking's bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> Unpack(Vector512<uint> headers)
+    {
+        // A lane's dwords are [d|dmin, u0, u1, u2]; the scalar results are, in order, s0 = u0 & m1,
+        // s1 = (u2 & m2) | ((u0 >> 6) & m3) << 4, m0 = u1 & m1, m1 = ((u2 >> 4) & m2) | ((u1 >> 6) & m3) << 4.
+        Vector512<uint> low = Avx512F.Shuffle(headers, 0xED); // u0 u2 u1 u2
+        Vector512<uint> high = Avx512F.Shuffle(headers, 0xA5); // u0 u0 u1 u1
+        low = Avx512F.ShiftRightLogicalVariable(low, Vector512.Create(Vector128.Create(0u, 0, 0, 4)))
+            & Vector512.Create(Vector128.Create(KMask1, KMask2, KMask1, KMask2));
+        high = ((high >> 6) & Vector512.Create(Vector128.Create(0u, KMask3, 0, KMask3))) << 4;
+        return low | high;
+    }
+
+    /// <inheritdoc cref="Unpack(Vector512{uint})"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<uint> Unpack(Vector256<uint> headers)
+    {
+        Vector256<uint> low = Avx2.Shuffle(headers, 0xED);
+        Vector256<uint> high = Avx2.Shuffle(headers, 0xA5);
+        low = Avx2.ShiftRightLogicalVariable(low, Vector256.Create(Vector128.Create(0u, 0, 0, 4)))
+            & Vector256.Create(Vector128.Create(KMask1, KMask2, KMask1, KMask2));
+        high = ((high >> 6) & Vector256.Create(Vector128.Create(0u, KMask3, 0, KMask3))) << 4;
+        return low | high;
     }
 
     /// <summary>Packs 6-bit scales and mins as quantize_row_q4_K_ref / q5_K_ref do.</summary>

@@ -29,6 +29,18 @@ internal static class KQuantSimd
     public static Vector256<short> BroadcastScale(Vector256<short> scales, int k) =>
         Avx2.Shuffle(scales.AsByte(), Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(ScaleShuffleK4), (nuint)(32 * k))).AsInt16();
 
+    /// <summary>
+    /// The end of a Q4_K/Q5_K dot on the AVX2 kernel's accumulators: <see cref="HorizontalSum"/> of the 8-lane sums plus
+    /// the 4-lane mins term reduced as ggml reduces it, (0 + 2) + (1 + 3).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float FinishWithMins(Vector256<float> acc, Vector128<float> accM)
+    {
+        accM = Sse.Add(accM, Sse.MoveHighToLow(accM, accM));
+        accM = Sse.AddScalar(accM, Sse3.MoveHighAndDuplicate(accM));
+        return HorizontalSum(acc) + accM.ToScalar();
+    }
+
     /// <summary>ggml's hsum_float_8, same addition order (upper+lower halves, then pairs, then the last two).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HorizontalSum(Vector256<float> x)

@@ -139,15 +139,7 @@ internal static unsafe class Q4KTileAvx512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(float* results, Vector512<float> acc, Vector256<float> accM)
     {
-        results[0] = KQuantSimd.HorizontalSum(acc.GetLower()) + ReduceMins(accM.GetLower());
-        results[1] = KQuantSimd.HorizontalSum(acc.GetUpper()) + ReduceMins(accM.GetUpper());
-    }
-
-    /// <summary>(0+2) + (1+3), as <c>RowQ4_K.DotAvx2</c> reduces its mins accumulator.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ReduceMins(Vector128<float> accM)
-    {
-        accM = Sse.Add(accM, Sse.MoveHighToLow(accM, accM));
-        return Sse.AddScalar(accM, Sse3.MoveHighAndDuplicate(accM)).ToScalar();
+        results[0] = KQuantSimd.FinishWithMins(acc.GetLower(), accM.GetLower());
+        results[1] = KQuantSimd.FinishWithMins(acc.GetUpper(), accM.GetUpper());
     }
 }

@@ -234,12 +234,7 @@ public readonly struct RowQ4_K : IMultiRowDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Finish(Vector256<float> acc, Vector128<float> accM)
-    {
-        accM = Sse.Add(accM, Sse.MoveHighToLow(accM, accM));
-        accM = Sse.AddScalar(accM, Sse3.MoveHighAndDuplicate(accM));
-        return KQuantSimd.HorizontalSum(acc) + accM.ToScalar();
-    }
+    private static float Finish(Vector256<float> acc, Vector128<float> accM) => KQuantSimd.FinishWithMins(acc, accM);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float DotAvx2(byte* x, byte* y, int nb)
@@ -285,9 +280,7 @@ public readonly struct RowQ4_K : IMultiRowDot
             acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
         }
 
-        accM = Sse.Add(accM, Sse.MoveHighToLow(accM, accM));
-        accM = Sse.AddScalar(accM, Sse3.MoveHighAndDuplicate(accM));
-        return KQuantSimd.HorizontalSum(acc) + accM.ToScalar();
+        return KQuantSimd.FinishWithMins(acc, accM);
     }
 
     /// <summary>Without AVX2: the generic kernel's results, on <see cref="KQuantPortableDot"/>'s Vector128 path where vectors are accelerated.</summary>

@@ -20,8 +20,8 @@ public unsafe class MatMulBatchTests
         [MatMulKernelPath.Auto, MatMulKernelPath.Avx512, MatMulKernelPath.Avx2Vnni, MatMulKernelPath.Avx2, MatMulKernelPath.Portable];
 
     /// <summary>
-    /// The tiled types on every kernel path this machine supports (Q4_K is tiled on AVX-512 only and must give the
-    /// same results through its four-token dot on the other paths).
+    /// The tiled types on every kernel path this machine supports (Q4_K's batches are tiled on AVX-512 only, its one
+    /// token on AVX-512 and AVX2, and must give the same results through its four-token dot on the other paths).
     /// </summary>
     public static TheoryData<GgmlType, int, MatMulKernelPath> TiledCases()
     {

@@ -14,6 +14,7 @@ namespace Tandem.Engine.Tests.Kernels;
 /// the single-pair Dot, whatever the group it lands in: every kernel this machine can run is given every row range
 /// from a few starts to every length up to two groups and more, so that each group size and each ragged edge occurs;
 /// then MatMul itself runs one token on a matrix big enough for whole groups in each hand-out, on one and two threads.
+/// Q4_K's one-token kernels must also agree with its batch tiles (<see cref="MatMulBatchTests"/> checks both against the dot).
 /// <see cref="InstructionSetRunsTests"/> runs this class again with <c>DOTNET_EnableAVX512=0</c> (the AVX2 kernels) and
 /// <c>DOTNET_EnableAVX2=0</c> (MatMul on the portable kernels).
 /// </summary>
@@ -43,6 +44,39 @@ public unsafe class MatMulOneTokenTests
             if (AvxVnni.IsSupported)
                 CheckRanges(m, want, (y, b, e) => Legacy<LegacyGemvAvx2.Kernel<RowQ8_0.Q8_0Block, VnniBlockSums>,
                     LegacyGemvAvx2.Kernel<RowQ4_0.Q4_0Block, VnniBlockSums>, LegacyGemvAvx2.Kernel<RowQ5_0.Q5_0Block, VnniBlockSums>>(type, m.W, panel, y, b, e));
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Q4_K with one, three and eight super-blocks per row (the TinyLlama-1.1B width), some rows all zero (d and dmin 0)
+    /// and some with one large weight (a few big scales beside small ones, the mins term far from zero), on the AVX-512
+    /// kernel and both AVX2 kernels where this machine has them.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(256)]
+    [InlineData(768)]
+    [InlineData(2048)]
+    public void Q4K_one_token_kernels_give_the_single_pair_dots_for_every_row_range(int cols)
+    {
+        Skip.IfNot(Q4KGemvAvx2.IsSupported, "no AVX2 here: no Q4_K one-token kernels, MatMul keeps the row dot");
+        using var m = new TestMatrix(GgmlType.Q4_K, cols, rows: 21, seed: cols + 5, Skew);
+        var x = MultiRowDotTests.RandomRow(new Random(cols + 6), cols);
+        byte[] a = MultiRowDotTests.QuantizedRow(GgmlType.Q8_K, x, cols);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)Q8KActivationPanel.BytesNeeded(1, cols), Q8KActivationPanel.Alignment);
+        try
+        {
+            var panel = new Q8KActivationPanel(buffer, 1, cols);
+            panel.Write(0, x);
+            float[] want = m.Dots(a);
+            if (Q4KGemvAvx512.IsSupported)
+                CheckRanges(m, want, (y, b, e) => GemvRows.Run<Q4KGemvAvx512.Kernel, Q8KActivationPanel>(m.W, panel, y, b, e));
+            CheckRanges(m, want, (y, b, e) => GemvRows.Run<Q4KGemvAvx2.Kernel<MaddScaledSums>, Q8KActivationPanel>(m.W, panel, y, b, e));
+            if (AvxVnni.IsSupported)
+                CheckRanges(m, want, (y, b, e) => GemvRows.Run<Q4KGemvAvx2.Kernel<VnniScaledSums>, Q8KActivationPanel>(m.W, panel, y, b, e));
         }
         finally
         {
@@ -87,11 +121,15 @@ public unsafe class MatMulOneTokenTests
         }
     }
 
-    /// <summary>MatMul with one token: hand-outs of several whole groups plus ragged ends, on one and two threads.</summary>
+    /// <summary>
+    /// MatMul with one token: hand-outs of several whole groups plus ragged ends, on one and two threads, on every
+    /// SIMD path this machine has (the portable path gives the scalar dot's results, checked in MatMulBatchTests).
+    /// </summary>
     [Theory]
     [InlineData(GgmlType.Q8_0, 576)]
     [InlineData(GgmlType.Q5_0, 576)]
     [InlineData(GgmlType.Q4_0, 1536)]
+    [InlineData(GgmlType.Q4_K, 768)]
     [InlineData(GgmlType.F16, 576)]
     [InlineData(GgmlType.F16, 200)]
     public void MatMul_of_one_token_gives_the_single_pair_dots(GgmlType type, int cols)
@@ -99,16 +137,19 @@ public unsafe class MatMulOneTokenTests
         using var m = new TestMatrix(type, cols, rows: 517, seed: 3);
         var x = MultiRowDotTests.RandomRow(new Random(4), cols);
         float[] want = m.Dots(MultiRowDotTests.QuantizedRow(RowKernels.DotType(type), x, cols));
-        foreach (int threads in new[] { 1, 2 })
-        {
-            using var team = new ThreadTeam(threads);
-            var matMul = new MatMul(team, 1, cols);
-            float[] y = new float[m.Rows];
-            matMul.Run(m.W, x, y, 1);
-            for (int r = 0; r < m.Rows; r++)
-                Assert.True(BitConverter.SingleToInt32Bits(want[r]) == BitConverter.SingleToInt32Bits(y[r]),
-                    $"{type} on {matMul.KernelPath}, {threads} threads, row {r}: matmul {y[r]:R}, dot {want[r]:R}");
-        }
+        var paths = new[] { MatMulKernelPath.Auto, MatMulKernelPath.Avx512, MatMulKernelPath.Avx2Vnni, MatMulKernelPath.Avx2 }
+            .Where(LegacyTiledMatMul.IsSupported);
+        foreach (var path in paths)
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var team = new ThreadTeam(threads);
+                var matMul = new MatMul(team, 1, cols, kernelPath: path);
+                float[] y = new float[m.Rows];
+                matMul.Run(m.W, x, y, 1);
+                for (int r = 0; r < m.Rows; r++)
+                    Assert.True(BitConverter.SingleToInt32Bits(want[r]) == BitConverter.SingleToInt32Bits(y[r]),
+                        $"{type} on {matMul.KernelPath}, {threads} threads, row {r}: matmul {y[r]:R}, dot {want[r]:R}");
+            }
     }
 
     private static void Legacy<TQ8, TQ4, TQ5>(GgmlType type, in WeightMatrix w, in Q8ActivationPanel panel, float* y, int begin, int end)
@@ -145,6 +186,13 @@ public unsafe class MatMulOneTokenTests
                         $"{m.W.Type}, rows {begin}..{end - 1}, row {r}: kernel {y[r]:R}, expected {expected:R}");
                 }
             }
+    }
+
+    /// <summary>Every fifth row all zeros, every third one weight a hundred times the others.</summary>
+    private static void Skew(float[] row, int index)
+    {
+        if (index % 5 == 2) Array.Clear(row);
+        else if (index % 3 == 0) row[(37 * index) % row.Length] *= 100;
     }
 
     /// <summary>Every third row gets an inf or NaN in its vector part, every fourth a NaN at its last element (the tail).</summary>
