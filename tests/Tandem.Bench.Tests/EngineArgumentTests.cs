@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Tandem.Engine.Tests;
 
 namespace Tandem.Bench.Tests;
@@ -14,18 +13,9 @@ public sealed class EngineArgumentTests
     [InlineData("--pp", "0")]
     public async Task Zero_tokens_are_refused_with_the_option_named(string option, string value)
     {
-        var bench = Process.Start(new ProcessStartInfo("dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "Tandem.Bench.dll"), "engine", TestPaths.Model("stories260K.gguf"), "--no-bundle", option, value])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var stdout = bench.StandardOutput.ReadToEndAsync(limit.Token);
-        string stderr = await bench.StandardError.ReadToEndAsync(limit.Token);
-        await bench.WaitForExitAsync(limit.Token);
-        Assert.Equal(2, bench.ExitCode);
+        var (exit, stdout, stderr) = await BenchProcess.RunAsync("engine", TestPaths.Model("stories260K.gguf"), "--no-bundle", option, value);
+        Assert.Equal(2, exit);
         Assert.Contains("--pp, --tg and --reps must be at least 1", stderr);
-        Assert.DoesNotContain("| model |", await stdout); // nothing was timed
+        Assert.DoesNotContain("| model |", stdout); // nothing was timed
     }
 }

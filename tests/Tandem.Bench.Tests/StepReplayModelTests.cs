@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
@@ -42,19 +41,11 @@ public sealed class StepReplayModelTests : IDisposable
         string ran = TestPaths.Model("stories260K.gguf"), other = TestPaths.Model("tinyllama-v0-q4_0.gguf");
         string log = StepLogOf(ran);
 
-        var bench = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Tandem.Bench.dll"), "steps", "--replay", log, "--model", other, "--no-pin"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var stdout = bench.StandardOutput.ReadToEndAsync(limit.Token);
-        string stderr = await bench.StandardError.ReadToEndAsync(limit.Token);
-        await bench.WaitForExitAsync(limit.Token);
-        Assert.Equal(2, bench.ExitCode);
+        var (exit, stdout, stderr) = await BenchProcess.RunAsync("steps", "--replay", log, "--model", other, "--no-pin");
+        Assert.Equal(2, exit);
         Assert.Contains($"error: {log} was recorded by a server running stories260K.gguf", stderr);
         Assert.Contains($"--model {other} is another model", stderr);
-        Assert.DoesNotContain("| decode |", await stdout); // nothing was timed
+        Assert.DoesNotContain("| decode |", stdout); // nothing was timed
     }
 
     [Fact]
