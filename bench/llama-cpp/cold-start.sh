@@ -51,6 +51,8 @@ run_llama() {
 echo "$(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$MODEL, $(wc -w < "$PROMPT_FILE")-word prompt, $N tokens, $THREADS threads; llama.cpp $("$LLAMA_CLI" --version 2>&1 | grep -m1 version) ($ISA)"
 printf '| round | engine | prefill tok/s | decode tok/s | wall s | peak MiB |\n|---:|---|---:|---:|---:|---:|\n'
+# A fresh list per run: an OUT used before kept its rows and mixed them into the medians below.
+: > "$OUT/runs.txt"
 for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then order="tandem llama"; else order="llama tandem"; fi
   for e in $order; do
