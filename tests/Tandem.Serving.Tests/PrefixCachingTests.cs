@@ -156,10 +156,16 @@ public class PrefixCachingTests
             return (results, engine.Snapshot());
         }
         var throughPrefill = await Flood(options with { LocalPrefillThreshold = 0 });
-        var busy = await Flood(options with { LocalPrefillThreshold = 16, PrefillBusyTokens = 1 });
-
         Assert.All(throughPrefill.Results, r => Assert.Equal(maxTokens, r.Outcome.CompletionTokens));
-        for (int i = 0; i < busy.Results.Length; i++) AssertSameOutput(throughPrefill.Results[i], busy.Results[i]);
+        // Whether the decode instance takes a prompt itself depends on timing (a seat free while the prefill instance has
+        // a queue): a fresh flood, up to three, until one did; every flood's outputs must match all the same.
+        var busy = await Flood(options with { LocalPrefillThreshold = 16, PrefillBusyTokens = 1 });
+        for (int attempt = 0; ; attempt++)
+        {
+            if (attempt > 0) busy = await Flood(options with { LocalPrefillThreshold = 16, PrefillBusyTokens = 1 });
+            for (int i = 0; i < busy.Results.Length; i++) AssertSameOutput(throughPrefill.Results[i], busy.Results[i]);
+            if (attempt == 2 || busy.Results.Any(r => r.Outcome.KvTransferBytes == 0)) break;
+        }
         // The decode instance did prefill some of them itself (no transfer), the rest went through prefill.
         Assert.Contains(busy.Results, r => r.Outcome.KvTransferBytes == 0);
         Assert.Contains(busy.Results, r => r.Outcome.KvTransferBytes > 0);
