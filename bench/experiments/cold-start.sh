@@ -13,6 +13,8 @@
 #   r2r              the CLI published with ReadyToRun (precompiled code; -r for this machine, framework-dependent)
 #   tiered-off       DOTNET_TieredCompilation=0: every method compiled once, fully optimised, no PGO
 #   pgo-off          DOTNET_TieredPGO=0: tiering without the instrumented tier
+#   quickjit-off     DOTNET_TC_QuickJit=0: methods without precompiled code compiled optimised at once (no tier 0,
+#                    no PGO); the framework's ReadyToRun code still moves to tier 1 when hot
 #   loops-optimised  DOTNET_TC_QuickJitForLoops=0: methods with loops compiled optimised at once (no tier 0, no PGO)
 #   loops-quick      DOTNET_TC_QuickJitForLoops=1: methods with loops start at tier 0 (+ OSR), .NET's default
 #   tier-delay-0     DOTNET_TC_CallCountingDelayMs=0: hot methods move to tier 1 after 30 calls without waiting for
@@ -48,6 +50,7 @@ variant_command() {
     r2r) echo "dotnet $OUT/r2r/tandem.dll" ;;
     tiered-off) echo "env DOTNET_TieredCompilation=0 $BUILT" ;;
     pgo-off) echo "env DOTNET_TieredPGO=0 $BUILT" ;;
+    quickjit-off) echo "env DOTNET_TC_QuickJit=0 $BUILT" ;;
     loops-optimised) echo "env DOTNET_TC_QuickJitForLoops=0 $BUILT" ;;
     loops-quick) echo "env DOTNET_TC_QuickJitForLoops=1 $BUILT" ;;
     tier-delay-0) echo "env DOTNET_TC_CallCountingDelayMs=0 $BUILT" ;;
