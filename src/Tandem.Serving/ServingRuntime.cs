@@ -110,6 +110,8 @@ public sealed class ServingRuntime : IServingEngine, IInstanceHost
                     _entry.Add(inst);
                 }
             }
+            // Before any loop starts, so the server reports ready warm: each instance on its own cores, all at once.
+            Task.WhenAll(_instances.Select(i => Task.Run(i.WarmUp))).GetAwaiter().GetResult();
         }
         catch
         {

@@ -33,4 +33,19 @@ public sealed class ColdStartTests
             File.Delete(log);
         }
     }
+
+    [Fact]
+    public async Task Serve_has_run_the_forward_pass_before_it_reports_listening()
+    {
+        // The JIT's list goes to standard output, in order with the "listening on" line the server prints when ready.
+        await using var server = await ServeProcess.StartAsync(new Dictionary<string, string> { ["DOTNET_JitDisasmSummary"] = "1" },
+            "--mode", "disaggregated", "--cores-per-instance", "1");
+        string stdout = server.Stdout;
+        int ready = stdout.IndexOf("listening on", StringComparison.Ordinal);
+        Assert.True(ready > 0, stdout);
+        string beforeReady = stdout[..ready];
+        // A prefill of several tokens and a one-token step, both compiled (the tiled and the one-token matmul paths).
+        Assert.Contains("Tandem.Engine.Model.Transformer:ForwardCore", beforeReady);
+        Assert.Contains("Tandem.Engine.Model.AttentionJob:Execute", beforeReady);
+    }
 }

@@ -89,6 +89,13 @@ internal abstract class ServingInstance : IDisposable, IEntryLoad, IDecodeLoad
 
     public void Start() => _thread.Start();
 
+    /// <summary>
+    /// Runs <see cref="Transformer.WarmUp"/> on this instance's transformer (its own thread team, the pool's KV type),
+    /// before <see cref="Start"/>: the JIT's work, the team's threads and the weights' pages are paid for before the
+    /// server says it is ready, not inside its first request. Touches neither the pool nor the step log.
+    /// </summary>
+    public void WarmUp() => Runner.Transformer.WarmUp(Kv.Pool.ElementType);
+
     public void Post(InstanceMessageKind kind, Request request)
     {
         if (kind == InstanceMessageKind.Submit) Interlocked.Add(ref _queuedTokens, request.NumTokensToCompute);
