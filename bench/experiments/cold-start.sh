@@ -8,10 +8,13 @@
 #
 #   bench/experiments/cold-start.sh [MODEL.gguf]     (default artifacts/models/smollm-135m-q8_0.gguf)
 #
-# Configurations (VARIANTS, space-separated; default all but base):
+# Configurations (VARIANTS, space-separated; default all but base; the tiering variants turn tiering on first, as the
+# CLI's runtimeconfig has it off):
 #   build            dotnet tandem.dll as `dotnet run` / `dotnet build` leave it: the shipped settings
 #   r2r              the CLI published with ReadyToRun (precompiled code; -r for this machine, framework-dependent)
-#   tiered-off       DOTNET_TieredCompilation=0: every method compiled once, fully optimised, no PGO
+#   tiered-off       DOTNET_TieredCompilation=0: every method compiled once, fully optimised, no PGO (what the CLI
+#                    ships since s11-cold: its runtimeconfig sets it)
+#   tiered-on        DOTNET_TieredCompilation=1: .NET's default tiering, as the CLI ran before s11-cold
 #   pgo-off          DOTNET_TieredPGO=0: tiering without the instrumented tier
 #   quickjit-off     DOTNET_TC_QuickJit=0: methods without precompiled code compiled optimised at once (no tier 0,
 #                    no PGO); the framework's ReadyToRun code still moves to tier 1 when hot
@@ -29,7 +32,7 @@ case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//
 cd "$(dirname "$0")/../.."
 . bench/experiments/lib.sh
 MODEL=${1:-artifacts/models/smollm-135m-q8_0.gguf}
-VARIANTS=${VARIANTS:-build r2r tiered-off pgo-off loops-optimised loops-quick tier-delay-0}
+VARIANTS=${VARIANTS:-build r2r tiered-on pgo-off loops-optimised loops-quick tier-delay-0}
 ROUNDS=${ROUNDS:-5}; THREADS=${THREADS:-2}; N=${N:-128}; WARM=${WARM:-1}; PP=${PP:-501}
 PROMPT_FILE=${PROMPT_FILE:-bench/llama-cpp/prompt-501.txt}
 OUT=${OUT:-artifacts/cold-start/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -49,11 +52,12 @@ variant_command() {
     build) echo "$BUILT" ;;
     r2r) echo "dotnet $OUT/r2r/tandem.dll" ;;
     tiered-off) echo "env DOTNET_TieredCompilation=0 $BUILT" ;;
-    pgo-off) echo "env DOTNET_TieredPGO=0 $BUILT" ;;
-    quickjit-off) echo "env DOTNET_TC_QuickJit=0 $BUILT" ;;
-    loops-optimised) echo "env DOTNET_TC_QuickJitForLoops=0 $BUILT" ;;
-    loops-quick) echo "env DOTNET_TC_QuickJitForLoops=1 $BUILT" ;;
-    tier-delay-0) echo "env DOTNET_TC_CallCountingDelayMs=0 $BUILT" ;;
+    tiered-on) echo "env DOTNET_TieredCompilation=1 $BUILT" ;;
+    pgo-off) echo "env DOTNET_TieredCompilation=1 DOTNET_TieredPGO=0 $BUILT" ;;
+    quickjit-off) echo "env DOTNET_TieredCompilation=1 DOTNET_TC_QuickJit=0 $BUILT" ;;
+    loops-optimised) echo "env DOTNET_TieredCompilation=1 DOTNET_TC_QuickJitForLoops=0 $BUILT" ;;
+    loops-quick) echo "env DOTNET_TieredCompilation=1 DOTNET_TC_QuickJitForLoops=1 $BUILT" ;;
+    tier-delay-0) echo "env DOTNET_TieredCompilation=1 DOTNET_TC_CallCountingDelayMs=0 $BUILT" ;;
     base) echo "${BASE_TANDEM:?set BASE_TANDEM to the command of the build to compare with}" ;;
     *) echo "error: unknown configuration $1 (see --help)" >&2; exit 2 ;;
   esac
