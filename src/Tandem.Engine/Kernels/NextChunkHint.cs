@@ -4,9 +4,9 @@ namespace Tandem.Engine.Kernels;
 /// Where a team member's next chunk of a matrix × one-token job probably starts, so that the last row group of
 /// this chunk can fetch its first rows (<see cref="GemvRows"/>). Without it every hand-out started cold: at the
 /// TinyLlama-1.1B shape a hand-out is 64 rows, eight groups of the Q8_0 kernel, and the first group, never
-/// prefetched, took nearly four groups' time (kernel bench, one thread, 32000 × 2048 Q8_0 out of cache in 64-row
-/// pieces: 1.13–1.20 ns per 32 products against 0.82–0.87 for the whole range at once and 0.82–0.88 with the next
-/// piece's first group fetched). The team's next unclaimed item is a guess, not a claim: another member may take it
+/// prefetched, took nearly four groups' time (GemvRows alone on one thread, 32000 × 2048 Q8_0 out of cache in 64-row
+/// pieces: 1.13–1.20 ns per 32 products against 0.82–0.87 for the whole range at once and 0.84–0.88 with the next
+/// piece's first group fetched; docs/performance.md, s11-q8gemv). The team's next unclaimed item is a guess, not a claim: another member may take it
 /// first, and then the fetch was a few kilobytes of rows that member reads anyway. Only prefetches follow from it,
 /// so results never depend on it.
 /// </summary>
