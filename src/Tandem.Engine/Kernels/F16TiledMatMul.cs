@@ -45,6 +45,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     private readonly float[] _widened;
     private readonly int _scratchFloats;
     private readonly float[] _gemvActivation;
+    private readonly NextChunkHint _following;
     private WeightMatrix _w;
     private F16ActivationPanel _panel;
     private F16GemvPanel _gemvPanel;
@@ -53,10 +54,13 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// <summary>Whether one-token matmuls run on the matrix × one-token kernels (they need AVX-512 BW at width 16).</summary>
     private static bool GemvSupported => GgmlSimd.Width == 8 || (GgmlSimd.Width == 16 && Avx512BW.IsSupported);
 
-    /// <param name="workers">Team size: each member widens its row tiles into its own part of the scratch.</param>
+    /// <param name="team">The team that runs this job: each member widens its row tiles into its own part of the scratch,
+    /// and a one-token chunk prefetches into the team's next unclaimed row.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
-    public F16TiledMatMul(int workers, int maxCols)
+    public F16TiledMatMul(ThreadTeam team, int maxCols)
     {
+        int workers = team.Size;
+        _following = new NextChunkHint(team, 1);
         _scratchFloats = (F16WidenedRows.ScratchFloats(maxCols) + 15) & ~15;
         _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
         _gemvActivation = GC.AllocateArray<float>(F16GemvPanel.FloatsNeeded(maxCols) + 16, pinned: true);
@@ -83,8 +87,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         }
         if (_panel.Tokens == 1 && GemvSupported)
         {
-            if (GgmlSimd.Width == 16) GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end);
-            else GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end);
+            if (GgmlSimd.Width == 16) GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end, _following);
+            else GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end, _following);
             return;
         }
         if (_panel.Tokens < MinRowTileTokens)

@@ -9,12 +9,16 @@ namespace Tandem.Engine.Kernels;
 /// (<see cref="SpreadPrefetch"/>). The whole next group asked for at once before the kernel (as <see cref="RowTiles"/>
 /// does for its tiles) stalled the core on the burst at the TinyLlama-1.1B shape: kernel bench, 32000 × 2048,
 /// one thread, out of cache, Q8_0 1.25–1.42 → 0.82–0.97 ns per 32 products, F16 2.03–2.17 → 1.66–1.84.
-/// The kernel's results are bit-identical to the single-pair dot, so nothing depends on the grouping.
+/// The last group of a job's chunk fetches the first group of the chunk its thread will probably claim next
+/// (<see cref="NextChunkHint"/>). The kernel's results are bit-identical to the single-pair dot, so nothing depends on
+/// the grouping.
 /// </summary>
 internal static unsafe class GemvRows
 {
     /// <summary>y[r] for rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> of <paramref name="w"/> against the panel's one token.</summary>
-    public static void Run<TKernel, TPanel>(in WeightMatrix w, in TPanel panel, float* y, int rowBegin, int rowEnd)
+    /// <param name="following">Where this thread's next chunk of the job probably starts (default: nowhere).</param>
+    public static void Run<TKernel, TPanel>(in WeightMatrix w, in TPanel panel, float* y, int rowBegin, int rowEnd,
+        NextChunkHint following = default)
         where TKernel : IGemvKernel<TPanel>
         where TPanel : struct, IActivationPanel
     {
@@ -26,8 +30,14 @@ internal static unsafe class GemvRows
         {
             int count = Math.Min(groupRows, rowEnd - r0);
             byte* w0 = w.Data + r0 * rowBytes;
+            byte* nextStart = w0 + count * rowBytes;
             int next = Math.Min(groupRows, rowEnd - r0 - count);
-            TKernel.Run(count, w0, rowBytes, panel, results, new SpreadPrefetch(w0 + count * rowBytes, next * rowBytes, steps));
+            if (next == 0 && following.FirstRow(w.Rows) is var row and >= 0)
+            {
+                nextStart = w.Data + row * rowBytes;
+                next = Math.Min(groupRows, w.Rows - row);
+            }
+            TKernel.Run(count, w0, rowBytes, panel, results, new SpreadPrefetch(nextStart, next * rowBytes, steps));
             for (int k = 0; k < count; k++)
                 y[r0 + k] = results[k];
         }

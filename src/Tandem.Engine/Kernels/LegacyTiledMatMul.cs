@@ -13,12 +13,18 @@ namespace Tandem.Engine.Kernels;
 internal sealed unsafe class LegacyTiledMatMul : IParallelJob
 {
     private readonly MatMulKernelPath _path;
+    private readonly NextChunkHint _following;
     private WeightMatrix _w;
     private Q8ActivationPanel _panel;
     private float* _y;
 
     /// <param name="path">Resolved (see <see cref="Resolve"/>).</param>
-    public LegacyTiledMatMul(MatMulKernelPath path) => _path = path;
+    /// <param name="team">The team that runs this job (its next unclaimed tile is where a one-token chunk prefetches into).</param>
+    public LegacyTiledMatMul(MatMulKernelPath path, ThreadTeam team)
+    {
+        _path = path;
+        _following = new NextChunkHint(team, RowTiles.TileRows);
+    }
 
     /// <summary>The matmul that the next run of this job computes.</summary>
     public void Set(in WeightMatrix w, in Q8ActivationPanel panel, float* y)
@@ -71,13 +77,13 @@ internal sealed unsafe class LegacyTiledMatMul : IParallelJob
         switch (_path)
         {
             case MatMulKernelPath.Avx512:
-                GemvRows.Run<LegacyGemvAvx512.Kernel<TDecoder>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                GemvRows.Run<LegacyGemvAvx512.Kernel<TDecoder>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd, _following);
                 break;
             case MatMulKernelPath.Avx2Vnni:
-                GemvRows.Run<LegacyGemvAvx2.Kernel<TDecoder, VnniBlockSums>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                GemvRows.Run<LegacyGemvAvx2.Kernel<TDecoder, VnniBlockSums>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd, _following);
                 break;
             default:
-                GemvRows.Run<LegacyGemvAvx2.Kernel<TDecoder, MaddubsBlockSums>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                GemvRows.Run<LegacyGemvAvx2.Kernel<TDecoder, MaddubsBlockSums>, Q8ActivationPanel>(_w, _panel, _y, rowBegin, rowEnd, _following);
                 break;
         }
     }

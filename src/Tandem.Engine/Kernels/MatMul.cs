@@ -55,9 +55,9 @@ public sealed unsafe class MatMul : IParallelJob
         _team = team;
         _batchInvariant = batchInvariant;
         _path = LegacyTiledMatMul.Resolve(kernelPath);
-        _legacyTiles = new LegacyTiledMatMul(_path);
-        _q4kTiles = new Q4KTiledMatMul(_path);
-        _f16Tiles = new F16TiledMatMul(team.Size, maxCols);
+        _legacyTiles = new LegacyTiledMatMul(_path, team);
+        _q4kTiles = new Q4KTiledMatMul(_path, team);
+        _f16Tiles = new F16TiledMatMul(team, maxCols);
         // Widest dot-type row: F32 (4 bytes per element) bounds every quantized type; the panels add a little
         // (padding, a one-row batch's pair, flags); plus room to align a panel.
         long bytes = Math.Max(Math.Max((long)maxRows * maxCols * 4, Q8KActivationPanel.BytesNeeded(maxRows, maxCols)),

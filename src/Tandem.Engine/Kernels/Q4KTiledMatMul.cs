@@ -14,12 +14,18 @@ namespace Tandem.Engine.Kernels;
 internal sealed unsafe class Q4KTiledMatMul : IParallelJob
 {
     private readonly MatMulKernelPath _path;
+    private readonly NextChunkHint _following;
     private WeightMatrix _w;
     private Q8KActivationPanel _panel;
     private float* _y;
 
     /// <param name="path">Resolved (see <see cref="LegacyTiledMatMul.Resolve"/>).</param>
-    public Q4KTiledMatMul(MatMulKernelPath path) => _path = path;
+    /// <param name="team">The team that runs this job (its next unclaimed tile is where a one-token chunk prefetches into).</param>
+    public Q4KTiledMatMul(MatMulKernelPath path, ThreadTeam team)
+    {
+        _path = path;
+        _following = new NextChunkHint(team, RowTiles.TileRows);
+    }
 
     /// <summary>Whether a matmul of <paramref name="tokens"/> tokens runs here on <paramref name="path"/> (else on the dot).</summary>
     public static bool Takes(MatMulKernelPath path, int tokens) =>
@@ -46,13 +52,13 @@ internal sealed unsafe class Q4KTiledMatMul : IParallelJob
         switch (_path)
         {
             case MatMulKernelPath.Avx512:
-                GemvRows.Run<Q4KGemvAvx512.Kernel, Q8KActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                GemvRows.Run<Q4KGemvAvx512.Kernel, Q8KActivationPanel>(_w, _panel, _y, rowBegin, rowEnd, _following);
                 break;
             case MatMulKernelPath.Avx2Vnni:
-                GemvRows.Run<Q4KGemvAvx2.Kernel<VnniScaledSums>, Q8KActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                GemvRows.Run<Q4KGemvAvx2.Kernel<VnniScaledSums>, Q8KActivationPanel>(_w, _panel, _y, rowBegin, rowEnd, _following);
                 break;
             default:
-                GemvRows.Run<Q4KGemvAvx2.Kernel<MaddScaledSums>, Q8KActivationPanel>(_w, _panel, _y, rowBegin, rowEnd);
+                GemvRows.Run<Q4KGemvAvx2.Kernel<MaddScaledSums>, Q8KActivationPanel>(_w, _panel, _y, rowBegin, rowEnd, _following);
                 break;
         }
     }

@@ -109,6 +109,18 @@ public sealed class ThreadTeam : IDisposable
         if (_failure is { } f) throw new AggregateException("a parallel job failed", f);
     }
 
+    /// <summary>
+    /// The first item that a claim on the running job would get now, or -1 when none is left or no team job is open
+    /// (a job run on the caller alone leaves the last team job's word, all of it claimed). A hint for prefetching
+    /// (<see cref="NextChunkHint"/>), read without a claim: another member may take the item first.
+    /// </summary>
+    public int PeekNextItem()
+    {
+        long s = Volatile.Read(ref _state);
+        int next = (int)s;
+        return ((s >> 32) & 1) == 0 && next < _itemCount ? next : -1;
+    }
+
     /// <summary>Claims and runs chunks of job <paramref name="generation"/> until none is left (or a newer job started).</summary>
     private void Work(int generation, int worker)
     {

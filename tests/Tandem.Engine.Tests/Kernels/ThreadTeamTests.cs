@@ -102,4 +102,41 @@ public class ThreadTeamTests
         team.Dispose();
         Assert.Throws<ObjectDisposedException>(() => team.Run(new CountingJob(10), 10, 1));
     }
+
+    /// <summary>Records, in every chunk, the item the team says a claim would get next.</summary>
+    private sealed class PeekingJob(ThreadTeam team, int items) : IParallelJob
+    {
+        public readonly int[] Hits = new int[items];
+        public readonly System.Collections.Concurrent.ConcurrentBag<(int End, int Peeked)> Peeks = [];
+
+        public void Execute(int begin, int end, int worker)
+        {
+            for (int i = begin; i < end; i++) Interlocked.Increment(ref Hits[i]);
+            Peeks.Add((end, team.PeekNextItem()));
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 1000, 10)]
+    [InlineData(3, 997, 64)]
+    public void PeekNextItemIsAnUnclaimedChunkStartOrNone(int size, int items, int grain)
+    {
+        using var team = new ThreadTeam(size);
+        Assert.Equal(-1, team.PeekNextItem()); // nothing has run
+        for (int round = 0; round < 50; round++)
+        {
+            var job = new PeekingJob(team, items);
+            team.Run(job, items, grain);
+            Assert.All(job.Hits, h => Assert.Equal(1, h));
+            // Claims only move forward, so past the chunk being run, on a chunk boundary, inside the job; or none left.
+            Assert.All(job.Peeks, p => Assert.True(p.Peeked == -1 || (p.Peeked >= p.End && p.Peeked < items && p.Peeked % grain == 0),
+                $"peeked {p.Peeked} in a chunk ending at {p.End}"));
+            Assert.Contains(job.Peeks, p => p.Peeked >= 0);
+            Assert.Equal(-1, team.PeekNextItem()); // done: every item claimed
+        }
+        // A job small enough to run on the caller alone leaves no claimable item behind.
+        var small = new PeekingJob(team, 5);
+        team.Run(small, 5, 10);
+        Assert.Equal(-1, Assert.Single(small.Peeks).Peeked);
+    }
 }
