@@ -94,6 +94,13 @@ internal static unsafe class LegacyTileAvx2
     /// Rows <paramref name="wa"/> and <paramref name="wb"/> against <typeparamref name="TPairs"/> (1 or 2) token pairs from
     /// <paramref name="pair"/>: row a, pair-token k to <c>results[k]</c>, row b to <c>results[8 + k]</c>.
     /// </summary>
+    /// <remarks>
+    /// The floating-point pipes bound this loop, so everything that is not a quant product, its conversion or its
+    /// fma is taken off them: the rows' F16 scales come from <see cref="HalfToSingleTable"/> by broadcast loads, the
+    /// eight scale products of a block (two rows × four tokens) are one vector multiply, stored and broadcast back by
+    /// loads (where each product once cost a multiply, a shuffle and a broadcast). The products are the same F32
+    /// values the single kernel forms one by one.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void TwoRows<TDecoder, TSums, TPairs>(byte* wa, byte* wb, in Q8ActivationPanel panel, int pair, float* results)
         where TDecoder : ILegacyBlockDecoder
@@ -105,23 +112,31 @@ internal static unsafe class LegacyTileAvx2
         sbyte* q = panel.Quants + pair * qStride;
         float* s = panel.Scales + pair * sStride;
         nint xb = TDecoder.BlockBytes;
+        float* halves = HalfToSingleTable.Values;
+        // A block's scale products: row a × the four tokens, then row b × the four tokens.
+        float* d = stackalloc float[8];
 
         // c<row><token of the tile>
         Vector256<float> ca0 = default, ca1 = default, ca2 = default, ca3 = default;
         Vector256<float> cb0 = default, cb1 = default, cb2 = default, cb3 = default;
         for (int b = 0; b < nb; b++)
         {
-            // The two rows' F16 scales widened together (lane for lane the scalar conversion).
-            Vector128<float> dx = LegacyDot4.HalfToSingle4(Vector128.Create((uint)*(ushort*)wa, *(ushort*)wb, 0, 0));
+            Vector256<float> dx = Avx.Blend(Avx.BroadcastScalarToVector256(halves + *(ushort*)wa),
+                Avx.BroadcastScalarToVector256(halves + *(ushort*)wb), 0xF0);
+            // The tokens' scales: a pair's two are adjacent, the next pair's a stride on (never read past the panel).
+            Vector128<double> dy = Sse2.LoadScalarVector128((double*)s);
+            if (TPairs.Count > 1) dy = Sse2.LoadHigh(dy, (double*)(s + sStride));
+            Avx.Store(d, dx * Vector256.Create(dy.AsSingle(), dy.AsSingle()));
+
             Vector256<sbyte> xa = TDecoder.Decode(ref *wa), xbq = TDecoder.Decode(ref *wb);
             Vector256<int> ka = TSums.RowTerm(xa), kb = TSums.RowTerm(xbq);
 
-            TokenStep<TSums>(q, s[0], dx, xa, xbq, ka, kb, ref ca0, ref cb0);
-            TokenStep<TSums>(q + 32, s[1], dx, xa, xbq, ka, kb, ref ca1, ref cb1);
+            TokenStep<TSums>(q, d, xa, xbq, ka, kb, ref ca0, ref cb0);
+            TokenStep<TSums>(q + 32, d + 1, xa, xbq, ka, kb, ref ca1, ref cb1);
             if (TPairs.Count > 1)
             {
-                TokenStep<TSums>(q + qStride, s[sStride], dx, xa, xbq, ka, kb, ref ca2, ref cb2);
-                TokenStep<TSums>(q + qStride + 32, s[sStride + 1], dx, xa, xbq, ka, kb, ref ca3, ref cb3);
+                TokenStep<TSums>(q + qStride, d + 2, xa, xbq, ka, kb, ref ca2, ref cb2);
+                TokenStep<TSums>(q + qStride + 32, d + 3, xa, xbq, ka, kb, ref ca3, ref cb3);
             }
 
             wa += xb; wb += xb;
@@ -137,17 +152,15 @@ internal static unsafe class LegacyTileAvx2
         }
     }
 
-    /// <summary>One block of one token against the two rows.</summary>
+    /// <summary>One block of one token against the two rows; <paramref name="d"/> points at row a's scale product.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TokenStep<TSums>(sbyte* q, float dy, Vector128<float> dx,
+    private static void TokenStep<TSums>(sbyte* q, float* d,
         Vector256<sbyte> xa, Vector256<sbyte> xb, Vector256<int> ka, Vector256<int> kb,
         ref Vector256<float> ca, ref Vector256<float> cb)
         where TSums : IBlockSums256
     {
         Vector256<sbyte> y = TSums.TokenTerm(Vector256.Load(q));
-        // dx * dy as float products, the same values as the single kernel's scalar product.
-        Vector128<float> d = dx * Vector128.Create(dy);
-        ca = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(0)), TSums.Sums(xa, ka, y), ca);
-        cb = Vector256.FusedMultiplyAdd(Vector256.Create(d.GetElement(1)), TSums.Sums(xb, kb, y), cb);
+        ca = Vector256.FusedMultiplyAdd(Avx.BroadcastScalarToVector256(d), TSums.Sums(xa, ka, y), ca);
+        cb = Vector256.FusedMultiplyAdd(Avx.BroadcastScalarToVector256(d + 4), TSums.Sums(xb, kb, y), cb);
     }
 }
