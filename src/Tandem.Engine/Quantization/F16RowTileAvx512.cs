@@ -64,7 +64,10 @@ internal static unsafe class F16RowTileAvx512
         Vector512<float>* chains = stackalloc Vector512<float>[MaxTiles * 4 * ChainSlots];
         int chunks = (vectorEnd + ChunkCols - 1) / ChunkCols;
         int chunkLength = chunks <= 1 ? vectorEnd : ((vectorEnd + chunks - 1) / chunks + Step - 1) & -Step;
-        for (int begin = 0; begin < vectorEnd; begin += chunkLength)
+        // At least one chunk, even an empty one: rows shorter than a step have no vector part, and their sums must still
+        // be zeros for FinishWidened to add the tail to.
+        int begin = 0;
+        do
         {
             int chunkEnd = Math.Min(vectorEnd, begin + chunkLength);
             bool first = begin == 0, last = chunkEnd == vectorEnd;
@@ -80,7 +83,8 @@ internal static unsafe class F16RowTileAvx512
             for (int i = 0; i < tiles; i++)
                 Pass<TTokens, F16Accumulator3>(w + i * tileFloats, stride, panel, t0, 48, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 3) * ChainSlots, first, last);
-        }
+            begin = chunkEnd;
+        } while (begin < vectorEnd);
         for (int i = 0; i < tiles; i++)
         {
             Vector512<float>* s = sums + i * slots;

@@ -56,7 +56,7 @@ public unsafe class MatMulBatchTests
     /// pair as a plain sum) and in the tail. 601 rows split into jobs of 32 rows (two blocks each) and a last job of
     /// 25 whose ragged block ends in a one-row tile; 70 tokens: many token groups per block and a ragged last one.
     /// Rows of 2200 and 4200 columns run each chain in chunks of columns (two or three on AVX-512, of unequal length,
-    /// more on AVX2), carried from chunk to chunk.
+    /// more on AVX2), carried from chunk to chunk; rows of 40 have no vector part on AVX-512 (all tail).
     /// </summary>
     [Theory]
     [InlineData(96, 37, 19, false)]
@@ -67,6 +67,7 @@ public unsafe class MatMulBatchTests
     [InlineData(200, 601, 70, true)]
     [InlineData(4200, 37, 19, false)]
     [InlineData(2200, 37, 19, true)]
+    [InlineData(40, 37, 19, false)]
     public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
         CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
