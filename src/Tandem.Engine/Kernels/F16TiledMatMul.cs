@@ -117,16 +117,15 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         // Groups of six tokens, but no group of one or two (8 tokens: 4 + 4, not 6 + 2): such a group loads four weight
         // vectors for every four or eight FMAs. Each (row, token) sum is the same whatever group its token falls in.
         int groups = (tokens + MaxTokensPerTile - 1) / MaxTokensPerTile;
-        int kernelCalls = groups;
         for (int b0 = rowBegin; b0 < rowEnd; b0 += F16WidenedRows.MaxRows)
         {
             int blockRows = Math.Min(F16WidenedRows.MaxRows, rowEnd - b0);
-            // The next block's F16 rows are fetched while this block's tiles run, a slice per kernel call: widened in
-            // one burst straight from memory, a block's rows stalled the widening on every line (a matrix out of
+            // The next block's F16 rows are fetched while this block's tiles run, a few lines per tile and accumulator: widened
+            // in one burst straight from memory, a block's rows stalled the widening on every line (a matrix out of
             // cache ran at 1.5-2.3x the in-cache time per product at 8-16 tokens, where the tiles are short).
-            byte* next = w.Data + (long)(b0 + blockRows) * w.RowBytes;
-            long nextBytes = (long)Math.Min(F16WidenedRows.MaxRows, rowEnd - b0 - blockRows) * w.RowBytes;
-            long slice = Math.Max(64, (nextBytes / kernelCalls + 63) & ~63L);
+            int tiles = (blockRows + tileRows - 1) / tileRows;
+            var prefetch = new SpreadPrefetch(w.Data + (long)(b0 + blockRows) * w.RowBytes,
+                (long)Math.Min(F16WidenedRows.MaxRows, rowEnd - b0 - blockRows) * w.RowBytes, groups * 4 * tiles);
             // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is: the results are stored directly.
             bool plain = vectorEnd == cols;
             for (int r = 0; r < blockRows; r++)
@@ -137,17 +136,10 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                 special[r] = F16WidenedRows.Widen((ushort*)(w.Data + (b0 + r) * w.RowBytes), vectorEnd, scratch + r * stride);
                 plain &= !special[r];
             }
-            int tiles = (blockRows + tileRows - 1) / tileRows;
             for (int g = 0; g < groups; g++)
             {
                 int t = GroupStart(tokens, groups, g), count = GroupStart(tokens, groups, g + 1) - t;
-                BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results);
-                if (nextBytes > 0)
-                {
-                    long part = Math.Min(slice, nextBytes);
-                    Kernels.RowTiles.Prefetch(next, part);
-                    next += part; nextBytes -= part;
-                }
+                BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
                 for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
                 {
                     int rowCount = Math.Min(tileRows, blockRows - r0);
@@ -202,27 +194,28 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         }
     }
 
-    private static void BlockKernel(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results)
+    private static void BlockKernel(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results,
+        ref SpreadPrefetch prefetch)
     {
         if (GgmlSimd.Width == 16)
             switch (count)
             {
-                case 6: F16RowTileAvx512.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 5: F16RowTileAvx512.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 4: F16RowTileAvx512.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 3: F16RowTileAvx512.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 2: F16RowTileAvx512.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                default: F16RowTileAvx512.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results); break;
+                case 6: F16RowTileAvx512.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 5: F16RowTileAvx512.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 4: F16RowTileAvx512.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 3: F16RowTileAvx512.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 2: F16RowTileAvx512.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                default: F16RowTileAvx512.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
             }
         else
             switch (count)
             {
-                case 6: F16RowTileAvx2.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 5: F16RowTileAvx2.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 4: F16RowTileAvx2.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 3: F16RowTileAvx2.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                case 2: F16RowTileAvx2.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results); break;
-                default: F16RowTileAvx2.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results); break;
+                case 6: F16RowTileAvx2.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 5: F16RowTileAvx2.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 4: F16RowTileAvx2.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 3: F16RowTileAvx2.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 2: F16RowTileAvx2.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                default: F16RowTileAvx2.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
             }
     }
 

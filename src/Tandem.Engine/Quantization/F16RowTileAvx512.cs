@@ -43,7 +43,8 @@ internal static unsafe class F16RowTileAvx512
     /// The reduced vector sums of <paramref name="tiles"/> tiles of <see cref="Rows"/> rows each, from <paramref name="w"/>
     /// (widened, <paramref name="stride"/> floats apart, tile i from row i × Rows) with tokens <paramref name="t0"/>.. of
     /// the panel: tile i's row r, token k into <c>results[i * ResultStride + k * Rows + r]</c>, to be finished by
-    /// <see cref="GgmlFloatDot.FinishWidened"/> from <paramref name="vectorEnd"/>.
+    /// <see cref="GgmlFloatDot.FinishWidened"/> from <paramref name="vectorEnd"/>. <paramref name="prefetch"/> steps once
+    /// per tile and accumulator (4 × <paramref name="tiles"/> times per chunk of columns).
     /// </summary>
     // Pass-major: each accumulator chain runs over every tile of the block before the next chain starts, so the part of
     // the tokens' activations one chain reads (a quarter of their lines) is loaded from L2 once per block and served
@@ -52,7 +53,8 @@ internal static unsafe class F16RowTileAvx512
     // SkipLocalsInit: the partial sums are written before they are read (slots of missing tokens are reduced into
     // result lanes nobody reads); zeroing them cost a memset per call.
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static void Block<TTokens>(float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results)
+    public static void Block<TTokens>(float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results,
+        ref SpreadPrefetch prefetch)
         where TTokens : ITileCount
     {
         // Per tile, slot k * Rows + r: the token-major order the reduction leaves its lanes in.
@@ -72,17 +74,29 @@ internal static unsafe class F16RowTileAvx512
             int chunkEnd = Math.Min(vectorEnd, begin + chunkLength);
             bool first = begin == 0, last = chunkEnd == vectorEnd;
             for (int i = 0; i < tiles; i++)
+            {
                 Pass<TTokens, F16Accumulator0>(w + i * tileFloats, stride, panel, t0, 0, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 0) * ChainSlots, first, last);
+                prefetch.Step();
+            }
             for (int i = 0; i < tiles; i++)
+            {
                 Pass<TTokens, F16Accumulator2>(w + i * tileFloats, stride, panel, t0, 32, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 2) * ChainSlots, first, last);
+                prefetch.Step();
+            }
             for (int i = 0; i < tiles; i++)
+            {
                 Pass<TTokens, F16Accumulator1>(w + i * tileFloats, stride, panel, t0, 16, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 1) * ChainSlots, first, last);
+                prefetch.Step();
+            }
             for (int i = 0; i < tiles; i++)
+            {
                 Pass<TTokens, F16Accumulator3>(w + i * tileFloats, stride, panel, t0, 48, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 3) * ChainSlots, first, last);
+                prefetch.Step();
+            }
             begin = chunkEnd;
         } while (begin < vectorEnd);
         for (int i = 0; i < tiles; i++)
