@@ -39,8 +39,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// <summary>How many rows ahead the widening of a job's first block asks for its rows.</summary>
     private const int WidenAhead = 3;
 
-    /// <summary>Floats of a row tile's results (the AVX-512 tile writes two 16-lane vectors).</summary>
-    private const int ResultFloats = 32;
+    /// <summary>Floats of a block's results: AVX-512, 4 tiles of two 16-lane vectors; AVX2, 8 tiles of two 8-lane vectors.</summary>
+    private const int ResultFloats = 128;
 
     private readonly float[] _widened;
     private readonly int _scratchFloats;
@@ -117,20 +117,19 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         int rows = w.Rows, tokens = panel.Tokens, cols = panel.Cols;
         int vectorEnd = F16ActivationPanel.VectorEnd(cols), stride = F16WidenedRows.Stride(cols);
         int tileRows = GgmlSimd.Width == 16 ? F16RowTileAvx512.Rows : F16RowTileAvx2.Rows;
-        int tilesPerBlock = (F16WidenedRows.MaxRows + tileRows - 1) / tileRows;
+        int resultStride = GgmlSimd.Width == 16 ? F16RowTileAvx512.ResultStride : F16RowTileAvx2.ResultStride;
         // Groups of six tokens, but no group of one or two (8 tokens: 4 + 4, not 6 + 2): such a group loads four weight
         // vectors for every four or eight FMAs. Each (row, token) sum is the same whatever group its token falls in.
         int groups = (tokens + MaxTokensPerTile - 1) / MaxTokensPerTile;
-        int kernelCalls = groups * tilesPerBlock;
         for (int b0 = rowBegin; b0 < rowEnd; b0 += F16WidenedRows.MaxRows)
         {
             int blockRows = Math.Min(F16WidenedRows.MaxRows, rowEnd - b0);
-            // The next block's F16 rows are fetched while this block's tiles run, a slice per kernel call: widened in
-            // one burst straight from memory, a block's rows stalled the widening on every line (a matrix out of
+            // The next block's F16 rows are fetched while this block's tiles run, a few lines per tile and accumulator: widened
+            // in one burst straight from memory, a block's rows stalled the widening on every line (a matrix out of
             // cache ran at 1.5-2.3x the in-cache time per product at 8-16 tokens, where the tiles are short).
-            byte* next = w.Data + (long)(b0 + blockRows) * w.RowBytes;
-            long nextBytes = (long)Math.Min(F16WidenedRows.MaxRows, rowEnd - b0 - blockRows) * w.RowBytes;
-            long slice = Math.Max(64, (nextBytes / kernelCalls + 63) & ~63L);
+            int tiles = (blockRows + tileRows - 1) / tileRows;
+            var prefetch = new SpreadPrefetch(w.Data + (long)(b0 + blockRows) * w.RowBytes,
+                (long)Math.Min(F16WidenedRows.MaxRows, rowEnd - b0 - blockRows) * w.RowBytes, groups * 4 * tiles);
             // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is: the results are stored directly.
             bool plain = vectorEnd == cols;
             for (int r = 0; r < blockRows; r++)
@@ -144,19 +143,13 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             for (int g = 0; g < groups; g++)
             {
                 int t = GroupStart(tokens, groups, g), count = GroupStart(tokens, groups, g + 1) - t;
-                for (int r0 = 0; r0 < blockRows; r0 += tileRows)
+                BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
+                for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
                 {
                     int rowCount = Math.Min(tileRows, blockRows - r0);
-                    RowTileKernel(count, scratch + r0 * stride, stride, panel, t, vectorEnd, results);
-                    if (nextBytes > 0)
-                    {
-                        long part = Math.Min(slice, nextBytes);
-                        Kernels.RowTiles.Prefetch(next, part);
-                        next += part; nextBytes -= part;
-                    }
                     for (int k = 0; k < count; k++)
                     {
-                        float* sums = results + k * tileRows; // token-major
+                        float* sums = results + tile * resultStride + k * tileRows; // token-major
                         float* dst = y + (long)(t + k) * rows + b0 + r0;
                         if (plain && !panel.HasSpecial(t + k))
                             for (int r = 0; r < rowCount; r++)
@@ -205,27 +198,28 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         }
     }
 
-    private static void RowTileKernel(int count, float* w, int stride, in F16ActivationPanel panel, int t0, int vectorEnd, float* results)
+    private static void BlockKernel(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results,
+        ref SpreadPrefetch prefetch)
     {
         if (GgmlSimd.Width == 16)
             switch (count)
             {
-                case 6: F16RowTileAvx512.Tile<Count6>(w, stride, panel, t0, vectorEnd, results); break;
-                case 5: F16RowTileAvx512.Tile<Count5>(w, stride, panel, t0, vectorEnd, results); break;
-                case 4: F16RowTileAvx512.Tile<Count4>(w, stride, panel, t0, vectorEnd, results); break;
-                case 3: F16RowTileAvx512.Tile<Count3>(w, stride, panel, t0, vectorEnd, results); break;
-                case 2: F16RowTileAvx512.Tile<Count2>(w, stride, panel, t0, vectorEnd, results); break;
-                default: F16RowTileAvx512.Tile<Count1>(w, stride, panel, t0, vectorEnd, results); break;
+                case 6: F16RowTileAvx512.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 5: F16RowTileAvx512.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 4: F16RowTileAvx512.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 3: F16RowTileAvx512.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 2: F16RowTileAvx512.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                default: F16RowTileAvx512.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
             }
         else
             switch (count)
             {
-                case 6: F16RowTileAvx2.Tile<Count6>(w, stride, panel, t0, vectorEnd, results); break;
-                case 5: F16RowTileAvx2.Tile<Count5>(w, stride, panel, t0, vectorEnd, results); break;
-                case 4: F16RowTileAvx2.Tile<Count4>(w, stride, panel, t0, vectorEnd, results); break;
-                case 3: F16RowTileAvx2.Tile<Count3>(w, stride, panel, t0, vectorEnd, results); break;
-                case 2: F16RowTileAvx2.Tile<Count2>(w, stride, panel, t0, vectorEnd, results); break;
-                default: F16RowTileAvx2.Tile<Count1>(w, stride, panel, t0, vectorEnd, results); break;
+                case 6: F16RowTileAvx2.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 5: F16RowTileAvx2.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 4: F16RowTileAvx2.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 3: F16RowTileAvx2.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                case 2: F16RowTileAvx2.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+                default: F16RowTileAvx2.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
             }
     }
 

@@ -55,6 +55,8 @@ public unsafe class MatMulBatchTests
     /// or none (576), and F16 inf/NaN in some weight rows and tokens, inside the vector part (the dot then redoes the
     /// pair as a plain sum) and in the tail. 601 rows split into jobs of 32 rows (two blocks each) and a last job of
     /// 25 whose ragged block ends in a one-row tile; 70 tokens: many token groups per block and a ragged last one.
+    /// Rows of 2200 and 4200 columns run each chain in chunks of columns (two or three on AVX-512, of unequal length,
+    /// more on AVX2), carried from chunk to chunk; rows of 40 have no vector part on AVX-512 (all tail).
     /// </summary>
     [Theory]
     [InlineData(96, 37, 19, false)]
@@ -63,6 +65,9 @@ public unsafe class MatMulBatchTests
     [InlineData(200, 37, 19, true)]
     [InlineData(576, 601, 70, false)]
     [InlineData(200, 601, 70, true)]
+    [InlineData(4200, 37, 19, false)]
+    [InlineData(2200, 37, 19, true)]
+    [InlineData(40, 37, 19, false)]
     public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
         CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
