@@ -11,9 +11,9 @@ public enum MatMulKernelPath
     Auto,
     /// <summary>512-bit registers, four rows × eight tokens (AVX-512 F/BW).</summary>
     Avx512,
-    /// <summary>256-bit registers with <c>vpdpbusd</c>, four rows × two tokens (AVX2 + AVX-VNNI).</summary>
+    /// <summary>256-bit registers with <c>vpdpbusd</c>, a four-row tile run as two halves of two rows × up to four tokens (AVX2 + AVX-VNNI).</summary>
     Avx2Vnni,
-    /// <summary>256-bit registers with <c>vpmaddubsw</c>, four rows × two tokens (AVX2 + FMA).</summary>
+    /// <summary>256-bit registers with <c>vpmaddubsw</c>, the same tile shape as <see cref="Avx2Vnni"/> (AVX2 + FMA).</summary>
     Avx2,
     /// <summary>Cross-platform 128-bit vectors (Arm64 NEON, x64 without AVX2), four rows × two tokens.</summary>
     Portable,
