@@ -18,10 +18,10 @@ public sealed class ShutdownTests
     [Fact]
     public async Task Requests_running_past_the_shutdown_timeout_end_with_abort_and_the_exit_code_is_1()
     {
-        using var server = await ServeProcess.StartAsync("--shutdown-timeout", "3", "--cores-per-instance", "1");
-        using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };
+        using var server = await ServeProcess.StartAsync("--shutdown-timeout", "1", "--cores-per-instance", "1");
+        using var http = await WarmClientAsync(server);
 
-        // 2 x 64 choices x 500 tokens: far more than one core makes in the 3 s allowed.
+        // 2 x 64 choices x 500 tokens: ~6 s on one core of a 2024 EPYC (2.9 s per request alone), far more than the 1 s allowed.
         const int choices = 64;
         using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true));
         var whole = http.PostAsync("/v1/completions", LongRequest(choices, stream: false));
@@ -45,11 +45,13 @@ public sealed class ShutdownTests
     public async Task Requests_finishing_inside_the_shutdown_timeout_end_normally_and_the_exit_code_is_0()
     {
         using var server = await ServeProcess.StartAsync("--shutdown-timeout", "60", "--cores-per-instance", "1");
-        using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };
+        using var http = await WarmClientAsync(server);
 
-        const int choices = 8;
-        using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true, maxTokens: 300));
-        // 2400 tokens take a second or more on one core: the request is still running when the signal lands a moment later.
+        // 64 x 500 tokens: 2.9 s on one core of a 2024 EPYC, so the request is still running when the signal lands a
+        // moment later, and it ends well inside the 60 s on a slow one. (8 x 300 took 0.18 s there: it was done before the
+        // first /health answered, as /health's code compiles at its first call with tiered compilation off.)
+        const int choices = 64;
+        using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true));
         await PollAsync(http, health => Running(health) >= choices, "the request running");
 
         await TerminateAndAssertDrainingAsync(server, http);
@@ -57,6 +59,16 @@ public sealed class ShutdownTests
 
         Assert.Equal(0, await server.WaitForExitAsync(ExitLimit));
         Assert.Contains("stopped: every request finished", server.Stderr);
+    }
+
+    /// <summary>A client for the server whose /health has answered once, so the polls that race a running request do not
+    /// wait for its first-call compile.</summary>
+    private static async Task<HttpClient> WarmClientAsync(ServeProcess server)
+    {
+        var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };
+        using var health = await http.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        return http;
     }
 
     /// <summary>SIGTERM; then, while the drain lasts, /health is 503 "stopping", /health/ready 503 "not_ready", and a new request gets an OpenAI-style 503.</summary>
@@ -83,9 +95,9 @@ public sealed class ShutdownTests
         Assert.All(finishes.Values, r => Assert.Equal(reason, r));
     }
 
-    private static JsonObject LongRequest(int choices, bool stream, int maxTokens = 500)
+    private static JsonObject LongRequest(int choices, bool stream)
     {
-        var request = ApiCalls.Completion(References.OnceUponATime, maxTokens);
+        var request = ApiCalls.Completion(References.OnceUponATime, 500);
         request["n"] = choices;
         request["ignore_eos"] = true;
         request["stream"] = stream;
