@@ -40,9 +40,9 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// <summary>
     /// Largest batch that runs on the pair tiles (<see cref="F16PairTileAvx512"/>, AVX-512 BW) instead of the one-row
     /// kernel or the row tiles, for rows of <see cref="MinPairTileCols"/> columns or more. Measured at TinyLlama's
-    /// shapes, 1 thread (docs/performance.md, "F16 batches of a few tokens"): at 4 tokens 1.1-3x faster than the one-row
-    /// kernel, at 8 up to 1.7x faster than the row tiles or level with them; at 12-16 level, from 24 slower (each token
-    /// group re-reads the activations of both halves of a step, 48 KB at 2048 columns, from L2).
+    /// shapes, 1 thread (docs/performance.md, "F16 batches of a few tokens"): at 4 tokens 1.5-1.9x faster than the one-row
+    /// kernel on the matrices out of cache, at 8 1.1-1.3x faster than the row tiles; at 12-16 level with them or up to
+    /// 1.1x slower, from 24 slower (the unpacking is redone for every token group, the row tiles' widening once per block).
     /// </summary>
     public const int MaxPairTileTokens = 8;
 
@@ -64,6 +64,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     private readonly int _scratchFloats;
     private readonly float[] _gemvActivation;
     private readonly float[] _unpackedActivations;
+    private readonly float[] _pairState;
     private readonly NextChunkHint _following;
     private WeightMatrix _w;
     private F16ActivationPanel _panel;
@@ -86,6 +87,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         _gemvActivation = GC.AllocateArray<float>(F16GemvPanel.FloatsNeeded(maxCols) + 16, pinned: true);
         _unpackedActivations = PairTilesSupported
             ? GC.AllocateArray<float>((int)F16UnpackedPanel.FloatsNeeded(MaxPairTileTokens, maxCols) + 16, pinned: true) : [];
+        _pairState = PairTilesSupported ? GC.AllocateArray<float>(workers * PairStateFloats + 16, pinned: true) : [];
     }
 
     /// <summary>Whether batches of 2..<see cref="MaxPairTileTokens"/> tokens can run on <see cref="F16PairTileAvx512"/>.</summary>
@@ -93,6 +95,15 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
 
     /// <summary>F16 bytes of a block of <see cref="PairTiles"/>' rows: a quarter of a 1 MB L2, beside the activations.</summary>
     private const int PairBlockBytes = 256 * 1024;
+
+    /// <summary>Most rows of a block of <see cref="PairTiles"/> (the pairs' chains wait in a worker's part of the state).</summary>
+    private const int MaxPairBlockRows = 64;
+
+    /// <summary>Most columns of one pass of <see cref="PairTiles"/> (a half of them per pass).</summary>
+    private const int PairChunkCols = 2048;
+
+    /// <summary>Floats of one worker's pair-tile state.</summary>
+    private const int PairStateFloats = MaxPairBlockRows / F16PairTileAvx512.Rows * F16PairTileAvx512.StateVectors * 16;
 
     private static bool UsesPairTiles(int tokens, int cols) =>
         PairTilesSupported && tokens is > 1 and <= MaxPairTileTokens && cols >= MinPairTileCols;
@@ -126,7 +137,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         }
         if (UsesPairTiles(_panel.Tokens, _panel.Cols))
         {
-            PairTiles(_w, _unpackedPanel, _y, begin, end, _following);
+            PairTiles(_w, _unpackedPanel, _y, begin, end, _following,
+                (Vector512<float>*)(((nuint)Unsafe.AsPointer(ref _pairState[0]) + 63) & ~(nuint)63) + worker * (PairStateFloats / 16));
             return;
         }
         if (_panel.Tokens < MinRowTileTokens)
@@ -239,62 +251,91 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// <summary>
     /// y[t × w.Rows + r] for rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> and every token of the panel, two
     /// rows at a time (an odd last row is computed twice and its copy dropped) against groups of up to six tokens, in
-    /// blocks of rows small enough to stay in L2 from one token group to the next (<see cref="PairBlockBytes"/>). A block's
-    /// rows come from memory once, in its first group: the first group's pairs fetch the next pair's rows as they run,
-    /// and the last group's pairs fetch the rows one block ahead, in this hand-out or else in the hand-out
-    /// <paramref name="following"/> says this thread probably claims next, so that the next block's first group finds
-    /// them in cache.
+    /// blocks of rows small enough to stay in L2 from one token group to the next (<see cref="PairBlockBytes"/>). Within a
+    /// group, each half of the steps runs over every pair of the block, a chunk of <see cref="PairChunkCols"/> columns at a
+    /// time, so that the group's activations for it (6 tokens × 1024 columns × 4 bytes) stay in L1 while the pairs' rows
+    /// stream past; the pairs' chains wait in <paramref name="state"/> between passes. A block's rows come from memory
+    /// once, in its first group: the first group's pairs fetch the next pair's rows as they run, and the last group's
+    /// pairs fetch the rows one block ahead, in this hand-out or else in the hand-out <paramref name="following"/> says
+    /// this thread probably claims next, so that the next block's first group finds them in cache.
     /// </summary>
-    private static void PairTiles(in WeightMatrix w, in F16UnpackedPanel panel, float* y, int rowBegin, int rowEnd, NextChunkHint following)
+    private static void PairTiles(in WeightMatrix w, in F16UnpackedPanel panel, float* y, int rowBegin, int rowEnd, NextChunkHint following,
+        Vector512<float>* state)
     {
         float* results = stackalloc float[16];
+        int* specials = stackalloc int[MaxPairBlockRows / F16PairTileAvx512.Rows];
         F16ActivationPanel source = panel.Source;
         int rows = w.Rows, tokens = panel.Tokens, cols = source.Cols;
         int vectorEnd = F16ActivationPanel.VectorEnd(cols);
         int groups = (tokens + F16PairTileAvx512.MaxTokens - 1) / F16PairTileAvx512.MaxTokens;
-        int steps = 2 * vectorEnd / 64, next = following.FirstRow(rows);
-        int blockRows = (int)Math.Clamp(PairBlockBytes / w.RowBytes, 2, 64) & -2;
+        int chunks = (vectorEnd + PairChunkCols - 1) / PairChunkCols;
+        int chunkLength = ((vectorEnd + chunks - 1) / chunks + 63) & -64;
+        int next = following.FirstRow(rows);
+        int blockRows = (int)Math.Clamp(PairBlockBytes / w.RowBytes, 2, MaxPairBlockRows) & -2;
         for (int b0 = rowBegin; b0 < rowEnd; b0 += blockRows)
         {
-            int b1 = Math.Min(rowEnd, b0 + blockRows);
-            // Token groups outside, row pairs inside: a group's activations (6 × 4 bytes per column, half of them per pass)
-            // are read from L1/L2 by every pair of the block.
+            int b1 = Math.Min(rowEnd, b0 + blockRows), pairs = (b1 - b0 + 1) / 2;
             for (int g = 0; g < groups; g++)
             {
                 int t = GroupStart(tokens, groups, g), count = GroupStart(tokens, groups, g + 1) - t;
-                for (int r = b0; r < b1; r += F16PairTileAvx512.Rows)
+                for (int p = 0; p < pairs; p++) specials[p] = 0;
+                for (int c0 = 0; c0 < vectorEnd; c0 += chunkLength)
                 {
-                    ushort* wa = (ushort*)(w.Data + r * w.RowBytes);
-                    ushort* wb = r + 1 < b1 ? (ushort*)(w.Data + (r + 1) * w.RowBytes) : wa;
-                    int ahead = rows;
-                    if (g == groups - 1)
-                        ahead = r + blockRows < rowEnd ? r + blockRows : next >= 0 ? next + (r + blockRows - rowEnd) : rows;
-                    else if (g == 0)
-                        ahead = r + F16PairTileAvx512.Rows < b1 ? r + F16PairTileAvx512.Rows : rows;
-                    var prefetch = new SpreadPrefetch(w.Data + (long)ahead * w.RowBytes,
-                        (long)Math.Clamp(rows - ahead, 0, F16PairTileAvx512.Rows) * w.RowBytes, steps);
-                    int specials = PairKernel(count, wa, wb, panel, t, vectorEnd, results, ref prefetch);
-                    int rowCount = Math.Min(F16PairTileAvx512.Rows, b1 - r);
+                    int c1 = Math.Min(vectorEnd, c0 + chunkLength);
+                    for (int half = 0; half < 2; half++)
+                        for (int p = 0; p < pairs; p++)
+                        {
+                            int r = b0 + 2 * p;
+                            ushort* wa = (ushort*)(w.Data + r * w.RowBytes);
+                            ushort* wb = r + 1 < b1 ? (ushort*)(w.Data + (r + 1) * w.RowBytes) : wa;
+                            int ahead = rows;
+                            if (c0 == 0 && half == 0 && g == groups - 1)
+                                ahead = r + blockRows < rowEnd ? r + blockRows : next >= 0 ? next + (r + blockRows - rowEnd) : rows;
+                            else if (c0 == 0 && half == 0 && g == 0)
+                                ahead = r + F16PairTileAvx512.Rows < b1 ? r + F16PairTileAvx512.Rows : rows;
+                            var prefetch = new SpreadPrefetch(w.Data + (long)ahead * w.RowBytes,
+                                (long)Math.Clamp(rows - ahead, 0, F16PairTileAvx512.Rows) * w.RowBytes, (c1 - c0) / 64);
+                            specials[p] |= PairPass(count, wa, wb, panel, t, 32 * half, c0, c1,
+                                state + p * F16PairTileAvx512.StateVectors, c0 == 0, ref prefetch);
+                        }
+                }
+                for (int p = 0; p < pairs; p++)
+                {
+                    int r = b0 + 2 * p, rowCount = Math.Min(F16PairTileAvx512.Rows, b1 - r);
+                    PairFinish(count, state + p * F16PairTileAvx512.StateVectors, results);
                     for (int k = 0; k < count; k++)
                         for (int i = 0; i < rowCount; i++)
-                            y[(long)(t + k) * rows + r + i] = GgmlFloatDot.FinishWidened(i == 0 ? wa : wb, source.Row(t + k), cols, vectorEnd,
-                                (specials & (1 << i)) != 0 || source.HasSpecial(t + k), results[2 * k + i]);
+                            y[(long)(t + k) * rows + r + i] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (r + i) * w.RowBytes),
+                                source.Row(t + k), cols, vectorEnd, (specials[p] & (1 << i)) != 0 || source.HasSpecial(t + k), results[2 * k + i]);
                 }
             }
         }
     }
 
-    private static int PairKernel(int count, ushort* wa, ushort* wb, in F16UnpackedPanel panel, int t0, int vectorEnd, float* results,
-        ref SpreadPrefetch prefetch) =>
+    private static int PairPass(int count, ushort* wa, ushort* wb, in F16UnpackedPanel panel, int t0, int offset, int begin, int end,
+        Vector512<float>* state, bool first, ref SpreadPrefetch prefetch) =>
         count switch
         {
-            6 => F16PairTileAvx512.Pair<Count6>(wa, wb, panel, t0, vectorEnd, results, ref prefetch),
-            5 => F16PairTileAvx512.Pair<Count5>(wa, wb, panel, t0, vectorEnd, results, ref prefetch),
-            4 => F16PairTileAvx512.Pair<Count4>(wa, wb, panel, t0, vectorEnd, results, ref prefetch),
-            3 => F16PairTileAvx512.Pair<Count3>(wa, wb, panel, t0, vectorEnd, results, ref prefetch),
-            2 => F16PairTileAvx512.Pair<Count2>(wa, wb, panel, t0, vectorEnd, results, ref prefetch),
-            _ => F16PairTileAvx512.Pair<Count1>(wa, wb, panel, t0, vectorEnd, results, ref prefetch),
+            6 => F16PairTileAvx512.Pass<Count6>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            5 => F16PairTileAvx512.Pass<Count5>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            4 => F16PairTileAvx512.Pass<Count4>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            3 => F16PairTileAvx512.Pass<Count3>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            2 => F16PairTileAvx512.Pass<Count2>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            _ => F16PairTileAvx512.Pass<Count1>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
         };
+
+    private static void PairFinish(int count, Vector512<float>* state, float* results)
+    {
+        switch (count)
+        {
+            case 6: F16PairTileAvx512.Finish<Count6>(state, results); break;
+            case 5: F16PairTileAvx512.Finish<Count5>(state, results); break;
+            case 4: F16PairTileAvx512.Finish<Count4>(state, results); break;
+            case 3: F16PairTileAvx512.Finish<Count3>(state, results); break;
+            case 2: F16PairTileAvx512.Finish<Count2>(state, results); break;
+            default: F16PairTileAvx512.Finish<Count1>(state, results); break;
+        }
+    }
 
     private static void BlockKernel(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results,
         ref SpreadPrefetch prefetch)

@@ -12,9 +12,11 @@ namespace Tandem.Engine.Quantization;
 /// widened copy of the rows is written and read back as <see cref="F16RowTileAvx512"/>'s blocks are (at 16 tokens that
 /// copy cost about a quarter of the matmul). Each (row, token) gets exactly <see cref="GgmlFloatDot.VecDotF16"/>'s
 /// arithmetic: ggml's four accumulators are independent chains over the 64-element steps, so the kernel runs them in two
-/// passes of two (elements 0..31 of each step, then 32..63), each a pair of registers whose lanes are ggml's lanes in
-/// unpack order; the passes' registers are added lane by lane (a0 + a2 and a1 + a3 in the same lanes), put back in
-/// ggml's lane order and reduced (<see cref="TransposedReduce"/>): bit-identical to the dot's
+/// halves of two (elements 0..31 of each step, then 32..63), each a pair of registers whose lanes are ggml's lanes in
+/// unpack order, over chunks of columns; a pass stores its registers (<see cref="StateVectors"/> per pair) and the next
+/// pass over the same half continues from them, so a chain sums its steps in the same order as one unbroken loop.
+/// <see cref="Finish{TTokens}"/> adds the halves lane by lane (a0 + a2 and a1 + a3 in the same lanes), puts them back in
+/// ggml's lane order and reduces them (<see cref="TransposedReduce"/>): bit-identical to the dot's
 /// <c>ReduceAdd((a0 + a2) + (a1 + a3))</c>. 24 accumulators, four widened weight vectors and two activations in registers.
 /// </summary>
 internal static unsafe class F16PairTileAvx512
@@ -22,45 +24,28 @@ internal static unsafe class F16PairTileAvx512
     public const int Rows = 2;
     public const int MaxTokens = 6;
 
+    /// <summary>Vectors of one pair's chains: two halves × (token k, row r) slots 2k + r × low and high register.</summary>
+    public const int StateVectors = 2 * 2 * Rows * MaxTokens;
+
     /// <summary>
-    /// The vector parts of rows <paramref name="wa"/> and <paramref name="wb"/> dotted with tokens <paramref name="t0"/>..
-    /// of the panel: token k, row r into <c>results[2k + r]</c> (16 floats written), to be finished by
-    /// <see cref="GgmlFloatDot.FinishWidened"/>; returns bit r set where row r's vector part holds an F16 inf/NaN.
-    /// <paramref name="prefetch"/> steps once per 64 columns of each pass.
+    /// Half <paramref name="offset"/> / 32 of rows <paramref name="wa"/> and <paramref name="wb"/> × tokens
+    /// <paramref name="t0"/>.. over the 64-element steps from <paramref name="begin"/> to <paramref name="end"/>: the chains
+    /// start at zero when <paramref name="first"/>, else from <paramref name="state"/>, and are stored back there. Returns
+    /// bit r set where row r's elements read here hold an F16 inf/NaN. <paramref name="prefetch"/> steps once per step.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static int Pair<TTokens>(ushort* wa, ushort* wb, in F16UnpackedPanel panel, int t0, int vectorEnd, float* results,
-        ref SpreadPrefetch prefetch)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int Pass<TTokens>(ushort* wa, ushort* wb, in F16UnpackedPanel panel, int t0, int offset, int begin, int end,
+        Vector512<float>* state, bool first, ref SpreadPrefetch prefetch)
         where TTokens : ITileCount
     {
-        // The first pass's registers wait here, slot 2k + r low then high; the sums of slots 0..15 are reduced together.
-        Vector512<float>* halves = stackalloc Vector512<float>[4 * MaxTokens];
-        Vector512<float>* sums = stackalloc Vector512<float>[16];
-        int specials = Pass<TTokens, FirstPass>(wa, wb, panel, t0, 0, vectorEnd, halves, sums, ref prefetch);
-        specials |= Pass<TTokens, SecondPass>(wa, wb, panel, t0, 32, vectorEnd, halves, sums, ref prefetch);
-        Vector512.Store(TransposedReduce.ReduceAdd16(sums), results);
-        return specials;
-    }
-
-    /// <summary>Which of the two passes runs: the first stores its registers, the second adds them and forms the sums.</summary>
-    private interface IPass { static abstract bool Second { get; } }
-
-    private readonly struct FirstPass : IPass { public static bool Second => false; }
-
-    private readonly struct SecondPass : IPass { public static bool Second => true; }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int Pass<TTokens, TSecond>(ushort* wa, ushort* wb, in F16UnpackedPanel panel, int t0, int offset, int vectorEnd,
-        Vector512<float>* halves, Vector512<float>* sums, ref SpreadPrefetch prefetch)
-        where TTokens : ITileCount where TSecond : IPass
-    {
-        ushort* pa = wa + offset, pb = wb + offset;
-        float* y0 = panel.Row(t0) + offset;
-        float* y1 = TTokens.Count > 1 ? panel.Row(t0 + 1) + offset : y0;
-        float* y2 = TTokens.Count > 2 ? panel.Row(t0 + 2) + offset : y0;
-        float* y3 = TTokens.Count > 3 ? panel.Row(t0 + 3) + offset : y0;
-        float* y4 = TTokens.Count > 4 ? panel.Row(t0 + 4) + offset : y0;
-        float* y5 = TTokens.Count > 5 ? panel.Row(t0 + 5) + offset : y0;
+        state += offset / 32 * (StateVectors / 2);
+        ushort* pa = wa + offset + begin, pb = wb + offset + begin;
+        float* y0 = panel.Row(t0) + offset + begin;
+        float* y1 = TTokens.Count > 1 ? panel.Row(t0 + 1) + offset + begin : y0;
+        float* y2 = TTokens.Count > 2 ? panel.Row(t0 + 2) + offset + begin : y0;
+        float* y3 = TTokens.Count > 3 ? panel.Row(t0 + 3) + offset + begin : y0;
+        float* y4 = TTokens.Count > 4 ? panel.Row(t0 + 4) + offset + begin : y0;
+        float* y5 = TTokens.Count > 5 ? panel.Row(t0 + 5) + offset + begin : y0;
         // l/h: low/high unpack register; a/b: row; digit: token.
         Vector512<float> la0 = default, ha0 = default, lb0 = default, hb0 = default;
         Vector512<float> la1 = default, ha1 = default, lb1 = default, hb1 = default;
@@ -68,17 +53,26 @@ internal static unsafe class F16PairTileAvx512
         Vector512<float> la3 = default, ha3 = default, lb3 = default, hb3 = default;
         Vector512<float> la4 = default, ha4 = default, lb4 = default, hb4 = default;
         Vector512<float> la5 = default, ha5 = default, lb5 = default, hb5 = default;
+        if (!first)
+        {
+            { la0 = state[0]; ha0 = state[1]; lb0 = state[2]; hb0 = state[3]; }
+            if (TTokens.Count > 1) { la1 = state[4]; ha1 = state[5]; lb1 = state[6]; hb1 = state[7]; }
+            if (TTokens.Count > 2) { la2 = state[8]; ha2 = state[9]; lb2 = state[10]; hb2 = state[11]; }
+            if (TTokens.Count > 3) { la3 = state[12]; ha3 = state[13]; lb3 = state[14]; hb3 = state[15]; }
+            if (TTokens.Count > 4) { la4 = state[16]; ha4 = state[17]; lb4 = state[18]; hb4 = state[19]; }
+            if (TTokens.Count > 5) { la5 = state[20]; ha5 = state[21]; lb5 = state[22]; hb5 = state[23]; }
+        }
         Vector512<ushort> magnitudeA = default, magnitudeB = default;
-        nint end = vectorEnd;
-        for (nint i = 0; i < end; i += 64)
+        nint length = end - begin;
+        for (nint i = 0; i < length; i += 64)
         {
             prefetch.Step();
             Vector512<ushort> h = Vector512.Load(pa + i);
             magnitudeA = Vector512.Max(magnitudeA, h & Vector512.Create((ushort)0x7FFF));
-            Vector512<float> xal = WidenLow(h), xah = WidenHigh(h);
+            Vector512<float> xal = F16GemvAvx512.WidenLow(h), xah = F16GemvAvx512.WidenHigh(h);
             h = Vector512.Load(pb + i);
             magnitudeB = Vector512.Max(magnitudeB, h & Vector512.Create((ushort)0x7FFF));
-            Vector512<float> xbl = WidenLow(h), xbh = WidenHigh(h);
+            Vector512<float> xbl = F16GemvAvx512.WidenLow(h), xbh = F16GemvAvx512.WidenHigh(h);
             {
                 Vector512<float> yl = Vector512.Load(y0 + i), yh = Vector512.Load(y0 + i + 16);
                 la0 = Vector512.FusedMultiplyAdd(xal, yl, la0); ha0 = Vector512.FusedMultiplyAdd(xah, yh, ha0);
@@ -110,46 +104,34 @@ internal static unsafe class F16PairTileAvx512
                 lb5 = Vector512.FusedMultiplyAdd(xbl, yl, lb5); hb5 = Vector512.FusedMultiplyAdd(xbh, yh, hb5);
             }
         }
-        // No calls above: zmm registers do not survive one (see F16TileAvx512).
-        { Finish<TSecond>(halves, sums, 0, la0, ha0); Finish<TSecond>(halves, sums, 1, lb0, hb0); }
-        if (TTokens.Count > 1) { Finish<TSecond>(halves, sums, 2, la1, ha1); Finish<TSecond>(halves, sums, 3, lb1, hb1); }
-        if (TTokens.Count > 2) { Finish<TSecond>(halves, sums, 4, la2, ha2); Finish<TSecond>(halves, sums, 5, lb2, hb2); }
-        if (TTokens.Count > 3) { Finish<TSecond>(halves, sums, 6, la3, ha3); Finish<TSecond>(halves, sums, 7, lb3, hb3); }
-        if (TTokens.Count > 4) { Finish<TSecond>(halves, sums, 8, la4, ha4); Finish<TSecond>(halves, sums, 9, lb4, hb4); }
-        if (TTokens.Count > 5) { Finish<TSecond>(halves, sums, 10, la5, ha5); Finish<TSecond>(halves, sums, 11, lb5, hb5); }
+        { state[0] = la0; state[1] = ha0; state[2] = lb0; state[3] = hb0; }
+        if (TTokens.Count > 1) { state[4] = la1; state[5] = ha1; state[6] = lb1; state[7] = hb1; }
+        if (TTokens.Count > 2) { state[8] = la2; state[9] = ha2; state[10] = lb2; state[11] = hb2; }
+        if (TTokens.Count > 3) { state[12] = la3; state[13] = ha3; state[14] = lb3; state[15] = hb3; }
+        if (TTokens.Count > 4) { state[16] = la4; state[17] = ha4; state[18] = lb4; state[19] = hb4; }
+        if (TTokens.Count > 5) { state[20] = la5; state[21] = ha5; state[22] = lb5; state[23] = hb5; }
         int specials = Vector512.GreaterThanOrEqualAny(magnitudeA, Vector512.Create((ushort)0x7C00)) ? 1 : 0;
         return Vector512.GreaterThanOrEqualAny(magnitudeB, Vector512.Create((ushort)0x7C00)) ? specials | 2 : specials;
     }
 
     /// <summary>
-    /// The first pass stores slot <paramref name="slot"/>'s low and high registers; the second adds its own to them lane
-    /// by lane (ggml's a0 + a2 and a1 + a3, in unpack order) and stores that slot's sum in ggml's lane order,
-    /// (a0 + a2) + (a1 + a3).
+    /// The reduced vector sums of a pair whose two halves have run to the end of the vector part: token k, row r into
+    /// <c>results[2k + r]</c> (16 floats written), to be finished by <see cref="GgmlFloatDot.FinishWidened"/>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish<TSecond>(Vector512<float>* halves, Vector512<float>* sums, int slot, Vector512<float> low, Vector512<float> high)
-        where TSecond : IPass
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    public static void Finish<TTokens>(Vector512<float>* state, float* results) where TTokens : ITileCount
     {
-        if (!TSecond.Second)
-        {
-            halves[2 * slot] = low;
-            halves[2 * slot + 1] = high;
-            return;
-        }
-        Vector512<float> u = halves[2 * slot] + low, v = halves[2 * slot + 1] + high;
+        // Slots of missing tokens are reduced from stale lanes into results nobody reads.
+        Vector512<float>* sums = stackalloc Vector512<float>[16];
         // Element e of a 32-element chunk sits in the low register (e % 8 < 4) or the high one, at lane 4 (e / 8) + e % 4.
-        Vector512<int> first = Vector512.Create(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-        Vector512<int> second = Vector512.Create(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-        sums[slot] = Avx512F.PermuteVar16x32x2(u, first, v) + Avx512F.PermuteVar16x32x2(u, second, v);
+        Vector512<int> firstLanes = Vector512.Create(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        Vector512<int> secondLanes = Vector512.Create(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        for (int slot = 0; slot < Rows * TTokens.Count; slot++)
+        {
+            Vector512<float> u = state[2 * slot] + state[StateVectors / 2 + 2 * slot];
+            Vector512<float> v = state[2 * slot + 1] + state[StateVectors / 2 + 2 * slot + 1];
+            sums[slot] = Avx512F.PermuteVar16x32x2(u, firstLanes, v) + Avx512F.PermuteVar16x32x2(u, secondLanes, v);
+        }
+        Vector512.Store(TransposedReduce.ReduceAdd16(sums), results);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen(Vector512<ushort> topHalves) =>
-        (Vector512.ShiftRightArithmetic(topHalves.AsInt32(), 3) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> WidenLow(Vector512<ushort> h) => Widen(Avx512BW.UnpackLow(Vector512<ushort>.Zero, h));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> WidenHigh(Vector512<ushort> h) => Widen(Avx512BW.UnpackHigh(Vector512<ushort>.Zero, h));
 }
