@@ -16,6 +16,9 @@ namespace Tandem.Engine.Kernels;
 /// (<see cref="F16WidenedRows"/>);</item>
 /// <item>one token (batch-1 decode): the matrix × one-token kernels (<see cref="F16GemvAvx512"/>, two rows;
 /// <see cref="F16GemvAvx2"/>, one) over a <see cref="F16GemvPanel"/>, with the cheaper unpacking widening;</item>
+/// <item>2 to <see cref="MaxPairTileTokens"/> tokens on rows of <see cref="MinPairTileCols"/> columns or more, with
+/// AVX-512 BW: pair tiles (<see cref="F16PairTileAvx512"/>, 2 rows × 6 tokens) that widen each weight vector in
+/// registers by unpacking, against an <see cref="F16UnpackedPanel"/>;</item>
 /// <item>other small batches: one row × the batch's tokens (<see cref="F16TileAvx512"/>, <see cref="F16TileAvx2"/>),
 /// widening each weight vector in registers, since a widened copy would be read by too few tokens to pay.</item>
 /// <item>where ggml has no vector F16 dot (width 0: Arm64, x64 without AVX2), every batch size: the portable tiles
@@ -34,6 +37,21 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// <summary>Smallest batch that runs on the row tiles (at 4 tokens they measured 1.5x slower than the one-row kernel).</summary>
     public const int MinRowTileTokens = 8;
 
+    /// <summary>
+    /// Largest batch that runs on the pair tiles (<see cref="F16PairTileAvx512"/>, AVX-512 BW) instead of the one-row
+    /// kernel or the row tiles, for rows of <see cref="MinPairTileCols"/> columns or more. Measured at TinyLlama's
+    /// shapes, 1 thread (docs/performance.md, "F16 batches of a few tokens"): at 4 tokens 1.5-1.9x faster than the one-row
+    /// kernel on the matrices out of cache, at 8 1.1-1.3x faster than the row tiles; at 12-16 level with them or up to
+    /// 1.1x slower, from 24 slower (the unpacking is redone for every token group, the row tiles' widening once per block).
+    /// </summary>
+    public const int MaxPairTileTokens = 8;
+
+    /// <summary>
+    /// Shortest rows for the pair tiles: at SmolLM's 576 columns each pass is nine steps and the tiles' fixed work per
+    /// pair (reductions, finishing each result) made them up to 1.3x slower than the one-row kernel at 2-6 tokens.
+    /// </summary>
+    public const int MinPairTileCols = 2048;
+
     private const int MaxTokensPerTile = 6;
 
     /// <summary>How many rows ahead the widening of a job's first block asks for its rows.</summary>
@@ -45,10 +63,13 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     private readonly float[] _widened;
     private readonly int _scratchFloats;
     private readonly float[] _gemvActivation;
+    private readonly float[] _unpackedActivations;
+    private readonly float[] _pairState;
     private readonly NextChunkHint _following;
     private WeightMatrix _w;
     private F16ActivationPanel _panel;
     private F16GemvPanel _gemvPanel;
+    private F16UnpackedPanel _unpackedPanel;
     private float* _y;
 
     /// <summary>Whether one-token matmuls run on the matrix × one-token kernels (they need AVX-512 BW at width 16).</summary>
@@ -64,7 +85,28 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         _scratchFloats = (F16WidenedRows.ScratchFloats(maxCols) + 15) & ~15;
         _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
         _gemvActivation = GC.AllocateArray<float>(F16GemvPanel.FloatsNeeded(maxCols) + 16, pinned: true);
+        _unpackedActivations = PairTilesSupported
+            ? GC.AllocateArray<float>((int)F16UnpackedPanel.FloatsNeeded(MaxPairTileTokens, maxCols) + 16, pinned: true) : [];
+        _pairState = PairTilesSupported ? GC.AllocateArray<float>(workers * PairStateFloats + 16, pinned: true) : [];
     }
+
+    /// <summary>Whether batches of 2..<see cref="MaxPairTileTokens"/> tokens can run on <see cref="F16PairTileAvx512"/>.</summary>
+    private static bool PairTilesSupported => GgmlSimd.Width == 16 && Avx512BW.IsSupported;
+
+    /// <summary>F16 bytes of a block of <see cref="PairTiles"/>' rows: a quarter of a 1 MB L2, beside the activations.</summary>
+    private const int PairBlockBytes = 256 * 1024;
+
+    /// <summary>Most rows of a block of <see cref="PairTiles"/> (the pairs' chains wait in a worker's part of the state).</summary>
+    private const int MaxPairBlockRows = 64;
+
+    /// <summary>Most columns of one pass of <see cref="PairTiles"/> (a half of them per pass).</summary>
+    private const int PairChunkCols = 2048;
+
+    /// <summary>Floats of one worker's pair-tile state.</summary>
+    private const int PairStateFloats = MaxPairBlockRows / F16PairTileAvx512.Rows * F16PairTileAvx512.StateVectors * 16;
+
+    private static bool UsesPairTiles(int tokens, int cols) =>
+        PairTilesSupported && tokens is > 1 and <= MaxPairTileTokens && cols >= MinPairTileCols;
 
     /// <summary>The matmul that the next run of this job computes.</summary>
     public void Set(in WeightMatrix w, in F16ActivationPanel panel, float* y)
@@ -76,6 +118,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         _w = w; _panel = panel; _y = y;
         if (panel.Tokens == 1 && GemvSupported)
             _gemvPanel = new F16GemvPanel(panel, (float*)(((nuint)Unsafe.AsPointer(ref _gemvActivation[0]) + 63) & ~(nuint)63));
+        if (UsesPairTiles(panel.Tokens, panel.Cols))
+            _unpackedPanel = new F16UnpackedPanel(panel, (float*)(((nuint)Unsafe.AsPointer(ref _unpackedActivations[0]) + 63) & ~(nuint)63));
     }
 
     public void Execute(int begin, int end, int worker)
@@ -89,6 +133,12 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         {
             if (GgmlSimd.Width == 16) GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end, _following);
             else GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end, _following);
+            return;
+        }
+        if (UsesPairTiles(_panel.Tokens, _panel.Cols))
+        {
+            PairTiles(_w, _unpackedPanel, _y, begin, end, _following,
+                (Vector512<float>*)(((nuint)Unsafe.AsPointer(ref _pairState[0]) + 63) & ~(nuint)63) + worker * (PairStateFloats / 16));
             return;
         }
         if (_panel.Tokens < MinRowTileTokens)
@@ -195,6 +245,95 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                     y[(long)(t + k) * rows + r] = GgmlFloatDot.FinishWidened(wr, panel.Row(t + k), panel.Cols, vectorEnd,
                         rowSpecial || panel.HasSpecial(t + k), results[k]);
             }
+        }
+    }
+
+    /// <summary>
+    /// y[t × w.Rows + r] for rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> and every token of the panel, two
+    /// rows at a time (an odd last row is computed twice and its copy dropped) against groups of up to six tokens, in
+    /// blocks of rows small enough to stay in L2 from one token group to the next (<see cref="PairBlockBytes"/>). Within a
+    /// group, each half of the steps runs over every pair of the block, a chunk of <see cref="PairChunkCols"/> columns at a
+    /// time, so that the group's activations for it (6 tokens × 1024 columns × 4 bytes) stay in L1 while the pairs' rows
+    /// stream past; the pairs' chains wait in <paramref name="state"/> between passes. A block's rows come from memory
+    /// once, in its first group: the first group's pairs fetch the next pair's rows as they run, and the last group's
+    /// pairs fetch the rows one block ahead, in this hand-out or else in the hand-out <paramref name="following"/> says
+    /// this thread probably claims next, so that the next block's first group finds them in cache.
+    /// </summary>
+    private static void PairTiles(in WeightMatrix w, in F16UnpackedPanel panel, float* y, int rowBegin, int rowEnd, NextChunkHint following,
+        Vector512<float>* state)
+    {
+        float* results = stackalloc float[16];
+        int* specials = stackalloc int[MaxPairBlockRows / F16PairTileAvx512.Rows];
+        F16ActivationPanel source = panel.Source;
+        int rows = w.Rows, tokens = panel.Tokens, cols = source.Cols;
+        int vectorEnd = F16ActivationPanel.VectorEnd(cols);
+        int groups = (tokens + F16PairTileAvx512.MaxTokens - 1) / F16PairTileAvx512.MaxTokens;
+        int chunks = (vectorEnd + PairChunkCols - 1) / PairChunkCols;
+        int chunkLength = ((vectorEnd + chunks - 1) / chunks + 63) & -64;
+        int next = following.FirstRow(rows);
+        int blockRows = (int)Math.Clamp(PairBlockBytes / w.RowBytes, 2, MaxPairBlockRows) & -2;
+        for (int b0 = rowBegin; b0 < rowEnd; b0 += blockRows)
+        {
+            int b1 = Math.Min(rowEnd, b0 + blockRows), pairs = (b1 - b0 + 1) / 2;
+            for (int g = 0; g < groups; g++)
+            {
+                int t = GroupStart(tokens, groups, g), count = GroupStart(tokens, groups, g + 1) - t;
+                for (int p = 0; p < pairs; p++) specials[p] = 0;
+                for (int c0 = 0; c0 < vectorEnd; c0 += chunkLength)
+                {
+                    int c1 = Math.Min(vectorEnd, c0 + chunkLength);
+                    for (int half = 0; half < 2; half++)
+                        for (int p = 0; p < pairs; p++)
+                        {
+                            int r = b0 + 2 * p;
+                            ushort* wa = (ushort*)(w.Data + r * w.RowBytes);
+                            ushort* wb = r + 1 < b1 ? (ushort*)(w.Data + (r + 1) * w.RowBytes) : wa;
+                            int ahead = rows;
+                            if (c0 == 0 && half == 0 && g == groups - 1)
+                                ahead = r + blockRows < rowEnd ? r + blockRows : next >= 0 ? next + (r + blockRows - rowEnd) : rows;
+                            else if (c0 == 0 && half == 0 && g == 0)
+                                ahead = r + F16PairTileAvx512.Rows < b1 ? r + F16PairTileAvx512.Rows : rows;
+                            var prefetch = new SpreadPrefetch(w.Data + (long)ahead * w.RowBytes,
+                                (long)Math.Clamp(rows - ahead, 0, F16PairTileAvx512.Rows) * w.RowBytes, (c1 - c0) / 64);
+                            specials[p] |= PairPass(count, wa, wb, panel, t, 32 * half, c0, c1,
+                                state + p * F16PairTileAvx512.StateVectors, c0 == 0, ref prefetch);
+                        }
+                }
+                for (int p = 0; p < pairs; p++)
+                {
+                    int r = b0 + 2 * p, rowCount = Math.Min(F16PairTileAvx512.Rows, b1 - r);
+                    PairFinish(count, state + p * F16PairTileAvx512.StateVectors, results);
+                    for (int k = 0; k < count; k++)
+                        for (int i = 0; i < rowCount; i++)
+                            y[(long)(t + k) * rows + r + i] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (r + i) * w.RowBytes),
+                                source.Row(t + k), cols, vectorEnd, (specials[p] & (1 << i)) != 0 || source.HasSpecial(t + k), results[2 * k + i]);
+                }
+            }
+        }
+    }
+
+    private static int PairPass(int count, ushort* wa, ushort* wb, in F16UnpackedPanel panel, int t0, int offset, int begin, int end,
+        Vector512<float>* state, bool first, ref SpreadPrefetch prefetch) =>
+        count switch
+        {
+            6 => F16PairTileAvx512.Pass<Count6>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            5 => F16PairTileAvx512.Pass<Count5>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            4 => F16PairTileAvx512.Pass<Count4>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            3 => F16PairTileAvx512.Pass<Count3>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            2 => F16PairTileAvx512.Pass<Count2>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+            _ => F16PairTileAvx512.Pass<Count1>(wa, wb, panel, t0, offset, begin, end, state, first, ref prefetch),
+        };
+
+    private static void PairFinish(int count, Vector512<float>* state, float* results)
+    {
+        switch (count)
+        {
+            case 6: F16PairTileAvx512.Finish<Count6>(state, results); break;
+            case 5: F16PairTileAvx512.Finish<Count5>(state, results); break;
+            case 4: F16PairTileAvx512.Finish<Count4>(state, results); break;
+            case 3: F16PairTileAvx512.Finish<Count3>(state, results); break;
+            case 2: F16PairTileAvx512.Finish<Count2>(state, results); break;
+            default: F16PairTileAvx512.Finish<Count1>(state, results); break;
         }
     }
 

@@ -101,10 +101,10 @@ internal static unsafe class F16GemvAvx512
         (Vector512.ShiftRightArithmetic(topHalves.AsInt32(), 3) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> WidenLow(Vector512<ushort> h) => Widen(Avx512BW.UnpackLow(Vector512<ushort>.Zero, h));
+    internal static Vector512<float> WidenLow(Vector512<ushort> h) => Widen(Avx512BW.UnpackLow(Vector512<ushort>.Zero, h));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> WidenHigh(Vector512<ushort> h) => Widen(Avx512BW.UnpackHigh(Vector512<ushort>.Zero, h));
+    internal static Vector512<float> WidenHigh(Vector512<ushort> h) => Widen(Avx512BW.UnpackHigh(Vector512<ushort>.Zero, h));
 
     /// <summary>ggml's accumulators a0..a3 rebuilt from the unpacked lanes, then <see cref="GgmlFloatDot.VecDotF16"/>'s reduction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -57,6 +57,11 @@ public unsafe class MatMulBatchTests
     /// 25 whose ragged block ends in a one-row tile; 70 tokens: many token groups per block and a ragged last one.
     /// Rows of 2200 and 4200 columns run each chain in chunks of columns (two or three on AVX-512, of unequal length,
     /// more on AVX2), carried from chunk to chunk; rows of 40 have no vector part on AVX-512 (all tail).
+    /// From 2048 columns with AVX-512 BW, 2..8 tokens run on the pair tiles (2 rows × up to 6 tokens, weights widened in
+    /// registers): 2200 and 4200 columns (jobs of 16 rows and a last one of 5, an odd pair), 16384 columns (blocks of 8
+    /// rows, two a job), and 2048 columns exactly (the column boundary, 203 rows: jobs of 16, a last one of 11) through 8
+    /// and 9 tokens (the token boundary, back to the row tiles), against 2040 columns (just under it: one-row kernel and
+    /// row tiles).
     /// </summary>
     [Theory]
     [InlineData(96, 37, 19, false)]
@@ -68,6 +73,9 @@ public unsafe class MatMulBatchTests
     [InlineData(4200, 37, 19, false)]
     [InlineData(2200, 37, 19, true)]
     [InlineData(40, 37, 19, false)]
+    [InlineData(2048, 203, 10, true)]
+    [InlineData(16384, 37, 9, true)]
+    [InlineData(2040, 37, 10, false)]
     public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
         CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
