@@ -36,6 +36,8 @@ bench_build() { # source root, name
   dotnet build "$1/bench/Tandem.Bench" -c Release -v q -nologo >/dev/null
   [ -f "$1/bench/Tandem.Bench/bin/Release/net10.0/System.IO.Hashing.dll" ] \
     || dotnet build "$1/bench/Tandem.Bench" -c Release -v q -nologo >/dev/null
+  [ -f "$1/bench/Tandem.Bench/bin/Release/net10.0/System.IO.Hashing.dll" ] || {
+    echo "error: $1/bench/Tandem.Bench built twice without System.IO.Hashing.dll (the KV copy needs it); build it by hand and rerun with REUSE=1" >&2; exit 1; }
   rm -rf "$OUT/$2" && cp -r "$1/bench/Tandem.Bench/bin/Release/net10.0" "$OUT/$2"
 }
 bench_build . now
