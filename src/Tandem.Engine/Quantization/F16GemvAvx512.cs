@@ -27,17 +27,10 @@ internal static unsafe class F16GemvAvx512
         {
             ushort* wa = (ushort*)w0, wb = rows > 1 ? (ushort*)(w0 + rowBytes) : wa;
             int specials = rows > 1 ? Rows<Count2>(wa, wb, panel, results, next) : Rows<Count1>(wa, wb, panel, results, next);
-            Finish(wa, panel, specials & 1, results);
-            if (rows > 1) Finish(wb, panel, specials & 2, results + 1);
+            if (specials == 0 && panel.Plain) return;
+            panel.Finish(wa, (specials & 1) != 0, results);
+            if (rows > 1) panel.Finish(wb, (specials & 2) != 0, results + 1);
         }
-    }
-
-    /// <summary>The double tail after the vector sum, or the plain sum where the row or the token holds an F16 inf/NaN.</summary>
-    private static void Finish(ushort* w, in F16GemvPanel panel, int rowSpecial, float* result)
-    {
-        int cols = panel.Source.Cols;
-        *result = GgmlFloatDot.FinishWidened(w, panel.Source.Row(0), cols, F16ActivationPanel.VectorEnd(cols),
-            rowSpecial != 0 || panel.Source.HasSpecial(0), *result);
     }
 
     /// <summary>
