@@ -6,7 +6,7 @@ using Tandem.Engine.Kernels;
 namespace Tandem.Engine.Quantization;
 
 /// <summary>
-/// The F16 matrix × one-token kernel where ggml's SIMD width is 16 (AVX-512): four or two weight rows against the one token,
+/// The F16 matrix × one-token kernel where ggml's SIMD width is 16 (AVX-512): four, two or one weight rows against the one token,
 /// each row exactly <see cref="GgmlFloatDot.VecDotF16"/>'s arithmetic (four 16-lane FMA accumulators over 64-element
 /// steps, <c>ReduceAdd((a0 + a2) + (a1 + a3))</c>, the double tail, the plain sum where an inf/NaN is involved).
 /// Weights are widened by interleaving with zeros, and the exponent's rebias by 2^112 is carried by the activations
@@ -18,22 +18,29 @@ namespace Tandem.Engine.Quantization;
 internal static unsafe class F16GemvAvx512
 {
     /// <summary>
-    /// Longest rows that run four to a call; longer ones run two. Kernel bench, one thread, thread CPU time, four rows
-    /// against two (docs/performance.md, s12-decode): 0.84-0.86x the time at 576 columns (in cache: the work around
-    /// each call's loop of 9 steps is halved), 0.98x at 576 columns out of cache, but 1.06x at 2048 columns out of
-    /// cache (32000 x 2048, the TinyLlama-1.1B output matrix), where the stream of weights is the limit and four
-    /// rows side by side plus the next four's prefetch fetched worse than two.
+    /// Longest rows that run four to a call. Kernel bench, one thread, thread CPU time, four rows against two
+    /// (docs/performance.md, s12-decode): 0.84-0.86x the time at 576 columns (in cache: the work around each call's
+    /// loop of 9 steps is halved), 0.98x at 576 columns out of cache, but 1.06x at 2048 columns out of cache (32000 x
+    /// 2048, the TinyLlama-1.1B output matrix), where the stream of weights is the limit.
     /// </summary>
     public const int FourRowsMaxCols = 1024;
 
-    /// <summary>y[r] for rows <paramref name="begin"/>..<paramref name="end"/> of <paramref name="w"/>, four or two rows a call by the row length.</summary>
+    /// <summary>
+    /// Shortest rows that run one to a call: out of cache at 5632 columns (TinyLlama-1.1B's ffn_down) one row took
+    /// 0.70-0.89x the time of two (one stream of 11 KB rows and the next row's prefetch, against two side by side and
+    /// the next two's), at 2048 columns 1.02-1.09x. On the AVX2 kernel one row and two measured the same at both.
+    /// </summary>
+    public const int OneRowMinCols = 4096;
+
+    /// <summary>y[r] for rows <paramref name="begin"/>..<paramref name="end"/> of <paramref name="w"/>, four, two or one a call by the row length.</summary>
     public static void Rows(in WeightMatrix w, in F16GemvPanel panel, float* y, int begin, int end, NextChunkHint following)
     {
         if (w.Cols <= FourRowsMaxCols) GemvRows.Run<Kernel<Count4>, F16GemvPanel>(w, panel, y, begin, end, following);
-        else GemvRows.Run<Kernel<Count2>, F16GemvPanel>(w, panel, y, begin, end, following);
+        else if (w.Cols < OneRowMinCols) GemvRows.Run<Kernel<Count2>, F16GemvPanel>(w, panel, y, begin, end, following);
+        else GemvRows.Run<Kernel<Count1>, F16GemvPanel>(w, panel, y, begin, end, following);
     }
 
-    /// <summary>The kernel at up to <typeparamref name="TMaxRows"/> rows a call (four or two).</summary>
+    /// <summary>The kernel at up to <typeparamref name="TMaxRows"/> rows a call (four, two or one).</summary>
     internal readonly struct Kernel<TMaxRows> : IGemvKernel<F16GemvPanel> where TMaxRows : ITileCount
     {
         public static int MaxRows => TMaxRows.Count;

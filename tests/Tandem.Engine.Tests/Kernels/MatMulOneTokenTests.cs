@@ -113,6 +113,7 @@ public unsafe class MatMulOneTokenTests
             {
                 CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel<Count4>, F16GemvPanel>(m.W, panel, y, b, e));
                 CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel<Count2>, F16GemvPanel>(m.W, panel, y, b, e));
+                CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel<Count1>, F16GemvPanel>(m.W, panel, y, b, e));
             }
             else
                 CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(m.W, panel, y, b, e));
@@ -136,6 +137,7 @@ public unsafe class MatMulOneTokenTests
     [InlineData(GgmlType.F16, 576)]
     [InlineData(GgmlType.F16, 200)]
     [InlineData(GgmlType.F16, 2048)]
+    [InlineData(GgmlType.F16, 5632)]
     public void MatMul_of_one_token_gives_the_single_pair_dots(GgmlType type, int cols)
     {
         using var m = new TestMatrix(type, cols, rows: 517, seed: 3);
