@@ -14,8 +14,8 @@ namespace Tandem.Engine.Kernels;
 /// <item>batches of <see cref="MinRowTileTokens"/> tokens or more: row tiles (<see cref="F16RowTileAvx512"/>, 4 rows
 /// × 6 tokens; <see cref="F16RowTileAvx2"/>, 2 × 6) over blocks of 16 weight rows widened once per batch
 /// (<see cref="F16WidenedRows"/>);</item>
-/// <item>one token (batch-1 decode): the matrix × one-token kernels (<see cref="F16GemvAvx512"/>, two rows;
-/// <see cref="F16GemvAvx2"/>, one) over a <see cref="F16GemvPanel"/>, with the cheaper unpacking widening;</item>
+/// <item>one token (batch-1 decode): the matrix × one-token kernels (<see cref="F16GemvAvx512"/>, four, two or one rows by row length;
+/// <see cref="F16GemvAvx2"/>, two) over a <see cref="F16GemvPanel"/>, with the cheaper unpacking widening;</item>
 /// <item>2 to <see cref="MaxPairTileTokens"/> tokens on rows of <see cref="MinPairTileCols"/> columns or more, with
 /// AVX-512 BW: pair tiles (<see cref="F16PairTileAvx512"/>, 2 rows × 6 tokens) that widen each weight vector in
 /// registers by unpacking, against an <see cref="F16UnpackedPanel"/>;</item>
@@ -131,7 +131,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         }
         if (_panel.Tokens == 1 && GemvSupported)
         {
-            if (GgmlSimd.Width == 16) GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end, _following);
+            if (GgmlSimd.Width == 16) F16GemvAvx512.Rows(_w, _gemvPanel, _y, begin, end, _following);
             else GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(_w, _gemvPanel, _y, begin, end, _following);
             return;
         }

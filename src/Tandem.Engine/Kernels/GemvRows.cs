@@ -25,7 +25,8 @@ internal static unsafe class GemvRows
         int groupRows = TKernel.MaxRows;
         float* results = stackalloc float[groupRows];
         long rowBytes = w.RowBytes;
-        int steps = TKernel.Steps(w.Cols);
+        // Every group's fetch uses a whole group's share per step; a shorter next group is just fetched sooner.
+        int linesPerStep = SpreadPrefetch.LinesPerStep(groupRows * rowBytes, TKernel.Steps(w.Cols));
         for (int r0 = rowBegin; r0 < rowEnd; r0 += groupRows)
         {
             int count = Math.Min(groupRows, rowEnd - r0);
@@ -37,7 +38,7 @@ internal static unsafe class GemvRows
                 nextStart = w.Data + row * rowBytes;
                 next = Math.Min(groupRows, w.Rows - row);
             }
-            TKernel.Run(count, w0, rowBytes, panel, results, new SpreadPrefetch(nextStart, next * rowBytes, steps));
+            TKernel.Run(count, w0, rowBytes, panel, results, SpreadPrefetch.WithShare(nextStart, next * rowBytes, linesPerStep));
             for (int k = 0; k < count; k++)
                 y[r0 + k] = results[k];
         }

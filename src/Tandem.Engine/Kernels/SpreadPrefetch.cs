@@ -19,12 +19,26 @@ internal unsafe struct SpreadPrefetch
     /// <param name="start">First byte to fetch.</param>
     /// <param name="bytes">Bytes to fetch; zero or less for none.</param>
     /// <param name="steps">Calls to <see cref="Step"/> the fetch is spread over (the kernel's loop count).</param>
-    public SpreadPrefetch(byte* start, long bytes, int steps)
+    public SpreadPrefetch(byte* start, long bytes, int steps) : this(LinesPerStep(bytes, steps), start, bytes) { }
+
+    /// <summary>
+    /// As the constructor, with the share per step given (<see cref="LinesPerStep"/>), so that a loop starting many
+    /// spans of one size (<see cref="GemvRows"/>: one per row group) computes it once, not with a 64-bit division per span.
+    /// </summary>
+    public static SpreadPrefetch WithShare(byte* start, long bytes, int linesPerStep) => new(linesPerStep, start, bytes);
+
+    private SpreadPrefetch(int linesPerStep, byte* start, long bytes)
     {
         _next = start;
         _end = bytes > 0 ? start + bytes : start;
+        _linesPerStep = linesPerStep;
+    }
+
+    /// <summary>Cache lines per step that fetch <paramref name="bytes"/> over <paramref name="steps"/> steps (at least one).</summary>
+    public static int LinesPerStep(long bytes, int steps)
+    {
         long lines = (Math.Max(0, bytes) + 63) / 64;
-        _linesPerStep = (int)Math.Max(1, (lines + Math.Max(1, steps) - 1) / Math.Max(1, steps));
+        return (int)Math.Max(1, (lines + Math.Max(1, steps) - 1) / Math.Max(1, steps));
     }
 
     /// <summary>The next share of the span (nothing once it is all asked for, or without SSE).</summary>

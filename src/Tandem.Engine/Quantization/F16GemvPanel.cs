@@ -47,6 +47,31 @@ internal readonly unsafe struct F16GemvPanel : IActivationPanel
         Permute();
     }
 
+    /// <summary>
+    /// Whether a row's result is its vector sum as the kernel returns it, unless that row holds an inf/NaN: no scalar
+    /// tail and no inf/NaN in the token (<see cref="GgmlFloatDot.FinishWidened"/> would return the sum unchanged).
+    /// </summary>
+    public bool Plain => F16ActivationPanel.VectorEnd(Source.Cols) == Source.Cols && !Source.HasSpecial(0);
+
+    /// <summary>
+    /// Row <paramref name="w"/>'s result from its vector sum in *<paramref name="result"/>: the double tail, or the plain
+    /// sum where the row's vector part (<paramref name="rowSpecial"/>) or the token holds an F16 inf/NaN.
+    /// </summary>
+    public void Finish(ushort* w, bool rowSpecial, float* result)
+    {
+        int cols = Source.Cols;
+        *result = GgmlFloatDot.FinishWidened(w, Source.Row(0), cols, F16ActivationPanel.VectorEnd(cols),
+            rowSpecial || Source.HasSpecial(0), *result);
+    }
+
+    /// <summary>Whether F16 elements 0..<paramref name="count"/> of <paramref name="w"/> hold an inf or NaN (exponent all ones).</summary>
+    public static bool HasSpecial(ushort* w, int count)
+    {
+        for (int i = 0; i < count; i++)
+            if ((w[i] & 0x7C00) == 0x7C00) return true;
+        return false;
+    }
+
     public void Write(int t, ReadOnlySpan<float> row)
     {
         Source.Write(t, row);

@@ -110,7 +110,11 @@ public unsafe class MatMulOneTokenTests
             var panel = new F16GemvPanel(source, permuted);
             float[] want = m.Dots(a);
             if (GgmlSimd.Width == 16)
-                CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel, F16GemvPanel>(m.W, panel, y, b, e));
+            {
+                CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel<Count4>, F16GemvPanel>(m.W, panel, y, b, e));
+                CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel<Count2>, F16GemvPanel>(m.W, panel, y, b, e));
+                CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx512.Kernel<Count1>, F16GemvPanel>(m.W, panel, y, b, e));
+            }
             else
                 CheckRanges(m, want, (y, b, e) => GemvRows.Run<F16GemvAvx2.Kernel, F16GemvPanel>(m.W, panel, y, b, e));
         }
@@ -132,6 +136,8 @@ public unsafe class MatMulOneTokenTests
     [InlineData(GgmlType.Q4_K, 768)]
     [InlineData(GgmlType.F16, 576)]
     [InlineData(GgmlType.F16, 200)]
+    [InlineData(GgmlType.F16, 2048)]
+    [InlineData(GgmlType.F16, 5632)]
     public void MatMul_of_one_token_gives_the_single_pair_dots(GgmlType type, int cols)
     {
         using var m = new TestMatrix(type, cols, rows: 517, seed: 3);
