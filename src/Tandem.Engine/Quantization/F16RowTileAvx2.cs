@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Tandem.Engine.Kernels;
 
 namespace Tandem.Engine.Quantization;
@@ -75,13 +76,14 @@ internal static unsafe class F16RowTileAvx2
             int chunkEnd = Math.Min(vectorEnd, begin + chunkLength);
             bool first = begin == 0, last = chunkEnd == vectorEnd;
             Pass<TTokens, F16Accumulator0>(w + F16WidenedRows.ChainStart(vectorEnd, 0) + begin / 4, tileFloats, stride, tiles, panel, t0, 0, begin, chunkEnd,
-                sums, odd, chains + 0 * ChainSlots, first, last, ref prefetch);
+                sums, odd, chains + 0 * ChainSlots, first, last, ref prefetch, -1);
             Pass<TTokens, F16Accumulator1>(w + F16WidenedRows.ChainStart(vectorEnd, 1) + begin / 4, tileFloats, stride, tiles, panel, t0, 8, begin, chunkEnd,
-                sums, odd, chains + 1 * ChainSlots, first, last, ref prefetch);
+                sums, odd, chains + 1 * ChainSlots, first, last, ref prefetch, begin + 16);
             Pass<TTokens, F16Accumulator2>(w + F16WidenedRows.ChainStart(vectorEnd, 2) + begin / 4, tileFloats, stride, tiles, panel, t0, 16, begin, chunkEnd,
-                sums, odd, chains + 2 * ChainSlots, first, last, ref prefetch);
+                sums, odd, chains + 2 * ChainSlots, first, last, ref prefetch, -1);
             Pass<TTokens, F16Accumulator3>(w + F16WidenedRows.ChainStart(vectorEnd, 3) + begin / 4, tileFloats, stride, tiles, panel, t0, 24, begin, chunkEnd,
-                sums, odd, chains + 3 * ChainSlots, first, last, ref prefetch);
+                sums, odd, chains + 3 * ChainSlots, first, last, ref prefetch,
+                last ? -1 : chunkEnd);
             begin = chunkEnd;
         } while (begin < vectorEnd);
         for (int i = 0; i < tiles; i++)
@@ -107,7 +109,7 @@ internal static unsafe class F16RowTileAvx2
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pass<TTokens, TSink>(float* w, long tileFloats, int stride, int tiles, in F16ActivationPanel panel, int t0, int offset,
         int begin, int chunkEnd, Vector256<float>* sums, Vector256<float>* odd, Vector256<float>* chains, bool first, bool last,
-        ref SpreadPrefetch prefetch)
+        ref SpreadPrefetch prefetch, int aheadBegin)
         where TTokens : ITileCount where TSink : IF16AccumulatorSink
     {
         float* y0 = panel.Row(t0) + offset + begin;
@@ -122,6 +124,8 @@ internal static unsafe class F16RowTileAvx2
         {
             float* w0 = w;
             float* w1 = w + stride;
+            // Tile k of the pass fetches token k's lines for the next pass, one per step; other tiles re-touch y0's line.
+            float* ahead = aheadBegin >= 0 && tile < TTokens.Count ? panel.Row(t0 + tile) + aheadBegin : y0;
             // c<row><token>
             Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default, c04 = default, c05 = default;
             Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
@@ -145,6 +149,7 @@ internal static unsafe class F16RowTileAvx2
             for (nint i = 0, k = 0; i < end; i += 32, k += 8)
             {
                 Vector256<float> x0 = Vector256.Load(w0 + k), x1 = Vector256.Load(w1 + k);
+                if (Sse.IsSupported) Sse.Prefetch0(ahead + i);
                 {
                     Vector256<float> y = Vector256.Load(y0 + i);
                     c00 = Vector256.FusedMultiplyAdd(x0, y, c00);
