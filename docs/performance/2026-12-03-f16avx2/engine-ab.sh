@@ -11,7 +11,7 @@ for r in $(seq 1 $rounds); do
   for v in $order; do
     if [ $v = base ]; then X=$BASE; else X=$NOW; fi
     l0=$(cut -d' ' -f1-3 /proc/loadavg)
-    rate=$($X engine artifacts/models/tinyllama-1.1b-f16.gguf --no-bundle --pp 512 --tg 1 --kv f16 --reps 2 --threads 2 --json $OUT/engine-avx2-$v-r$r.json 2>&1 | grep "tinyllama" | cut -d'|' -f3)
+    rate=$($X engine artifacts/models/tinyllama-1.1b-f16.gguf --no-bundle --pp 512 --tg 1 --kv f16 --reps 2 --threads 2 --json $OUT/engine-${SET:-}avx2-$v-r$r.json 2>&1 | grep "tinyllama" | cut -d'|' -f3)
     echo "avx2 round $r $v pp512 $rate tok/s  load before $l0  after $(cut -d' ' -f1-3 /proc/loadavg)"
   done
 done

@@ -103,7 +103,9 @@ internal static unsafe class F16RowTileAvx2
     /// <paramref name="tileFloats"/> × i further on). A chain starts at zero in the <paramref name="first"/> chunk, else where
     /// <paramref name="chains"/> (tile i at <c>4 × ChainSlots × i</c>, slot <c>k * Rows + r</c>) left it; after the
     /// <paramref name="last"/> chunk it goes to tile i's slot <c>k * Rows + r</c> of the sums through <typeparamref name="TSink"/>,
-    /// else back to <paramref name="chains"/>. <paramref name="prefetch"/> steps once per tile.
+    /// else back to <paramref name="chains"/>. <paramref name="prefetch"/> steps once per tile. Where <paramref name="aheadBegin"/>
+    /// is not negative, tile k fetches token k's activation lines from that element on, one per step, for the next pass
+    /// (the a2 pass, or the next chunk's a0), whose first tile otherwise waited on them.
     /// Stored and reloaded unchanged, a chain sums its steps in the same order as one unbroken loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
