@@ -28,7 +28,23 @@ public sealed class ClusterFailureTests
 
     internal static JsonObject Long(int i) => ClusterWorkload.Request(i, LongTokens);
 
-    private static (string Text, string? Finish)[]? _longReference;
+    /// <summary>
+    /// The larger test model (tinyllama-v0), for tests that must catch the decode worker decoding before they kill
+    /// something: on stories260K a warm cluster decoded all eight requests between two polls of the worker's /health
+    /// (fresh-clone runs at 685653b), so the wait gave up.
+    /// </summary>
+    internal static readonly string[] SlowModel = ["--model", TestRuntimes.LongContextModelPath, "--served-model-name", RunningServer.ModelName];
+
+    private static (string Text, string? Finish)[]? _longReference, _slowLongReference;
+
+    /// <summary><see cref="LongReferenceAsync()"/>'s workload on <see cref="SlowModel"/> (computed once per test run).</summary>
+    internal static async Task<(string Text, string? Finish)[]> SlowLongReferenceAsync()
+    {
+        if (_slowLongReference != null) return _slowLongReference;
+        using var all = await ServeProcess.StartAsync(["--role", "all", "--cores-per-instance", "1", .. SlowModel]);
+        using var http = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) };
+        return _slowLongReference = await ClusterWorkload.RunAllAsync(http, Requests, Long);
+    }
 
     internal static async Task<(string Text, string? Finish)[]> LongReferenceAsync()
     {
@@ -149,7 +165,7 @@ public sealed class ClusterFailureTests
     [Fact]
     public async Task With_no_decode_worker_left_clients_get_an_error_and_new_requests_503_until_a_restarted_one_rejoins()
     {
-        using var cluster = await LocalCluster.StartAsync(1, 1, frontendArguments: FastDetection);
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: SlowModel, frontendArguments: [.. FastDetection, .. SlowModel]);
         var streams = Enumerable.Range(0, 4).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
         int port = cluster.Decode[0].Address.Port;
@@ -170,7 +186,7 @@ public sealed class ClusterFailureTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
 
         // The same address comes back (a restarted pod behind the same name): it rejoins, and work flows again.
-        using var restarted = await ServeProcess.StartAsync("--role", "decode", "--cluster-token", LocalCluster.Token, "--cores", "1", "--port", port.ToString());
+        using var restarted = await ServeProcess.StartAsync(["--role", "decode", "--cluster-token", LocalCluster.Token, "--cores", "1", "--port", port.ToString(), .. SlowModel]);
         await cluster.WaitReadyAsync();
         var (text, finish) = await ClusterWorkload.RunAsync(cluster.Http, ClusterWorkload.Request(0, 20));
         Assert.Equal("length", finish);
@@ -182,7 +198,7 @@ public sealed class ClusterFailureTests
     [Fact]
     public async Task A_killed_frontend_leaves_no_KV_on_workers_beyond_the_lease()
     {
-        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1"], frontendArguments: FastDetection);
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1", .. SlowModel], frontendArguments: [.. FastDetection, .. SlowModel]);
         var streams = Enumerable.Range(0, 8).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
         await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
 

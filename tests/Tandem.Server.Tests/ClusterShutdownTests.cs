@@ -13,9 +13,11 @@ public sealed class ClusterShutdownTests
     [Fact]
     public async Task A_decode_worker_given_SIGTERM_takes_no_new_work_finishes_its_own_and_nothing_is_recomputed()
     {
-        var expected = await ClusterFailureTests.LongReferenceAsync();
+        // The larger model, so the wait below catches the first decode worker decoding (ClusterFailureTests.SlowModel).
+        var expected = await ClusterFailureTests.SlowLongReferenceAsync();
         // A long worker timeout: under heavy load a late heartbeat must not pass for a dead worker (which is recomputed).
-        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--shutdown-timeout", "120"], frontendArguments: ["--worker-timeout", "30"]);
+        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--shutdown-timeout", "120", .. ClusterFailureTests.SlowModel],
+            frontendArguments: ["--worker-timeout", "30", .. ClusterFailureTests.SlowModel]);
         var before = ClusterWorkload.RunAllAsync(cluster.Http, ClusterFailureTests.Requests, ClusterFailureTests.Long);
         await ClusterFailureTests.WaitForAsync(async () => (await LocalCluster.WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0,
             "the first decode worker decoding");
