@@ -40,6 +40,21 @@ public static class ClusterProtocol
     public static bool IsDraining(Grpc.Core.RpcException e) =>
         e.StatusCode == Grpc.Core.StatusCode.Unavailable && e.Trailers.GetValue(DrainingTrailer) == "1";
 
+    /// <summary>
+    /// Whether a call failed before the worker's response began: no connection could be made (the channel's own connect
+    /// reports the <see cref="System.Net.Sockets.SocketException"/>), or the send failed, refused or closed before any
+    /// response headers (its <see cref="System.Net.Http.HttpRequestException"/>, not an error reading the stream). A worker that drained and exited between two heartbeats answers so,
+    /// as does one that died before its first word. Nothing from such a call reached the frontend, so the request can go to
+    /// another worker as after a draining refusal: held KV is still where it was, or, if the worker had imported and
+    /// released it, the next worker's pull finds it gone and asks for the recompute itself.
+    /// </summary>
+    public static bool NeverAnswered(Grpc.Core.RpcException e) =>
+        e.StatusCode == Grpc.Core.StatusCode.Unavailable
+        && e.Status.DebugException is System.Net.Sockets.SocketException or System.Net.Http.HttpRequestException
+        {
+            HttpRequestError: System.Net.Http.HttpRequestError.ConnectionError or System.Net.Http.HttpRequestError.ResponseEnded,
+        };
+
     /// <summary>The trailer of a refusal by a worker whose loop died (its status's failure says why).</summary>
     public const string FailedTrailer = "tandem-failed";
 

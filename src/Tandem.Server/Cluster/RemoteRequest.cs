@@ -197,12 +197,14 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         Func<Proto.GenerateRequest, CancellationToken, AsyncServerStreamingCall<Proto.WorkerEvent>> start)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(request.Cancelled, worker.Lost);
+        bool answered = false;
         try
         {
             using var call = start(wire, linked.Token);
             var top = new TokenLogProb[SamplingParams.MaxLogProbs];
             while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
             {
+                answered = true;
                 var e = call.ResponseStream.Current;
                 switch (e.EventCase)
                 {
@@ -257,6 +259,15 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         {
             // Its loop died: nothing ran there, so this call goes to another worker of the role (held KV waits as it is).
             engine.ReportFailed(worker, e.Status.Detail);
+            if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} workers; giving up", e);
+            return Outcome.Refused;
+        }
+        catch (RpcException e) when (!answered && ClusterProtocol.NeverAnswered(e))
+        {
+            // Refused before it began (it exited after its drain, between two heartbeats; or it is dead): no new work goes
+            // there, and this call goes to another worker. Taking it as lost instead counted a recompute, and marking it
+            // down cancelled the other calls still connecting to it, which counted one each.
+            worker.MarkDraining();
             if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} workers; giving up", e);
             return Outcome.Refused;
         }
