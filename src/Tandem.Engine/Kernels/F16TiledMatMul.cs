@@ -193,25 +193,45 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             for (int g = 0; g < groups; g++)
             {
                 int t = GroupStart(tokens, groups, g), count = GroupStart(tokens, groups, g + 1) - t;
-                BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
-                for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
-                {
-                    int rowCount = Math.Min(tileRows, blockRows - r0);
+                // The group's results go to a line of y per token (the block's 16 rows, 64 bytes): asked for now, they are
+                // in cache when the tiles end instead of each store waiting on its line.
+                if (Sse.IsSupported)
                     for (int k = 0; k < count; k++)
                     {
-                        float* sums = results + tile * resultStride + k * tileRows; // token-major
-                        float* dst = y + (long)(t + k) * rows + b0 + r0;
-                        if (plain && !panel.HasSpecial(t + k))
-                            for (int r = 0; r < rowCount; r++)
-                                dst[r] = sums[r];
-                        else
-                            for (int r = 0; r < rowCount; r++)
-                                dst[r] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (b0 + r0 + r) * w.RowBytes), panel.Row(t + k),
-                                    cols, vectorEnd, special[r0 + r] || panel.HasSpecial(t + k), sums[r]);
+                        float* line = y + (long)(t + k) * rows + b0;
+                        Sse.Prefetch0(line);
+                        Sse.Prefetch0(line + blockRows - 1);
                     }
+                BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
+                for (int k = 0; k < count; k++)
+                {
+                    float* sums = results + k * tileRows; // token-major within a tile
+                    float* dst = y + (long)(t + k) * rows + b0;
+                    if (plain && blockRows == F16WidenedRows.MaxRows && !panel.HasSpecial(t + k))
+                        StoreBlock(sums, dst);
+                    else
+                        for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
+                            for (int r = 0; r < Math.Min(tileRows, blockRows - r0); r++)
+                                dst[r0 + r] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (b0 + r0 + r) * w.RowBytes), panel.Row(t + k),
+                                    cols, vectorEnd, special[r0 + r] || panel.HasSpecial(t + k), sums[tile * resultStride + r]);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// One token's sums of a whole block (<see cref="F16WidenedRows.MaxRows"/> rows, all plain) into its 16 floats of y:
+    /// a token's sums are a short run in each tile's results (4 floats on AVX-512, 2 on AVX2), copied run by run.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreBlock(float* sums, float* dst)
+    {
+        if (GgmlSimd.Width == 16)
+            for (int tile = 0; tile < F16RowTileAvx512.MaxTiles; tile++)
+                Vector128.Store(Vector128.Load(sums + tile * F16RowTileAvx512.ResultStride), dst + tile * F16RowTileAvx512.Rows);
+        else
+            for (int tile = 0; tile < F16RowTileAvx2.MaxTiles; tile++)
+                *(long*)(dst + tile * F16RowTileAvx2.Rows) = *(long*)(sums + tile * F16RowTileAvx2.ResultStride);
     }
 
     /// <summary>The first token of group <paramref name="g"/> of the <paramref name="groups"/> that <paramref name="tokens"/> run in.</summary>

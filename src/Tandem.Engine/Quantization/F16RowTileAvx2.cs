@@ -70,20 +70,23 @@ internal static unsafe class F16RowTileAvx2
         int chunkLength = chunks <= 1 ? vectorEnd : ((vectorEnd + chunks - 1) / chunks + Step - 1) & -Step;
         // At least one chunk, even an empty one: rows shorter than a step have no vector part, and their sums must still
         // be zeros for FinishWidened to add the tail to.
+        // The token group after this one (the next block's first group after the last): the last pass fetches its first lines.
+        int nextT0 = t0 + TTokens.Count < panel.Tokens ? t0 + TTokens.Count : 0;
+        int nextCount = Math.Min(MaxTokens, panel.Tokens - nextT0);
         int begin = 0;
         do
         {
             int chunkEnd = Math.Min(vectorEnd, begin + chunkLength);
             bool first = begin == 0, last = chunkEnd == vectorEnd;
             Pass<TTokens, F16Accumulator0>(w + F16WidenedRows.ChainStart(vectorEnd, 0) + begin / 4, tileFloats, stride, tiles, panel, t0, 0, begin, chunkEnd,
-                sums, odd, chains + 0 * ChainSlots, first, last, ref prefetch, -1);
+                sums, odd, chains + 0 * ChainSlots, first, last, ref prefetch, t0, 0, -1);
             Pass<TTokens, F16Accumulator1>(w + F16WidenedRows.ChainStart(vectorEnd, 1) + begin / 4, tileFloats, stride, tiles, panel, t0, 8, begin, chunkEnd,
-                sums, odd, chains + 1 * ChainSlots, first, last, ref prefetch, begin + 16);
+                sums, odd, chains + 1 * ChainSlots, first, last, ref prefetch, t0, TTokens.Count, begin + 16);
             Pass<TTokens, F16Accumulator2>(w + F16WidenedRows.ChainStart(vectorEnd, 2) + begin / 4, tileFloats, stride, tiles, panel, t0, 16, begin, chunkEnd,
-                sums, odd, chains + 2 * ChainSlots, first, last, ref prefetch, -1);
+                sums, odd, chains + 2 * ChainSlots, first, last, ref prefetch, t0, 0, -1);
             Pass<TTokens, F16Accumulator3>(w + F16WidenedRows.ChainStart(vectorEnd, 3) + begin / 4, tileFloats, stride, tiles, panel, t0, 24, begin, chunkEnd,
                 sums, odd, chains + 3 * ChainSlots, first, last, ref prefetch,
-                last ? -1 : chunkEnd);
+                last ? nextT0 : t0, last ? nextCount : TTokens.Count, last ? 0 : chunkEnd);
             begin = chunkEnd;
         } while (begin < vectorEnd);
         for (int i = 0; i < tiles; i++)
@@ -104,14 +107,15 @@ internal static unsafe class F16RowTileAvx2
     /// <paramref name="chains"/> (tile i at <c>4 × ChainSlots × i</c>, slot <c>k * Rows + r</c>) left it; after the
     /// <paramref name="last"/> chunk it goes to tile i's slot <c>k * Rows + r</c> of the sums through <typeparamref name="TSink"/>,
     /// else back to <paramref name="chains"/>. <paramref name="prefetch"/> steps once per tile. Where <paramref name="aheadBegin"/>
-    /// is not negative, tile k fetches token k's activation lines from that element on, one per step, for the next pass
-    /// (the a2 pass, or the next chunk's a0), whose first tile otherwise waited on them.
+    /// is not negative, tile k (k below <paramref name="aheadCount"/>) fetches token <paramref name="aheadT0"/> + k's activation
+    /// lines from that element on, one per step, for the next pass (the a2 pass, the next chunk's a0, or after the last chunk
+    /// the next token group's first a0), whose first tile otherwise waited on them.
     /// Stored and reloaded unchanged, a chain sums its steps in the same order as one unbroken loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pass<TTokens, TSink>(float* w, long tileFloats, int stride, int tiles, in F16ActivationPanel panel, int t0, int offset,
         int begin, int chunkEnd, Vector256<float>* sums, Vector256<float>* odd, Vector256<float>* chains, bool first, bool last,
-        ref SpreadPrefetch prefetch, int aheadBegin)
+        ref SpreadPrefetch prefetch, int aheadT0, int aheadCount, int aheadBegin)
         where TTokens : ITileCount where TSink : IF16AccumulatorSink
     {
         float* y0 = panel.Row(t0) + offset + begin;
@@ -127,7 +131,7 @@ internal static unsafe class F16RowTileAvx2
             float* w0 = w;
             float* w1 = w + stride;
             // Tile k of the pass fetches token k's lines for the next pass, one per step; other tiles re-touch y0's line.
-            float* ahead = aheadBegin >= 0 && tile < TTokens.Count ? panel.Row(t0 + tile) + aheadBegin : y0;
+            float* ahead = aheadBegin >= 0 && tile < aheadCount ? panel.Row(aheadT0 + tile) + aheadBegin : y0;
             // c<row><token>
             Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default, c04 = default, c05 = default;
             Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
