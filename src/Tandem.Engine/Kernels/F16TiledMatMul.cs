@@ -146,7 +146,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             Rows(_w, _panel, _y, begin, end);
             return;
         }
-        RowTiles(_w, _panel, _y, begin, end, WorkerScratch(worker));
+        RowTiles(_w, _panel, _y, begin, end, WorkerScratch(worker), _following);
     }
 
     /// <summary>The 64-byte aligned part of the pinned scratch for <paramref name="worker"/>.</summary>
@@ -160,7 +160,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// scratch and drops them.
     /// </summary>
     [SkipLocalsInit]
-    private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd, float* scratch)
+    private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd, float* scratch,
+        NextChunkHint following)
     {
         float* results = stackalloc float[ResultFloats];
         bool* special = stackalloc bool[F16WidenedRows.MaxRows];
@@ -177,9 +178,13 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             // The next block's F16 rows are fetched while this block's tiles run, a few lines per tile and accumulator: widened
             // in one burst straight from memory, a block's rows stalled the widening on every line (a matrix out of
             // cache ran at 1.5-2.3x the in-cache time per product at 8-16 tokens, where the tiles are short).
+            // The last block fetches the first block of the hand-out this thread probably claims next: at TinyLlama's shapes a
+            // hand-out is 64 rows, and its first block, fetched by nothing, stalled the widening from memory.
             int tiles = (blockRows + tileRows - 1) / tileRows;
-            var prefetch = new SpreadPrefetch(w.Data + (long)(b0 + blockRows) * w.RowBytes,
-                (long)Math.Min(F16WidenedRows.MaxRows, rowEnd - b0 - blockRows) * w.RowBytes, groups * 4 * tiles);
+            int nextBlock = b0 + blockRows, nextRows = Math.Min(F16WidenedRows.MaxRows, rowEnd - nextBlock);
+            if (nextRows <= 0 && (nextBlock = following.FirstRow(rows)) >= 0)
+                nextRows = Math.Min(F16WidenedRows.MaxRows, rows - nextBlock);
+            var prefetch = new SpreadPrefetch(w.Data + (long)Math.Max(0, nextBlock) * w.RowBytes, (long)nextRows * w.RowBytes, groups * 4 * tiles);
             // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is: the results are stored directly.
             bool plain = vectorEnd == cols;
             for (int r = 0; r < blockRows; r++)
