@@ -74,8 +74,9 @@ internal sealed unsafe class F16AttentionTiles
         fixed (Half* keys = pool.KeysF16![layer], values = pool.ValuesF16![layer])
         {
             // Query i of the tile is token t0 + i / group, head kvHead·group + i % group.
+            var halves = _halves[worker];
             for (int i = 0; i < queries; i++)
-                RoundToHalf(qp + QueryOffset(i, t0, kvHead, qDim), qh + i * rowFloats, hd);
+                RoundToHalf(qp + QueryOffset(i, t0, kvHead, qDim), qh + i * rowFloats, hd, halves);
 
             // kq = K·q, a chunk of widened keys at a time.
             var cells = new KvCellCursor(blocks, bs, kvDim, kvHead * hd);
@@ -97,12 +98,11 @@ internal sealed unsafe class F16AttentionTiles
             }
 
             // softmax, then the probabilities rounded through F16 as ggml rounds the F32 operand of V·kq.
-            var halves = _halves[worker];
             for (int i = 0; i < queries; i++)
             {
                 var s = new Span<float>(scores + i * scoresStride, positions[t0 + i / group] + 1);
                 Softmax.Apply(s);
-                RoundThroughHalf(s, halves);
+                RoundToHalf(scores + i * scoresStride, scores + i * scoresStride, s.Length, halves);
                 new Span<float>(op + QueryOffset(i, t0, kvHead, qDim), hd).Clear();
             }
 
@@ -206,20 +206,19 @@ internal sealed unsafe class F16AttentionTiles
         }
     }
 
-    private static void RoundToHalf(float* x, float* y, int n)
+    /// <summary>
+    /// y = (float)(Half)x (in place where y is x) through the vectorised conversions (the same rounding as the casts), a
+    /// buffer's worth at a time. The queries went through one scalar cast per element, about a fifth of the tiles'
+    /// prefill time (attention bench, 512 tokens: 5.6-5.7 against 4.4-4.5 ms per layer).
+    /// </summary>
+    private static void RoundToHalf(float* x, float* y, int n, Half[] buffer)
     {
-        for (int i = 0; i < n; i++) y[i] = (float)(Half)x[i];
-    }
-
-    /// <summary>x = (float)(Half)x, a buffer's worth at a time through the vectorised conversions (the same rounding as the casts).</summary>
-    private static void RoundThroughHalf(Span<float> x, Half[] buffer)
-    {
-        for (int i = 0; i < x.Length; i += buffer.Length)
+        for (int i = 0; i < n; i += buffer.Length)
         {
-            var part = x.Slice(i, Math.Min(buffer.Length, x.Length - i));
-            var h = buffer.AsSpan(0, part.Length);
-            TensorPrimitives.ConvertToHalf(part, h);
-            TensorPrimitives.ConvertToSingle(h, part);
+            int count = Math.Min(buffer.Length, n - i);
+            var h = buffer.AsSpan(0, count);
+            TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(x + i, count), h);
+            TensorPrimitives.ConvertToSingle(h, new Span<float>(y + i, count));
         }
     }
 }
