@@ -219,7 +219,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             for (int g = 0; g < groups; g++)
             {
                 int t = GroupStart(tokens, groups, g), count = GroupStart(tokens, groups, g + 1) - t;
-                if (unpacked) UnpackedBlockKernel(count, scratch, stride, tiles, kernelPanel, t, vectorEnd, results, ref prefetch);
+                if (unpacked) Avx512Block<F16UnpackedAccumulator3>(count, scratch, stride, tiles, kernelPanel, t, vectorEnd, results, ref prefetch);
                 else BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
                 for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
                 {
@@ -368,15 +368,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         ref SpreadPrefetch prefetch)
     {
         if (GgmlSimd.Width == 16)
-            switch (count)
-            {
-                case 6: F16RowTileAvx512.Block<Count6, F16Accumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 5: F16RowTileAvx512.Block<Count5, F16Accumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 4: F16RowTileAvx512.Block<Count4, F16Accumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 3: F16RowTileAvx512.Block<Count3, F16Accumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 2: F16RowTileAvx512.Block<Count2, F16Accumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                default: F16RowTileAvx512.Block<Count1, F16Accumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            }
+            Avx512Block<F16Accumulator3>(count, w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch);
         else
             switch (count)
             {
@@ -389,17 +381,18 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             }
     }
 
-    private static void UnpackedBlockKernel(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd,
-        float* results, ref SpreadPrefetch prefetch)
+    /// <summary>The AVX-512 row tiles for a group of <paramref name="count"/> tokens, the last pass folded by <typeparamref name="TFold"/>.</summary>
+    private static void Avx512Block<TFold>(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd,
+        float* results, ref SpreadPrefetch prefetch) where TFold : IF16AccumulatorSink
     {
         switch (count)
         {
-            case 6: F16RowTileAvx512.Block<Count6, F16UnpackedAccumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            case 5: F16RowTileAvx512.Block<Count5, F16UnpackedAccumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            case 4: F16RowTileAvx512.Block<Count4, F16UnpackedAccumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            case 3: F16RowTileAvx512.Block<Count3, F16UnpackedAccumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            case 2: F16RowTileAvx512.Block<Count2, F16UnpackedAccumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            default: F16RowTileAvx512.Block<Count1, F16UnpackedAccumulator3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 6: F16RowTileAvx512.Block<Count6, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 5: F16RowTileAvx512.Block<Count5, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 4: F16RowTileAvx512.Block<Count4, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 3: F16RowTileAvx512.Block<Count3, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 2: F16RowTileAvx512.Block<Count2, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            default: F16RowTileAvx512.Block<Count1, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
         }
     }
 
