@@ -13,7 +13,8 @@ namespace Tandem.Engine.Kernels;
 /// <list type="bullet">
 /// <item>batches of <see cref="MinRowTileTokens"/> tokens or more: row tiles (<see cref="F16RowTileAvx512"/>, 4 rows
 /// × 6 tokens; <see cref="F16RowTileAvx2"/>, 2 × 6) over blocks of 16 weight rows widened once per batch
-/// (<see cref="F16WidenedRows"/>);</item>
+/// (<see cref="F16WidenedRows"/>; up to <see cref="MaxUnpackedRowTileTokens"/> tokens with AVX-512 BW, widened the
+/// cheaper unpacking way against an <see cref="F16UnpackedPanel"/>);</item>
 /// <item>one token (batch-1 decode): the matrix × one-token kernels (<see cref="F16GemvAvx512"/>, four, two or one rows by row length;
 /// <see cref="F16GemvAvx2"/>, two) over a <see cref="F16GemvPanel"/>, with the cheaper unpacking widening;</item>
 /// <item>2 to <see cref="MaxPairTileTokens"/> tokens on rows of <see cref="MinPairTileCols"/> columns or more, with
@@ -86,7 +87,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
         _gemvActivation = GC.AllocateArray<float>(F16GemvPanel.FloatsNeeded(maxCols) + 16, pinned: true);
         _unpackedActivations = PairTilesSupported
-            ? GC.AllocateArray<float>((int)F16UnpackedPanel.FloatsNeeded(MaxPairTileTokens, maxCols) + 16, pinned: true) : [];
+            ? GC.AllocateArray<float>((int)F16UnpackedPanel.FloatsNeeded(MaxUnpackedTokens, maxCols) + 16, pinned: true) : [];
         _pairState = PairTilesSupported ? GC.AllocateArray<float>(workers * PairStateFloats + 16, pinned: true) : [];
     }
 
@@ -108,6 +109,24 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     private static bool UsesPairTiles(int tokens, int cols) =>
         PairTilesSupported && tokens is > 1 and <= MaxPairTileTokens && cols >= MinPairTileCols;
 
+    /// <summary>
+    /// Largest batch whose row tiles widen their blocks the unpacking way (<see cref="F16WidenedRows.WidenUnpacked"/>,
+    /// AVX-512 BW: three operations per 16 weights instead of eight, the 2^112 carried by the activations) and run
+    /// against an <see cref="F16UnpackedPanel"/>, instead of <see cref="F16WidenedRows.Widen"/> against the panel as it
+    /// is. Where a block's widened copy serves few token groups the widening is a large share of the matmul: at 8-16
+    /// tokens the unpacking measured level to 1.1x faster (one thread, both ways in one build, alternating; 9 of 12 pairs
+    /// faster at 16 tokens on TinyLlama's shapes, all 9 at 8 tokens on SmolLM's), at 32 level; at 64 level and from there
+    /// the widening is amortised, and 512-token prefill keeps its path (docs/performance.md, "F16 row tiles over
+    /// unpacked rows").
+    /// </summary>
+    public const int MaxUnpackedRowTileTokens = 32;
+
+    private static bool UsesUnpackedRowTiles(int tokens, int cols) =>
+        PairTilesSupported && !UsesPairTiles(tokens, cols) && tokens >= MinRowTileTokens && tokens <= MaxUnpackedRowTileTokens;
+
+    /// <summary>Most tokens an <see cref="F16UnpackedPanel"/> holds here.</summary>
+    private static int MaxUnpackedTokens => Math.Max(MaxPairTileTokens, MaxUnpackedRowTileTokens);
+
     /// <summary>The matmul that the next run of this job computes.</summary>
     public void Set(in WeightMatrix w, in F16ActivationPanel panel, float* y)
     {
@@ -118,7 +137,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         _w = w; _panel = panel; _y = y;
         if (panel.Tokens == 1 && GemvSupported)
             _gemvPanel = new F16GemvPanel(panel, (float*)(((nuint)Unsafe.AsPointer(ref _gemvActivation[0]) + 63) & ~(nuint)63));
-        if (UsesPairTiles(panel.Tokens, panel.Cols))
+        if (UsesPairTiles(panel.Tokens, panel.Cols) || UsesUnpackedRowTiles(panel.Tokens, panel.Cols))
             _unpackedPanel = new F16UnpackedPanel(panel, (float*)(((nuint)Unsafe.AsPointer(ref _unpackedActivations[0]) + 63) & ~(nuint)63));
     }
 
@@ -146,7 +165,10 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             Rows(_w, _panel, _y, begin, end);
             return;
         }
-        RowTiles(_w, _panel, _y, begin, end, WorkerScratch(worker), _following);
+        if (UsesUnpackedRowTiles(_panel.Tokens, _panel.Cols))
+            RowTiles(_w, _panel, _unpackedPanel.Kernel, true, _y, begin, end, WorkerScratch(worker), _following);
+        else
+            RowTiles(_w, _panel, _panel, false, _y, begin, end, WorkerScratch(worker), _following);
     }
 
     /// <summary>The 64-byte aligned part of the pinned scratch for <paramref name="worker"/>.</summary>
@@ -157,11 +179,12 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// Rows <paramref name="rowBegin"/>..<paramref name="rowEnd"/> in blocks of <see cref="F16WidenedRows.MaxRows"/>:
     /// each block is widened into <paramref name="scratch"/> once, then every group of six tokens runs against the
     /// block's row tiles while its activations are in L1. A ragged last tile computes its missing rows from stale
-    /// scratch and drops them.
+    /// scratch and drops them. The tiles read <paramref name="kernelPanel"/>: <paramref name="panel"/> itself, or where
+    /// <paramref name="unpacked"/> its <see cref="F16UnpackedPanel.Kernel"/> copy, the blocks then widened the unpacking way.
     /// </summary>
     [SkipLocalsInit]
-    private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, float* y, int rowBegin, int rowEnd, float* scratch,
-        NextChunkHint following)
+    private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, in F16ActivationPanel kernelPanel, bool unpacked,
+        float* y, int rowBegin, int rowEnd, float* scratch, NextChunkHint following)
     {
         float* results = stackalloc float[ResultFloats];
         bool* special = stackalloc bool[F16WidenedRows.MaxRows];
@@ -192,7 +215,9 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                 // A job's first block has had no tiles to hide its fetch behind: its widening asks a few rows ahead.
                 if (b0 == rowBegin && r + WidenAhead < blockRows)
                     Kernels.RowTiles.Prefetch(w.Data + (b0 + r + WidenAhead) * w.RowBytes, w.RowBytes);
-                special[r] = F16WidenedRows.Widen((ushort*)(w.Data + (b0 + r) * w.RowBytes), vectorEnd, scratch + r * stride);
+                ushort* row = (ushort*)(w.Data + (b0 + r) * w.RowBytes);
+                special[r] = unpacked ? F16WidenedRows.WidenUnpacked(row, vectorEnd, scratch + r * stride)
+                    : F16WidenedRows.Widen(row, vectorEnd, scratch + r * stride);
                 plain &= !special[r];
             }
             for (int g = 0; g < groups; g++)
@@ -207,7 +232,8 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                         Sse.Prefetch0(line);
                         Sse.Prefetch0(line + blockRows - 1);
                     }
-                BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
+                if (unpacked) Avx512Block<F16UnpackedAccumulator3>(count, scratch, stride, tiles, kernelPanel, t, vectorEnd, results, ref prefetch);
+                else BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
                 for (int k = 0; k < count; k++)
                 {
                     float* sums = results + k * tileRows; // token-major within a tile
@@ -366,15 +392,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
         ref SpreadPrefetch prefetch)
     {
         if (GgmlSimd.Width == 16)
-            switch (count)
-            {
-                case 6: F16RowTileAvx512.Block<Count6>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 5: F16RowTileAvx512.Block<Count5>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 4: F16RowTileAvx512.Block<Count4>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 3: F16RowTileAvx512.Block<Count3>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                case 2: F16RowTileAvx512.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-                default: F16RowTileAvx512.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
-            }
+            Avx512Block<F16Accumulator3>(count, w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch);
         else
             switch (count)
             {
@@ -385,6 +403,21 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                 case 2: F16RowTileAvx2.Block<Count2>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
                 default: F16RowTileAvx2.Block<Count1>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
             }
+    }
+
+    /// <summary>The AVX-512 row tiles for a group of <paramref name="count"/> tokens, the last pass folded by <typeparamref name="TFold"/>.</summary>
+    private static void Avx512Block<TFold>(int count, float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd,
+        float* results, ref SpreadPrefetch prefetch) where TFold : IF16AccumulatorSink
+    {
+        switch (count)
+        {
+            case 6: F16RowTileAvx512.Block<Count6, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 5: F16RowTileAvx512.Block<Count5, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 4: F16RowTileAvx512.Block<Count4, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 3: F16RowTileAvx512.Block<Count3, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            case 2: F16RowTileAvx512.Block<Count2, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+            default: F16RowTileAvx512.Block<Count1, TFold>(w, stride, tiles, panel, t0, vectorEnd, results, ref prefetch); break;
+        }
     }
 
     private static bool Kernel(int count, ushort* w, in F16ActivationPanel panel, int t0, float* results)

@@ -47,6 +47,21 @@ internal readonly unsafe struct F16ActivationPanel : IActivationPanel
         _special = buffer + (long)tokens * Stride * sizeof(float);
     }
 
+    private F16ActivationPanel(float* rows, byte* special, int stride, int tokens, int cols)
+    {
+        _rows = rows;
+        _special = special;
+        Stride = stride;
+        Tokens = tokens;
+        Cols = cols;
+    }
+
+    /// <summary>
+    /// This panel with its rows read from <paramref name="rows"/> (the same stride; 64-byte aligned) and its inf/NaN
+    /// flags from here: a re-laid-out copy of the rows (<see cref="F16UnpackedPanel"/>) for kernels that take a panel.
+    /// </summary>
+    public F16ActivationPanel WithRows(float* rows) => new(rows, _special, Stride, Tokens, Cols);
+
     public float* Row(int t) => _rows + (long)t * Stride;
 
     public bool HasSpecial(int t) => _special[t] != 0;

@@ -82,6 +82,11 @@ internal readonly unsafe struct F16GemvPanel : IActivationPanel
     {
         float* row = Source.Row(0);
         int width = GgmlSimd.Width, vectorEnd = F16ActivationPanel.VectorEnd(Source.Cols);
+        if (width == 16)
+        {
+            F16UnpackedPanel.Permute(row, Permuted, vectorEnd); // the same lane order and scale, vectorised
+            return;
+        }
         for (int c = 0; c < vectorEnd; c += 2 * width)
             for (int p = 0; p < width; p++)
             {

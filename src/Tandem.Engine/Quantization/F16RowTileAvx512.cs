@@ -44,7 +44,10 @@ internal static unsafe class F16RowTileAvx512
     /// (widened, <paramref name="stride"/> floats apart, tile i from row i × Rows) with tokens <paramref name="t0"/>.. of
     /// the panel: tile i's row r, token k into <c>results[i * ResultStride + k * Rows + r]</c>, to be finished by
     /// <see cref="GgmlFloatDot.FinishWidened"/> from <paramref name="vectorEnd"/>. <paramref name="prefetch"/> steps once
-    /// per tile and accumulator (4 × <paramref name="tiles"/> times per chunk of columns).
+    /// per tile and accumulator (4 × <paramref name="tiles"/> times per chunk of columns). <typeparamref name="TFold"/> folds
+    /// the last pass into the sums: <see cref="F16Accumulator3"/> for rows widened in element order
+    /// (<see cref="F16WidenedRows.Widen"/>), <see cref="F16UnpackedAccumulator3"/> for rows widened the unpacking way
+    /// against an <see cref="F16UnpackedPanel"/>'s activations (<see cref="F16WidenedRows.WidenUnpacked"/>).
     /// </summary>
     // Pass-major: each accumulator chain runs over every tile of the block before the next chain starts, so the part of
     // the tokens' activations one chain reads (a quarter of their lines) is loaded from L2 once per block and served
@@ -53,9 +56,9 @@ internal static unsafe class F16RowTileAvx512
     // SkipLocalsInit: the partial sums are written before they are read (slots of missing tokens are reduced into
     // result lanes nobody reads); zeroing them cost a memset per call.
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static void Block<TTokens>(float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results,
+    public static void Block<TTokens, TFold>(float* w, int stride, int tiles, in F16ActivationPanel panel, int t0, int vectorEnd, float* results,
         ref SpreadPrefetch prefetch)
-        where TTokens : ITileCount
+        where TTokens : ITileCount where TFold : IF16AccumulatorSink
     {
         // Per tile, slot k * Rows + r: the token-major order the reduction leaves its lanes in.
         const int slots = Rows * 8;
@@ -93,7 +96,7 @@ internal static unsafe class F16RowTileAvx512
             }
             for (int i = 0; i < tiles; i++)
             {
-                Pass<TTokens, F16Accumulator3>(w + i * tileFloats, stride, panel, t0, 48, begin, chunkEnd, sums + i * slots, odd + i * slots,
+                Pass<TTokens, TFold>(w + i * tileFloats, stride, panel, t0, 48, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 3) * ChainSlots, first, last);
                 prefetch.Step();
             }

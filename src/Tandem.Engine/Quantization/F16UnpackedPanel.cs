@@ -21,15 +21,15 @@ internal readonly unsafe struct F16UnpackedPanel
 
     public readonly int Stride;
 
-    /// <summary>Floats of <paramref name="tokens"/> tokens of <paramref name="cols"/> columns.</summary>
-    public static long FloatsNeeded(int tokens, int cols) => (long)tokens * Math.Max(16, F16ActivationPanel.VectorEnd(cols));
+    /// <summary>Floats of <paramref name="tokens"/> tokens of <paramref name="cols"/> columns (the source panel's stride).</summary>
+    public static long FloatsNeeded(int tokens, int cols) => (long)tokens * ((cols + 15) & ~15);
 
     /// <param name="permuted">64-byte aligned room for <see cref="FloatsNeeded"/> floats.</param>
     public F16UnpackedPanel(in F16ActivationPanel source, float* permuted)
     {
         Source = source;
         Permuted = permuted;
-        Stride = Math.Max(16, F16ActivationPanel.VectorEnd(source.Cols));
+        Stride = source.Stride;
         for (int t = 0; t < source.Tokens; t++)
             Permute(source.Row(t), permuted + (long)t * Stride, F16ActivationPanel.VectorEnd(source.Cols));
     }
@@ -38,8 +38,18 @@ internal readonly unsafe struct F16UnpackedPanel
 
     public float* Row(int t) => Permuted + (long)t * Stride;
 
+    /// <summary>
+    /// The permuted rows as a panel, for the row tiles over rows widened the unpacking way
+    /// (<see cref="F16WidenedRows.WidenUnpacked"/>); its inf/NaN flags are <see cref="Source"/>'s.
+    /// </summary>
+    public F16ActivationPanel Kernel => Source.WithRows(Permuted);
+
+    /// <summary>
+    /// Elements 0..<paramref name="vectorEnd"/> (a multiple of 32) of <paramref name="row"/> into <paramref name="dst"/> in
+    /// unpack order, times 2^112 (AVX-512 F): the layout of ggml width 16's unpacking kernels, <see cref="F16GemvPanel"/>'s too.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Permute(float* row, float* dst, int vectorEnd)
+    internal static void Permute(float* row, float* dst, int vectorEnd)
     {
         // Lane p of the low unpack holds element 8 (p / 4) + p % 4 of a 32-element chunk, the high one that + 4.
         Vector512<int> low = Vector512.Create(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);

@@ -61,7 +61,8 @@ public unsafe class MatMulBatchTests
     /// registers): 2200 and 4200 columns (jobs of 16 rows and a last one of 5, an odd pair), 16384 columns (blocks of 8
     /// rows, two a job), and 2048 columns exactly (the column boundary, 203 rows: jobs of 16, a last one of 11) through 8
     /// and 9 tokens (the token boundary, back to the row tiles), against 2040 columns (just under it: one-row kernel and
-    /// row tiles).
+    /// row tiles). With AVX-512 BW the row tiles of 8..32 tokens run over rows widened the unpacking way: 2048 columns
+    /// through 34 tokens crosses that boundary (32 unpacked, 33 and 34 widened in element order).
     /// </summary>
     [Theory]
     [InlineData(96, 37, 19, false)]
@@ -76,6 +77,7 @@ public unsafe class MatMulBatchTests
     [InlineData(2048, 203, 10, true)]
     [InlineData(16384, 37, 9, true)]
     [InlineData(2040, 37, 10, false)]
+    [InlineData(2048, 37, 34, true)]
     public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
         CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
