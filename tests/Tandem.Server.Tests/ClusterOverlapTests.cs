@@ -6,7 +6,8 @@ using Tandem.Serving.Workers;
 namespace Tandem.Server.Tests;
 
 /// <summary>
-/// KV transfer overlapped with prefill (the frontend's <c>--kv-overlap</c>) on real processes: prompts of up to 380 tokens
+/// KV transfer overlapped with prefill (the frontend's <c>--kv-overlap</c>) on real processes (the first test's prefill
+/// worker runs in this process, so its loop can be held between chunks): prompts of up to 380 tokens
 /// prefilled in 16-token chunks, the decode worker pulling each finished block while later chunks are computed. The
 /// clients see exactly what a pull after prefill gives them (greedy, seeded sampling, structured output), over gRPC and
 /// shared memory, and through a worker killed mid-overlap; every pool ends empty without help from the lease.
