@@ -1,12 +1,19 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Tandem.Serving;
 
 namespace Tandem.Server.Tests;
 
 /// <summary>A client that goes away cancels its requests, and their KV blocks come back.</summary>
 public sealed class CancellationTests
 {
+    /// <summary>Loop iterations the tests let run before the client goes away: enough for the first chunks, far from the end.</summary>
+    private const int Steps = 32;
+
+    /// <summary>The instance these 5-token prompts run on: disaggregated, the decode instance prefills them (the default local prefill threshold).</summary>
+    private static string Entry(string mode) => mode == "disaggregated" ? "decode-0" : "colocated-0";
+
     [Theory]
     [InlineData("disaggregated")]
     [InlineData("colocated")]
@@ -19,10 +26,13 @@ public sealed class CancellationTests
             request["ignore_eos"] = true;
             request["stream"] = true;
             request["n"] = 2;
-            // The tiny model can finish 800 tokens while a loaded test machine stalls the client, so the
-            // request is retried until the client catches it mid-generation (KV in use) and cuts it there.
-            bool caughtRunning = false;
-            for (int attempt = 0; attempt < 5 && !caughtRunning; attempt++)
+            // The loop runs only the steps the test allows: far fewer than the 400 each choice needs, so the request is
+            // surely mid-generation (KV in use) when the client cuts it, however the machine stalls the client.
+            var runtime = (ServingRuntime)server.Engine;
+            var steps = new SemaphoreSlim(0); // not disposed: the loop may still be in the hook when it is removed
+            runtime.InjectLoopFault(Entry(mode), () => steps.Wait());
+            steps.Release(Steps);
+            try
             {
                 using var cts = new CancellationTokenSource();
                 using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(request.ToJsonString(), Encoding.UTF8, "application/json") };
@@ -35,12 +45,14 @@ public sealed class CancellationTests
                     if (line.StartsWith("data: {", StringComparison.Ordinal)) chunks++;
                 }
                 Assert.Equal(5, chunks);
-                caughtRunning = server.Engine.Snapshot().Instances.Sum(i => i.KvBlocksUsed) > 0;
+                Assert.True(server.Engine.Snapshot().Instances.Sum(i => i.KvBlocksUsed) > 0, "the request holds no KV mid-generation");
                 cts.Cancel(); // closes the connection mid-stream
-                await WaitForIdle(server);
             }
-            Assert.True(caughtRunning, "the request always finished before the client could cancel it");
-
+            finally
+            {
+                runtime.InjectLoopFault(Entry(mode), null);
+                steps.Release(int.MaxValue / 2);
+            }
             await WaitForIdle(server);
 
             // The server goes on serving.
@@ -61,13 +73,26 @@ public sealed class CancellationTests
         {
             var request = ApiCalls.Completion(References.OnceUponATime, 480);
             request["ignore_eos"] = true;
-            using var cts = new CancellationTokenSource();
-            var call = server.Http.PostAsync("/v1/completions", new StringContent(request.ToJsonString(), Encoding.UTF8, "application/json"), cts.Token);
-            // Wait until the request holds KV, then walk away.
-            for (int i = 0; i < 2000 && server.Engine.Snapshot().Instances.Sum(x => x.KvBlocksUsed) == 0 && !call.IsCompleted; i++)
-                await Task.Delay(5);
-            cts.Cancel();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+            var runtime = (ServingRuntime)server.Engine;
+            var steps = new SemaphoreSlim(0); // not disposed: the loop may still be in the hook when it is removed
+            runtime.InjectLoopFault("colocated-0", () => steps.Wait());
+            steps.Release(Steps); // far fewer steps than the 480 tokens need: it cannot finish before the client walks away
+            try
+            {
+                using var cts = new CancellationTokenSource();
+                var call = server.Http.PostAsync("/v1/completions", new StringContent(request.ToJsonString(), Encoding.UTF8, "application/json"), cts.Token);
+                // Wait until the request holds KV (it keeps it: the loop is held), then walk away.
+                for (int i = 0; i < 3000 && server.Engine.Snapshot().Instances.Sum(x => x.KvBlocksUsed) == 0; i++)
+                    await Task.Delay(10);
+                Assert.True(server.Engine.Snapshot().Instances.Sum(x => x.KvBlocksUsed) > 0, "the request never held KV");
+                cts.Cancel();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+            }
+            finally
+            {
+                runtime.InjectLoopFault("colocated-0", null);
+                steps.Release(int.MaxValue / 2);
+            }
             await WaitForIdle(server);
         }
         finally

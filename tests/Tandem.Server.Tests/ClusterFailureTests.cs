@@ -28,31 +28,28 @@ public sealed class ClusterFailureTests
 
     internal static JsonObject Long(int i) => ClusterWorkload.Request(i, LongTokens);
 
+    private static readonly Dictionary<string, (string Text, string? Finish)[]> _longReferences = [];
+
     /// <summary>
-    /// The larger test model (tinyllama-v0), for tests that must catch the decode worker decoding before they kill
-    /// something: on stories260K a warm cluster decoded all eight requests between two polls of the worker's /health
-    /// (fresh-clone runs at 685653b), so the wait gave up.
+    /// The <see cref="Long"/> workload's output from one <c>tandem serve --role all</c> process started with
+    /// <paramref name="modelArguments"/> (none: the test model), computed once per argument set per test run.
     /// </summary>
-    internal static readonly string[] SlowModel = ["--model", TestRuntimes.LongContextModelPath, "--served-model-name", RunningServer.ModelName];
-
-    private static (string Text, string? Finish)[]? _longReference, _slowLongReference;
-
-    /// <summary><see cref="LongReferenceAsync()"/>'s workload on <see cref="SlowModel"/> (computed once per test run).</summary>
-    internal static async Task<(string Text, string? Finish)[]> SlowLongReferenceAsync()
+    internal static async Task<(string Text, string? Finish)[]> LongReferenceAsync(params string[] modelArguments)
     {
-        if (_slowLongReference != null) return _slowLongReference;
-        using var all = await ServeProcess.StartAsync(["--role", "all", "--cores-per-instance", "1", .. SlowModel]);
+        string key = string.Join('\0', modelArguments);
+        if (_longReferences.TryGetValue(key, out var cached)) return cached;
+        using var all = await ServeProcess.StartAsync(["--role", "all", "--cores-per-instance", "1", .. modelArguments]);
         using var http = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) };
-        return _slowLongReference = await ClusterWorkload.RunAllAsync(http, Requests, Long);
+        return _longReferences[key] = await ClusterWorkload.RunAllAsync(http, Requests, Long);
     }
 
-    internal static async Task<(string Text, string? Finish)[]> LongReferenceAsync()
-    {
-        if (_longReference != null) return _longReference;
-        using var all = await ServeProcess.StartAsync("--role", "all", "--cores-per-instance", "1");
-        using var http = new HttpClient { BaseAddress = all.Address, Timeout = TimeSpan.FromMinutes(2) };
-        return _longReference = await ClusterWorkload.RunAllAsync(http, Requests, Long);
-    }
+    /// <summary>
+    /// A relay that holds the first KV pull until the test lets it go: the request it belongs to stays unfinished on its
+    /// decode worker (blocks reserved, nothing decoded) and its KV stays held on the prefill worker, for as long as the
+    /// test needs, where polling /health for a request running raced the work (a warm cluster decoded everything
+    /// between two polls).
+    /// </summary>
+    internal static Func<string, Task<KvRelay>> HoldFirstPull => async prefill => await HoldingKvRelay.StartAsync(prefill, LocalCluster.Token);
 
     [Fact]
     public async Task A_decode_worker_killed_mid_stream_loses_no_token_and_repeats_none()
@@ -61,15 +58,23 @@ public sealed class ClusterFailureTests
         // A lease far beyond the drain limit below: KV on the prefill worker for requests the killed worker had taken is
         // released by the frontend when it finds that worker lost (the fresh-clone run at cca3d5b once found the prefill
         // worker still holding such a sequence after 20 s: imported, but the dead worker's confirmation never came).
-        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--kv-lease", "600"], frontendArguments: FastDetection);
-        var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
-        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the first decode worker decoding");
+        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--kv-lease", "600"], frontendArguments: FastDetection, relay: HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
+        // Request 0 alone first: its pull is held, so the worker pulling it surely has it unfinished (its first token,
+        // from the prefill worker, already streamed) when it is killed; the rest go to both workers meanwhile.
+        var first = ClusterWorkload.RunAsync(cluster.Http, Long(0));
+        await relay.Holding.WaitAsync(WaitLimit);
+        var victim = await cluster.DecodeWorkerWaitingAsync();
+        var rest = ClusterWorkload.RunAllAsync(cluster.Http, Requests - 1, i => Long(i + 1));
 
-        cluster.Decode[0].KillHard();
-        var actual = await run;
+        victim.KillHard();
+        relay.Release();
+        (string Text, string? Finish)[] actual = [await first, .. await rest];
 
         AssertSame(expected, actual);
-        Assert.Contains($"decode worker http://{LocalCluster.HostPort(cluster.Decode[0])} is down", cluster.Frontend.Stderr);
+        // Found lost by a call it dropped, or (when the kill came before it answered the held call) by the heartbeat timeout.
+        await WaitForAsync(() => Task.FromResult(cluster.Frontend.Stderr.Contains($"decode worker http://{LocalCluster.HostPort(victim)} is down")),
+            "the frontend to find the killed decode worker down");
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
     }
 
@@ -165,9 +170,13 @@ public sealed class ClusterFailureTests
     [Fact]
     public async Task With_no_decode_worker_left_clients_get_an_error_and_new_requests_503_until_a_restarted_one_rejoins()
     {
-        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: SlowModel, frontendArguments: [.. FastDetection, .. SlowModel]);
-        var streams = Enumerable.Range(0, 4).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
-        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
+        // Every stream surely unfinished when the worker dies: the first pull is held, and the decode worker's 32 blocks
+        // (320 KiB) leave the other 380-token prompts (24 blocks each) waiting behind it for room.
+        using var cluster = await LocalCluster.StartAsync(1, 1, frontendArguments: FastDetection, decodeArguments: ["--kv-memory", "320KiB"], relay: HoldFirstPull);
+        var streams = new List<Task<List<string>>> { cluster.Http.StreamAsync("/v1/completions", ClusterWorkload.TokenIdRequest(380, 0)) };
+        await ((HoldingKvRelay)cluster.Relay!).Holding.WaitAsync(WaitLimit);
+        streams.AddRange(Enumerable.Range(1, 3).Select(i => cluster.Http.StreamAsync("/v1/completions", ClusterWorkload.TokenIdRequest(380, i))));
+        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("waiting").GetInt32() == streams.Count, "every request waiting on the decode worker");
         int port = cluster.Decode[0].Address.Port;
 
         cluster.Decode[0].KillHard();
@@ -179,6 +188,9 @@ public sealed class ClusterFailureTests
             var error = JsonDocument.Parse(events[^2]).RootElement.GetProperty("error");
             Assert.Contains("no decode worker is left", error.GetProperty("message").GetString());
         }
+        // Known gone: killed before it answered these calls, the worker is first taken as draining (a refusal), and is
+        // marked down by the heartbeat timeout; a request sent before that gets a 500 ("no decode worker is left").
+        await WaitForAsync(async () => (await cluster.Http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, "the frontend to find the decode worker gone");
         var refused = await cluster.Http.PostAsync("/v1/completions", ApiCalls.Completion("Once upon a time", 8));
         ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "no_workers", type: "unavailable_error");
         Assert.Contains("no decode worker is connected", refused.Body.GetProperty("error").GetProperty("message").GetString());
@@ -186,7 +198,7 @@ public sealed class ClusterFailureTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
 
         // The same address comes back (a restarted pod behind the same name): it rejoins, and work flows again.
-        using var restarted = await ServeProcess.StartAsync(["--role", "decode", "--cluster-token", LocalCluster.Token, "--cores", "1", "--port", port.ToString(), .. SlowModel]);
+        using var restarted = await ServeProcess.StartAsync("--role", "decode", "--cluster-token", LocalCluster.Token, "--cores", "1", "--port", port.ToString());
         await cluster.WaitReadyAsync();
         var (text, finish) = await ClusterWorkload.RunAsync(cluster.Http, ClusterWorkload.Request(0, 20));
         Assert.Equal("length", finish);
@@ -198,11 +210,16 @@ public sealed class ClusterFailureTests
     [Fact]
     public async Task A_killed_frontend_leaves_no_KV_on_workers_beyond_the_lease()
     {
-        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1", .. SlowModel], frontendArguments: [.. FastDetection, .. SlowModel]);
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "1"], frontendArguments: FastDetection, relay: HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
         var streams = Enumerable.Range(0, 8).Select(i => cluster.Http.StreamAsync("/v1/completions", Long(i))).ToList();
-        await WaitForAsync(async () => (await WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0, "the decode worker decoding");
+        // KV surely on both workers when the frontend dies: the held pull's on the prefill worker, its reserved blocks on the decode worker.
+        await relay.Holding.WaitAsync(WaitLimit);
 
         cluster.Frontend.KillHard();
+        // Let the held pull go on: a decode worker whose frontend died was seen to keep such a pull going (not abandoned
+        // within 20 s), holding its blocks until the pull ends.
+        relay.Release();
 
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
         foreach (var s in streams) await Assert.ThrowsAnyAsync<Exception>(() => s); // their frontend died

@@ -1,7 +1,13 @@
+using Tandem.Engine.KvCache;
+using Tandem.Server.Cluster;
+using Tandem.Serving;
+using Tandem.Serving.Workers;
+
 namespace Tandem.Server.Tests;
 
 /// <summary>
-/// KV transfer overlapped with prefill (the frontend's <c>--kv-overlap</c>) on real processes: prompts of up to 380 tokens
+/// KV transfer overlapped with prefill (the frontend's <c>--kv-overlap</c>) on real processes (the first test's prefill
+/// worker runs in this process, so its loop can be held between chunks): prompts of up to 380 tokens
 /// prefilled in 16-token chunks, the decode worker pulling each finished block while later chunks are computed. The
 /// clients see exactly what a pull after prefill gives them (greedy, seeded sampling, structured output), over gRPC and
 /// shared memory, and through a worker killed mid-overlap; every pool ends empty without help from the lease.
@@ -36,34 +42,54 @@ public sealed class ClusterOverlapTests
     public async Task KV_pulled_while_the_prefill_runs_streams_exactly_what_a_pull_after_prefill_streams(string transport)
     {
         var expected = await ReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: Chunked, frontendArguments: Overlap,
-            decodeArguments: ["--kv-transport", transport]);
-
-        // One long prompt first: since the CLI compiles every method optimised at its first call (tiering off), the
-        // first pull's gRPC path took longer to compile than the whole workload took to prefill, and no block went out
-        // early (fresh-clone CI at fd5f1ce); the workload's pulls now find it compiled, as a running cluster's do. Over
-        // gRPC it is repeated (up to five times) until one of its blocks goes out early: one run did not always compile
-        // the whole early path (fresh-clone run at 0545d99), and each run's output is checked as the workload's is.
-        for (int i = 0; i < 5; i++)
+        // The prefill worker runs in this process (the real worker runtime and gRPC server, on loopback, set as Chunked
+        // sets the others), so its loop can be held between the chunks of a prompt: see below.
+        await using var prefillWorker = WorkerRuntime.Start(new ServingOptions
         {
-            Assert.True(expected[^1] == await ClusterWorkload.RunAsync(cluster.Http, ClusterWorkload.SizedRequest(Requests - 1)));
-            if (transport != "grpc" || (await LocalCluster.WorkerHealthAsync(cluster.Prefill[0])).GetProperty("kv_blocks_sent_early").GetInt32() > 0)
-                break;
+            ModelPath = TestRuntimes.LongContextModelPath,
+            KvElementType = KvElementType.F16,
+            CoresPerInstance = 1,
+            PrefillTokenTarget = 16,
+            OnWarning = _ => { },
+        }, WorkerRole.Prefill, TimeSpan.FromSeconds(600));
+        await using var prefillServer = WorkerServer.Create(prefillWorker, new WorkerServerOptions { Port = 0, Token = new ClusterToken(LocalCluster.Token), Log = _ => { } });
+        await prefillServer.StartAsync();
+        using var decodeWorker = await LocalCluster.StartWorkerAsync("decode", 1, [.. Chunked, "--kv-transport", transport]);
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. Overlap,
+            "--prefill-workers", $"{prefillServer.Address.Host}:{prefillServer.Address.Port}", "--decode-workers", LocalCluster.HostPort(decodeWorker)]);
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await LocalCluster.WaitReadyAsync(http, frontend);
+
+        // One long prompt first, its output checked as the workload's is. Over gRPC the prefill loop stops at the top of
+        // each step while that prompt is part-way prefilled and no block has gone out early, so its pull surely takes
+        // blocks between the chunks when the early path works (before, the prompt was repeated until one did: a cold
+        // pull path could lose the race to the whole prefill, fresh-clone CI at fd5f1ce and 0545d99). The hold is
+        // bounded, so a broken early path fails the assertion below instead of hanging.
+        if (transport == "grpc")
+        {
+            var giveUp = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            prefillWorker.InjectLoopFault(() =>
+            {
+                while (prefillWorker.KvBlocksSentEarly == 0 && prefillWorker.Snapshot().Running > 0 && DateTime.UtcNow < giveUp)
+                    Thread.Sleep(1);
+            });
         }
-        var actual = await ClusterWorkload.RunAllAsync(cluster.Http, Requests, ClusterWorkload.SizedRequest);
+        Assert.True(expected[^1] == await ClusterWorkload.RunAsync(http, ClusterWorkload.SizedRequest(Requests - 1)));
+        prefillWorker.InjectLoopFault(null);
+        var actual = await ClusterWorkload.RunAllAsync(http, Requests, ClusterWorkload.SizedRequest);
 
         AssertSame(expected, actual);
-        var prefill = await LocalCluster.WorkerHealthAsync(cluster.Prefill[0]);
-        var decode = await LocalCluster.WorkerHealthAsync(cluster.Decode[0]);
+        var decode = await LocalCluster.WorkerHealthAsync(decodeWorker);
         if (transport == "grpc")
         {
             // Blocks went out while their prompt was still being computed: the transfer overlapped the prefill.
-            Assert.True(prefill.GetProperty("kv_blocks_sent_early").GetInt32() > 0, $"no block was pulled before its prefill ended: {prefill}");
+            Assert.True(prefillWorker.KvBlocksSentEarly > 0, "no block was pulled before its prefill ended");
             Assert.True(decode.GetProperty("kv_pulls_streamed").GetInt32() > 0, $"{decode}");
         }
         else Assert.True(decode.GetProperty("kv_pulls_shared_memory").GetInt32() > 0 && decode.GetProperty("kv_pulls_streamed").GetInt32() == 0, $"{decode}");
-        await cluster.AssertPoolsEmptyAsync(DrainLimit);
-        Assert.Empty(Directory.GetFiles("/dev/shm", $"tandem-kv-{cluster.Prefill[0].Pid}-*"));
+        await LocalCluster.AssertPoolEmptyAsync(decodeWorker, DrainLimit);
+        await ClusterFailureTests.WaitForAsync(() => Task.FromResult(prefillWorker.Snapshot().KvBlocksUsed == 0 && prefillWorker.HeldCount == 0), "the prefill worker to free every KV block");
+        Assert.Empty(Directory.GetFiles("/dev/shm", $"tandem-kv-{Environment.ProcessId}-*"));
     }
 
     [Theory]

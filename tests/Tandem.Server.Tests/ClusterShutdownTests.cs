@@ -13,23 +13,29 @@ public sealed class ClusterShutdownTests
     [Fact]
     public async Task A_decode_worker_given_SIGTERM_takes_no_new_work_finishes_its_own_and_nothing_is_recomputed()
     {
-        // The larger model, so the wait below catches the first decode worker decoding (ClusterFailureTests.SlowModel).
-        var expected = await ClusterFailureTests.SlowLongReferenceAsync();
+        var expected = await ClusterFailureTests.LongReferenceAsync();
         // A long worker timeout: under heavy load a late heartbeat must not pass for a dead worker (which is recomputed).
-        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--shutdown-timeout", "120", .. ClusterFailureTests.SlowModel],
-            frontendArguments: ["--worker-timeout", "30", .. ClusterFailureTests.SlowModel]);
-        var before = ClusterWorkload.RunAllAsync(cluster.Http, ClusterFailureTests.Requests, ClusterFailureTests.Long);
-        await ClusterFailureTests.WaitForAsync(async () => (await LocalCluster.WorkerHealthAsync(cluster.Decode[0])).GetProperty("running").GetInt32() > 0,
-            "the first decode worker decoding");
+        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: ["--shutdown-timeout", "120"],
+            frontendArguments: ["--worker-timeout", "30"], relay: ClusterFailureTests.HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
+        // Request 0 alone first, its pull held: the worker pulling it surely has a request of its own in flight when it is
+        // told to stop, and keeps it until the new work below is done.
+        var first = ClusterWorkload.RunAsync(cluster.Http, ClusterFailureTests.Long(0));
+        await relay.Holding.WaitAsync(TimeSpan.FromSeconds(30));
+        var stopping = await cluster.DecodeWorkerWaitingAsync();
+        var before = ClusterWorkload.RunAllAsync(cluster.Http, ClusterFailureTests.Requests - 1, i => ClusterFailureTests.Long(i + 1));
 
-        cluster.Decode[0].Terminate();
-        var after = ClusterWorkload.RunAllAsync(cluster.Http, 8, ClusterFailureTests.Long);
+        stopping.Terminate();
+        await ClusterFailureTests.WaitForAsync(() => Task.FromResult(stopping.Stderr.Contains("stopping:")), "the decode worker to begin its drain");
+        var after = await ClusterWorkload.RunAllAsync(cluster.Http, 8, ClusterFailureTests.Long); // while it still holds request 0
+        Assert.False(first.IsCompleted, "request 0 ended while its pull was held");
+        relay.Release();
 
-        foreach (var run in new[] { await before, await after })
+        foreach (var run in new (string Text, string? Finish)[][] { [await first, .. await before], after })
             for (int i = 0; i < run.Length; i++)
                 Assert.True(expected[i] == run[i], $"request {i}: expected {expected[i]}, the cluster streamed {run[i]}");
-        Assert.Equal(0, await cluster.Decode[0].WaitForExitAsync(TimeSpan.FromSeconds(60)));
-        Assert.Contains("stopped: every request finished", cluster.Decode[0].Stderr);
+        Assert.Equal(0, await stopping.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("stopped: every request finished", stopping.Stderr);
         Assert.Equal(0, await LocalCluster.MetricAsync(cluster.Http, "vllm:num_preemptions_total"));
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
     }

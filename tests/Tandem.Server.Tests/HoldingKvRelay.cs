@@ -19,7 +19,7 @@ public sealed class HoldingKvRelay : KvRelay
 
     private HoldingKvRelay(string realAddress, string token, int holdPull) : base(realAddress, token) => _holdPull = holdPull;
 
-    /// <param name="holdPull">Which pull to hold, counting from 1 in the order they reach the relay.</param>
+    /// <param name="holdPull">Which pull to hold, counting from 1 in the order their headers come (see <see cref="PullKv"/>).</param>
     public static Task<HoldingKvRelay> StartAsync(string realAddress, string token, int holdPull = 1) =>
         StartAsync(new HoldingKvRelay(realAddress, token, holdPull));
 
@@ -32,13 +32,13 @@ public sealed class HoldingKvRelay : KvRelay
     /// <summary>Lets the held pull go on.</summary>
     public void Release() => _release.TrySetResult();
 
+    /// <summary>
+    /// Pulls are numbered as their header comes from the worker: one the worker refuses (its KV gone, e.g. the lease
+    /// ended before the pull came) takes no number, so the held one surely has KV behind it.
+    /// </summary>
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
-        if (Interlocked.Increment(ref _pulls) != _holdPull)
-        {
-            await base.PullKv(request, chunks, context);
-            return;
-        }
+        bool held = false;
         try
         {
             using var call = Real.PullKv(request, cancellationToken: context.CancellationToken);
@@ -48,13 +48,15 @@ public sealed class HoldingKvRelay : KvRelay
                 await chunks.WriteAsync(call.ResponseStream.Current);
                 if (!first) continue;
                 first = false;
+                if (Interlocked.Increment(ref _pulls) != _holdPull) continue;
+                held = true;
                 _holding.TrySetResult();
                 await _release.Task.WaitAsync(context.CancellationToken);
             }
         }
         finally
         {
-            _heldEnded.TrySetResult();
+            if (held) _heldEnded.TrySetResult();
         }
     }
 

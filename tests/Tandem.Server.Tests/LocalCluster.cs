@@ -6,7 +6,7 @@ namespace Tandem.Server.Tests;
 /// <summary>
 /// A cluster of real <c>tandem serve</c> processes on loopback: prefill and decode workers (each on one core) and a
 /// frontend listing them, sharing a cluster token. Started when /health/ready says the frontend has a worker of each
-/// role. Disposing kills every process still running.
+/// role. Disposing kills every process still running (and stops the relay, if one stands in front of the prefill worker).
 /// </summary>
 public sealed class LocalCluster : IDisposable
 {
@@ -20,10 +20,17 @@ public sealed class LocalCluster : IDisposable
     public ServeProcess Frontend { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public IEnumerable<ServeProcess> Workers => Prefill.Concat(Decode);
+    /// <summary>The relay listed to the frontend in place of the (one) prefill worker, when one was asked for.</summary>
+    public KvRelay? Relay { get; private set; }
 
+    /// <param name="relay">
+    /// Puts a relay (e.g. <see cref="HoldingKvRelay"/>) between the cluster and its one prefill worker: given the worker's
+    /// address, it is listed to the frontend instead, so every call and KV pull goes through it.
+    /// </param>
     public static async Task<LocalCluster> StartAsync(int prefill, int decode, string[]? workerArguments = null, string[]? frontendArguments = null,
-        string[]? decodeArguments = null)
+        string[]? decodeArguments = null, Func<string, Task<KvRelay>>? relay = null)
     {
+        if (relay != null && prefill != 1) throw new ArgumentException("a relay stands in front of exactly one prefill worker", nameof(relay));
         var cluster = new LocalCluster();
         try
         {
@@ -40,13 +47,14 @@ public sealed class LocalCluster : IDisposable
                 cluster.Decode.AddRange(decodes.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
             }
             frontendArguments ??= [];
+            if (relay != null) cluster.Relay = await relay(cluster.Prefill[0].Address.ToString().TrimEnd('/'));
             cluster.Frontend = await ServeProcess.StartAsync([
                 "--role", "frontend", "--cluster-token", Token,
                 // Generous by default: at load 50-90 (several builds beside the tests) heartbeats of healthy workers
                 // missed a 2 s timeout and the 1+1 / 2+2 identity tests saw "no prefill worker is left". Tests of
                 // failure detection pass their own short timeout.
                 .. frontendArguments.Contains("--worker-timeout") ? [] : (string[])["--worker-timeout", "10"],
-                "--prefill-workers", string.Join(",", cluster.Prefill.Select(HostPort)),
+                "--prefill-workers", cluster.Relay?.HostPort ?? string.Join(",", cluster.Prefill.Select(HostPort)),
                 "--decode-workers", string.Join(",", cluster.Decode.Select(HostPort)),
                 .. frontendArguments]);
             cluster.Http = new HttpClient { BaseAddress = cluster.Frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
@@ -126,10 +134,32 @@ public sealed class LocalCluster : IDisposable
         Assert.True(kv == (0, 0), $"worker {worker.Address} still uses {kv.Used} KV blocks and holds {kv.Held} sequences");
     }
 
+    /// <summary>
+    /// The one decode worker with a request waiting (/health "waiting"), when exactly one has: after a
+    /// <see cref="HoldingKvRelay"/> holds the pull of a request sent alone, the worker that pulls it. The state lasts
+    /// until the relay lets the pull go, so this is no race with the work.
+    /// </summary>
+    public async Task<ServeProcess> DecodeWorkerWaitingAsync()
+    {
+        var until = DateTime.UtcNow + ReadyLimit;
+        while (true)
+        {
+            var waiting = new List<ServeProcess>();
+            foreach (var d in Decode)
+                if ((await WorkerHealthAsync(d)).GetProperty("waiting").GetInt32() > 0) waiting.Add(d);
+            if (waiting.Count == 1) return waiting[0];
+            Assert.True(waiting.Count == 0, $"{waiting.Count} decode workers have a request waiting; one was expected");
+            if (DateTime.UtcNow > until) Assert.Fail("no decode worker shows the held pull's request waiting");
+            await Task.Delay(20);
+        }
+    }
+
     public void Dispose()
     {
         Http?.Dispose();
         Frontend?.Dispose();
         foreach (var w in Workers) w.Dispose();
+        (Relay as HoldingKvRelay)?.Release(); // a held pull would keep the relay's host from stopping
+        Relay?.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 }
