@@ -188,12 +188,12 @@ public sealed class ClusterFailureTests
             var error = JsonDocument.Parse(events[^2]).RootElement.GetProperty("error");
             Assert.Contains("no decode worker is left", error.GetProperty("message").GetString());
         }
-        // Known gone: killed before it answered these calls, the worker is first taken as draining (a refusal), and is
-        // marked down by the heartbeat timeout; a request sent before that gets a 500 ("no decode worker is left").
+        // Killed before it answered these calls, the worker is first taken as draining (a refusal) and then marked down by
+        // the heartbeat timeout; either way it takes no new work, so readiness and admission say 503 from the first refusal.
         await WaitForAsync(async () => (await cluster.Http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, "the frontend to find the decode worker gone");
         var refused = await cluster.Http.PostAsync("/v1/completions", ApiCalls.Completion("Once upon a time", 8));
         ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "no_workers", type: "unavailable_error");
-        Assert.Contains("no decode worker is connected", refused.Body.GetProperty("error").GetProperty("message").GetString());
+        Assert.Contains("no decode worker is taking requests", refused.Body.GetProperty("error").GetProperty("message").GetString());
         using (var ready = await cluster.Http.GetAsync("/health/ready"))
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
 

@@ -79,13 +79,18 @@ public sealed class ClusterEngine : IServingEngine
     {
         get
         {
-            if (!AnyUp(WorkerRole.Prefill)) return "no prefill worker is connected";
-            if (!AnyUp(WorkerRole.Decode)) return "no decode worker is connected";
+            if (!AnyTaking(WorkerRole.Prefill)) return "no prefill worker is taking requests (none connected, or all shutting down)";
+            if (!AnyTaking(WorkerRole.Decode)) return "no decode worker is taking requests (none connected, or all shutting down)";
             return null;
         }
     }
 
-    private bool AnyUp(WorkerRole role) => _workers.Values.Any(w => w.Role == role && w.IsUp);
+    /// <summary>
+    /// Whether a worker of <paramref name="role"/> would be given new work. A draining one is up but takes none: one that
+    /// refused a call before answering (it exited between two heartbeats) counts as draining until its next status, so a
+    /// request arriving then gets a temporary 503 at admission instead of failing after its prefill with a 500.
+    /// </summary>
+    private bool AnyTaking(WorkerRole role) => _workers.Values.Any(w => w.Role == role && w.IsUp && !w.IsDraining);
 
     public RequestHandle Submit(GenerationRequest request)
     {
