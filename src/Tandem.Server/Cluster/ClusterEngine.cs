@@ -1,3 +1,4 @@
+using Grpc.Core;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -7,6 +8,7 @@ using Tandem.Engine.Tokenization;
 using Tandem.Serving;
 using Tandem.Serving.Scheduling;
 using Tandem.Serving.Workers;
+using Proto = Tandem.Server.Cluster.Protocol;
 
 namespace Tandem.Server.Cluster;
 
@@ -249,6 +251,34 @@ public sealed class ClusterEngine : IServingEngine
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The prefix-cache lookups and hits the workers have counted up to now, as <see cref="Snapshot"/> will sum them
+    /// once the next heartbeats arrive: asked of each worker that is up (a status call of its own, which changes nothing
+    /// there), the last heartbeat's figures for the others. The warm-up takes these off the metrics without waiting a
+    /// heartbeat interval.
+    /// </summary>
+    internal async Task<(long Queries, long Hits)> PrefixLookupsNowAsync(CancellationToken cancellation)
+    {
+        var counts = await Task.WhenAll(_workers.Values.Select(async w =>
+        {
+            var status = w.Status;
+            if (w.IsUp)
+            {
+                try
+                {
+                    status = await w.Client.StatusAsync(new Proto.StatusRequest { CachedBlocksEpoch = CachedBlockReport.NoEpoch },
+                        deadline: DateTime.UtcNow + _options.WorkerTimeout, cancellationToken: cancellation).ConfigureAwait(false);
+                }
+                catch (RpcException)
+                {
+                    // Its last heartbeat's figures, then: at worst the warm-up's lookups show there.
+                }
+            }
+            return (status?.PrefixCacheQueries ?? 0, status?.PrefixCacheHits ?? 0);
+        })).ConfigureAwait(false);
+        return (counts.Sum(c => c.Item1), counts.Sum(c => c.Item2));
     }
 
     /// <summary>Heartbeats three times per timeout, so one lost beat does not take a worker down.</summary>
