@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Tandem.Server.Tests;
+
+/// <summary>
+/// <c>tandem serve</c>'s warm-up (ServingWarmUp): real processes. Ready only after it, and it leaves nothing a client
+/// sees: the first request answers as a later one and as on a server without warm-up, /metrics counts only the
+/// clients' requests, a cluster's KV pools are empty after it, and a client cannot pass for it.
+/// </summary>
+public sealed class WarmUpTests
+{
+    private static JsonObject Request(string prompt) => ApiCalls.Completion(prompt, 12);
+
+    [Fact]
+    public async Task ReadyOnlyAfterWarmUpAndFirstRequestIsUntouched()
+    {
+        await using var warm = await ServeProcess.StartAsync();
+        // "listening on" comes after the warm-up: the probe answers ready at once, and the report says what ran.
+        using (var ready = await warm.Http.GetAsync("/health/ready"))
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        string stdout = warm.Stdout;
+        int report = stdout.IndexOf("warm-up: completion", StringComparison.Ordinal);
+        Assert.True(report >= 0 && report < stdout.IndexOf("listening on", StringComparison.Ordinal), stdout);
+        Assert.Contains("streamed chat", stdout);
+
+        var first = await warm.Http.PostAsync("/v1/completions", Request("Once upon a time"));
+        var second = await warm.Http.PostAsync("/v1/completions", Request("Once upon a time"));
+        Assert.Equal(HttpStatusCode.OK, first.Status);
+        Assert.Equal(Text(second), Text(first));
+
+        // Only the client's request counts; the warm-up's five did not.
+        var metrics = await MetricsAsync(warm.Http);
+        Assert.Equal(2, Sum(metrics, "vllm:request_success_total"));
+        Assert.Equal(2 * Usage(first, "prompt_tokens"), Sum(metrics, "vllm:prompt_tokens_total"));
+        Assert.Equal(2 * Usage(first, "prompt_tokens"), Sum(metrics, "vllm:prefix_cache_queries_total"));
+        Assert.Equal(2, Sum(metrics, "vllm:e2e_request_latency_seconds_count"));
+        // No request log line of the warm-up's: the two clients' ones only.
+        Assert.Equal(2, await LogLinesAsync(warm, 2));
+
+        // The same first request on a server without warm-up: same text, same cached-token count.
+        await using var cold = await ServeProcess.StartAsync("--no-warmup");
+        Assert.Contains("warm-up: off", cold.Stdout);
+        var coldFirst = await cold.Http.PostAsync("/v1/completions", Request("Once upon a time"));
+        Assert.Equal(Text(coldFirst), Text(first));
+        Assert.Equal(CachedTokens(coldFirst), CachedTokens(first));
+        Assert.Equal(1, Sum(await MetricsAsync(cold.Http), "vllm:request_success_total"));
+    }
+
+    [Fact]
+    public async Task AClientCannotPassForTheWarmUp()
+    {
+        await using var server = await ServeProcess.StartAsync();
+        var forged = await server.Http.PostAsync("/v1/completions", Request("Lily went"),
+            new Dictionary<string, string> { ["X-Tandem-Warmup"] = new string('0', 64) });
+        Assert.Equal(HttpStatusCode.OK, forged.Status);
+        var metrics = await MetricsAsync(server.Http);
+        Assert.Equal(1, Sum(metrics, "vllm:request_success_total"));
+        Assert.Equal(1, await LogLinesAsync(server, 1));
+    }
+
+    [Fact]
+    public async Task ClusterWarmsThroughItsWorkersAndLeavesTheirPoolsEmpty()
+    {
+        using var cluster = await LocalCluster.StartAsync(1, 1);
+        // Ready (LocalCluster waited for it) only once the warm-up went through prefill, the KV pull and decode.
+        Assert.Contains("warm-up: completion", cluster.Frontend.Stdout);
+        foreach (var worker in cluster.Workers)
+            Assert.Equal((0, 0), await LocalCluster.WorkerKvAsync(worker));
+
+        var first = await cluster.Http.PostAsync("/v1/completions", Request("Once upon a time"));
+        var second = await cluster.Http.PostAsync("/v1/completions", Request("Once upon a time"));
+        Assert.Equal(HttpStatusCode.OK, first.Status);
+        Assert.Equal(Text(second), Text(first));
+        Assert.Equal(0, CachedTokens(first));
+        var metrics = await MetricsAsync(cluster.Http);
+        Assert.Equal(2, Sum(metrics, "vllm:request_success_total"));
+        Assert.Equal(2 * Usage(first, "prompt_tokens"), Sum(metrics, "vllm:prompt_tokens_total"));
+        Assert.Equal(2, Sum(metrics, "tandem:kv_transfers_total"));
+        foreach (var worker in cluster.Workers)
+            Assert.Equal((0, 0), await LocalCluster.WorkerKvAsync(worker));
+    }
+
+    private static string Text(ApiCalls.Reply reply) => reply.Body.GetProperty("choices")[0].GetProperty("text").GetString()!;
+
+    private static long Usage(ApiCalls.Reply reply, string field) => reply.Body.GetProperty("usage").GetProperty(field).GetInt64();
+
+    private static long CachedTokens(ApiCalls.Reply reply) =>
+        reply.Body.GetProperty("usage").TryGetProperty("prompt_tokens_details", out var d) && d.ValueKind == JsonValueKind.Object
+            ? d.GetProperty("cached_tokens").GetInt64() : 0;
+
+    private static async Task<string> MetricsAsync(HttpClient http) => await http.GetStringAsync("/metrics");
+
+    /// <summary>The sum of a family's samples (every label set) named exactly <paramref name="name"/>.</summary>
+    private static double Sum(string exposition, string name) => exposition.Split('\n')
+        .Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+
+    /// <summary>The request log lines, once there are <paramref name="expected"/> (they are written as requests end) or after a while.</summary>
+    private static async Task<int> LogLinesAsync(ServeProcess server, int expected)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (CountOccurrences(server.Stdout + server.Stderr, "finished: finish_reason=") < expected && DateTime.UtcNow < until) await Task.Delay(50);
+        await Task.Delay(200); // one more would show by now
+        return CountOccurrences(server.Stdout + server.Stderr, "finished: finish_reason=");
+    }
+
+    private static int CountOccurrences(string text, string part)
+    {
+        int count = 0;
+        for (int i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal)) count++;
+        return count;
+    }
+}
