@@ -49,6 +49,34 @@ public sealed class WarmUpTests
         Assert.Equal(1, Sum(await MetricsAsync(cold.Http), "vllm:request_success_total"));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task TheServingPathIsCompiledBeforeAnyRequest(bool warmUp)
+    {
+        // No client request is sent: endpoint code in the JIT's list can only be the warm-up's. The list is read after
+        // a clean exit (the JIT buffers its writes until then). Without warm-up it must be absent: the check can fail.
+        string log = Path.Combine(Path.GetTempPath(), $"tandem-warmup-jit-{Guid.NewGuid():N}.txt");
+        try
+        {
+            await using (var server = await ServeProcess.StartAsync(
+                new Dictionary<string, string> { ["DOTNET_JitDisasmSummary"] = "1", ["DOTNET_JitStdOutFile"] = log },
+                warmUp ? [] : ["--no-warmup"]))
+            {
+                server.Terminate();
+                Assert.Equal(0, await server.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+            }
+            string jit = File.ReadAllText(log);
+            foreach (string endpoint in (string[])["Tandem.Server.Completions.CompletionsEndpoint", "Tandem.Server.Chat.ChatCompletionsEndpoint",
+                         "Tandem.Server.Generation.ChoiceResponder"])
+                Assert.Equal(warmUp, jit.Contains("JIT compiled " + endpoint, StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
     [Fact]
     public async Task AClientCannotPassForTheWarmUp()
     {
