@@ -132,8 +132,8 @@ public static class ServeCommand
         var noWarmup = new Option<bool>("--no-warmup")
         {
             Description = "Skip the warm-up: by default the server sends itself a few short requests (completion, chat, streamed and not; a frontend "
-                + "through a prefill and a decode worker once both joined) before /health/ready turns 200 and 'listening on' is printed, so a client's "
-                + "first request does not pay for compiling the serving path. They count in no metric, log or trace",
+                + "through a prefill and a decode worker once both joined) before /health/ready turns 200 (one process: before 'listening on' too), so a "
+                + "client's first request does not pay for compiling the serving path. They count in no metric, log or trace",
         };
         var chatTemplateFile = new Option<string?>("--chat-template-file") { Description = "A file holding a Jinja chat template, used instead of the model's own (and of --chat-template)" };
 
