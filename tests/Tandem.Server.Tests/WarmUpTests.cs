@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tandem.Server.Cluster;
+using Proto = Tandem.Server.Cluster.Protocol;
 
 namespace Tandem.Server.Tests;
 
@@ -95,8 +97,15 @@ public sealed class WarmUpTests
         using var cluster = await LocalCluster.StartAsync(1, 1);
         // Ready (LocalCluster waited for it) only once the warm-up went through prefill, the KV pull and decode.
         Assert.Contains("warm-up: completion", cluster.Frontend.Stdout);
+        using var channels = new ClusterChannels(new ClusterToken(LocalCluster.Token));
         foreach (var worker in cluster.Workers)
+        {
             Assert.Equal((0, 0), await LocalCluster.WorkerKvAsync(worker));
+            var status = await channels.Worker(worker.Address.ToString().TrimEnd('/')).StatusAsync(new Proto.StatusRequest());
+            Assert.True(status.TokensComputed > 0, $"the warm-up did not reach the {status.Role} worker");
+        }
+        // The decode worker pulled the warm-up's KV (four requests of two tokens) but counts no pull of it.
+        Assert.Equal(0, (await LocalCluster.WorkerHealthAsync(cluster.Decode[0])).GetProperty("kv_pulls_streamed").GetInt32());
 
         var first = await cluster.Http.PostAsync("/v1/completions", Request("Once upon a time"));
         var second = await cluster.Http.PostAsync("/v1/completions", Request("Once upon a time"));
@@ -107,8 +116,84 @@ public sealed class WarmUpTests
         Assert.Equal(2, Sum(metrics, "vllm:request_success_total"));
         Assert.Equal(2 * Usage(first, "prompt_tokens"), Sum(metrics, "vllm:prompt_tokens_total"));
         Assert.Equal(2, Sum(metrics, "tandem:kv_transfers_total"));
+        Assert.Equal(2, (await LocalCluster.WorkerHealthAsync(cluster.Decode[0])).GetProperty("kv_pulls_streamed").GetInt32());
         foreach (var worker in cluster.Workers)
             Assert.Equal((0, 0), await LocalCluster.WorkerKvAsync(worker));
+    }
+
+    /// <summary>
+    /// A warm-up call that gets no answer (here a peer that holds the first KV pull and never lets it go) does not hold
+    /// start-up: after the time limit the call is cancelled, the frontend says why and becomes ready, and serves.
+    /// </summary>
+    [Fact]
+    public async Task AWarmUpWithNoAnswerIsCutAtItsLimitAndTheFrontendBecomesReadyAndServes()
+    {
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await HoldingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        relay.Intercept(); // from the start: the pull held is the warm-up's first
+        var started = DateTime.UtcNow;
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await relay.Holding.WaitAsync(TimeSpan.FromMinutes(1));
+        using (var ready = await http.GetAsync("/health/ready"))
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode); // warming up, held
+
+        await LocalCluster.WaitReadyAsync(http, frontend);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(30), "ready before the warm-up's time limit although its call was held");
+        await WaitForOutputAsync(frontend, "warning: warm-up failed");
+        Assert.Contains("call 1 of 5 had no answer within 30 s", frontend.Stdout);
+        await relay.HeldPullEnded.WaitAsync(TimeSpan.FromMinutes(1)); // the cancelled call took its pull with it
+
+        var reply = await http.PostAsync("/v1/completions", Request("Once upon a time"));
+        Assert.Equal(HttpStatusCode.OK, reply.Status);
+        foreach (var w in new[] { prefill, decode })
+            await LocalCluster.AssertPoolEmptyAsync(w, TimeSpan.FromSeconds(20));
+    }
+
+    /// <summary>
+    /// The only decode worker dies while the warm-up's request is on it (its KV pull held by a slow peer): the warm-up
+    /// fails at once rather than waiting out its limit, the frontend says so, and readiness says no decode worker is
+    /// connected (503) until one joins; the prefill worker's copy of the KV is freed, not left to the lease.
+    /// </summary>
+    [Fact]
+    public async Task TheOnlyDecodeWorkerDyingDuringTheWarmUpEndsItAndReadinessSaysWhatIsMissing()
+    {
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600"]);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await HoldingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        relay.Intercept();
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token, "--worker-timeout", "2",
+            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await relay.Holding.WaitAsync(TimeSpan.FromMinutes(1));
+        var killed = DateTime.UtcNow;
+        decode.KillHard();
+
+        await WaitForOutputAsync(frontend, "warning: warm-up failed");
+        Assert.True(DateTime.UtcNow - killed < TimeSpan.FromSeconds(25), $"the warm-up waited for its limit: {frontend.Stdout}");
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        string readiness;
+        while (true)
+        {
+            using var ready = await http.GetAsync("/health/ready");
+            readiness = await ready.Content.ReadAsStringAsync();
+            if (ready.StatusCode == HttpStatusCode.ServiceUnavailable && readiness.Contains("no decode worker", StringComparison.Ordinal)) break;
+            Assert.True(DateTime.UtcNow < until, $"readiness never said the decode worker is missing: {(int)ready.StatusCode} {readiness}");
+            await Task.Delay(100);
+        }
+        await LocalCluster.AssertPoolEmptyAsync(prefill, TimeSpan.FromSeconds(20));
+    }
+
+    private static async Task WaitForOutputAsync(ServeProcess process, string text)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (!process.Stdout.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < until, $"'{text}' never came: {process.Stdout}\n{process.Stderr}");
+            await Task.Delay(50);
+        }
     }
 
     private static string Text(ApiCalls.Reply reply) => reply.Body.GetProperty("choices")[0].GetProperty("text").GetString()!;

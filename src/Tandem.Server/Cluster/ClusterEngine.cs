@@ -89,7 +89,13 @@ public sealed class ClusterEngine : IServingEngine
 
     private bool AnyUp(WorkerRole role) => _workers.Values.Any(w => w.Role == role && w.IsUp);
 
-    public RequestHandle Submit(GenerationRequest request)
+    public RequestHandle Submit(GenerationRequest request) => Submit(request, warmUp: false);
+
+    /// <summary>
+    /// <paramref name="warmUp"/>: the server's own warm-up request (<see cref="Hosting.ServingWarmUp"/>), marked as such
+    /// on its way through the workers (GenerateRequest.warm_up) so that they leave it out of their counts too.
+    /// </summary>
+    internal RequestHandle Submit(GenerationRequest request, bool warmUp)
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -102,7 +108,7 @@ public sealed class ClusterEngine : IServingEngine
             forwarded.Finish(Engine.Generation.FinishReason.Length, Now);
             return forwarded.Handle;
         }
-        var run = new RemoteRequest(this, forwarded);
+        var run = new RemoteRequest(this, forwarded, warmUp);
         _inFlight[run] = 0;
         _ = run.RunAsync().ContinueWith(_ => _inFlight.TryRemove(run, out byte _), TaskScheduler.Default);
         return forwarded.Handle;

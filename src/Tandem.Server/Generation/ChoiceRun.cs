@@ -56,14 +56,15 @@ internal sealed class ChoiceRun : IDisposable
     /// runtime refuses cancels those already queued and becomes a 400 (the runtime's reason code, e.g.
     /// context_length_exceeded, goes to the client as is). The shutdown deadline cancels every choice when it fires
     /// (already fired: at once), and so does the request timeout. <paramref name="tracked"/> false (the server's
-    /// warm-up): the choices leave no metrics, log line or span.
+    /// warm-up): the choices leave no metrics, log line or span, and a cluster's workers are told so (they leave them
+    /// out of their own counts).
     /// </summary>
     public static ChoiceRun Start(TandemApi api, GenerationPlan plan, string requestId, bool tracked = true)
     {
         var admission = api.Admission.Admit(plan);
         try
         {
-            var handles = Submit(api.Engine, plan, requestId, tracked ? api.Telemetry : null);
+            var handles = Submit(api.Engine, plan, requestId, tracked ? api.Telemetry : null, warmUp: !tracked);
             return new ChoiceRun(plan, handles, admission, api.Metrics, api.Shutdown.Deadline, api.Options.RequestTimeout, api.Time);
         }
         catch
@@ -73,7 +74,7 @@ internal sealed class ChoiceRun : IDisposable
         }
     }
 
-    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, RequestTelemetry? telemetry)
+    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, RequestTelemetry? telemetry, bool warmUp)
     {
         var handles = new RequestHandle[plan.ChoiceCount];
         int submitted = 0;
@@ -104,7 +105,7 @@ internal sealed class ChoiceRun : IDisposable
                     };
                     try
                     {
-                        handles[index] = engine.Submit(request);
+                        handles[index] = warmUp && engine is Cluster.ClusterEngine cluster ? cluster.Submit(request, warmUp: true) : engine.Submit(request);
                     }
                     catch
                     {

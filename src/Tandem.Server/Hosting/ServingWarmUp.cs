@@ -33,6 +33,13 @@ namespace Tandem.Server.Hosting;
 public sealed class ServingWarmUp
 {
     private const int CompletionTokens = 2;
+
+    /// <summary>
+    /// Longest the calls may take together (from the workers' joining, in a cluster): a few short requests that take
+    /// ~1 s on a loaded two-core machine. A call that gets no answer (a worker or a peer that accepts and never replies)
+    /// is cancelled then, and the server says so and becomes ready anyway: the warm-up may cost speed, never service.
+    /// </summary>
+    internal static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(30);
     private const string ShortPrompt = "Hi";
     private volatile string? _notReady;
 
@@ -66,14 +73,17 @@ public sealed class ServingWarmUp
             if (api.Engine is ClusterEngine cluster)
                 await WaitForWorkersAsync(cluster, cancellation);
             clock.Restart();
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            limit.CancelAfter(TimeLimit);
+            var bounded = limit.Token;
             using var client = Client(address, access);
             string model = api.Options.ServedModelName;
-            await CallAsync(client, calls, "completion", "/v1/completions", Completion(model, stream: false), cancellation);
-            await CallAsync(client, calls, "streamed completion", "/v1/completions", Completion(model, stream: true), cancellation);
+            await CallAsync(client, calls, "completion", "/v1/completions", Completion(model, stream: false), bounded);
+            await CallAsync(client, calls, "streamed completion", "/v1/completions", Completion(model, stream: true), bounded);
             string message = RandomMessage();
-            using var tokenized = await CallAsync(client, calls, "tokenize", "/tokenize", Json(w => Messages(w, message)), cancellation);
-            await CallAsync(client, calls, "chat", "/v1/chat/completions", Chat(model, message, stream: false), cancellation);
-            await CallAsync(client, calls, "streamed chat", "/v1/chat/completions", Chat(model, message, stream: true), cancellation);
+            using var tokenized = await CallAsync(client, calls, "tokenize", "/tokenize", Json(w => Messages(w, message)), bounded);
+            await CallAsync(client, calls, "chat", "/v1/chat/completions", Chat(model, message, stream: false), bounded);
+            await CallAsync(client, calls, "streamed chat", "/v1/chat/completions", Chat(model, message, stream: true), bounded);
             // The KV of a choice holds its prompt and every generated token but the last.
             int cachedBlocks = (tokenized.RootElement.GetProperty("count").GetInt32() + CompletionTokens - 1) / blockSize;
             if (cachedBlocks > 0)
@@ -81,10 +91,15 @@ public sealed class ServingWarmUp
             await ExcludeOwnLookupsAsync(api, cancellation);
             return new Report(calls, notes, clock.Elapsed, null);
         }
-        catch (Exception e) when (e is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException or TaskCanceledException && !cancellation.IsCancellationRequested)
+        catch (Exception e) when (e is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException or OperationCanceledException
+                                   && !cancellation.IsCancellationRequested)
         {
+            // Cancelled here: the time limit (the server's own stop is let through).
+            string failure = e is OperationCanceledException
+                ? string.Create(CultureInfo.InvariantCulture, $"call {calls.Count + 1} of 5 had no answer within {TimeLimit.TotalSeconds:0} s of the warm-up's start; cancelled")
+                : e.Message;
             await ExcludeOwnLookupsAsync(api, cancellation);
-            return new Report(calls, notes, clock.Elapsed, e.Message);
+            return new Report(calls, notes, clock.Elapsed, failure);
         }
         finally
         {
