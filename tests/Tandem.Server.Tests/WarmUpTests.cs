@@ -12,6 +12,7 @@ namespace Tandem.Server.Tests;
 /// sees: the first request answers as a later one and as on a server without warm-up, /metrics counts only the
 /// clients' requests, a cluster's KV pools are empty after it, and a client cannot pass for it.
 /// </summary>
+[Collection(ClusterCollection.Name)] // several start clusters: one at a time, as the cluster tests
 public sealed class WarmUpTests
 {
     private static JsonObject Request(string prompt) => ApiCalls.Completion(prompt, 12);
