@@ -69,7 +69,10 @@ public sealed class TandemServer : IAsyncDisposable
         app.Use(async (context, next) =>
         {
             try { await next(context); }
-            finally { metrics.CountResponse(context.Response.StatusCode); }
+            finally
+            {
+                if (!WarmUpRequest.IsWarmUp(context)) metrics.CountResponse(context.Response.StatusCode);
+            }
         });
         // Before routing: a refused request never reaches an endpoint, and the checks see every path (unknown /v1 ones too).
         app.UseTandemAccess(options.Access);
@@ -105,6 +108,16 @@ public sealed class TandemServer : IAsyncDisposable
     public IHostApplicationLifetime Lifetime => _app.Lifetime;
 
     public Task StartAsync(CancellationToken cancellation = default) => _app.StartAsync(cancellation);
+
+    /// <summary>
+    /// Once started: sends the warm-up requests to itself (<see cref="ServingWarmUp"/>); /health/ready says 503 from
+    /// the call until they are done. <paramref name="blockSize"/>: tokens per KV block (the runtime's or the workers').
+    /// </summary>
+    public Task<ServingWarmUp.Report> WarmUpAsync(TandemAccessOptions access, int blockSize, CancellationToken cancellation = default)
+    {
+        Api.WarmUp.Expect();
+        return Api.WarmUp.RunAsync(Api, Address, access, blockSize, cancellation);
+    }
 
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
 

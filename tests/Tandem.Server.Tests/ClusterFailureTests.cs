@@ -91,6 +91,9 @@ public sealed class ClusterFailureTests
             "--prefill-workers", relay.HostPort, "--decode-workers", $"{LocalCluster.HostPort(decode0)},{LocalCluster.HostPort(decode1)}"]);
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await WaitReadyAsync(http);
+        // The frontend's warm-up went through the relay before it said it was ready: a warm-up release dropped kept its KV to
+        // the 600 s lease. From here on the relay drops the confirmation of this test's pull (warm-up kept on: the default).
+        relay.Intercept();
         var body = ClusterWorkload.Request(0, 480);
         body["ignore_eos"] = true; // long enough to be still decoding when the worker is killed
 
@@ -151,6 +154,9 @@ public sealed class ClusterFailureTests
         using var __ = decode;
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await WaitReadyAsync(http);
+        // The frontend's warm-up pulled through the relay before it said it was ready: damaging those pulls would have had the
+        // warm-up recompute, not this test's requests. From here on the relay damages (warm-up kept on: the default).
+        relay.Intercept();
 
         // One at a time, so the damaged pulls are those of the first requests that reach decode.
         var actual = new List<(string, string?)>();

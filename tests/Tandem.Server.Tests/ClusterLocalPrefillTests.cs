@@ -35,7 +35,8 @@ public sealed class ClusterLocalPrefillTests
             return health.GetProperty("kv_pulls_streamed").GetInt32() + health.GetProperty("kv_pulls_shared_memory").GetInt32();
         }
 
-        // BOS + 4 tokens, within the threshold: prefilled where it decodes, no KV moved.
+        // BOS + 4 tokens, within the threshold: prefilled where it decodes, no KV moved. (The frontend's warm-up chats, past the
+        // threshold, were pulled before it was ready; a worker leaves a warm-up's pulls out of its counts.)
         Assert.Equal(References.OnceUponATimePromptTokens, await PromptTokensOf(References.OnceUponATime, References.OnceUponATime32));
         Assert.Equal(0, await PullsByTheDecodeWorker());
         // Past the threshold: the prefill worker, and a pull.
@@ -95,6 +96,9 @@ public sealed class ClusterLocalPrefillTests
             "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode), .. local]);
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await LocalCluster.WaitReadyAsync(http, frontend);
+        // The frontend's warm-up went through the relay before it said it was ready; the fault is for this test's requests
+        // (warm-up kept on: the test covers the default start-up).
+        relay.Intercept();
 
         var first = ClusterWorkload.RunAsync(http, requests[0]);
         await relay.Holding.WaitAsync(WaitLimit);

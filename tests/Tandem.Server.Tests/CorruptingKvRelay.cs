@@ -6,7 +6,7 @@ namespace Tandem.Server.Tests;
 
 /// <summary>
 /// A bad peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>): every call is passed through
-/// to the worker, except that the first KV pulls come out damaged, one corrupted (a flipped byte inside a block) and
+/// to the worker, except that the first KV pulls after <see cref="KvRelay.Intercept"/> come out damaged, one corrupted (a flipped byte inside a block) and
 /// one truncated (the stream ends after the first block; the shared-memory file is cut in half). What the decode side
 /// must catch by checksum and length, then recover from by recomputing.
 /// </summary>
@@ -23,6 +23,11 @@ public sealed class CorruptingKvRelay : KvRelay
 
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
+        if (!Intercepting)
+        {
+            await base.PullKv(request, chunks, context);
+            return;
+        }
         int pull = Interlocked.Increment(ref _pulls);
         using var call = Real.PullKv(request, cancellationToken: context.CancellationToken);
         int index = 0;
@@ -48,6 +53,7 @@ public sealed class CorruptingKvRelay : KvRelay
 
     public override async Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
     {
+        if (!Intercepting) return await base.ShareKv(request, context);
         int pull = Interlocked.Increment(ref _pulls);
         var reply = await Real.ShareKvAsync(request, cancellationToken: context.CancellationToken);
         if (reply.Path.Length == 0 || pull > 2) return reply;

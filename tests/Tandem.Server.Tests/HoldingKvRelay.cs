@@ -4,8 +4,8 @@ using Proto = Tandem.Server.Cluster.Protocol;
 namespace Tandem.Server.Tests;
 
 /// <summary>
-/// A slow peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>): one KV pull (the first, or the
-/// one numbered <c>holdPull</c>) stops until <see cref="Release"/> (or until the puller gives up): a PullKv stream
+/// A slow peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>): one KV pull (the first after
+/// <see cref="KvRelay.Intercept"/>, or the one numbered <c>holdPull</c> from there) stops until <see cref="Release"/> (or until the puller gives up): a PullKv stream
 /// after its header, mid-transfer; a ShareKv call (shared memory) before the prefill worker writes the file. Every other
 /// call and pull passes straight through.
 /// </summary>
@@ -19,7 +19,7 @@ public sealed class HoldingKvRelay : KvRelay
 
     private HoldingKvRelay(string realAddress, string token, int holdPull) : base(realAddress, token) => _holdPull = holdPull;
 
-    /// <param name="holdPull">Which pull to hold, counting from 1 in the order their headers come (see <see cref="PullKv"/>).</param>
+    /// <param name="holdPull">Which pull to hold, counting from 1 once intercepting, in the order their headers come (see <see cref="PullKv"/>).</param>
     public static Task<HoldingKvRelay> StartAsync(string realAddress, string token, int holdPull = 1) =>
         StartAsync(new HoldingKvRelay(realAddress, token, holdPull));
 
@@ -38,6 +38,11 @@ public sealed class HoldingKvRelay : KvRelay
     /// </summary>
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
+        if (!Intercepting)
+        {
+            await base.PullKv(request, chunks, context);
+            return;
+        }
         bool held = false;
         try
         {
@@ -62,7 +67,7 @@ public sealed class HoldingKvRelay : KvRelay
 
     public override async Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
     {
-        if (Interlocked.Increment(ref _pulls) != _holdPull) return await base.ShareKv(request, context);
+        if (!Intercepting || Interlocked.Increment(ref _pulls) != _holdPull) return await base.ShareKv(request, context);
         try
         {
             _holding.TrySetResult();

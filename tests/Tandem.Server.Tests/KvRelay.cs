@@ -14,7 +14,9 @@ namespace Tandem.Server.Tests;
 /// <summary>
 /// A peer between a frontend and a real prefill worker (a real gRPC server on loopback, listed to the frontend as the
 /// prefill worker, so decode workers pull KV through it too): every call is passed through to the worker. Subclasses
-/// misbehave on the KV pull (damage it, hold it).
+/// misbehave on the KV pull (damage it, hold it), but only from <see cref="Intercept"/> on: a frontend sends its warm-up
+/// requests (prefill, KV pull, decode) through the relay before it says it is ready, and the fault a test injects is
+/// meant for the test's own requests, so a test calls it once the frontend is ready.
 /// </summary>
 public abstract class KvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
 {
@@ -27,7 +29,15 @@ public abstract class KvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
         Real = _channels.Worker(realAddress);
     }
 
+    private volatile bool _intercepting;
+
     protected Proto.Worker.WorkerClient Real { get; }
+
+    /// <summary>Whether the subclass's misbehaviour is on (<see cref="Intercept"/> was called).</summary>
+    protected bool Intercepting => _intercepting;
+
+    /// <summary>Turns the misbehaviour on: calls until now (the frontend's warm-up) passed straight through.</summary>
+    public void Intercept() => _intercepting = true;
     public Uri Address { get; private set; } = null!;
     public string HostPort => $"{Address.Host}:{Address.Port}";
 

@@ -59,6 +59,9 @@ public sealed class LocalCluster : IDisposable
                 .. frontendArguments]);
             cluster.Http = new HttpClient { BaseAddress = cluster.Frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
             await cluster.WaitReadyAsync();
+            // Ready means the frontend's warm-up (its own prefill, pull and decode through the relay) is over: from here on
+            // the relay's fault is for the test's requests. Tests that need it later or earlier call Intercept themselves.
+            cluster.Relay?.Intercept();
             return cluster;
         }
         catch

@@ -1,16 +1,21 @@
+using System.Collections.Concurrent;
 using Grpc.Core;
 using Proto = Tandem.Server.Cluster.Protocol;
 
 namespace Tandem.Server.Tests;
 
 /// <summary>
-/// A peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>) that, until <see cref="StopDropping"/>,
-/// answers ReleaseKv itself without passing it on: what the prefill worker sees when a decode worker dies after importing
-/// KV but before its confirmation arrives. Every other call passes straight through.
+/// A peer between a frontend and a real prefill worker (see <see cref="KvRelay"/>) that, from <see cref="KvRelay.Intercept"/>
+/// until <see cref="StopDropping"/>, answers ReleaseKv itself without passing it on: what the prefill worker sees when a
+/// decode worker dies after importing KV but before its confirmation arrives. Only releases of KV pulled through the relay
+/// since it intercepts are dropped: a decode worker confirms a pull without waiting (its ReleaseKv may come after the
+/// frontend's warm-up answered, and so after the test intercepts), and a warm-up's KV kept until its lease is not the
+/// test's. Every other call passes straight through.
 /// </summary>
 public sealed class ReleaseDroppingKvRelay : KvRelay
 {
     private readonly TaskCompletionSource _dropped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentDictionary<string, byte> _pulledSinceIntercepting = new();
     private volatile bool _dropping = true;
 
     private ReleaseDroppingKvRelay(string realAddress, string token) : base(realAddress, token) { }
@@ -23,9 +28,21 @@ public sealed class ReleaseDroppingKvRelay : KvRelay
     /// <summary>Releases pass through from now on.</summary>
     public void StopDropping() => _dropping = false;
 
+    public override Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
+    {
+        if (Intercepting) _pulledSinceIntercepting[request.KvId] = 0;
+        return base.PullKv(request, chunks, context);
+    }
+
+    public override Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context)
+    {
+        if (Intercepting) _pulledSinceIntercepting[request.KvId] = 0;
+        return base.ShareKv(request, context);
+    }
+
     public override Task<Proto.ReleaseKvReply> ReleaseKv(Proto.ReleaseKvRequest request, ServerCallContext context)
     {
-        if (!_dropping) return base.ReleaseKv(request, context);
+        if (!_dropping || !_pulledSinceIntercepting.ContainsKey(request.KvId)) return base.ReleaseKv(request, context);
         _dropped.TrySetResult();
         return Task.FromResult(new Proto.ReleaseKvReply { Released = true });
     }

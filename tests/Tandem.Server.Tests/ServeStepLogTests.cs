@@ -22,7 +22,9 @@ public sealed class ServeStepLogTests
         try
         {
             // Every prompt prefilled on the prefill instance and pulled by the decode one; nothing served from a cache.
-            await using var server = await ServeProcess.StartAsync("--step-log", path, "--local-prefill-threshold", "0", "--no-prefix-caching");
+            // --no-warmup: the step log holds every step the instances ran, the warm-up's too (it is what the machine did,
+            // for replay), and this test accounts for its own requests' tokens exactly.
+            await using var server = await ServeProcess.StartAsync("--step-log", path, "--local-prefill-threshold", "0", "--no-prefix-caching", "--no-warmup");
             string[] prompts = ["Once upon a time", "Lily and Ben went to the park", "The little dog was sad because he"];
             int[] maxTokens = [4, 9, 14];
             var replies = await Task.WhenAll(prompts.Select((p, i) =>

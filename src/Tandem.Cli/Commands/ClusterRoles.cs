@@ -14,7 +14,7 @@ namespace Tandem.Cli.Commands;
 internal static class ClusterRoles
 {
     public static async Task<int> RunFrontendAsync(CliConsole console, ClusterArguments cluster, LanguageModel lm, ServingOptions options,
-        TandemServerOptions listen, CancellationToken cancellation)
+        TandemServerOptions listen, bool warmUp, CancellationToken cancellation)
     {
         await using var engine = new ClusterEngine(lm, new ClusterEngineOptions
         {
@@ -39,8 +39,20 @@ internal static class ClusterRoles
         console.Out.WriteLine($"  prefill workers: {Listed(cluster.PrefillWorkers)}");
         console.Out.WriteLine($"  decode workers:  {Listed(cluster.DecodeWorkers)}");
         console.Out.WriteLine(server.Api.Chat.Describe());
+        // Readiness waits for the warm-up; listening comes first, as workers started with --frontend register here.
+        var warming = warmUp ? server.WarmUpAsync(listen.Access, options.BlockSize, cancellation) : null;
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /health/ready, /metrics, cluster registration); Ctrl+C stops");
+        console.Out.WriteLine(warming is null ? "warm-up: off (--no-warmup): the first requests compile the serving path"
+            : "warm-up: waiting for a prefill and a decode worker, then one request through them; /health/ready turns 200 after it");
         console.Out.Flush();
+        _ = warming?.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully)
+            {
+                lock (console) console.Out.WriteLine(t.Result.Describe());
+                console.Out.Flush();
+            }
+        }, TaskScheduler.Default);
         return await ServeCommand.ServeUntilStoppedAsync(console, server, listen.Api.ShutdownTimeout.TotalSeconds, cancellation);
     }
 

@@ -5,6 +5,7 @@ using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 using Tandem.Server;
 using Tandem.Server.Cluster;
+using Tandem.Server.Hosting;
 using Tandem.Server.Logging;
 using Tandem.Planning.Profiles;
 using Tandem.Planning.Replanning;
@@ -128,12 +129,18 @@ public static class ServeCommand
             Description = "Chat template instead of the model's own: a built-in name (" + string.Join(", ", ChatTemplate.KnownNames) +
                 ") or Jinja text. Default: the model's tokenizer.chat_template rendered as Jinja; if it has none (or it fails), ChatML",
         };
+        var noWarmup = new Option<bool>("--no-warmup")
+        {
+            Description = "Skip the warm-up: by default the server sends itself a few short requests (completion, chat, streamed and not; a frontend "
+                + "through a prefill and a decode worker once both joined) before /health/ready turns 200 (one process: before 'listening on' too), so a "
+                + "client's first request does not pay for compiling the serving path. They count in no metric, log or trace",
+        };
         var chatTemplateFile = new Option<string?>("--chat-template-file") { Description = "A file holding a Jinja chat template, used instead of the model's own (and of --chat-template)" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
             model, mode, prefill, decode, instances, coresPer, coreLists, prio, kvMemory, kvType, noPrefixCaching, kvDiskDir, kvDiskSize, kvDiskPolicy, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
-            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport, kvOverlap,
+            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport, kvOverlap, noWarmup,
         };
         var access = new AccessArguments();
         foreach (var option in access.All) command.Options.Add(option);
@@ -298,7 +305,7 @@ public static class ServeCommand
                 // The workers' cores are theirs to choose; the frontend estimates with what it was told of them.
                 if (admissionProfile is not null)
                     api.PrefillProfile = AdmissionArguments.PrefillModel(admissionProfile, options.CoresPerInstance ?? options.InstanceCores?[0].Count ?? 1, console);
-                return await ClusterRoles.RunFrontendAsync(console, cluster, lm, options, listen, cancellation);
+                return await ClusterRoles.RunFrontendAsync(console, cluster, lm, options, listen, warmUp: !parse.GetValue(noWarmup), cancellation);
             }
 
             // Re-planning needs the profile the plan was made with; it runs beside the server, off the request path.
@@ -325,7 +332,8 @@ public static class ServeCommand
             await using (server)
             {
                 await server.StartAsync(cancellation);
-                PrintStartup(console, runtime, server, api, lm.Config.ContextLength);
+                var warmUp = parse.GetValue(noWarmup) ? null : await server.WarmUpAsync(accessOptions, options.BlockSize, cancellation);
+                PrintStartup(console, runtime, server, api, lm.Config.ContextLength, warmUp);
                 return await ServeUntilStoppedAsync(console, server, graceSeconds, cancellation);
             }
         });
@@ -406,7 +414,7 @@ public static class ServeCommand
     /// <summary>A day: longer is surely a mistake (and past what the host's timers take).</summary>
     private const int MaxShutdownTimeoutSeconds = 86400;
 
-    private static void PrintStartup(CliConsole console, ServingRuntime runtime, TandemServer server, TandemApiOptions api, int trainedContext)
+    private static void PrintStartup(CliConsole console, ServingRuntime runtime, TandemServer server, TandemApiOptions api, int trainedContext, ServingWarmUp.Report? warmUp)
     {
         var o = runtime.Options;
         console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
@@ -423,6 +431,7 @@ public static class ServeCommand
         if (runtime.KvDisk is { } disk) console.Out.WriteLine(disk.Describe(instances.Select(i => (i.Name, Math.Max(1, i.Cores.Count)))));
         console.Out.WriteLine(server.Api.Chat.Describe());
         if (AdmissionSummary(api) is { } summary) console.Out.WriteLine(summary);
+        console.Out.WriteLine(warmUp?.Describe() ?? "warm-up: off (--no-warmup): the first requests compile the serving path");
         console.Out.WriteLine($"listening on {server.Address} (OpenAI API at {server.Address}v1, /health, /metrics); Ctrl+C stops");
         console.Out.Flush();
     }

@@ -15,7 +15,7 @@ internal static class ChatCompletionsEndpoint
         var plan = ChatRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options, api.Chat);
         var format = api.ChatFormat.ForToolCalls(plan);
         string id = ChoiceResponder.NewId(format.IdPrefix);
-        using var run = ChoiceRun.Start(api, plan, id);
+        using var run = ChoiceRun.Start(api, plan, id, tracked: !WarmUpRequest.IsWarmUp(ctx));
         await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));
     });
 }

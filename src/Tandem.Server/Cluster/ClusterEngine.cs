@@ -1,3 +1,4 @@
+using Grpc.Core;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -7,6 +8,7 @@ using Tandem.Engine.Tokenization;
 using Tandem.Serving;
 using Tandem.Serving.Scheduling;
 using Tandem.Serving.Workers;
+using Proto = Tandem.Server.Cluster.Protocol;
 
 namespace Tandem.Server.Cluster;
 
@@ -92,7 +94,13 @@ public sealed class ClusterEngine : IServingEngine
     /// </summary>
     private bool AnyTaking(WorkerRole role) => _workers.Values.Any(w => w.Role == role && w.IsUp && !w.IsDraining);
 
-    public RequestHandle Submit(GenerationRequest request)
+    public RequestHandle Submit(GenerationRequest request) => Submit(request, warmUp: false);
+
+    /// <summary>
+    /// <paramref name="warmUp"/>: the server's own warm-up request (<see cref="Hosting.ServingWarmUp"/>), marked as such
+    /// on its way through the workers (GenerateRequest.warm_up) so that they leave it out of their counts too.
+    /// </summary>
+    internal RequestHandle Submit(GenerationRequest request, bool warmUp)
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -105,7 +113,7 @@ public sealed class ClusterEngine : IServingEngine
             forwarded.Finish(Engine.Generation.FinishReason.Length, Now);
             return forwarded.Handle;
         }
-        var run = new RemoteRequest(this, forwarded);
+        var run = new RemoteRequest(this, forwarded, warmUp);
         _inFlight[run] = 0;
         _ = run.RunAsync().ContinueWith(_ => _inFlight.TryRemove(run, out byte _), TaskScheduler.Default);
         return forwarded.Handle;
@@ -254,6 +262,34 @@ public sealed class ClusterEngine : IServingEngine
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The prefix-cache lookups and hits the workers have counted up to now, as <see cref="Snapshot"/> will sum them
+    /// once the next heartbeats arrive: asked of each worker that is up (a status call of its own, which changes nothing
+    /// there), the last heartbeat's figures for the others. The warm-up takes these off the metrics without waiting a
+    /// heartbeat interval.
+    /// </summary>
+    internal async Task<(long Queries, long Hits)> PrefixLookupsNowAsync(CancellationToken cancellation)
+    {
+        var counts = await Task.WhenAll(_workers.Values.Select(async w =>
+        {
+            var status = w.Status;
+            if (w.IsUp)
+            {
+                try
+                {
+                    status = await w.Client.StatusAsync(new Proto.StatusRequest { CachedBlocksEpoch = CachedBlockReport.NoEpoch },
+                        deadline: DateTime.UtcNow + _options.WorkerTimeout, cancellationToken: cancellation).ConfigureAwait(false);
+                }
+                catch (RpcException)
+                {
+                    // Its last heartbeat's figures, then: at worst the warm-up's lookups show there.
+                }
+            }
+            return (status?.PrefixCacheQueries ?? 0, status?.PrefixCacheHits ?? 0);
+        })).ConfigureAwait(false);
+        return (counts.Sum(c => c.Item1), counts.Sum(c => c.Item2));
     }
 
     /// <summary>Heartbeats three times per timeout, so one lost beat does not take a worker down.</summary>

@@ -16,8 +16,10 @@ namespace Tandem.Server.Cluster;
 /// is usable, and ReleaseKv then lets the holder free its copy (and the file). A broken or corrupt transfer throws,
 /// and the request is recomputed. KV announced while its prefill runs (--kv-overlap, <paramref name="overlapped"/>) comes
 /// block by block as the prefill computes it, and brings the token the prefill sampled after it (<see cref="NextToken"/>).
+/// The KV of a frontend's warm-up request (<paramref name="warmUp"/>) is pulled the same way but not counted in the
+/// worker's pull counts (its /health), and its pull tells the holder so.
 /// </summary>
-internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kvId, string address, KvPuller puller, bool overlapped = false) : IKvSource
+internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kvId, string address, KvPuller puller, bool overlapped = false, bool warmUp = false) : IKvSource
 {
     /// <summary>Longest a pull may take before it counts as failed (a stalled holder must not hold the request's blocks forever).</summary>
     public static readonly TimeSpan PullTimeout = TimeSpan.FromSeconds(60);
@@ -75,11 +77,11 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
     private long PullStream(KvSequence reserved, ModelFingerprint model, CancellationToken cancellation)
     {
         // An overlapped pull streams from the first block whatever from_token says; the import drops what is held here.
-        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId, Overlap = overlapped, FromToken = reserved.Length }, deadline: Deadline, cancellationToken: cancellation);
+        using var call = holder.PullKv(new Proto.PullKvRequest { KvId = kvId, Overlap = overlapped, FromToken = reserved.Length, WarmUp = warmUp }, deadline: Deadline, cancellationToken: cancellation);
         using var stream = new KvChunkReadStream(call.ResponseStream, cancellation);
         KvTransfer.ImportInto(reserved, model, stream);
         if (overlapped) NextToken = Next(stream.ReadNextToken(), reserved);
-        puller.CountStreamed();
+        if (!warmUp) puller.CountStreamed();
         return stream.BytesRead;
     }
 
@@ -103,7 +105,7 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         {
             long bytes = SharedKvFile.ImportInto(reply.Path, reserved, model);
             if (overlapped) NextToken = Next(reply.NextToken, reserved);
-            puller.CountShared();
+            if (!warmUp) puller.CountShared();
             return bytes;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

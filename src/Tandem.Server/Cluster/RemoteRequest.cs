@@ -21,7 +21,7 @@ namespace Tandem.Server.Cluster;
 /// With <c>--local-prefill-threshold</c> a prompt may first go to a decode worker that prefills it itself; when that
 /// worker gives it back (no room) or is lost, it goes the usual way.
 /// </summary>
-internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest request)
+internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest request, bool warmUp = false)
 {
     /// <summary>Recoveries one request may need before it fails (every worker would have had to die several times).</summary>
     public const int MaxAttempts = 8;
@@ -63,7 +63,11 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             if (request.IsCancelRequested) { request.Finish(FinishReason.Cancelled, engine.Now); return; }
             if (attempt > MaxAttempts)
                 throw new InvalidOperationException($"request {request.Id} lost its workers {MaxAttempts - 1} times; giving up");
-            if (attempt > 1) { engine.CountRecovery(); request.Recomputations++; }
+            if (attempt > 1)
+            {
+                if (!warmUp) engine.CountRecovery();
+                request.Recomputations++;
+            }
 
             Outcome outcome;
             // Conditional disaggregation, tried once: a decode worker that gives the prompt back (or is lost) leaves it to prefill.
@@ -159,6 +163,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             Tracestate = span?.TraceStateString ?? "",
             // The first token then comes from the prefill and the next from decode: only worth it with two or more to go.
             KvOverlap = kv == null && !localPrefill && engine.Options.KvOverlap && request.RemainingTokens >= 2,
+            WarmUp = warmUp,
         };
         ClusterProtocol.AddStructuredOutput(w.Sampling, request.StructuredOutput, request.NumPromptTokens);
         ClusterProtocol.AddToolCalls(w.Sampling, request.ToolCalls, request.NumPromptTokens);

@@ -93,7 +93,8 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 ? $"overlapped KV holds {kv.Tokens} tokens but the request has {request.TokenIds.Count}: it must hold them all"
                 : $"the KV holds {kv.Tokens} tokens but the request has {request.TokenIds.Count}: it must hold all but the last"));
         var inFlight = Admit();
-        return RunAsync(request, new RemoteKvSource(channels.Worker(kv.Address), kv.KvId, kv.Address, puller, kv.Overlapped), inFlight, events, context);
+        // A warm-up's pull (GenerateRequest.warm_up, set only by a token-holding frontend) is left out of the pull counts.
+        return RunAsync(request, new RemoteKvSource(channels.Worker(kv.Address), kv.KvId, kv.Address, puller, kv.Overlapped, request.WarmUp), inFlight, events, context);
     }
 
     private void RequireRole(WorkerRole role, string call)
@@ -254,7 +255,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         RequireRole(WorkerRole.Prefill, "PullKv");
         if (request.Overlap)
         {
-            await PullOverlappedAsync(request.KvId, chunks, context);
+            await PullOverlappedAsync(request.KvId, countEarly: !request.WarmUp, chunks, context);
             return;
         }
         var sequence = worker.BeginPull(request.KvId) ?? throw NotHeld(request.KvId);
@@ -276,8 +277,9 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
     /// <summary>
     /// Announced KV (--kv-overlap) while its prefill runs: each record (one source block) goes out as soon as the chunk that
     /// completes it is computed, then the trailer, then the token the prefill sampled after the prompt.
+    /// <paramref name="countEarly"/> false: the pull of a frontend's warm-up request (PullKvRequest.warm_up), not counted.
     /// </summary>
-    private async Task PullOverlappedAsync(string kvId, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
+    private async Task PullOverlappedAsync(string kvId, bool countEarly, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
         var progress = worker.BeginOverlappedPull(kvId) ?? throw NotHeld(kvId);
         try
@@ -291,7 +293,7 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
                 if (!await progress.WaitForTokensAsync((r + 1) * header.RecordTokens, cancellation)
                     || !progress.TryCopy(s => KvTransfer.WriteRecord(s, header, r, buffer, hash), out bool early))
                     throw PrefillEnded(kvId);
-                if (early) worker.CountBlockSentEarly();
+                if (early && countEarly) worker.CountBlockSentEarly(); // a frontend's warm-up pull is not the operator's
             }, chunks, context);
             var next = await progress.WaitForHoldAsync(cancellation) ?? throw PrefillEnded(kvId);
             await chunks.WriteAsync(new Proto.KvChunk { NextToken = NextTokenWire(next, progress.Tokens) });

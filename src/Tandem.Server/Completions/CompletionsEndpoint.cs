@@ -15,7 +15,7 @@ internal static class CompletionsEndpoint
         var plan = CompletionRequestParser.Parse(body.RootElement, ctx.Request, api.Engine, api.Options);
         var format = api.CompletionFormat;
         string id = ChoiceResponder.NewId(format.IdPrefix);
-        using var run = ChoiceRun.Start(api, plan, id);
+        using var run = ChoiceRun.Start(api, plan, id, tracked: !WarmUpRequest.IsWarmUp(ctx));
         await ChoiceResponder.WriteAsync(ctx, run, format, id, plan.Model, ChoiceResponder.Now(api.Time));
     });
 }

@@ -55,14 +55,16 @@ internal sealed class ChoiceRun : IDisposable
     /// Admits the call (429 at once when admission control refuses it), then submits every choice. A choice the
     /// runtime refuses cancels those already queued and becomes a 400 (the runtime's reason code, e.g.
     /// context_length_exceeded, goes to the client as is). The shutdown deadline cancels every choice when it fires
-    /// (already fired: at once), and so does the request timeout.
+    /// (already fired: at once), and so does the request timeout. <paramref name="tracked"/> false (the server's
+    /// warm-up): the choices leave no metrics, log line or span, and a cluster's workers are told so (they leave them
+    /// out of their own counts).
     /// </summary>
-    public static ChoiceRun Start(TandemApi api, GenerationPlan plan, string requestId)
+    public static ChoiceRun Start(TandemApi api, GenerationPlan plan, string requestId, bool tracked = true)
     {
         var admission = api.Admission.Admit(plan);
         try
         {
-            var handles = Submit(api.Engine, plan, requestId, api.Telemetry);
+            var handles = Submit(api.Engine, plan, requestId, tracked ? api.Telemetry : null, warmUp: !tracked);
             return new ChoiceRun(plan, handles, admission, api.Metrics, api.Shutdown.Deadline, api.Options.RequestTimeout, api.Time);
         }
         catch
@@ -72,7 +74,7 @@ internal sealed class ChoiceRun : IDisposable
         }
     }
 
-    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, RequestTelemetry telemetry)
+    private static RequestHandle[] Submit(IServingEngine engine, GenerationPlan plan, string requestId, RequestTelemetry? telemetry, bool warmUp)
     {
         var handles = new RequestHandle[plan.ChoiceCount];
         int submitted = 0;
@@ -86,7 +88,7 @@ internal sealed class ChoiceRun : IDisposable
                     var sampling = plan.Sampling.Seed is ulong seed ? plan.Sampling with { Seed = unchecked(seed + (ulong)i) } : plan.Sampling;
                     string id = plan.ChoiceCount == 1 ? requestId : $"{requestId}-{index}";
                     // Started before the runtime takes it in, so the span's start is the request's arrival.
-                    var span = telemetry.Start(id);
+                    var span = telemetry?.Start(id);
                     var request = new GenerationRequest
                     {
                         Id = id,
@@ -103,7 +105,7 @@ internal sealed class ChoiceRun : IDisposable
                     };
                     try
                     {
-                        handles[index] = engine.Submit(request);
+                        handles[index] = warmUp && engine is Cluster.ClusterEngine cluster ? cluster.Submit(request, warmUp: true) : engine.Submit(request);
                     }
                     catch
                     {
@@ -112,7 +114,7 @@ internal sealed class ChoiceRun : IDisposable
                         throw;
                     }
                     submitted++;
-                    telemetry.Track(handles[index], span);
+                    telemetry?.Track(handles[index], span);
                 }
             }
         }

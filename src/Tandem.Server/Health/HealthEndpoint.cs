@@ -61,11 +61,11 @@ internal static class HealthEndpoint
 
     /// <summary>
     /// GET /health/ready, the readiness probe: 200 once the engine takes requests (the model is loaded; a cluster
-    /// frontend has at least one worker of each role), 503 with the reason before that and while draining.
+    /// frontend has at least one worker of each role) and the warm-up requests (<see cref="ServingWarmUp"/>) are done, 503 with the reason before that and while draining.
     /// </summary>
     public static Task ReadyAsync(HttpContext context) => ApiHandler.RunAsync(context, async (ctx, api) =>
     {
-        string? reason = api.Shutdown.IsDraining ? "the server is shutting down" : api.Engine.NotReadyReason;
+        string? reason = api.Shutdown.IsDraining ? "the server is shutting down" : api.Engine.NotReadyReason ?? api.WarmUp.NotReadyReason;
         await WriteReadinessAsync(ctx, reason);
     });
 

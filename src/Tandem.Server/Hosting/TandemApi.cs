@@ -43,6 +43,8 @@ public sealed class TandemApi : IDisposable
     /// <summary>Admits generation requests until shutdown, then drains them (503 for new ones, "abort" for those cut).</summary>
     public ShutdownDrain Shutdown { get; }
     public ChatPrompts Chat { get; }
+    /// <summary>The server's requests to itself before readiness (tandem serve; a server made in code has none unless asked).</summary>
+    public ServingWarmUp WarmUp { get; } = new();
     /// <summary>Refuses calls past --max-waiting-requests or --slo-ttft with 429, before they are queued.</summary>
     internal AdmissionControl Admission { get; }
     internal CompletionFormat CompletionFormat { get; }

@@ -55,7 +55,7 @@ internal sealed class ServingStatsLog(TandemApi api, ILoggerFactory logging) : B
             var s = api.Engine.Snapshot();
             var m = api.Metrics;
             return new Reading(api.Time.GetTimestamp(), m.PromptTokens, m.GenerationTokens, m.FinishedRequests, s.RequestsRunning, s.RequestsWaiting,
-                ServingMetrics.KvUsage(s), s.Instances.Sum(i => i.PrefixCacheQueries), s.Instances.Sum(i => i.PrefixCacheHits));
+                ServingMetrics.KvUsage(s), m.PrefixCacheQueries(s), m.PrefixCacheHits(s));
         }
     }
 }

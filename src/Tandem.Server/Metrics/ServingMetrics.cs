@@ -39,6 +39,7 @@ public sealed class ServingMetrics : IDisposable
     private readonly Counter<long> _refused, _timedOut, _responses;
     private readonly KeyValuePair<string, object?>[][] _responseTags;
     private long _promptTokensSum, _generationTokensSum, _finished;
+    private long _excludedQueries, _excludedHits;
 
     public ServingMetrics(IServingEngine engine, string modelName, Replanner? replanner = null)
     {
@@ -76,9 +77,9 @@ public sealed class ServingMetrics : IDisposable
         // vLLM's names and meaning: tokens looked up at admission and tokens found, summed over instances (read at
         // collection; a cluster frontend's instances are its workers). vLLM declares them as prometheus_client Counters
         // named vllm:prefix_cache_queries / _hits, and that library adds _total on the wire: these are the names scraped.
-        _meter.CreateObservableCounter("vllm_prefix_cache_queries_total", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheQueries)), "{token}",
+        _meter.CreateObservableCounter("vllm_prefix_cache_queries_total", () => Model(PrefixCacheQueries(Snapshot())), "{token}",
             "Prompt tokens looked up in the prefix cache when requests were admitted.");
-        _meter.CreateObservableCounter("vllm_prefix_cache_hits_total", () => Model(Snapshot().Instances.Sum(i => i.PrefixCacheHits)), "{token}",
+        _meter.CreateObservableCounter("vllm_prefix_cache_hits_total", () => Model(PrefixCacheHits(Snapshot())), "{token}",
             "Prompt tokens found in the prefix cache (their KV reused, not computed).");
 
         // The KV disk tier (--kv-disk-dir), in blocks and bytes; present only when the server has one (a cluster
@@ -192,6 +193,23 @@ public sealed class ServingMetrics : IDisposable
             _transfers.Add(1, _model);
         }
     }
+
+    /// <summary>
+    /// The instances count prefix-cache lookups themselves, for every request they run; the server's warm-up requests
+    /// (<see cref="Hosting.ServingWarmUp"/>) are not the clients', so the instances' counts when it ended are taken off
+    /// what is reported.
+    /// </summary>
+    public void ExcludePrefixLookups(long queries, long hits)
+    {
+        Interlocked.Exchange(ref _excludedQueries, queries);
+        Interlocked.Exchange(ref _excludedHits, hits);
+    }
+
+    /// <summary>Prompt tokens of client requests looked up in the prefix cache (vllm:prefix_cache_queries).</summary>
+    public long PrefixCacheQueries(ServingSnapshot s) => Math.Max(0, s.Instances.Sum(i => i.PrefixCacheQueries) - Interlocked.Read(ref _excludedQueries));
+
+    /// <summary>Of those, tokens found cached (vllm:prefix_cache_hits).</summary>
+    public long PrefixCacheHits(ServingSnapshot s) => Math.Max(0, s.Instances.Sum(i => i.PrefixCacheHits) - Interlocked.Read(ref _excludedHits));
 
     /// <summary>Share of all KV blocks in use (0 to 1), over every instance.</summary>
     public static double KvUsage(ServingSnapshot s)

@@ -37,8 +37,8 @@ public static class OtlpTracing
             .WithTracing(t => t
                 .AddSource(TandemTracing.SourceName)
                 // The HTTP span of each API call, parent of its requests' spans (and child of the caller's, when it sent a
-                // traceparent). Not health probes, scrapes or the cluster's own calls: those would flood the trace store.
-                .AddAspNetCoreInstrumentation(o => o.Filter = context => context.Request.Path.StartsWithSegments("/v1"))
+                // traceparent). Not health probes, scrapes, the cluster's own calls or the warm-up: those would flood the trace store.
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => context.Request.Path.StartsWithSegments("/v1") && !Hosting.WarmUpRequest.IsWarmUp(context))
                 .AddOtlpExporter(o =>
                 {
                     if (endpoint is not null) o.Endpoint = SignalEndpoint(endpoint, o.Protocol);
