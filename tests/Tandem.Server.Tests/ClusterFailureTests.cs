@@ -22,7 +22,7 @@ public sealed class ClusterFailureTests
     internal const int Requests = 16;
     private const int LongTokens = 160;
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
-    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
     /// <summary>These tests are about noticing a lost worker: a short heartbeat timeout (LocalCluster's default is 10 s).</summary>
     private static readonly string[] FastDetection = ["--worker-timeout", "2"];
 
