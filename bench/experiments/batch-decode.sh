@@ -2,9 +2,10 @@
 # Batched decode (issue 9): decode tok/s with B sequences holding 128 tokens of context each (B = 1, 4, 16, 64), for
 # Tandem (`Tandem.Bench batch --no-bundle`), optionally a baseline build of Tandem (BASE_REF) in A/B rounds whose
 # order alternates, and native llama.cpp's llama-batched-bench on the same files (F32 KV with flash attention off, as
-# Tandem's default; F16 KV with flash attention off and on, llama.cpp's defaults), for docs/performance.md ("Batched
-# decode, issue 9"). Each Tandem run writes its raw JSON (with the load average per batch size) under OUT, each
-# llama.cpp run its JSON lines; the end prints the median tok/s per build, file and B, and llama.cpp's S_TG.
+# Tandem's default; F16 KV with flash attention off and on, llama.cpp's defaults) in the same rounds, its turn
+# alternating with Tandem's, for docs/performance.md ("Batched decode, issue 9"). Each Tandem run writes its raw JSON
+# (with the load average per batch size) under OUT, each llama.cpp run its JSON lines; the end prints the median tok/s
+# over the rounds per build, file and B, llama.cpp's median S_TG per setting, and Tandem ÷ the fastest setting.
 #
 #   bench/experiments/batch-decode.sh [MODEL.gguf ...]   (default artifacts/models/smollm-135m-{q8_0,q4_k,f16}.gguf)
 #
@@ -12,9 +13,12 @@
 # copied over it so that only the engine differs; empty: none),
 # ROUNDS 3, THREADS 2, BATCHES 1,4,16,64, CTX 128, STEPS 32, REPS 2, KV f32, ISA (avx2: .NET's AVX2 path through
 # DOTNET_EnableAVX512=0), LLAMA_BUILD (artifacts/llama.cpp/native: a llama.cpp CMake build folder; its
-# llama-batched-bench is built there with ninja when missing; LLAMA=0 skips llama.cpp), OUT (artifacts/s6-batch/<UTC>).
-# Duration on a quiet 2-core machine: about 1 minute per Tandem run (3 files), so ~7 minutes with BASE_REF and
-# 3 rounds, plus ~2 minutes for llama.cpp.
+# llama-batched-bench is built there with ninja when missing; LLAMA=0 skips llama.cpp), LLAMA_CFGS (the llama.cpp
+# settings, "KV fa" pairs separated by commas, default "f32 off,f16 off,f16 on"), LLAMA_ROUNDS (how many of the rounds
+# also run llama.cpp, default all), OUT (artifacts/s6-batch/<UTC>).
+# Duration on a quiet 2-core machine: about 1 minute per Tandem run (3 SmolLM files), so ~7 minutes with BASE_REF and
+# 3 rounds, plus ~2 minutes per round for llama.cpp (TinyLlama F16 at B = 16,64: ~3 minutes per Tandem run, ~2 per
+# llama.cpp setting).
 set -euo pipefail
 case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
@@ -22,6 +26,7 @@ cd "$(dirname "$0")/../.."
 MODELS=("$@"); [ ${#MODELS[@]} -gt 0 ] || MODELS=(artifacts/models/smollm-135m-{q8_0,q4_k,f16}.gguf)
 ROUNDS=${ROUNDS:-3}; THREADS=${THREADS:-2}; BATCHES=${BATCHES:-1,4,16,64}; CTX=${CTX:-128}; STEPS=${STEPS:-32}
 REPS=${REPS:-2}; KV=${KV:-f32}; LLAMA=${LLAMA:-1}; LLAMA_BUILD=${LLAMA_BUILD:-artifacts/llama.cpp/native}
+LLAMA_CFGS=${LLAMA_CFGS:-f32 off,f16 off,f16 on}; LLAMA_ROUNDS=${LLAMA_ROUNDS:-$ROUNDS}
 OUT=${OUT:-artifacts/s6-batch/$(date -u +%Y%m%dT%H%M%SZ)}
 for m in "${MODELS[@]}"; do [ -f "$m" ] || { echo "error: $m: no such file" >&2; exit 1; }; done
 mkdir -p "$OUT"
@@ -51,34 +56,45 @@ if [ -n "${BASE_REF:-}" ]; then
   BUILDS=(base now)
 fi
 
+# One llama.cpp run of every file and setting: round $1's JSON lines.
+llama_round() {
+  local m name nctx cfg
+  for m in "${MODELS[@]}"; do
+    name=$(basename "$m" .gguf)
+    # Every sequence has its own 128-token prompt and decodes STEPS tokens: n_ctx holds the largest batch's cells.
+    nctx=$(( ${BATCHES##*,} * (CTX + STEPS) + 64 ))
+    IFS=, read -ra cfgs <<< "$LLAMA_CFGS"
+    for cfg in "${cfgs[@]}"; do
+      set -- $cfg
+      fa=(); [ "$2" = on ] && fa=(-fa)
+      echo "round $r: llama.cpp $name KV $1 flash attention $2 (load $(loadavg))"
+      "$LLAMA_BUILD/bin/llama-batched-bench" -m "$m" -t "$THREADS" -tb "$THREADS" -c "$nctx" -b 2048 -ub 512 \
+        -npp "$CTX" -ntg "$STEPS" -npl "$BATCHES" -ctk "$1" -ctv "$1" "${fa[@]}" --output-format jsonl \
+        > "$OUT/llama-$name-kv$1-fa$2-round$r.jsonl" 2> "$OUT/llama-$name-kv$1-fa$2-round$r.log"
+    done
+  done
+}
+if [ "$LLAMA" = 1 ]; then
+  [ -x "$LLAMA_BUILD/bin/llama-batched-bench" ] || ninja -C "$LLAMA_BUILD" llama-batched-bench >/dev/null
+  BUILDS+=(llama.cpp)
+fi
+
 echo "$(date -u +%FT%TZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores, load average $(loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   order=("${BUILDS[@]}"); [ $((r % 2)) -eq 0 ] && order=($(printf '%s\n' "${BUILDS[@]}" | tac))
   for b in "${order[@]}"; do
+    if [ "$b" = llama.cpp ]; then
+      [ "$r" -le "$LLAMA_ROUNDS" ] && llama_round
+      continue
+    fi
     echo "round $r: $b (load $(loadavg))"
     env "${ENV[@]}" dotnet "$OUT/$b/Tandem.Bench.dll" batch "${MODELS[@]}" --no-bundle --threads "$THREADS" \
       --batch "$BATCHES" --ctx "$CTX" --steps "$STEPS" --reps "$REPS" --kv "$KV" --json "$OUT/$b-round$r.json" \
       > "$OUT/$b-round$r.txt"
   done
 done
-
-if [ "$LLAMA" = 1 ]; then
-  [ -x "$LLAMA_BUILD/bin/llama-batched-bench" ] || ninja -C "$LLAMA_BUILD" llama-batched-bench >/dev/null
-  for m in "${MODELS[@]}"; do
-    name=$(basename "$m" .gguf)
-    # Every sequence has its own 128-token prompt and decodes STEPS tokens: n_ctx holds the largest batch's cells.
-    nctx=$(( ${BATCHES##*,} * (CTX + STEPS) + 64 ))
-    for cfg in "f32 off" "f16 off" "f16 on"; do
-      set -- $cfg
-      fa=(); [ "$2" = on ] && fa=(-fa)
-      echo "llama.cpp $name KV $1 flash attention $2 (load $(loadavg))"
-      "$LLAMA_BUILD/bin/llama-batched-bench" -m "$m" -t "$THREADS" -tb "$THREADS" -c "$nctx" -b 2048 -ub 512 \
-        -npp "$CTX" -ntg "$STEPS" -npl "$BATCHES" -ctk "$1" -ctv "$1" "${fa[@]}" --output-format jsonl \
-        > "$OUT/llama-$name-kv$1-fa$2.jsonl" 2> "$OUT/llama-$name-kv$1-fa$2.log"
-    done
-  done
-  git -C "$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$LLAMA_BUILD/CMakeCache.txt")" log -1 --format='llama.cpp %h' 2>/dev/null || true
-fi
+[ "$LLAMA" = 1 ] && { unset 'BUILDS[-1]'
+  git -C "$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$LLAMA_BUILD/CMakeCache.txt")" log -1 --format='llama.cpp %h' 2>/dev/null || true; }
 
 echo "medians over $ROUNDS rounds (tok/s over all sequences), load average at the end $(loadavg):"
 python3 - "$OUT" "${BUILDS[@]}" <<'PY'
@@ -92,16 +108,22 @@ for b in builds:
 llama = {}
 for f in sorted(glob.glob(f"{out}/llama-*.jsonl")):
     cfg = os.path.basename(f)[len("llama-"):-len(".jsonl")]
+    if "-round" in cfg: cfg = cfg[:cfg.rindex("-round")]  # older runs: one file per setting, no round
     name, kv, fa = cfg.rsplit("-", 2)
     for line in open(f).readlines() + open(f[:-len(".jsonl")] + ".log").readlines():  # LOG may go to either stream
         if line.startswith("{"):
             e = json.loads(line)
-            llama[(name + ".gguf", e["pl"], kv + " " + fa)] = e["speed_tg"]
+            llama.setdefault((name + ".gguf", e["pl"], kv + " " + fa), []).append(e["speed_tg"])
 cfgs = sorted({k[2] for k in llama})
-print("| file | B | " + " | ".join(f"Tandem {b}" for b in builds) + "".join(f" | llama.cpp {c}" for c in cfgs) + " |")
-print("|---|---:|" + "---:|" * (len(builds) + len(cfgs)))
+ratio = bool(cfgs) and "now" in builds
+print("| file | B | " + " | ".join(f"Tandem {b}" for b in builds) + "".join(f" | llama.cpp {c}" for c in cfgs)
+      + (" | now ÷ fastest llama.cpp" if ratio else "") + " |")
+print("|---|---:|" + "---:|" * (len(builds) + len(cfgs) + ratio))
 for (file, batch), v in sorted(rows.items()):
-    cells = [f"{statistics.median(v[b]):.1f}" if b in v else "–" for b in builds]
-    cells += [f"{llama[(file, batch, c)]:.1f}" if (file, batch, c) in llama else "–" for c in cfgs]
+    cells = [f"{statistics.median(v[b]):.1f} ({len(v[b])})" if b in v else "–" for b in builds]
+    med = {c: statistics.median(llama[(file, batch, c)]) for c in cfgs if (file, batch, c) in llama}
+    cells += [f"{med[c]:.1f} ({len(llama[(file, batch, c)])})" if c in med else "–" for c in cfgs]
+    if ratio: cells.append(f"{statistics.median(v['now']) / max(med.values()):.2f}" if med and "now" in v else "–")
     print(f"| {file} | {batch} | " + " | ".join(cells) + " |")
+print("(n): rounds behind each median")
 PY
