@@ -83,7 +83,7 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     {
         int workers = team.Size;
         _following = new NextChunkHint(team, 1);
-        _scratchFloats = (F16WidenedRows.ScratchFloats(maxCols) + 15) & ~15;
+        _scratchFloats = (Math.Max(F16WidenedRows.ScratchFloats(maxCols), PairTilesSupported ? F16RowTileAvx512.ChainScratchFloats : 0) + 15) & ~15;
         _widened = GC.AllocateArray<float>(workers * _scratchFloats + 16, pinned: true);
         _gemvActivation = GC.AllocateArray<float>(F16GemvPanel.FloatsNeeded(maxCols) + 16, pinned: true);
         _unpackedActivations = PairTilesSupported
@@ -180,21 +180,26 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
     /// each block is widened into <paramref name="scratch"/> once, then every group of six tokens runs against the
     /// block's row tiles while its activations are in L1. A ragged last tile computes its missing rows from stale
     /// scratch and drops them. The tiles read <paramref name="kernelPanel"/>: <paramref name="panel"/> itself, or where
-    /// <paramref name="unpacked"/> its <see cref="F16UnpackedPanel.Kernel"/> copy, the blocks then widened the unpacking way.
+    /// <paramref name="unpacked"/> its <see cref="F16UnpackedPanel.Kernel"/> copy, the blocks then widened the unpacking way;
+    /// on rows longer than a chunk of columns (<see cref="UsesChainWise"/>) a chain of a chunk at a time, every token group's
+    /// passes of it run before the next is widened (<see cref="F16RowTileAvx512.ChainBlock{TFold}"/>).
     /// </summary>
     [SkipLocalsInit]
     private static void RowTiles(in WeightMatrix w, in F16ActivationPanel panel, in F16ActivationPanel kernelPanel, bool unpacked,
         float* y, int rowBegin, int rowEnd, float* scratch, NextChunkHint following)
     {
-        float* results = stackalloc float[ResultFloats];
+        float* results = stackalloc float[ResultFloats * F16RowTileAvx512.MaxChainGroups];
         bool* special = stackalloc bool[F16WidenedRows.MaxRows];
+        int* groupStarts = stackalloc int[F16RowTileAvx512.MaxChainGroups + 1];
         int rows = w.Rows, tokens = panel.Tokens, cols = panel.Cols;
         int vectorEnd = F16ActivationPanel.VectorEnd(cols), stride = F16WidenedRows.Stride(cols);
         int tileRows = GgmlSimd.Width == 16 ? F16RowTileAvx512.Rows : F16RowTileAvx2.Rows;
-        int resultStride = GgmlSimd.Width == 16 ? F16RowTileAvx512.ResultStride : F16RowTileAvx2.ResultStride;
         // Groups of six tokens, but no group of one or two (8 tokens: 4 + 4, not 6 + 2): such a group loads four weight
         // vectors for every four or eight FMAs. Each (row, token) sum is the same whatever group its token falls in.
         int groups = (tokens + MaxTokensPerTile - 1) / MaxTokensPerTile;
+        bool chainWise = unpacked && UsesChainWise(cols);
+        if (chainWise)
+            for (int g = 0; g <= groups; g++) groupStarts[g] = GroupStart(tokens, groups, g);
         for (int b0 = rowBegin; b0 < rowEnd; b0 += F16WidenedRows.MaxRows)
         {
             int blockRows = Math.Min(F16WidenedRows.MaxRows, rowEnd - b0);
@@ -207,7 +212,27 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
             int nextBlock = b0 + blockRows, nextRows = Math.Min(F16WidenedRows.MaxRows, rowEnd - nextBlock);
             if (nextRows <= 0 && (nextBlock = following.FirstRow(rows)) >= 0)
                 nextRows = Math.Min(F16WidenedRows.MaxRows, rows - nextBlock);
-            var prefetch = new SpreadPrefetch(w.Data + (long)Math.Max(0, nextBlock) * w.RowBytes, (long)nextRows * w.RowBytes, groups * 4 * tiles);
+            var prefetch = new SpreadPrefetch(w.Data + (long)Math.Max(0, nextBlock) * w.RowBytes, (long)nextRows * w.RowBytes,
+                chainWise ? F16RowTileAvx512.ChainSteps(tiles, groups, vectorEnd) : groups * 4 * tiles);
+            if (chainWise)
+            {
+                // Every token's line of y for this block, asked for now: in cache when the results are stored.
+                if (Sse.IsSupported)
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        float* line = y + (long)t * rows + b0;
+                        Sse.Prefetch0(line);
+                        Sse.Prefetch0(line + blockRows - 1);
+                    }
+                F16RowTileAvx512.ChainBlock<F16UnpackedAccumulator3>(w.Data + (long)b0 * w.RowBytes, w.RowBytes, blockRows, scratch, kernelPanel,
+                    groupStarts, groups, vectorEnd, results, special, ref prefetch, b0 == rowBegin);
+                bool plainBlock = vectorEnd == cols;
+                for (int r = 0; r < blockRows; r++) plainBlock &= !special[r];
+                for (int g = 0; g < groups; g++)
+                    StoreGroup(w, panel, y, b0, blockRows, groupStarts[g], groupStarts[g + 1] - groupStarts[g],
+                        results + g * ResultFloats, special, plainBlock);
+                continue;
+            }
             // Without a tail or an inf/NaN, FinishWidened returns the vector sum as it is: the results are stored directly.
             bool plain = vectorEnd == cols;
             for (int r = 0; r < blockRows; r++)
@@ -234,19 +259,40 @@ internal sealed unsafe class F16TiledMatMul : IParallelJob
                     }
                 if (unpacked) Avx512Block<F16UnpackedAccumulator3>(count, scratch, stride, tiles, kernelPanel, t, vectorEnd, results, ref prefetch);
                 else BlockKernel(count, scratch, stride, tiles, panel, t, vectorEnd, results, ref prefetch);
-                for (int k = 0; k < count; k++)
-                {
-                    float* sums = results + k * tileRows; // token-major within a tile
-                    float* dst = y + (long)(t + k) * rows + b0;
-                    if (plain && blockRows == F16WidenedRows.MaxRows && !panel.HasSpecial(t + k))
-                        StoreBlock(sums, dst);
-                    else
-                        for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
-                            for (int r = 0; r < Math.Min(tileRows, blockRows - r0); r++)
-                                dst[r0 + r] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (b0 + r0 + r) * w.RowBytes), panel.Row(t + k),
-                                    cols, vectorEnd, special[r0 + r] || panel.HasSpecial(t + k), sums[tile * resultStride + r]);
-                }
+                StoreGroup(w, panel, y, b0, blockRows, t, count, results, special, plain);
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether the unpacked row tiles widen a block one chain of one chunk of columns at a time
+    /// (<see cref="F16RowTileAvx512.ChainBlock{TFold}"/>) instead of whole rows first: for rows longer than one chunk
+    /// (<see cref="F16RowTileAvx512.ChunkCols"/>), whose whole widened block (360 KB at 5632 columns) is far from L1. At
+    /// TinyLlama's 2048 × 5632 down projection, 16 tokens, one thread, it measured faster in 12 of 13 alternating pairs
+    /// (median 1.06x); on rows of one chunk (2048 × 2048, 5632 × 2048, 32000 × 2048) level to 1.2x slower at 12-16 tokens,
+    /// as the rows' F16 are loaded twice and a chain's unpack uses half of each load (docs/performance.md, "F16 row tiles
+    /// widened a chain at a time").
+    /// </summary>
+    private static bool UsesChainWise(int cols) => F16ActivationPanel.VectorEnd(cols) > F16RowTileAvx512.ChunkCols;
+
+    /// <summary>A token group's results of a block (<see cref="RowTiles"/>) into y, finished where a row or token needs it.</summary>
+    private static void StoreGroup(in WeightMatrix w, in F16ActivationPanel panel, float* y, int b0, int blockRows, int t, int count,
+        float* results, bool* special, bool plain)
+    {
+        int rows = w.Rows, cols = panel.Cols, vectorEnd = F16ActivationPanel.VectorEnd(cols);
+        int tileRows = GgmlSimd.Width == 16 ? F16RowTileAvx512.Rows : F16RowTileAvx2.Rows;
+        int resultStride = GgmlSimd.Width == 16 ? F16RowTileAvx512.ResultStride : F16RowTileAvx2.ResultStride;
+        for (int k = 0; k < count; k++)
+        {
+            float* sums = results + k * tileRows; // token-major within a tile
+            float* dst = y + (long)(t + k) * rows + b0;
+            if (plain && blockRows == F16WidenedRows.MaxRows && !panel.HasSpecial(t + k))
+                StoreBlock(sums, dst);
+            else
+                for (int r0 = 0, tile = 0; r0 < blockRows; r0 += tileRows, tile++)
+                    for (int r = 0; r < Math.Min(tileRows, blockRows - r0); r++)
+                        dst[r0 + r] = GgmlFloatDot.FinishWidened((ushort*)(w.Data + (b0 + r0 + r) * w.RowBytes), panel.Row(t + k),
+                            cols, vectorEnd, special[r0 + r] || panel.HasSpecial(t + k), sums[tile * resultStride + r]);
         }
     }
 

@@ -67,7 +67,7 @@ internal static unsafe class F16RowTileAvx512
         long tileFloats = (long)Rows * stride;
         // Chains that continue into the next chunk of columns wait here: tile i, accumulator j at (4i + j) × ChainSlots.
         Vector512<float>* chains = stackalloc Vector512<float>[MaxTiles * 4 * ChainSlots];
-        int chunks = (vectorEnd + ChunkCols - 1) / ChunkCols;
+        int chunks = Chunks(vectorEnd);
         int chunkLength = chunks <= 1 ? vectorEnd : ((vectorEnd + chunks - 1) / chunks + Step - 1) & -Step;
         // At least one chunk, even an empty one: rows shorter than a step have no vector part, and their sums must still
         // be zeros for FinishWidened to add the tail to.
@@ -78,25 +78,25 @@ internal static unsafe class F16RowTileAvx512
             bool first = begin == 0, last = chunkEnd == vectorEnd;
             for (int i = 0; i < tiles; i++)
             {
-                Pass<TTokens, F16Accumulator0>(w + i * tileFloats, stride, panel, t0, 0, begin, chunkEnd, sums + i * slots, odd + i * slots,
+                Pass<TTokens, F16Accumulator0, InOrder>(w + i * tileFloats, stride, panel, t0, 0, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 0) * ChainSlots, first, last);
                 prefetch.Step();
             }
             for (int i = 0; i < tiles; i++)
             {
-                Pass<TTokens, F16Accumulator2>(w + i * tileFloats, stride, panel, t0, 32, begin, chunkEnd, sums + i * slots, odd + i * slots,
+                Pass<TTokens, F16Accumulator2, InOrder>(w + i * tileFloats, stride, panel, t0, 32, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 2) * ChainSlots, first, last);
                 prefetch.Step();
             }
             for (int i = 0; i < tiles; i++)
             {
-                Pass<TTokens, F16Accumulator1>(w + i * tileFloats, stride, panel, t0, 16, begin, chunkEnd, sums + i * slots, odd + i * slots,
+                Pass<TTokens, F16Accumulator1, InOrder>(w + i * tileFloats, stride, panel, t0, 16, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 1) * ChainSlots, first, last);
                 prefetch.Step();
             }
             for (int i = 0; i < tiles; i++)
             {
-                Pass<TTokens, TFold>(w + i * tileFloats, stride, panel, t0, 48, begin, chunkEnd, sums + i * slots, odd + i * slots,
+                Pass<TTokens, TFold, InOrder>(w + i * tileFloats, stride, panel, t0, 48, begin, chunkEnd, sums + i * slots, odd + i * slots,
                     chains + (4 * i + 3) * ChainSlots, first, last);
                 prefetch.Step();
             }
@@ -112,6 +112,135 @@ internal static unsafe class F16RowTileAvx512
         }
     }
 
+    /// <summary>Most token groups of one <see cref="ChainBlock{TFold}"/> call (32 tokens in groups of up to six).</summary>
+    public const int MaxChainGroups = 6;
+
+    /// <summary>Floats from one row's widened chain to the next in <see cref="ChainBlock{TFold}"/>'s scratch (a quarter of a chunk).</summary>
+    public const int ChainStride = ChunkCols / 4;
+
+    /// <summary>Floats of <see cref="ChainBlock{TFold}"/>'s scratch: one chain of one chunk of a block's rows (32 KB, in L1).</summary>
+    public const int ChainScratchFloats = F16WidenedRows.MaxRows * ChainStride;
+
+    /// <summary>Calls to the prefetch's <see cref="SpreadPrefetch.Step"/> of one <see cref="ChainBlock{TFold}"/> call.</summary>
+    public static int ChainSteps(int tiles, int groups, int vectorEnd) => 4 * tiles * groups * Chunks(vectorEnd);
+
+    /// <summary>Chunks of columns one block runs in (at least one).</summary>
+    private static int Chunks(int vectorEnd) => Math.Max(1, (vectorEnd + ChunkCols - 1) / ChunkCols);
+
+    /// <summary>
+    /// The reduced vector sums of a block of <paramref name="blockRows"/> F16 rows (<paramref name="rows"/>,
+    /// <paramref name="rowBytes"/> apart) against every token group of <paramref name="panel"/> (an
+    /// <see cref="F16UnpackedPanel.Kernel"/>; group g is tokens <paramref name="groupStarts"/>[g] .. [g + 1]), the rows
+    /// widened the unpacking way one accumulator chain at a time: for each chunk of columns and each chain, the block's
+    /// elements of that chain are widened into <paramref name="scratch"/> (<see cref="ChainScratchFloats"/>: 16 rows × 512
+    /// floats, which stay in L1), then every group's pass of that chain runs over every tile. Group g's tile i's row r,
+    /// token k into <c>results[(g × MaxTiles + i) × ResultStride + k × Rows + r]</c>; row r's inf/NaN flag into
+    /// <paramref name="special"/>. Each (row, token) chain sums the same products in the same order as
+    /// <see cref="Block{TTokens, TFold}"/>'s, and is folded by the same sinks in the same order (a0, a2, a1, a3).
+    /// Where the whole rows are widened first (<see cref="F16WidenedRows.WidenUnpacked"/>: 128 KB at 2048 columns, 360 KB at
+    /// 5632), that copy lives in L2: each of its stores fetches a line into L1 and writes one back, and every token group
+    /// reads it back again. Here it is written and read in L1, at the price of loading the F16 rows twice (a chain takes
+    /// half of each 64-byte load; after the previous block's <paramref name="prefetch"/>, stepped once per tile pass:
+    /// <see cref="ChainSteps"/> times, they come from L1/L2). That measured faster only where a row spans several chunks
+    /// (docs/performance.md, "F16 row tiles widened a chain at a time"), which is where the tiled matmul uses it.
+    /// A job's first block (<paramref name="fetchAhead"/>) asks for its rows three ahead as the first chain widens them.
+    /// </summary>
+    // SkipLocalsInit: as Block's, the sums of missing tokens and of a ragged tile's stale rows are reduced into lanes nobody reads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    public static void ChainBlock<TFold>(byte* rows, long rowBytes, int blockRows, float* scratch, in F16ActivationPanel panel, int* groupStarts,
+        int groups, int vectorEnd, float* results, bool* special, ref SpreadPrefetch prefetch, bool fetchAhead)
+        where TFold : IF16AccumulatorSink
+    {
+        const int slots = Rows * 8;
+        int tiles = (blockRows + Rows - 1) / Rows;
+        if ((uint)groups > MaxChainGroups) throw new ArgumentOutOfRangeException(nameof(groups));
+        Vector512<float>* sums = stackalloc Vector512<float>[groups * MaxTiles * slots];
+        Vector512<float>* odd = stackalloc Vector512<float>[groups * MaxTiles * slots];
+        int chunks = Chunks(vectorEnd);
+        // Chains that continue into the next chunk of columns: group g, tile i, accumulator j at ((g × MaxTiles + i) × 4 + j) × ChainSlots.
+        Vector512<float>* chains = null;
+        if (chunks > 1)
+        {
+            Vector512<float>* carried = stackalloc Vector512<float>[groups * MaxTiles * 4 * ChainSlots];
+            chains = carried;
+        }
+        int chunkLength = chunks <= 1 ? vectorEnd : ((vectorEnd + chunks - 1) / chunks + Step - 1) & -Step;
+        for (int r = 0; r < blockRows; r++) special[r] = false;
+        int begin = 0;
+        do
+        {
+            int chunkEnd = Math.Min(vectorEnd, begin + chunkLength);
+            bool first = begin == 0, last = chunkEnd == vectorEnd;
+            var c = new ChainArgs(rows, rowBytes, blockRows, tiles, scratch, groupStarts, groups, sums, odd, chains, special, begin, chunkEnd, first, last);
+            ChainPasses<F16Accumulator0>(c, panel, 0, ref prefetch, fetchAhead && first);
+            ChainPasses<F16Accumulator2>(c, panel, 32, ref prefetch, false);
+            ChainPasses<F16Accumulator1>(c, panel, 16, ref prefetch, false);
+            ChainPasses<TFold>(c, panel, 48, ref prefetch, false);
+            begin = chunkEnd;
+        } while (begin < vectorEnd);
+        for (int g = 0; g < groups; g++)
+            for (int i = 0; i < tiles; i++)
+            {
+                Vector512<float>* s = sums + (g * MaxTiles + i) * slots;
+                float* dst = results + (g * MaxTiles + i) * ResultStride;
+                Vector512.Store(TransposedReduce.ReduceAdd16(s), dst);
+                if (groupStarts[g + 1] - groupStarts[g] > 4)
+                    Vector512.Store(TransposedReduce.ReduceAdd8(s + 16), dst + 16);
+            }
+    }
+
+    /// <summary>What one chunk of <see cref="ChainBlock{TFold}"/> hands its passes.</summary>
+    private readonly struct ChainArgs(byte* rows, long rowBytes, int blockRows, int tiles, float* scratch, int* groupStarts, int groups,
+        Vector512<float>* sums, Vector512<float>* odd, Vector512<float>* chains, bool* special, int begin, int chunkEnd, bool first, bool last)
+    {
+        public readonly byte* RowData = rows;
+        public readonly long RowBytes = rowBytes;
+        public readonly int BlockRows = blockRows, Tiles = tiles, Groups = groups, Begin = begin, ChunkEnd = chunkEnd;
+        public readonly float* Scratch = scratch;
+        public readonly int* GroupStarts = groupStarts;
+        public readonly Vector512<float>* Sums = sums, Odd = odd, Chains = chains;
+        public readonly bool* Special = special;
+        public readonly bool First = first, Last = last;
+    }
+
+    /// <summary>One chain (<paramref name="offset"/>) of one chunk: the block's elements of it widened, then every group's passes over every tile.</summary>
+    private static void ChainPasses<TSink>(in ChainArgs c, in F16ActivationPanel panel, int offset, ref SpreadPrefetch prefetch, bool fetchAhead)
+        where TSink : IF16AccumulatorSink
+    {
+        for (int r = 0; r < c.BlockRows; r++)
+        {
+            if (fetchAhead && r + 3 < c.BlockRows) RowTiles.Prefetch(c.RowData + (r + 3) * c.RowBytes, c.RowBytes);
+            c.Special[r] |= F16WidenedRows.WidenUnpackedChain((ushort*)(c.RowData + r * c.RowBytes), c.Begin, c.ChunkEnd, offset,
+                c.Scratch + r * ChainStride);
+        }
+        for (int g = 0; g < c.Groups; g++)
+        {
+            int t0 = c.GroupStarts[g];
+            switch (c.GroupStarts[g + 1] - t0)
+            {
+                case 6: TilePasses<Count6, TSink>(c, panel, g, t0, offset, ref prefetch); break;
+                case 5: TilePasses<Count5, TSink>(c, panel, g, t0, offset, ref prefetch); break;
+                case 4: TilePasses<Count4, TSink>(c, panel, g, t0, offset, ref prefetch); break;
+                case 3: TilePasses<Count3, TSink>(c, panel, g, t0, offset, ref prefetch); break;
+                case 2: TilePasses<Count2, TSink>(c, panel, g, t0, offset, ref prefetch); break;
+                default: TilePasses<Count1, TSink>(c, panel, g, t0, offset, ref prefetch); break;
+            }
+        }
+    }
+
+    private static void TilePasses<TTokens, TSink>(in ChainArgs c, in F16ActivationPanel panel, int g, int t0, int offset, ref SpreadPrefetch prefetch)
+        where TTokens : ITileCount where TSink : IF16AccumulatorSink
+    {
+        const int slots = Rows * 8;
+        for (int i = 0; i < c.Tiles; i++)
+        {
+            int at = g * MaxTiles + i;
+            Pass<TTokens, TSink, ChainLayout>(c.Scratch + i * Rows * ChainStride, ChainStride, panel, t0, offset, c.Begin, c.ChunkEnd,
+                c.Sums + at * slots, c.Odd + at * slots, c.Chains + (at * 4 + offset / 16) * ChainSlots, c.First, c.Last);
+            prefetch.Step();
+        }
+    }
+
     /// <summary>
     /// One accumulator chain for every (row, token): elements <paramref name="offset"/> .. +15 of each 64-element step
     /// from <paramref name="begin"/> up to <paramref name="chunkEnd"/>. A chain starts at zero in the <paramref name="first"/>
@@ -120,14 +249,16 @@ internal static unsafe class F16RowTileAvx512
     /// Stored and reloaded unchanged, a chain sums its steps in the same order as one unbroken loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pass<TTokens, TSink>(float* w, int stride, in F16ActivationPanel panel, int t0, int offset, int begin, int chunkEnd,
+    private static void Pass<TTokens, TSink, TLayout>(float* w, int stride, in F16ActivationPanel panel, int t0, int offset, int begin, int chunkEnd,
         Vector512<float>* sums, Vector512<float>* odd, Vector512<float>* chains, bool first, bool last)
-        where TTokens : ITileCount where TSink : IF16AccumulatorSink
+        where TTokens : ITileCount where TSink : IF16AccumulatorSink where TLayout : IWidenedLayout
     {
-        float* w0 = w + offset + begin;
-        float* w1 = w + 1 * stride + offset + begin;
-        float* w2 = w + 2 * stride + offset + begin;
-        float* w3 = w + 3 * stride + offset + begin;
+        // Rows widened whole (element order): this chain's 16 elements of step s at w + 64s + offset. One chain of one chunk
+        // (ChainBlock): at w + 16s, the chunk's steps counted from its start.
+        float* w0 = TLayout.OneChain ? w : w + offset + begin;
+        float* w1 = w0 + 1 * stride;
+        float* w2 = w0 + 2 * stride;
+        float* w3 = w0 + 3 * stride;
         float* y0 = panel.Row(t0) + offset + begin;
         float* y1 = TTokens.Count > 1 ? panel.Row(t0 + 1) + offset + begin : y0;
         float* y2 = TTokens.Count > 2 ? panel.Row(t0 + 2) + offset + begin : y0;
@@ -168,9 +299,10 @@ internal static unsafe class F16RowTileAvx512
         }
         // The bound in a local: computed in the condition it cost three instructions per step and a spilled row pointer.
         nint end = chunkEnd - begin - offset;
-        for (nint i = 0; i < end; i += 64)
+        for (nint i = 0, k = 0; i < end; i += 64, k += 16)
         {
-            Vector512<float> x0 = Vector512.Load(w0 + i), x1 = Vector512.Load(w1 + i), x2 = Vector512.Load(w2 + i), x3 = Vector512.Load(w3 + i);
+            nint wi = TLayout.OneChain ? k : i;
+            Vector512<float> x0 = Vector512.Load(w0 + wi), x1 = Vector512.Load(w1 + wi), x2 = Vector512.Load(w2 + wi), x3 = Vector512.Load(w3 + wi);
             {
                 Vector512<float> y = Vector512.Load(y0 + i);
                 c00 = Vector512.FusedMultiplyAdd(x0, y, c00);
@@ -269,4 +401,23 @@ internal static unsafe class F16RowTileAvx512
             if (TTokens.Count > 5) chains[23] = c35;
         }
     }
+}
+
+/// <summary>Where <see cref="F16RowTileAvx512"/>'s passes find a chain's widened weights.</summary>
+internal interface IWidenedLayout
+{
+    /// <summary>False: whole rows in element order; true: one chain of one chunk, 16 floats a step.</summary>
+    static abstract bool OneChain { get; }
+}
+
+/// <summary>Whole rows widened in element order (<see cref="F16WidenedRows.Widen"/>, <see cref="F16WidenedRows.WidenUnpacked"/>).</summary>
+internal readonly struct InOrder : IWidenedLayout
+{
+    public static bool OneChain => false;
+}
+
+/// <summary>One chain of one chunk of columns (<see cref="F16WidenedRows.WidenUnpackedChain"/>).</summary>
+internal readonly struct ChainLayout : IWidenedLayout
+{
+    public static bool OneChain => true;
 }

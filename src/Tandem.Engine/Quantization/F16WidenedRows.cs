@@ -88,4 +88,32 @@ internal static unsafe class F16WidenedRows
         }
         return Vector512.GreaterThanOrEqualAny(magnitude, Vector512.Create((ushort)0x7C00));
     }
+
+    /// <summary>
+    /// The elements of <paramref name="row"/>'s steps <paramref name="begin"/>..<paramref name="end"/> (multiples of 64)
+    /// that the unpacked row tiles' chain at <paramref name="offset"/> (0, 16, 32 or 48) reads, widened as
+    /// <see cref="WidenUnpacked"/> does, 16 floats per 64-element step into <paramref name="dst"/>: the chain at offset o
+    /// of <see cref="WidenUnpacked"/>'s row is the low (o = 0, 32) or high (16, 48) unpack of the step's first (0, 16) or
+    /// second (32, 48) 32 elements. The low chains return whether any element of the 32 they load is an F16 inf or NaN
+    /// (so the chains at 0 and 32 together check every element); the high ones, which load the same elements, false.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool WidenUnpackedChain(ushort* row, int begin, int end, int offset, float* dst)
+    {
+        ushort* src = row + begin + (offset & 32), srcEnd = row + end;
+        if ((offset & 16) != 0)
+        {
+            for (; src < srcEnd; src += 64, dst += 16)
+                Vector512.Store(F16GemvAvx512.WidenHigh(Vector512.Load(src)), dst);
+            return false;
+        }
+        Vector512<ushort> magnitude = default;
+        for (; src < srcEnd; src += 64, dst += 16)
+        {
+            Vector512<ushort> h = Vector512.Load(src);
+            magnitude = Vector512.Max(magnitude, h & Vector512.Create((ushort)0x7FFF));
+            Vector512.Store(F16GemvAvx512.WidenLow(h), dst);
+        }
+        return Vector512.GreaterThanOrEqualAny(magnitude, Vector512.Create((ushort)0x7C00));
+    }
 }

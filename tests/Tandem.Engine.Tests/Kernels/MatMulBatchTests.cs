@@ -62,7 +62,10 @@ public unsafe class MatMulBatchTests
     /// rows, two a job), and 2048 columns exactly (the column boundary, 203 rows: jobs of 16, a last one of 11) through 8
     /// and 9 tokens (the token boundary, back to the row tiles), against 2040 columns (just under it: one-row kernel and
     /// row tiles). With AVX-512 BW the row tiles of 8..32 tokens run over rows widened the unpacking way: 2048 columns
-    /// through 34 tokens crosses that boundary (32 unpacked, 33 and 34 widened in element order).
+    /// through 34 tokens crosses that boundary (32 unpacked, 33 and 34 widened in element order). Rows longer than one chunk
+    /// of columns are widened there a chain of a chunk at a time (2200, 4200 and 16384 columns at 9-19 tokens); 2048 columns
+    /// × 601 rows × 20 tokens (jobs of two blocks, the last ragged: whole rows widened) and 4200 columns × 520 rows × 12
+    /// tokens (three chunks, jobs of two blocks, the last a half block: chain by chain), both with inf/NaN rows.
     /// </summary>
     [Theory]
     [InlineData(96, 37, 19, false)]
@@ -78,6 +81,8 @@ public unsafe class MatMulBatchTests
     [InlineData(16384, 37, 9, true)]
     [InlineData(2040, 37, 10, false)]
     [InlineData(2048, 37, 34, true)]
+    [InlineData(2048, 601, 20, true)]
+    [InlineData(4200, 520, 12, true)]
     public void F16_tiles_give_the_single_pair_dots(int cols, int rows, int maxTokens, bool specials) =>
         CheckEveryBatchSize(GgmlType.F16, cols, rows, maxTokens, MatMulKernelPath.Auto,
             (w, a) => RowKernels.Dot(GgmlType.F16, w, a, cols), specials ? SprinkleSpecials : null);
