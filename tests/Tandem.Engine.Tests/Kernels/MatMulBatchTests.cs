@@ -154,6 +154,43 @@ public unsafe class MatMulBatchTests
         row[index % 2 == 0 ? 3 : row.Length - 1] = special;
     }
 
+    /// <summary>
+    /// The F16 panel's inf/NaN flag and widened values wherever a special value falls: in the first or last lane of a
+    /// vector, in the scalar part of the scan, past a 256-element chunk, in the dot's tail (no flag), or nowhere.
+    /// </summary>
+    [Theory]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(576)]
+    public void F16_panel_flags_an_inf_or_nan_wherever_it_falls(int cols)
+    {
+        int vectorEnd = F16ActivationPanel.VectorEnd(cols);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)F16ActivationPanel.BytesNeeded(1, cols), F16ActivationPanel.Alignment);
+        try
+        {
+            var panel = new F16ActivationPanel(buffer, 1, cols);
+            var rng = new Random(cols);
+            foreach (float special in new[] { float.PositiveInfinity, float.NaN, 70000f /* rounds to F16 inf */ })
+                for (int at = -1; at < cols; at++)
+                {
+                    float[] row = MultiRowDotTests.RandomRow(rng, cols);
+                    if (at >= 0) row[at] = special;
+                    panel.Write(0, row);
+                    Assert.Equal(at >= 0 && at < vectorEnd, panel.HasSpecial(0));
+                    for (int i = 0; i < cols; i++)
+                    {
+                        float want = FloatConversions.HalfToSingle(BitConverter.HalfToUInt16Bits((Half)row[i]));
+                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(panel.Row(0)[i]),
+                            $"{cols} columns, {special} at {at}: element {i} widened to {panel.Row(0)[i]:R}, not {want:R}");
+                    }
+                }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
     [Fact]
     public void A_path_the_machine_lacks_is_refused_not_emulated()
     {
