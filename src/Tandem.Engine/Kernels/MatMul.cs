@@ -141,7 +141,7 @@ public sealed unsafe class MatMul : IParallelJob
     private void RunLegacyTiled(in WeightMatrix w, float* x, float* y, int n, bool sameInput)
     {
         var panel = new Q8ActivationPanel(PanelBuffer(Q8ActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
-        if (!Reuses(sameInput, x, n, w.Cols, PanelKind.Q8)) _fillQ8Panel.Run(_team, panel, x, w.Cols, n);
+        Fill(_fillQ8Panel, panel, x, w.Cols, n, sameInput, PanelKind.Q8);
 
         _legacyTiles.Set(w, panel, y);
         RunRowTiles(_legacyTiles, w.Rows);
@@ -151,21 +151,23 @@ public sealed unsafe class MatMul : IParallelJob
     private void RunQ4KTiled(in WeightMatrix w, float* x, float* y, int n, bool sameInput)
     {
         var panel = new Q8KActivationPanel(PanelBuffer(Q8KActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
-        if (!Reuses(sameInput, x, n, w.Cols, PanelKind.Q8K)) _fillQ8KPanel.Run(_team, panel, x, w.Cols, n);
+        Fill(_fillQ8KPanel, panel, x, w.Cols, n, sameInput, PanelKind.Q8K);
         _q4kTiles.Set(w, panel, y);
         RunRowTiles(_q4kTiles, w.Rows);
     }
 
     /// <summary>
-    /// Whether the scratch already holds the <paramref name="kind"/> panel of these rows (the caller said its input is the
-    /// last call's); if not, the caller fills it, and it is recorded as filled from them.
+    /// Fills <paramref name="panel"/> from x's rows, unless the caller said its input is the last call's and the scratch
+    /// holds the <paramref name="kind"/> panel of these very rows; recorded only once filled (a fill that throws leaves none).
     /// </summary>
-    private bool Reuses(bool sameInput, float* x, int n, int cols, PanelKind kind)
+    private void Fill<TPanel>(FillPanelJob<TPanel> job, in TPanel panel, float* x, int cols, int n, bool sameInput, PanelKind kind)
+        where TPanel : struct, IActivationPanel
     {
         var rows = ((nint)x, n, cols, kind);
-        if (sameInput && _filled == rows) return true;
+        if (sameInput && _filled == rows) return;
+        _filled = default;
+        job.Run(_team, panel, x, cols, n);
         _filled = rows;
-        return false;
     }
 
     private void RunRowTiles(IParallelJob job, int rows)
@@ -181,7 +183,7 @@ public sealed unsafe class MatMul : IParallelJob
     private void RunF16Tiled(in WeightMatrix w, float* x, float* y, int n, bool sameInput)
     {
         var panel = new F16ActivationPanel(PanelBuffer(F16ActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
-        if (!Reuses(sameInput, x, n, w.Cols, PanelKind.F16)) _fillF16Panel.Run(_team, panel, x, w.Cols, n);
+        Fill(_fillF16Panel, panel, x, w.Cols, n, sameInput, PanelKind.F16);
 
         _f16Tiles.Set(w, panel, y);
         // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows, and whole blocks of
