@@ -37,6 +37,11 @@ public sealed unsafe class MatMul : IParallelJob
     private byte* _xqPtr;
     private readonly bool _batchInvariant;
 
+    /// <summary>What the scratch's activation panel was last filled from: reused by a call that says its input is the same.</summary>
+    private (nint X, int N, int Cols, PanelKind Kind) _filled;
+
+    private enum PanelKind { None, Q8, Q8K, F16 }
+
     /// <param name="maxRows">Largest batch of activation rows.</param>
     /// <param name="maxCols">Largest input width of any weight.</param>
     /// <param name="batchInvariant">
@@ -74,7 +79,12 @@ public sealed unsafe class MatMul : IParallelJob
     private const int PanelAlignment = 64;
 
     /// <summary>Computes y[n × w.Rows] = x[n × w.Cols] · wᵀ.</summary>
-    public void Run(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n)
+    /// <param name="sameInput">
+    /// x is the previous call's input, unchanged (the Q, K and V projections of one norm's output, gate and up): the
+    /// activation panel that call filled is used again where it is of the same kind, width and batch, instead of rounding
+    /// the same rows again. The panel's contents depend only on x, so the results are the same either way.
+    /// </param>
+    public void Run(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n, bool sameInput = false)
     {
         if (x.Length < n * w.Cols || y.Length < n * w.Rows)
             throw new ArgumentException($"matmul {w.Name}: buffers too small for {n} rows");
@@ -92,19 +102,20 @@ public sealed unsafe class MatMul : IParallelJob
             // panels (LegacyTiledMatMul and Q4KTiledMatMul pick them), bit-identical to the tiles and the dot.
             if (IsLegacyTiled(w.Type))
             {
-                RunLegacyTiled(w, xp, yp, n);
+                RunLegacyTiled(w, xp, yp, n, sameInput);
                 return;
             }
             if (w.Type == GgmlType.Q4_K && Q4KTiledMatMul.Takes(_path, n))
             {
-                RunQ4KTiled(w, xp, yp, n);
+                RunQ4KTiled(w, xp, yp, n, sameInput);
                 return;
             }
             if (w.Type == GgmlType.F16 && !_tinyBlas && F16TiledMatMul.IsSupported)
             {
-                RunF16Tiled(w, xp, yp, n);
+                RunF16Tiled(w, xp, yp, n, sameInput);
                 return;
             }
+            _filled = default; // the scratch now holds dot-type rows, no panel
             _quantize.Set(dotType, xp, w.Cols, _xqPtr, _xqRowBytes);
             if (n >= 8) _team.Run(_quantize, n, 4);
             else _quantize.Execute(0, n, 0);
@@ -127,22 +138,36 @@ public sealed unsafe class MatMul : IParallelJob
     }
 
     /// <summary>Quantises x into a Q8_0 panel, then runs the row tiles over the team.</summary>
-    private void RunLegacyTiled(in WeightMatrix w, float* x, float* y, int n)
+    private void RunLegacyTiled(in WeightMatrix w, float* x, float* y, int n, bool sameInput)
     {
         var panel = new Q8ActivationPanel(PanelBuffer(Q8ActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
-        _fillQ8Panel.Run(_team, panel, x, w.Cols, n);
+        Fill(_fillQ8Panel, panel, x, w.Cols, n, sameInput, PanelKind.Q8);
 
         _legacyTiles.Set(w, panel, y);
         RunRowTiles(_legacyTiles, w.Rows);
     }
 
     /// <summary>Quantises x into a Q8_K panel, then runs the Q4_K row tiles over the team.</summary>
-    private void RunQ4KTiled(in WeightMatrix w, float* x, float* y, int n)
+    private void RunQ4KTiled(in WeightMatrix w, float* x, float* y, int n, bool sameInput)
     {
         var panel = new Q8KActivationPanel(PanelBuffer(Q8KActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
-        _fillQ8KPanel.Run(_team, panel, x, w.Cols, n);
+        Fill(_fillQ8KPanel, panel, x, w.Cols, n, sameInput, PanelKind.Q8K);
         _q4kTiles.Set(w, panel, y);
         RunRowTiles(_q4kTiles, w.Rows);
+    }
+
+    /// <summary>
+    /// Fills <paramref name="panel"/> from x's rows, unless the caller said its input is the last call's and the scratch
+    /// holds the <paramref name="kind"/> panel of these very rows; recorded only once filled (a fill that throws leaves none).
+    /// </summary>
+    private void Fill<TPanel>(FillPanelJob<TPanel> job, in TPanel panel, float* x, int cols, int n, bool sameInput, PanelKind kind)
+        where TPanel : struct, IActivationPanel
+    {
+        var rows = ((nint)x, n, cols, kind);
+        if (sameInput && _filled == rows) return;
+        _filled = default;
+        job.Run(_team, panel, x, cols, n);
+        _filled = rows;
     }
 
     private void RunRowTiles(IParallelJob job, int rows)
@@ -155,10 +180,10 @@ public sealed unsafe class MatMul : IParallelJob
     }
 
     /// <summary>Rounds x to F16 and widens it into a panel, then runs the rows over the team.</summary>
-    private void RunF16Tiled(in WeightMatrix w, float* x, float* y, int n)
+    private void RunF16Tiled(in WeightMatrix w, float* x, float* y, int n, bool sameInput)
     {
         var panel = new F16ActivationPanel(PanelBuffer(F16ActivationPanel.BytesNeeded(n, w.Cols), w, n), n, w.Cols);
-        _fillF16Panel.Run(_team, panel, x, w.Cols, n);
+        Fill(_fillF16Panel, panel, x, w.Cols, n, sameInput, PanelKind.F16);
 
         _f16Tiles.Set(w, panel, y);
         // Rows per hand-out: as the tiles above, whole cache lines of y (16 rows) up to 64 rows, and whole blocks of

@@ -189,8 +189,8 @@ public sealed class Transformer : IDisposable
             for (int t = 0; t < n; t++)
                 RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.AttnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
             _matmul.Run(L.Wq, _xb, _q, n);
-            _matmul.Run(L.Wk, _xb, _k, n);
-            _matmul.Run(L.Wv, _xb, _v, n);
+            _matmul.Run(L.Wk, _xb, _k, n, sameInput: true);
+            _matmul.Run(L.Wv, _xb, _v, n, sameInput: true);
             AddBias(_q, L.Bq, n, qDim);
             AddBias(_k, L.Bk, n, kvDim);
             AddBias(_v, L.Bv, n, kvDim);
@@ -213,7 +213,7 @@ public sealed class Transformer : IDisposable
             for (int t = 0; t < n; t++)
                 RmsNorm.Apply(_x.AsSpan(t * embd, embd), L.FfnNorm, _xb.AsSpan(t * embd, embd), _c.RmsNormEpsilon);
             _matmul.Run(L.Gate, _xb, _gate, n);
-            _matmul.Run(L.Up, _xb, _up, n);
+            _matmul.Run(L.Up, _xb, _up, n, sameInput: true);
             Activations.SwiGlu(_gate.AsSpan(0, n * ffn), _up.AsSpan(0, n * ffn), ffn);
             _matmul.Run(L.Down, _gate, _xb2, n);
             TensorPrimitives.Add(_x.AsSpan(0, n * embd), _xb2.AsSpan(0, n * embd), _x.AsSpan(0, n * embd));

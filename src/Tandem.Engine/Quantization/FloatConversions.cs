@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Tandem.Engine.Quantization;
@@ -143,4 +144,28 @@ internal static class FloatConversions
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool HalfExponentsAllOnes(Vector256<ushort> maxExponents) =>
         Vector256.EqualsAny(maxExponents, Vector256.Create((ushort)0x7C00));
+
+    /// <summary>Whether any of the F16 values <paramref name="bits"/> is an inf or NaN (exponent field all ones).</summary>
+    public static bool AnyHalfInfNan(ReadOnlySpan<ushort> bits)
+    {
+        ref ushort b = ref MemoryMarshal.GetReference(bits);
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<ushort> max = Vector256<ushort>.Zero;
+            for (; i + Vector256<ushort>.Count <= bits.Length; i += Vector256<ushort>.Count)
+                max = Vector256.Max(max, Vector256.LoadUnsafe(ref b, (nuint)i) & Vector256.Create((ushort)0x7C00));
+            if (HalfExponentsAllOnes(max)) return true;
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<ushort> max = Vector128<ushort>.Zero;
+            for (; i + Vector128<ushort>.Count <= bits.Length; i += Vector128<ushort>.Count)
+                max = Vector128.Max(max, Vector128.LoadUnsafe(ref b, (nuint)i) & Vector128.Create((ushort)0x7C00));
+            if (Vector128.EqualsAny(max, Vector128.Create((ushort)0x7C00))) return true;
+        }
+        for (; i < bits.Length; i++)
+            if ((Unsafe.Add(ref b, i) & 0x7C00) == 0x7C00) return true;
+        return false;
+    }
 }

@@ -159,6 +159,96 @@ public unsafe class MatMulBatchTests
         row[index % 2 == 0 ? 3 : row.Length - 1] = special;
     }
 
+    /// <summary>
+    /// The F16 panel's inf/NaN flag and widened values wherever a special value falls: in the first or last lane of a
+    /// vector, in the scalar part of the scan, past a 256-element chunk, in the dot's tail (no flag), or nowhere.
+    /// </summary>
+    [Theory]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(576)]
+    public void F16_panel_flags_an_inf_or_nan_wherever_it_falls(int cols)
+    {
+        int vectorEnd = F16ActivationPanel.VectorEnd(cols);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)F16ActivationPanel.BytesNeeded(1, cols), F16ActivationPanel.Alignment);
+        try
+        {
+            var panel = new F16ActivationPanel(buffer, 1, cols);
+            var rng = new Random(cols);
+            foreach (float special in new[] { float.PositiveInfinity, float.NaN, 70000f /* rounds to F16 inf */ })
+                for (int at = -1; at < cols; at++)
+                {
+                    float[] row = MultiRowDotTests.RandomRow(rng, cols);
+                    if (at >= 0) row[at] = special;
+                    panel.Write(0, row);
+                    Assert.Equal(at >= 0 && at < vectorEnd, panel.HasSpecial(0));
+                    for (int i = 0; i < cols; i++)
+                    {
+                        float want = FloatConversions.HalfToSingle(BitConverter.HalfToUInt16Bits((Half)row[i]));
+                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(panel.Row(0)[i]),
+                            $"{cols} columns, {special} at {at}: element {i} widened to {panel.Row(0)[i]:R}, not {want:R}");
+                    }
+                }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    /// <summary>
+    /// A matmul told its input is the previous call's reuses that call's activation panel, and gives what a fresh call
+    /// gives; where the input is not in fact the same rows (another buffer, batch or width) the panel is filled again.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.F32)]
+    public void The_same_input_reuses_its_panel_and_other_inputs_do_not(GgmlType type)
+    {
+        const int cols = 256, rows = 48, tokens = 20;
+        var rng = new Random(7);
+        long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
+        byte* data = (byte*)NativeMemory.AlignedAlloc((nuint)(2 * rows * rowBytes), 64);
+        try
+        {
+            for (int r = 0; r < 2 * rows; r++)
+                MultiRowDotTests.QuantizedRow(type, MultiRowDotTests.RandomRow(rng, cols), cols).CopyTo(new Span<byte>(data + r * rowBytes, (int)rowBytes));
+            var a = new WeightMatrix(new GgufTensorInfo("a", [cols, rows], type, 0, rows * rowBytes) { Data = data });
+            var b = new WeightMatrix(new GgufTensorInfo("b", [cols, rows], type, 0, rows * rowBytes) { Data = data + rows * rowBytes });
+            float[] x1 = new float[tokens * cols], x2 = new float[tokens * cols];
+            for (int i = 0; i < x1.Length; i++) { x1[i] = (float)(rng.NextDouble() * 2 - 1); x2[i] = (float)(rng.NextDouble() * 2 - 1); }
+            using var team = new ThreadTeam(2);
+            var fresh = new MatMul(team, tokens, cols);
+            var reusing = new MatMul(team, tokens, cols);
+            float[] Fresh(in WeightMatrix w, float[] x, int n)
+            {
+                var y = new float[n * rows];
+                fresh.Run(w, x.AsSpan(0, n * cols), y, n);
+                return y;
+            }
+            fixed (float* p1 = x1, p2 = x2) // the same addresses from call to call
+                foreach (int n in new[] { tokens, 1, 9 })
+                {
+                    var y = new float[n * rows];
+                    reusing.Run(a, x1.AsSpan(0, n * cols), y, n);
+                    Assert.Equal(Fresh(a, x1, n), y);
+                    reusing.Run(b, x1.AsSpan(0, n * cols), y, n, sameInput: true);
+                    Assert.Equal(Fresh(b, x1, n), y);
+                    reusing.Run(b, x2.AsSpan(0, n * cols), y, n, sameInput: true); // another buffer: filled again
+                    Assert.Equal(Fresh(b, x2, n), y);
+                    var shorter = new float[(n + 1) / 2 * rows];
+                    reusing.Run(a, x2.AsSpan(0, (n + 1) / 2 * cols), shorter, (n + 1) / 2, sameInput: true); // another batch
+                    Assert.Equal(Fresh(a, x2, (n + 1) / 2), shorter);
+                }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(data);
+        }
+    }
+
     [Fact]
     public void A_path_the_machine_lacks_is_refused_not_emulated()
     {
