@@ -223,12 +223,30 @@ public sealed class ClusterFailureTests
         await relay.Holding.WaitAsync(WaitLimit);
 
         cluster.Frontend.KillHard();
-        // Let the held pull go on: a decode worker whose frontend died was seen to keep such a pull going (not abandoned
-        // within 20 s), holding its blocks until the pull ends.
-        relay.Release();
+        // Never let go: the decode worker gives the pull up itself when the frontend's call goes away (seen once at 18:07 on
+        // 2026-12-03 to keep it past 20 s, at load 30 with an older relay; not seen again in 8 runs, 6 beside two busy loops).
+        await relay.HeldPullEnded.WaitAsync(DrainLimit);
 
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
         foreach (var s in streams) await Assert.ThrowsAnyAsync<Exception>(() => s); // their frontend died
+    }
+
+    [Fact]
+    public async Task A_decode_worker_whose_frontend_died_abandons_its_stalled_KV_pull_and_frees_both_sides()
+    {
+        // The relay holds the pull and is never let go; the lease is far beyond the wait below. Only the decode worker
+        // giving the pull up when its frontend's call goes away (and releasing the KV it no longer wants) frees either pool.
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "600"], relay: HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
+        var stream = cluster.Http.StreamAsync("/v1/completions", Long(0));
+        await relay.Holding.WaitAsync(WaitLimit);
+        Assert.True((await WorkerHealthAsync(cluster.Decode[0])).GetProperty("kv_blocks_used").GetInt32() > 0, "the decode worker reserved no blocks for the held pull");
+
+        cluster.Frontend.KillHard();
+
+        await relay.HeldPullEnded.WaitAsync(DrainLimit); // the decode worker cancelled the held call itself
+        await cluster.AssertPoolsEmptyAsync(DrainLimit);
+        await Assert.ThrowsAnyAsync<Exception>(() => stream); // its frontend died
     }
 
     [Fact]
