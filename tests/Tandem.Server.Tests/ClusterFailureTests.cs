@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Grpc.Core;
@@ -72,9 +73,15 @@ public sealed class ClusterFailureTests
         (string Text, string? Finish)[] actual = [await first, .. await rest];
 
         AssertSame(expected, actual);
-        // Found lost by a call it dropped, or (when the kill came before it answered the held call) by the heartbeat timeout.
+        // Found lost by a call it had taken and dropped (it takes a call with its response headers, before any event).
         await WaitForAsync(() => Task.FromResult(cluster.Frontend.Stderr.Contains($"decode worker http://{LocalCluster.HostPort(victim)} is down")),
             "the frontend to find the killed decode worker down");
+        // Request 0's KV still waited on the prefill worker when its puller died: the other decode worker pulled it, and it
+        // was not prefilled again. Requests the victim was decoding were (its KV died with it), and each such recompute is
+        // counted: the frontend's preemption count is exactly the prefills beyond one per request.
+        Assert.Equal(1, relay.PrefillsOf(relay.HeldRequestId!));
+        await WaitForAsync(async () => await LocalCluster.MetricAsync(cluster.Http, "vllm:num_preemptions_total") == relay.Prefills - Requests,
+            $"vllm:num_preemptions_total to equal the prefills repeated ({relay.Prefills} prefill calls for {Requests} requests)");
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
     }
 
@@ -194,8 +201,8 @@ public sealed class ClusterFailureTests
             var error = JsonDocument.Parse(events[^2]).RootElement.GetProperty("error");
             Assert.Contains("no decode worker is left", error.GetProperty("message").GetString());
         }
-        // Killed before it answered these calls, the worker is first taken as draining (a refusal) and then marked down by
-        // the heartbeat timeout; either way it takes no new work, so readiness and admission say 503 from the first refusal.
+        // It had taken these calls (its response headers came), so the calls it dropped mark it down; one it had not taken yet
+        // has it taken as draining (a refusal) until the heartbeat timeout. Either way it takes no new work: 503 from then on.
         await WaitForAsync(async () => (await cluster.Http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, "the frontend to find the decode worker gone");
         var refused = await cluster.Http.PostAsync("/v1/completions", ApiCalls.Completion("Once upon a time", 8));
         ApiCalls.AssertError(refused, HttpStatusCode.ServiceUnavailable, code: "no_workers", type: "unavailable_error");
@@ -223,12 +230,75 @@ public sealed class ClusterFailureTests
         await relay.Holding.WaitAsync(WaitLimit);
 
         cluster.Frontend.KillHard();
-        // Let the held pull go on: a decode worker whose frontend died was seen to keep such a pull going (not abandoned
-        // within 20 s), holding its blocks until the pull ends.
-        relay.Release();
+        // Never let go: the decode worker gives the pull up itself when the frontend's call goes away (seen once at 18:07 on
+        // 2026-12-03 to keep it past 20 s, at load 30 with an older relay; not seen again in 8 runs, 6 beside two busy loops).
+        await relay.HeldPullEnded.WaitAsync(DrainLimit);
 
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
         foreach (var s in streams) await Assert.ThrowsAnyAsync<Exception>(() => s); // their frontend died
+    }
+
+    [Fact]
+    public async Task A_decode_worker_whose_frontend_died_abandons_its_stalled_KV_pull_and_frees_both_sides()
+    {
+        // The relay holds the pull and is never let go; the lease is far beyond the wait below. Only the decode worker
+        // giving the pull up when its frontend's call goes away (and releasing the KV it no longer wants) frees either pool.
+        using var cluster = await LocalCluster.StartAsync(1, 1, workerArguments: ["--kv-lease", "600"], relay: HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
+        var stream = cluster.Http.StreamAsync("/v1/completions", Long(0));
+        await relay.Holding.WaitAsync(WaitLimit);
+        Assert.True((await WorkerHealthAsync(cluster.Decode[0])).GetProperty("kv_blocks_used").GetInt32() > 0, "the decode worker reserved no blocks for the held pull");
+
+        cluster.Frontend.KillHard();
+
+        await relay.HeldPullEnded.WaitAsync(DrainLimit); // the decode worker cancelled the held call itself
+        await cluster.AssertPoolsEmptyAsync(DrainLimit);
+        await Assert.ThrowsAnyAsync<Exception>(() => stream); // its frontend died
+    }
+
+    [Fact]
+    public async Task A_decode_worker_says_it_took_a_call_before_any_event_and_gives_up_a_pull_from_a_silent_holder_when_the_call_goes()
+    {
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 0);
+        // A "prefill worker" that takes connections and never answers: the decode worker's pull waits on it (for up to its
+        // 60 s deadline), so no event can come meanwhile.
+        var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var connections = new List<TcpClient>();
+        var accepting = Task.Run(async () =>
+        {
+            try { while (true) { var c = await silent.AcceptTcpClientAsync(); lock (connections) connections.Add(c); } }
+            catch (Exception) { } // stopped
+        });
+        try
+        {
+            using var channels = new ClusterChannels(new ClusterToken(LocalCluster.Token));
+            var client = channels.Worker(decode.Address.ToString().TrimEnd('/'));
+            var request = new Proto.GenerateRequest
+            {
+                RequestId = "taken", MaxTokens = 4, Sampling = new Proto.Sampling { Seed = 1, TopP = 1, RepetitionPenalty = 1, PenaltyLastN = 64 },
+                Kv = new Proto.KvLocation { Address = $"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}", KvId = "taken/0", Tokens = 4 },
+            };
+            request.TokenIds.Add([1, 30, 40, 50, 60]);
+            using var cancel = new CancellationTokenSource();
+            using var call = client.Decode(request, cancellationToken: cancel.Token);
+
+            // Taken: the response headers come at once, before any event (the frontend then knows a broken call was taken).
+            await call.ResponseHeadersAsync.WaitAsync(WaitLimit);
+            var firstEvent = call.ResponseStream.MoveNext(CancellationToken.None);
+            await WaitForAsync(async () => (await WorkerHealthAsync(decode)).GetProperty("kv_blocks_used").GetInt32() > 0, "the decode worker to reserve the blocks and pull");
+            Assert.False(firstEvent.IsCompleted, "an event came while the pull waited on a holder that never answers");
+
+            cancel.Cancel(); // the frontend's call goes away: the pull is given up and its blocks freed, the holder still silent
+            await Assert.ThrowsAnyAsync<Exception>(() => firstEvent);
+            await LocalCluster.AssertPoolEmptyAsync(decode, DrainLimit);
+        }
+        finally
+        {
+            silent.Stop();
+            await accepting;
+            lock (connections) foreach (var c in connections) c.Dispose();
+        }
     }
 
     [Fact]

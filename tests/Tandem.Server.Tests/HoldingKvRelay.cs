@@ -29,6 +29,9 @@ public sealed class HoldingKvRelay : KvRelay
     /// <summary>Completes when the held pull's call is over: released and sent to its end, or given up by the puller.</summary>
     public Task HeldPullEnded => _heldEnded.Task;
 
+    /// <summary>The id of the request whose pull is held (the prefill worker names its KV "request id/…"), once holding.</summary>
+    public string? HeldRequestId { get; private set; }
+
     /// <summary>Lets the held pull go on.</summary>
     public void Release() => _release.TrySetResult();
 
@@ -55,6 +58,7 @@ public sealed class HoldingKvRelay : KvRelay
                 first = false;
                 if (Interlocked.Increment(ref _pulls) != _holdPull) continue;
                 held = true;
+                HeldRequestId = request.KvId[..Math.Max(0, request.KvId.IndexOf('/'))];
                 _holding.TrySetResult();
                 await _release.Task.WaitAsync(context.CancellationToken);
             }

@@ -67,8 +67,15 @@ public abstract class KvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
     public override Task<Proto.ReleaseKvReply> ReleaseKv(Proto.ReleaseKvRequest request, ServerCallContext context) =>
         Real.ReleaseKvAsync(request, cancellationToken: context.CancellationToken).ResponseAsync;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _prefills = new();
+
+    /// <summary>Prefill calls passed on since <see cref="Intercept"/>, of every request / of the request with this id.</summary>
+    public int Prefills => _prefills.Values.Sum();
+    public int PrefillsOf(string requestId) => _prefills.GetValueOrDefault(requestId);
+
     public override async Task Prefill(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
     {
+        if (Intercepting) _prefills.AddOrUpdate(request.RequestId, 1, (_, n) => n + 1);
         using var call = Real.Prefill(request, cancellationToken: context.CancellationToken);
         while (await call.ResponseStream.MoveNext(context.CancellationToken))
             await events.WriteAsync(call.ResponseStream.Current);

@@ -31,7 +31,14 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
     /// <summary>Calls to draining workers one request may meet before it fails (each picks another worker).</summary>
     private const int MaxRefusals = 16;
 
-    private enum Outcome { Finished, Held, Lost, Refused }
+    /// <summary>
+    /// How a worker call ended. Lost: the worker or the request's KV was lost, and the request is prefilled again (a
+    /// recompute). Refused: the worker did not take the call (draining, loop dead, or no answer at all), and it goes to
+    /// another worker of the role as it was. Dropped: a decode worker took the call and was lost before the KV came in;
+    /// the KV still waits on the prefill worker, so another decode worker pulls it (nothing is recomputed; if the KV is
+    /// gone after all, that worker's pull says so and the request is recomputed then).
+    /// </summary>
+    private enum Outcome { Finished, Held, Lost, Refused, Dropped }
 
     private FinishReason _reason;
     private Proto.KvHeld? _held;
@@ -115,7 +122,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
                 _imported = false;
                 outcome = await StreamAsync(decode, location, (w, c) => decode.Client.Decode(w, cancellationToken: c)).ConfigureAwait(false);
             }
-            while (outcome == Outcome.Refused); // the KV still waits on the prefill worker: another decode worker pulls it
+            while (outcome is Outcome.Refused or Outcome.Dropped); // the KV still waits on the prefill worker: another decode worker pulls it
             // The decode side never confirmed, or it was lost: free the prefill copy now, not at the lease. A lost decode worker
             // may have imported the KV and died before its own ReleaseKv reached the holder (a second release does nothing).
             if (!_imported || outcome == Outcome.Lost) Release(prefill, kv);
@@ -185,6 +192,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         var outcome = await CallAsync(worker, Wire(kv, span, localPrefill), start).ConfigureAwait(false);
         span?.SetTag("tandem.outcome", outcome.ToString().ToLowerInvariant());
         if (outcome == Outcome.Lost) span?.SetStatus(ActivityStatusCode.Error, "the worker or its KV was lost; the request is recomputed");
+        if (outcome == Outcome.Dropped) span?.SetStatus(ActivityStatusCode.Error, "the decode worker was lost before the KV came in; another one pulls it");
         return outcome;
     }
 
@@ -203,9 +211,13 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(request.Cancelled, worker.Lost);
         bool answered = false;
+        // Completes when the worker took the call (it sends its response headers then, before any work is done).
+        Task<Metadata>? headers = null;
+        bool Accepted() => answered || headers is { IsCompletedSuccessfully: true };
         try
         {
             using var call = start(wire, linked.Token);
+            headers = call.ResponseHeadersAsync;
             var top = new TokenLogProb[SamplingParams.MaxLogProbs];
             while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
             {
@@ -257,24 +269,21 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         {
             // It shuts down and refused this call before doing anything: its own requests go on, this one goes elsewhere.
             worker.MarkDraining();
-            if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} draining workers; giving up", e);
-            return Outcome.Refused;
+            return Refused(e);
         }
         catch (RpcException e) when (ClusterProtocol.IsFailed(e))
         {
             // Its loop died: nothing ran there, so this call goes to another worker of the role (held KV waits as it is).
             engine.ReportFailed(worker, e.Status.Detail);
-            if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} workers; giving up", e);
-            return Outcome.Refused;
+            return Refused(e);
         }
-        catch (RpcException e) when (!answered && ClusterProtocol.NeverAnswered(e))
+        catch (RpcException e) when (!Accepted() && ClusterProtocol.NeverAnswered(e))
         {
             // Refused before it began (it exited after its drain, between two heartbeats; or it is dead): no new work goes
             // there, and this call goes to another worker. Taking it as lost instead counted a recompute, and marking it
             // down cancelled the other calls still connecting to it, which counted one each.
             worker.MarkDraining();
-            if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} workers; giving up", e);
-            return Outcome.Refused;
+            return Refused(e);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {
@@ -282,11 +291,26 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or HttpRequestException)
         {
-            if (worker.Lost.IsCancellationRequested) return Outcome.Lost; // already taken as down
-            if (e is RpcException { StatusCode: StatusCode.Unavailable } r) engine.ReportUnreachable(worker, $"{r.StatusCode}: {r.Status.Detail}");
+            bool accepted = Accepted();
+            if (worker.Lost.IsCancellationRequested) { } // already taken as down
+            else if (e is RpcException { StatusCode: StatusCode.Unavailable } r) engine.ReportUnreachable(worker, $"{r.StatusCode}: {r.Status.Detail}");
             else await engine.ProbeAsync(worker).ConfigureAwait(false); // a broken stream: is the worker itself gone?
-            return Outcome.Lost;
+            // Not taken (e.g. cancelled with the other calls of a worker found dead while it was connecting): nothing of it
+            // ran there, so nothing is redone. Taken by a decode worker that was lost before the KV came: pulled again.
+            if (!accepted) return Refused(e);
+            return wire.Kv != null && !_imported ? Outcome.Dropped : Outcome.Lost;
         }
+        finally
+        {
+            if (headers is { IsFaulted: true }) _ = headers.Exception; // the call's error is the one handled above
+        }
+    }
+
+    /// <summary>A call the worker did not take: it goes to another worker of the role, a bounded number of times.</summary>
+    private Outcome Refused(Exception e)
+    {
+        if (++_refusals > MaxRefusals) throw new InvalidOperationException($"request {request.Id} was refused by {MaxRefusals} workers; giving up", e);
+        return Outcome.Refused;
     }
 
     private FinishReason? Accept(Proto.Token t, TokenLogProb[] top)

@@ -171,6 +171,9 @@ internal sealed class WorkerService(WorkerRuntime worker, ClusterChannels channe
         bool startedSent = false;
         try
         {
+            // Said at once: the frontend then knows this worker took the call (its work began), so a call that breaks from
+            // here on is a lost worker, whose work is redone, not a refusal (RemoteRequest's "accepted").
+            await context.WriteResponseHeadersAsync(new Metadata());
             while (true)
             {
                 // Said as soon as the pull is done, before the first decode step, so the frontend times the transfer alone.
