@@ -111,28 +111,49 @@ public sealed class ClusterFailureTests
     }
 
     [Fact]
+    public async Task A_KV_release_that_times_out_is_sent_again_and_frees_the_KV_long_before_the_lease()
+    {
+        // The decode worker's confirmation after its import fails once as a deadline passed (what a release sees under heavy
+        // load); the lease is far beyond the wait below, so only a second try frees the prefill copy in time.
+        var expected = await ClusterTests.ReferenceOutputAsync();
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600"]);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await ReleaseDroppingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token, failOnceWith: StatusCode.DeadlineExceeded);
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await WaitReadyAsync(http);
+        relay.Intercept(); // the warm-up's releases passed; this test's first one fails
+
+        Assert.Equal(expected[2], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(2))); // 75 tokens: its KV is pulled
+        await relay.Dropped.WaitAsync(WaitLimit);
+
+        await LocalCluster.AssertPoolEmptyAsync(prefill, DrainLimit, decode, frontend);
+        Assert.Equal(0, (await WorkerHealthAsync(prefill)).GetProperty("kv_lease_expiries").GetInt32());
+    }
+
+    [Fact]
     public async Task A_prefill_worker_killed_sends_its_requests_to_another()
     {
         var expected = await LongReferenceAsync();
-        // The decode worker's KV holds two or three of these requests at a time, so finished prefills wait on the prefill
-        // workers for it to pull them (prefill memory is the queue) for seconds. With the default pool every prefill of
-        // these short prompts was done and pulled within milliseconds: on a fast machine the 20 ms polls below saw the
-        // first prefill worker idle throughout and the test gave up (the fresh-clone CI run at a76a90a).
+        // The first KV pull from the first prefill worker is held mid-transfer: that worker surely holds a request's KV, and
+        // the decode worker blocks reserved for it, when it is killed; the workload's prompts go to both prefill workers (the
+        // shortest queue), so one reaches it. (Polling its /health for work raced the workload: on a fast machine every
+        // prefill was done and pulled between two 20 ms polls, the fresh-clone CI run at a76a90a.) The decode worker's KV
+        // holds two or three of these requests at a time, so other finished prefills wait there too (prefill memory is the
+        // queue) and the killed worker takes more than the held one with it.
         // An 8-second KV lease: a fresh-clone CI run (3c95c56, 2 cores) once found the surviving prefill worker still holding
         // one sequence 20 s after the kill. KV whose pull nobody will make (its request moved on, e.g. after the 2-second
         // worker timeout took a loaded worker for lost) is freed by the lease, which is what the lease is for; with the
         // 30 s default that came after the drain limit. Leaks the lease cannot free (blocks in use) still fail below.
         using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: ["--kv-lease", "8"], frontendArguments: FastDetection,
-            decodeArguments: ["--kv-memory", "320KiB"]);
+            decodeArguments: ["--kv-memory", "320KiB"], relay: HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
-        // Any sign of work counts: requests queued, prefilling, or their KV held for the decode worker to pull.
-        await WaitForAsync(async () =>
-        {
-            var h = await WorkerHealthAsync(cluster.Prefill[0]);
-            return h.GetProperty("waiting").GetInt32() + h.GetProperty("running").GetInt32() + h.GetProperty("kv_blocks_used").GetInt32() > 0;
-        }, "the first prefill worker holding work");
+        await relay.Holding.WaitAsync(WaitLimit);
 
         cluster.Prefill[0].KillHard();
+        relay.Release(); // the held pull now reads from a dead worker: it fails, and its request is recomputed
         var actual = await run;
 
         AssertSame(expected, actual);
@@ -383,10 +404,7 @@ public sealed class ClusterFailureTests
 
     private static Task<JsonElement> WorkerHealthAsync(ServeProcess worker) => LocalCluster.WorkerHealthAsync(worker);
 
-    private static async Task AssertEmptyAsync(ServeProcess worker)
-    {
-        await WaitForAsync(async () => await LocalCluster.WorkerKvAsync(worker) == (0, 0), $"worker {worker.Address} to free every KV block");
-    }
+    private static Task AssertEmptyAsync(ServeProcess worker) => LocalCluster.AssertPoolEmptyAsync(worker, WaitLimit);
 
     private static async Task WaitReadyAsync(HttpClient http) =>
         await WaitForAsync(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "the frontend ready");

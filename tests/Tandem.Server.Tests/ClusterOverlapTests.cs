@@ -96,17 +96,18 @@ public sealed class ClusterOverlapTests
     public async Task A_prefill_worker_killed_mid_overlap_loses_no_token_and_leaves_no_KV()
     {
         var expected = await ReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: Chunked, frontendArguments: Overlap);
+        // The first KV pull from the first prefill worker is held after its first chunk, while that prompt's prefill may go
+        // on: the worker surely holds KV being pulled (and the decode worker blocks reserved for it) when it is killed. The
+        // workload's prompts go to both prefill workers (the shortest queue), so one reaches it. (Polling its /health for
+        // work raced the workload: a warm cluster could finish between two polls.)
+        using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: Chunked, frontendArguments: Overlap, relay: ClusterFailureTests.HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, ClusterWorkload.SizedRequest);
         var victim = cluster.Prefill[0];
-        // Work there: a prompt being prefilled (and pulled from), or its KV held until the pull ends.
-        await ClusterFailureTests.WaitForAsync(async () =>
-        {
-            var h = await LocalCluster.WorkerHealthAsync(victim);
-            return h.GetProperty("running").GetInt32() + h.GetProperty("kv_blocks_used").GetInt32() > 0;
-        }, "the first prefill worker holding work");
+        await relay.Holding.WaitAsync(ClusterFailureTests.WaitLimit);
 
         victim.KillHard();
+        relay.Release(); // the held pull now reads from a dead worker: it fails, and its request is recomputed
         var actual = await run;
 
         AssertSame(expected, actual);
