@@ -121,7 +121,7 @@ public sealed class LocalCluster : IDisposable
 
     /// <summary>
     /// Asserts every live worker's pool returns to zero used blocks and nothing held (within a bounded wait); a failure
-    /// shows the end of every process's stderr (the frontend's included), where the request that kept the KV shows.
+    /// shows the end of every process's output (the frontend's included), where the request that kept the KV shows.
     /// </summary>
     public async Task AssertPoolsEmptyAsync(TimeSpan limit)
     {
@@ -131,7 +131,7 @@ public sealed class LocalCluster : IDisposable
 
     /// <summary>
     /// Asserts <paramref name="worker"/>'s pool returns to zero used blocks and nothing held (within a bounded wait); a
-    /// failure shows the end of its stderr and of <paramref name="others"/>' (a once-seen "still holds 1 sequence" with
+    /// failure shows the end of its output and of <paramref name="others"/>' (a once-seen "still holds 1 sequence" with
     /// no log to go by could not be explained).
     /// </summary>
     public static async Task AssertPoolEmptyAsync(ServeProcess worker, TimeSpan limit, params ServeProcess[] others)
@@ -146,13 +146,15 @@ public sealed class LocalCluster : IDisposable
         if (kv == (0, 0)) return;
         var message = new System.Text.StringBuilder($"worker {worker.Address} still uses {kv.Used} KV blocks and holds {kv.Held} sequences after {limit.TotalSeconds} s");
         foreach (var p in (ServeProcess[])[worker, .. others])
-            message.Append($"\n--- stderr of {p.Address}{(p == worker ? " (this worker)" : "")}, the end:\n{StderrTail(p)}");
+            message.Append($"\n--- {p.Address}{(p == worker ? " (this worker)" : "")}, the end of its output:\n{OutputTail(p)}");
         Assert.Fail(message.ToString());
     }
 
-    /// <summary>The last <paramref name="lines"/> lines of a process's stderr.</summary>
-    public static string StderrTail(ServeProcess process, int lines = 40) =>
-        string.Join('\n', process.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
+    /// <summary>The last <paramref name="lines"/> lines of a process's stdout (request log lines) and of its stderr (warnings, workers joining and lost).</summary>
+    public static string OutputTail(ServeProcess process, int lines = 30) =>
+        $"stdout:\n{Tail(process.Stdout, lines)}\nstderr:\n{Tail(process.Stderr, lines)}";
+
+    private static string Tail(string text, int lines) => string.Join('\n', text.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
 
     /// <summary>
     /// The one decode worker with a request waiting (/health "waiting"), when exactly one has: after a

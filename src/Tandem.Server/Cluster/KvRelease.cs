@@ -18,7 +18,8 @@ internal static class KvRelease
     /// <summary>The pauses before the second and third tries.</summary>
     internal static readonly TimeSpan[] Pauses = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3)];
 
-    public static async Task SendAsync(Proto.Worker.WorkerClient holder, string kvId)
+    /// <param name="log">Where a failed try and a release given up are told, as a warning (what explains KV still held after its request).</param>
+    public static async Task SendAsync(Proto.Worker.WorkerClient holder, string kvId, string address, Action<string> log)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -29,11 +30,13 @@ internal static class KvRelease
             }
             catch (RpcException e) when (attempt < Pauses.Length && e.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Unavailable)
             {
-                // Timed out or unreachable for now: try again (below).
+                log($"releasing KV {kvId} on the prefill worker at {address} failed ({e.StatusCode}); trying again in {Pauses[attempt].TotalSeconds:0} s");
             }
-            catch (RpcException)
+            catch (RpcException e)
             {
-                return; // gone with its worker, refused, or out of tries: the lease frees it
+                // Gone with its worker, refused, or out of tries: the holder's lease frees it.
+                log($"KV {kvId} on the prefill worker at {address} was not released ({e.StatusCode}: {e.Status.Detail}) after {attempt + 1} tries; its lease frees it");
+                return;
             }
             await Task.Delay(Pauses[attempt]).ConfigureAwait(false);
         }

@@ -133,5 +133,5 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
     }
 
     /// <summary>Confirms the import (or gives up the KV), retried when it times out (<see cref="KvRelease"/>); the holder's lease frees it if every try is lost.</summary>
-    public void Release() => _ = KvRelease.SendAsync(holder, kvId);
+    public void Release() => _ = KvRelease.SendAsync(holder, kvId, address, puller.Warn);
 }

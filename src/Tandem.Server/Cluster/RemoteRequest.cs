@@ -322,5 +322,5 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
     }
 
     /// <summary>Frees the prefill worker's copy, off the request's path, retried when it times out (<see cref="KvRelease"/>).</summary>
-    private static void Release(RemoteWorker prefill, Proto.KvHeld kv) => _ = Task.Run(() => KvRelease.SendAsync(prefill.Client, kv.KvId));
+    private void Release(RemoteWorker prefill, Proto.KvHeld kv) => _ = Task.Run(() => KvRelease.SendAsync(prefill.Client, kv.KvId, prefill.Address, m => engine.Log("warning: " + m)));
 }
