@@ -23,6 +23,8 @@ public sealed class ClusterFailureTests
     private const int LongTokens = 160;
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
     internal static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+    /// <summary>--ctx-size for a request that decodes for seconds (the test model's own context is 512 tokens).</summary>
+    private const int LongContext = 2048;
     /// <summary>These tests are about noticing a lost worker: a short heartbeat timeout (LocalCluster's default is 10 s).</summary>
     private static readonly string[] FastDetection = ["--worker-timeout", "2"];
 
@@ -83,19 +85,26 @@ public sealed class ClusterFailureTests
     {
         // The decode worker's confirmation (ReleaseKv) is lost on the way, as when it dies right after importing; the lease
         // is far beyond the wait below, so only the frontend's release on finding the worker lost frees the prefill copy.
-        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600"]);
-        using var decode0 = await LocalCluster.StartWorkerAsync("decode", 1);
-        using var decode1 = await LocalCluster.StartWorkerAsync("decode", 1);
+        // A context far past the test model's 512 tokens (allowed, with a warning) for a request that decodes for seconds
+        // after its import: the worker decoding it is surely still at it when the test looks (below) and kills it. With 480
+        // tokens a fast machine could finish between the confirmation dropped and the look; the test then killed the idle
+        // worker, and the prefill copy of the finished request was left to the lease.
+        string[] longContext = ["--ctx-size", LongContext.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600", .. longContext]);
+        using var decode0 = await LocalCluster.StartWorkerAsync("decode", 1, longContext);
+        using var decode1 = await LocalCluster.StartWorkerAsync("decode", 1, longContext);
         await using var relay = await ReleaseDroppingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
-        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection, .. longContext,
             "--prefill-workers", relay.HostPort, "--decode-workers", $"{LocalCluster.HostPort(decode0)},{LocalCluster.HostPort(decode1)}"]);
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         // The frontend's warm-up went through the relay before it said it was ready: a warm-up release dropped kept its KV to
         // the 600 s lease. From here on the relay drops the confirmation of this test's pull (warm-up kept on: the default).
         relay.Intercept();
-        var body = ClusterWorkload.Request(0, 480);
+        var body = ClusterWorkload.Request(0, LongContext - 16);
         body["ignore_eos"] = true; // long enough to be still decoding when the worker is killed
+        // Each decode worker's /health answered once, so the look below does not wait for its first-call compile.
+        foreach (var d in new[] { decode0, decode1 }) await WorkerHealthAsync(d);
 
         var run = ClusterWorkload.RunAsync(http, body);
         await relay.Dropped.WaitAsync(WaitLimit); // imported, confirmation lost
@@ -122,7 +131,7 @@ public sealed class ClusterFailureTests
         using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
             "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         relay.Intercept(); // the warm-up's releases passed; this test's first one fails
 
         Assert.Equal(expected[2], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(2))); // 75 tokens: its KV is pulled
@@ -174,7 +183,7 @@ public sealed class ClusterFailureTests
         using var _ = prefill;
         using var __ = decode;
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         // The frontend's warm-up pulled through the relay before it said it was ready: damaging those pulls would have had the
         // warm-up recompute, not this test's requests. From here on the relay damages (warm-up kept on: the default).
         relay.Intercept();
@@ -337,7 +346,7 @@ public sealed class ClusterFailureTests
         Assert.Contains("another model", registeringStranger.Stderr);
 
         using var registering = await LocalCluster.StartWorkerAsync("decode", 1, ["--frontend", frontendUrl]);
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         var (text, finish) = await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(0, 12));
         Assert.Equal("length", finish);
         Assert.NotEmpty(text);
@@ -363,7 +372,7 @@ public sealed class ClusterFailureTests
         using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token, "--worker-timeout", "2",
             "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", $"{dyingServer.Address.Host}:{dyingServer.Address.Port}");
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         Assert.Equal(expected[2], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(2)));
 
         dying.InjectLoopFault(() => throw new InvalidOperationException("injected fault"));
@@ -385,7 +394,7 @@ public sealed class ClusterFailureTests
 
         // A live decode worker registers: work flows again, all of it there.
         using var live = await LocalCluster.StartWorkerAsync("decode", 1, ["--frontend", frontend.Address.ToString().TrimEnd('/')]);
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         for (int i = 2; i < 6; i++)
             Assert.Equal(expected[i], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(i)));
         await AssertEmptyAsync(prefill);
@@ -405,9 +414,6 @@ public sealed class ClusterFailureTests
     private static Task<JsonElement> WorkerHealthAsync(ServeProcess worker) => LocalCluster.WorkerHealthAsync(worker);
 
     private static Task AssertEmptyAsync(ServeProcess worker) => LocalCluster.AssertPoolEmptyAsync(worker, WaitLimit);
-
-    private static async Task WaitReadyAsync(HttpClient http) =>
-        await WaitForAsync(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "the frontend ready");
 
     internal static async Task WaitForAsync(Func<Task<bool>> condition, string what)
     {
