@@ -24,13 +24,13 @@ public sealed class ClusterOverlapTests
     private static readonly string[] Model = ["--model", TestRuntimes.LongContextModelPath, "--served-model-name", RunningServer.ModelName];
     /// <summary>Small chunks, so a long prompt's prefill takes many steps for its KV to be pulled between.</summary>
     private static readonly string[] Chunked = ["--prefill-token-target", "16", "--kv-lease", "600", .. Model];
-    private static readonly string[] Overlap = ["--kv-overlap", .. Model];
     /// <summary>
-    /// The kill tests' frontend notices a lost worker within 2 s. Only theirs: the overlap test's frontend waits 10 s, as
-    /// LocalCluster's do, since its prefill worker's loop is held on purpose and at load 35 (two busy loops beside other
-    /// builds) a 2-second heartbeat timeout took that worker for lost ("no prefill worker is left in the cluster").
+    /// No short worker timeout (LocalCluster's 10 s; the same given to the first test's own frontend): a killed worker is
+    /// found lost by the calls to it that break, and the heartbeat timeout is only the fallback. With 2 s, in a full run
+    /// beside two busy loops at load 35-55, the heartbeat took the one prefill worker for lost ("no prefill worker is left
+    /// in the cluster") in the overlap test (its prefill loop held on purpose) and in the decode-kill test.
     /// </summary>
-    private static readonly string[] OverlapFastDetection = [.. Overlap, "--worker-timeout", "2"];
+    private static readonly string[] Overlap = ["--kv-overlap", .. Model];
 
     private static (string Text, string? Finish)[]? _reference;
 
@@ -106,7 +106,7 @@ public sealed class ClusterOverlapTests
         // on: the worker surely holds KV being pulled (and the decode worker blocks reserved for it) when it is killed. The
         // workload's prompts go to both prefill workers (the shortest queue), so one reaches it. (Polling its /health for
         // work raced the workload: a warm cluster could finish between two polls.)
-        using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: Chunked, frontendArguments: OverlapFastDetection, relay: ClusterFailureTests.HoldFirstPull);
+        using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: Chunked, frontendArguments: Overlap, relay: ClusterFailureTests.HoldFirstPull);
         var relay = (HoldingKvRelay)cluster.Relay!;
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, ClusterWorkload.SizedRequest);
         var victim = cluster.Prefill[0];
@@ -127,7 +127,7 @@ public sealed class ClusterOverlapTests
         // The longest prompt's pull is held after its first chunk, while its prefill goes on: the decode worker pulling it
         // surely has blocks reserved and the request unfinished when it is killed. (Polling /health for a decode worker
         // holding work raced the workload: fresh-clone CI at dce3ba7 gave up after 30 s.)
-        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: Chunked, frontendArguments: OverlapFastDetection, relay: ClusterFailureTests.HoldFirstPull);
+        using var cluster = await LocalCluster.StartAsync(1, 2, workerArguments: Chunked, frontendArguments: Overlap, relay: ClusterFailureTests.HoldFirstPull);
         var relay = (HoldingKvRelay)cluster.Relay!;
         var first = ClusterWorkload.RunAsync(cluster.Http, ClusterWorkload.SizedRequest(Requests - 1));
         await relay.Holding.WaitAsync(ClusterFailureTests.WaitLimit);
