@@ -24,6 +24,8 @@ public sealed class ClusterFailureTests
     private const int LongTokens = 160;
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(20);
     internal static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+    /// <summary>--ctx-size for a request that decodes for seconds (the test model's own context is 512 tokens).</summary>
+    private const int LongContext = 2048;
     /// <summary>These tests are about noticing a lost worker: a short heartbeat timeout (LocalCluster's default is 10 s).</summary>
     private static readonly string[] FastDetection = ["--worker-timeout", "2"];
 
@@ -90,19 +92,26 @@ public sealed class ClusterFailureTests
     {
         // The decode worker's confirmation (ReleaseKv) is lost on the way, as when it dies right after importing; the lease
         // is far beyond the wait below, so only the frontend's release on finding the worker lost frees the prefill copy.
-        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600"]);
-        using var decode0 = await LocalCluster.StartWorkerAsync("decode", 1);
-        using var decode1 = await LocalCluster.StartWorkerAsync("decode", 1);
+        // A context far past the test model's 512 tokens (allowed, with a warning) for a request that decodes for seconds
+        // after its import: the worker decoding it is surely still at it when the test looks (below) and kills it. With 480
+        // tokens a fast machine could finish between the confirmation dropped and the look; the test then killed the idle
+        // worker, and the prefill copy of the finished request was left to the lease.
+        string[] longContext = ["--ctx-size", LongContext.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600", .. longContext]);
+        using var decode0 = await LocalCluster.StartWorkerAsync("decode", 1, longContext);
+        using var decode1 = await LocalCluster.StartWorkerAsync("decode", 1, longContext);
         await using var relay = await ReleaseDroppingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token);
-        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection, .. longContext,
             "--prefill-workers", relay.HostPort, "--decode-workers", $"{LocalCluster.HostPort(decode0)},{LocalCluster.HostPort(decode1)}"]);
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         // The frontend's warm-up went through the relay before it said it was ready: a warm-up release dropped kept its KV to
         // the 600 s lease. From here on the relay drops the confirmation of this test's pull (warm-up kept on: the default).
         relay.Intercept();
-        var body = ClusterWorkload.Request(0, 480);
+        var body = ClusterWorkload.Request(0, LongContext - 16);
         body["ignore_eos"] = true; // long enough to be still decoding when the worker is killed
+        // Each decode worker's /health answered once, so the look below does not wait for its first-call compile.
+        foreach (var d in new[] { decode0, decode1 }) await WorkerHealthAsync(d);
 
         var run = ClusterWorkload.RunAsync(http, body);
         await relay.Dropped.WaitAsync(WaitLimit); // imported, confirmation lost
@@ -118,28 +127,49 @@ public sealed class ClusterFailureTests
     }
 
     [Fact]
+    public async Task A_KV_release_that_times_out_is_sent_again_and_frees_the_KV_long_before_the_lease()
+    {
+        // The decode worker's confirmation after its import fails once as a deadline passed (what a release sees under heavy
+        // load); the lease is far beyond the wait below, so only a second try frees the prefill copy in time.
+        var expected = await ClusterTests.ReferenceOutputAsync();
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0, ["--kv-lease", "600"]);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await ReleaseDroppingKvRelay.StartAsync(prefill.Address.ToString().TrimEnd('/'), LocalCluster.Token, failOnceWith: StatusCode.DeadlineExceeded);
+        using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token,
+            "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await LocalCluster.WaitReadyAsync(http, frontend);
+        relay.Intercept(); // the warm-up's releases passed; this test's first one fails
+
+        Assert.Equal(expected[2], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(2))); // 75 tokens: its KV is pulled
+        await relay.Dropped.WaitAsync(WaitLimit);
+
+        await LocalCluster.AssertPoolEmptyAsync(prefill, DrainLimit, decode, frontend);
+        Assert.Equal(0, (await WorkerHealthAsync(prefill)).GetProperty("kv_lease_expiries").GetInt32());
+    }
+
+    [Fact]
     public async Task A_prefill_worker_killed_sends_its_requests_to_another()
     {
         var expected = await LongReferenceAsync();
-        // The decode worker's KV holds two or three of these requests at a time, so finished prefills wait on the prefill
-        // workers for it to pull them (prefill memory is the queue) for seconds. With the default pool every prefill of
-        // these short prompts was done and pulled within milliseconds: on a fast machine the 20 ms polls below saw the
-        // first prefill worker idle throughout and the test gave up (the fresh-clone CI run at a76a90a).
+        // The first KV pull from the first prefill worker is held mid-transfer: that worker surely holds a request's KV, and
+        // the decode worker blocks reserved for it, when it is killed; the workload's prompts go to both prefill workers (the
+        // shortest queue), so one reaches it. (Polling its /health for work raced the workload: on a fast machine every
+        // prefill was done and pulled between two 20 ms polls, the fresh-clone CI run at a76a90a.) The decode worker's KV
+        // holds two or three of these requests at a time, so other finished prefills wait there too (prefill memory is the
+        // queue) and the killed worker takes more than the held one with it.
         // An 8-second KV lease: a fresh-clone CI run (3c95c56, 2 cores) once found the surviving prefill worker still holding
         // one sequence 20 s after the kill. KV whose pull nobody will make (its request moved on, e.g. after the 2-second
         // worker timeout took a loaded worker for lost) is freed by the lease, which is what the lease is for; with the
         // 30 s default that came after the drain limit. Leaks the lease cannot free (blocks in use) still fail below.
         using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: ["--kv-lease", "8"], frontendArguments: FastDetection,
-            decodeArguments: ["--kv-memory", "320KiB"]);
+            decodeArguments: ["--kv-memory", "320KiB"], relay: HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, Long);
-        // Any sign of work counts: requests queued, prefilling, or their KV held for the decode worker to pull.
-        await WaitForAsync(async () =>
-        {
-            var h = await WorkerHealthAsync(cluster.Prefill[0]);
-            return h.GetProperty("waiting").GetInt32() + h.GetProperty("running").GetInt32() + h.GetProperty("kv_blocks_used").GetInt32() > 0;
-        }, "the first prefill worker holding work");
+        await relay.Holding.WaitAsync(WaitLimit);
 
         cluster.Prefill[0].KillHard();
+        relay.Release(); // the held pull now reads from a dead worker: it fails, and its request is recomputed
         var actual = await run;
 
         AssertSame(expected, actual);
@@ -160,7 +190,7 @@ public sealed class ClusterFailureTests
         using var _ = prefill;
         using var __ = decode;
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         // The frontend's warm-up pulled through the relay before it said it was ready: damaging those pulls would have had the
         // warm-up recompute, not this test's requests. From here on the relay damages (warm-up kept on: the default).
         relay.Intercept();
@@ -386,7 +416,7 @@ public sealed class ClusterFailureTests
         Assert.Contains("another model", registeringStranger.Stderr);
 
         using var registering = await LocalCluster.StartWorkerAsync("decode", 1, ["--frontend", frontendUrl]);
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         var (text, finish) = await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(0, 12));
         Assert.Equal("length", finish);
         Assert.NotEmpty(text);
@@ -412,7 +442,7 @@ public sealed class ClusterFailureTests
         using var frontend = await ServeProcess.StartAsync("--role", "frontend", "--cluster-token", LocalCluster.Token, "--worker-timeout", "2",
             "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", $"{dyingServer.Address.Host}:{dyingServer.Address.Port}");
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         Assert.Equal(expected[2], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(2)));
 
         dying.InjectLoopFault(() => throw new InvalidOperationException("injected fault"));
@@ -434,7 +464,7 @@ public sealed class ClusterFailureTests
 
         // A live decode worker registers: work flows again, all of it there.
         using var live = await LocalCluster.StartWorkerAsync("decode", 1, ["--frontend", frontend.Address.ToString().TrimEnd('/')]);
-        await WaitReadyAsync(http);
+        await LocalCluster.WaitReadyAsync(http, frontend);
         for (int i = 2; i < 6; i++)
             Assert.Equal(expected[i], await ClusterWorkload.RunAsync(http, ClusterWorkload.Request(i)));
         await AssertEmptyAsync(prefill);
@@ -453,13 +483,7 @@ public sealed class ClusterFailureTests
 
     private static Task<JsonElement> WorkerHealthAsync(ServeProcess worker) => LocalCluster.WorkerHealthAsync(worker);
 
-    private static async Task AssertEmptyAsync(ServeProcess worker)
-    {
-        await WaitForAsync(async () => await LocalCluster.WorkerKvAsync(worker) == (0, 0), $"worker {worker.Address} to free every KV block");
-    }
-
-    private static async Task WaitReadyAsync(HttpClient http) =>
-        await WaitForAsync(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "the frontend ready");
+    private static Task AssertEmptyAsync(ServeProcess worker) => LocalCluster.AssertPoolEmptyAsync(worker, WaitLimit);
 
     internal static async Task WaitForAsync(Func<Task<bool>> condition, string what)
     {

@@ -48,7 +48,11 @@ public sealed class ClusterLocalPrefillTests
     /// <summary>
     /// With <c>--prefill-busy-tokens 1</c> as well, prompts of any length go to the decode worker while the prefill
     /// worker has a queue (and back to it when the decode pool cannot hold them): the cluster still streams exactly what
-    /// one process streams, and frees every block.
+    /// one process streams, and frees every block. Made deterministic by stopping the prefill worker (SIGSTOP; a long worker
+    /// timeout keeps it up): a prompt sent there stays queued, and counts as queued until a heartbeat answers, which none
+    /// does while it is stopped, so the other prompts go to the decode worker; a threshold of 1 token sends none of the
+    /// workload there by its length. (Before, the prefill worker's queue was whatever the workload's timing made it, and
+    /// the prompts within a 16-token threshold alone passed the check below.)
     /// </summary>
     [Fact]
     public async Task With_the_prefill_worker_busy_prompts_of_any_length_prefill_on_the_decode_worker_with_the_output_of_one_process()
@@ -56,17 +60,30 @@ public sealed class ClusterLocalPrefillTests
         const int requests = 32;
         var expected = await ClusterTests.ReferenceOutputAsync();
         using var cluster = await LocalCluster.StartAsync(1, 1,
-            frontendArguments: ["--local-prefill-threshold", "16", "--prefill-busy-tokens", "1"],
+            frontendArguments: ["--local-prefill-threshold", "1", "--prefill-busy-tokens", "1", "--worker-timeout", "120"],
             decodeArguments: ["--local-prefill-threshold", "16"]);
+        using var channels = new ClusterChannels(new ClusterToken(LocalCluster.Token));
+        var decodeWorker = channels.Worker(cluster.Decode[0].Address.ToString().TrimEnd('/'));
+        // The decode worker looks a prompt up in its prefix cache only when it prefills it itself (a pull is no query).
+        async Task<long> PrefilledByTheDecodeWorker() => (await decodeWorker.StatusAsync(new Proto.StatusRequest())).PrefixCacheQueries;
+        long before = await PrefilledByTheDecodeWorker();
 
-        var actual = await ClusterWorkload.RunAllAsync(cluster.Http, requests);
+        cluster.Prefill[0].Pause();
+        Task<(string Text, string? Finish)[]> run;
+        try
+        {
+            run = ClusterWorkload.RunAllAsync(cluster.Http, requests);
+            await ClusterFailureTests.WaitForAsync(async () => await PrefilledByTheDecodeWorker() > before,
+                "a prompt past the threshold prefilled on the decode worker while the prefill worker is busy");
+        }
+        finally
+        {
+            cluster.Prefill[0].Resume();
+        }
+        var actual = await run;
 
         for (int i = 0; i < requests; i++)
             Assert.True(expected[i] == actual[i], $"request {i}: expected {expected[i]}, the cluster streamed {actual[i]}");
-        // The decode worker prefilled some itself: it looks a prompt up in its prefix cache only then (a pull is no query).
-        using var channels = new ClusterChannels(new ClusterToken(LocalCluster.Token));
-        var status = await channels.Worker(cluster.Decode[0].Address.ToString().TrimEnd('/')).StatusAsync(new Proto.StatusRequest());
-        Assert.True(status.PrefixCacheQueries > 0, "no prompt was prefilled on the decode worker");
         await cluster.AssertPoolsEmptyAsync(DrainLimit);
     }
 

@@ -24,7 +24,13 @@ public sealed class ClusterOverlapTests
     private static readonly string[] Model = ["--model", TestRuntimes.LongContextModelPath, "--served-model-name", RunningServer.ModelName];
     /// <summary>Small chunks, so a long prompt's prefill takes many steps for its KV to be pulled between.</summary>
     private static readonly string[] Chunked = ["--prefill-token-target", "16", "--kv-lease", "600", .. Model];
-    private static readonly string[] Overlap = ["--kv-overlap", "--worker-timeout", "2", .. Model];
+    /// <summary>
+    /// No short worker timeout (LocalCluster's 10 s; the same given to the first test's own frontend): a killed worker is
+    /// found lost by the calls to it that break, and the heartbeat timeout is only the fallback. With 2 s, in a full run
+    /// beside two busy loops at load 35-55, the heartbeat took the one prefill worker for lost ("no prefill worker is left
+    /// in the cluster") in the overlap test (its prefill loop held on purpose) and in the decode-kill test.
+    /// </summary>
+    private static readonly string[] Overlap = ["--kv-overlap", .. Model];
 
     private static (string Text, string? Finish)[]? _reference;
 
@@ -55,7 +61,7 @@ public sealed class ClusterOverlapTests
         await using var prefillServer = WorkerServer.Create(prefillWorker, new WorkerServerOptions { Port = 0, Token = new ClusterToken(LocalCluster.Token), Log = _ => { } });
         await prefillServer.StartAsync();
         using var decodeWorker = await LocalCluster.StartWorkerAsync("decode", 1, [.. Chunked, "--kv-transport", transport]);
-        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. Overlap,
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. Overlap, "--worker-timeout", "10",
             "--prefill-workers", $"{prefillServer.Address.Host}:{prefillServer.Address.Port}", "--decode-workers", LocalCluster.HostPort(decodeWorker)]);
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await LocalCluster.WaitReadyAsync(http, frontend);
@@ -96,17 +102,18 @@ public sealed class ClusterOverlapTests
     public async Task A_prefill_worker_killed_mid_overlap_loses_no_token_and_leaves_no_KV()
     {
         var expected = await ReferenceAsync();
-        using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: Chunked, frontendArguments: Overlap);
+        // The first KV pull from the first prefill worker is held after its first chunk, while that prompt's prefill may go
+        // on: the worker surely holds KV being pulled (and the decode worker blocks reserved for it) when it is killed. The
+        // workload's prompts go to both prefill workers (the shortest queue), so one reaches it. (Polling its /health for
+        // work raced the workload: a warm cluster could finish between two polls.)
+        using var cluster = await LocalCluster.StartAsync(2, 1, workerArguments: Chunked, frontendArguments: Overlap, relay: ClusterFailureTests.HoldFirstPull);
+        var relay = (HoldingKvRelay)cluster.Relay!;
         var run = ClusterWorkload.RunAllAsync(cluster.Http, Requests, ClusterWorkload.SizedRequest);
         var victim = cluster.Prefill[0];
-        // Work there: a prompt being prefilled (and pulled from), or its KV held until the pull ends.
-        await ClusterFailureTests.WaitForAsync(async () =>
-        {
-            var h = await LocalCluster.WorkerHealthAsync(victim);
-            return h.GetProperty("running").GetInt32() + h.GetProperty("kv_blocks_used").GetInt32() > 0;
-        }, "the first prefill worker holding work");
+        await relay.Holding.WaitAsync(ClusterFailureTests.WaitLimit);
 
         victim.KillHard();
+        relay.Release(); // the held pull now reads from a dead worker: it fails, and its request is recomputed
         var actual = await run;
 
         AssertSame(expected, actual);

@@ -10,17 +10,20 @@ namespace Tandem.Server.Tests;
 /// decode worker dies after importing KV but before its confirmation arrives. Only releases of KV pulled through the relay
 /// since it intercepts are dropped: a decode worker confirms a pull without waiting (its ReleaseKv may come after the
 /// frontend's warm-up answered, and so after the test intercepts), and a warm-up's KV kept until its lease is not the
-/// test's. Every other call passes straight through.
+/// test's. Every other call passes straight through. Started with <c>failOnceWith</c>, it answers the first such release
+/// with that error instead (what a release that timed out under load sees) and passes every later one on.
 /// </summary>
 public sealed class ReleaseDroppingKvRelay : KvRelay
 {
     private readonly TaskCompletionSource _dropped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<string, byte> _pulledSinceIntercepting = new();
     private volatile bool _dropping = true;
+    private readonly StatusCode? _failOnceWith;
 
-    private ReleaseDroppingKvRelay(string realAddress, string token) : base(realAddress, token) { }
+    private ReleaseDroppingKvRelay(string realAddress, string token, StatusCode? failOnceWith) : base(realAddress, token) => _failOnceWith = failOnceWith;
 
-    public static Task<ReleaseDroppingKvRelay> StartAsync(string realAddress, string token) => StartAsync(new ReleaseDroppingKvRelay(realAddress, token));
+    public static Task<ReleaseDroppingKvRelay> StartAsync(string realAddress, string token, StatusCode? failOnceWith = null) =>
+        StartAsync(new ReleaseDroppingKvRelay(realAddress, token, failOnceWith));
 
     /// <summary>Completes when a release has been dropped.</summary>
     public Task Dropped => _dropped.Task;
@@ -44,6 +47,11 @@ public sealed class ReleaseDroppingKvRelay : KvRelay
     {
         if (!_dropping || !_pulledSinceIntercepting.ContainsKey(request.KvId)) return base.ReleaseKv(request, context);
         _dropped.TrySetResult();
+        if (_failOnceWith is { } status)
+        {
+            _dropping = false;
+            throw new RpcException(new Status(status, "dropped by the test's relay"));
+        }
         return Task.FromResult(new Proto.ReleaseKvReply { Released = true });
     }
 }

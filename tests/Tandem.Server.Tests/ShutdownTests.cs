@@ -18,13 +18,17 @@ public sealed class ShutdownTests
     [Fact]
     public async Task Requests_running_past_the_shutdown_timeout_end_with_abort_and_the_exit_code_is_1()
     {
-        using var server = await ServeProcess.StartAsync("--shutdown-timeout", "1", "--cores-per-instance", "1");
+        // A context far past the test model's 512 tokens (allowed, with a warning) for requests that cannot end by
+        // themselves while the test looks: 2 x 64 choices x 16000 tokens are minutes of work on any CPU (64 x 500 took
+        // 2.9 s on one core of a 2024 EPYC), against the 1 s allowed. With 500 tokens the /health poll below raced the
+        // work: both requests had to be seen running at once, and a fast machine (or a stalled test process) could finish
+        // one between two polls. Now "both running" lasts until the shutdown ends them.
+        using var server = await ServeProcess.StartAsync("--shutdown-timeout", "1", "--cores-per-instance", "1", "--ctx-size", "16384");
         using var http = await WarmClientAsync(server);
 
-        // 2 x 64 choices x 500 tokens: ~6 s on one core of a 2024 EPYC (2.9 s per request alone), far more than the 1 s allowed.
         const int choices = 64;
-        using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true));
-        var whole = http.PostAsync("/v1/completions", LongRequest(choices, stream: false));
+        using var stream = await OpenStreamAsync(http, LongRequest(choices, stream: true, EndlessTokens));
+        var whole = http.PostAsync("/v1/completions", LongRequest(choices, stream: false, EndlessTokens));
         await PollAsync(http, health => Running(health) >= 2 * choices, "both requests running"); // the whole one is admitted, not refused
 
         await TerminateAndAssertDrainingAsync(server, http);
@@ -35,7 +39,7 @@ public sealed class ShutdownTests
         var answers = reply.Body.GetProperty("choices").EnumerateArray().ToList();
         Assert.Equal(choices, answers.Count);
         Assert.All(answers, c => Assert.Equal("abort", c.GetProperty("finish_reason").GetString()));
-        Assert.InRange(reply.Body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), 0, choices * 500 - 1);
+        Assert.InRange(reply.Body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), 0, choices * EndlessTokens - 1);
 
         Assert.Equal(1, await server.WaitForExitAsync(ExitLimit));
         Assert.Contains("ended with finish_reason \"abort\"", server.Stderr);
@@ -95,9 +99,12 @@ public sealed class ShutdownTests
         Assert.All(finishes.Values, r => Assert.Equal(reason, r));
     }
 
-    private static JsonObject LongRequest(int choices, bool stream)
+    /// <summary>max_tokens of requests that must still run when the shutdown timeout ends them (with --ctx-size 16384).</summary>
+    private const int EndlessTokens = 16000;
+
+    private static JsonObject LongRequest(int choices, bool stream, int maxTokens = 500)
     {
-        var request = ApiCalls.Completion(References.OnceUponATime, 500);
+        var request = ApiCalls.Completion(References.OnceUponATime, maxTokens);
         request["n"] = choices;
         request["ignore_eos"] = true;
         request["stream"] = stream;

@@ -209,6 +209,9 @@ public sealed class ClusterEngine : IServingEngine
         return best;
     }
 
+    /// <summary>A line for the frontend's log (stderr unless the options say otherwise).</summary>
+    internal void Log(string line) => _log(line);
+
     /// <summary>A call to <paramref name="worker"/> failed to reach it: take it as down now rather than at the next heartbeat.</summary>
     internal void ReportUnreachable(RemoteWorker worker, string why)
     {

@@ -132,18 +132,6 @@ internal sealed class RemoteKvSource(Proto.Worker.WorkerClient holder, string kv
         return null;
     }
 
-    /// <summary>Confirms the import (or gives up the KV); the holder's lease frees it if this call is lost.</summary>
-    public void Release() => _ = ReleaseAsync();
-
-    private async Task ReleaseAsync()
-    {
-        try
-        {
-            await holder.ReleaseKvAsync(new Proto.ReleaseKvRequest { KvId = kvId }, deadline: DateTime.UtcNow.AddSeconds(10));
-        }
-        catch (RpcException)
-        {
-            // The holder is gone or unreachable: its KV went with it, or its lease frees it.
-        }
-    }
+    /// <summary>Confirms the import (or gives up the KV), retried when it times out (<see cref="KvRelease"/>); the holder's lease frees it if every try is lost.</summary>
+    public void Release() => _ = KvRelease.SendAsync(holder, kvId, address, puller.Warn);
 }

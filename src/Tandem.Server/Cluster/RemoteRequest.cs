@@ -345,15 +345,6 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
         }
     }
 
-    private static void Release(RemoteWorker prefill, Proto.KvHeld kv) => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await prefill.Client.ReleaseKvAsync(new Proto.ReleaseKvRequest { KvId = kv.KvId }, deadline: DateTime.UtcNow.AddSeconds(10)).ConfigureAwait(false);
-        }
-        catch (RpcException)
-        {
-            // Gone with its worker, or freed by the lease.
-        }
-    });
+    /// <summary>Frees the prefill worker's copy, off the request's path, retried when it times out (<see cref="KvRelease"/>).</summary>
+    private void Release(RemoteWorker prefill, Proto.KvHeld kv) => _ = Task.Run(() => KvRelease.SendAsync(prefill.Client, kv.KvId, prefill.Address, m => engine.Log("warning: " + m)));
 }
