@@ -170,11 +170,12 @@ public sealed class WarmUpTests
             "--prefill-workers", relay.HostPort, "--decode-workers", LocalCluster.HostPort(decode));
         using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
         await relay.Holding.WaitAsync(TimeSpan.FromMinutes(1));
-        var killed = DateTime.UtcNow;
         decode.KillHard();
 
         await WaitForOutputAsync(frontend, "warning: warm-up failed");
-        Assert.True(DateTime.UtcNow - killed < TimeSpan.FromSeconds(25), $"the warm-up waited for its limit: {frontend.Stdout}");
+        // Failed by the lost worker, not cancelled by its time limit (the report names the cause; a duration compared
+        // with a threshold would say the same only on a machine that is not loaded).
+        Assert.DoesNotContain("had no answer within", frontend.Stdout);
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         string readiness;
         while (true)
