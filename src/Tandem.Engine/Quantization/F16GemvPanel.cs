@@ -65,12 +65,7 @@ internal readonly unsafe struct F16GemvPanel : IActivationPanel
     }
 
     /// <summary>Whether F16 elements 0..<paramref name="count"/> of <paramref name="w"/> hold an inf or NaN (exponent all ones).</summary>
-    public static bool HasSpecial(ushort* w, int count)
-    {
-        for (int i = 0; i < count; i++)
-            if ((w[i] & 0x7C00) == 0x7C00) return true;
-        return false;
-    }
+    public static bool HasSpecial(ushort* w, int count) => FloatConversions.AnyHalfInfNan(new ReadOnlySpan<ushort>(w, count));
 
     public void Write(int t, ReadOnlySpan<float> row)
     {
