@@ -24,7 +24,8 @@ public sealed record EngineRunReport(
     string Kv,
     int Repetitions,
     IReadOnlyList<EngineRunReport.Entry> Results,
-    double? ReadBandwidthBytesPerSec = null)
+    double? ReadBandwidthBytesPerSec = null,
+    string? Weights = null)
 {
     /// <summary>
     /// One engine ("tandem" or "llamasharp", the LLamaSharp bundle) on one file. <paramref name="WeightBytesPerToken"/>:

@@ -2,15 +2,16 @@ using System.Globalization;
 using LLama.Native;
 using Tandem.Bench;
 using Tandem.Engine.Tests.Oracle;
+using Tandem.Engine.Gguf;
 using Tandem.Engine.KvCache;
 
 // Side-by-side timing of Tandem and llama.cpp (through LLamaSharp) on the same GGUF files, same thread
 // count, in one process, so both see the same machine state. Results go to docs/performance.md.
 const string Usage = """
     usage: Tandem.Bench engine <file.gguf> [<file.gguf> ...] [--threads N] [--pp N] [--tg N] [--reps N]
-                                [--kv f32|f16] [--tg-from-empty] [--no-bundle] [--json FILE]
+                                [--kv f32|f16] [--weights auto|mapped|huge-pages] [--tg-from-empty] [--no-bundle] [--json FILE]
            Tandem.Bench batch  <file.gguf> [--threads N] [--batch 1,4,16,64] [--ctx N] [--steps N] [--reps N]
-                                [--kv f32|f16] [--no-bundle] [--json FILE]
+                                [--kv f32|f16] [--weights auto|mapped|huge-pages] [--no-bundle] [--json FILE]
            Tandem.Bench kv     <file.gguf> [--threads N] [--ctx N] [--reps N]
            Tandem.Bench llama  <file.gguf> [...]   (llama.cpp alone)
            Tandem.Bench anchor-report <dir> [--commit C] [--json FILE]   (the table of bench/llama-cpp/build-and-bench.sh)
@@ -42,7 +43,7 @@ const string Usage = """
               Run it on the machine the server ran on, with the same model file (a log that records another model's
               fingerprint is refused).
       Both engines use the --kv cache type (default f32), llama.cpp without flash attention and with its default
-      weight repacking.
+      weight repacking; --weights places Tandem's weights (default auto: in huge pages where Linux has them on).
     """;
 
 if (args.Length < 2 && !(args.Length >= 1 && args[0] is "kernels" or "attention")) { Console.Error.WriteLine(Usage); return 2; }
@@ -51,6 +52,7 @@ var files = new List<string>();
 int threads = Environment.ProcessorCount, pp = 512, tg = 128, ctx = 128, steps = 16, reps = 3, rows = 576, cols = 1536;
 int[]? batchOption = null;
 string kv = "f32";
+string weightsOption = "auto";
 bool tgFromEmpty = false, bundle = true;
 string? jsonPath = null, commit = null, kernelTypes = null, replayPath = null, modelPath = null, instanceName = null;
 int ctxBucket = 32, maxBuckets = 48, passes = 3;
@@ -76,6 +78,7 @@ for (int i = 1; i < args.Length; i++)
         case "--no-pin": pin = false; break;
         case "--batch": batchOption = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--kv": kv = Value(); break;
+        case "--weights": weightsOption = Value(); break;
         case "--tg-from-empty": tgFromEmpty = true; break;
         case "--no-bundle": bundle = false; break;
         case "--json": jsonPath = Value(); break;
@@ -108,6 +111,7 @@ if (mode == "anchor-report")
 foreach (var f in files)
     if (!File.Exists(f)) { Console.Error.WriteLine($"error: {f}: no such file"); return 1; }
 if (kv is not ("f32" or "f16")) return Fail($"--kv must be f32 or f16, got {kv}");
+if (weightsOption is not ("auto" or "mapped" or "huge-pages")) return Fail($"--weights must be auto, mapped or huge-pages, got {weightsOption}");
 // Every rate in the engine report divides by these; a zero gave a NaN rate that the JSON writer then threw on.
 if (mode is "engine" or "llama" && (pp < 1 || tg < 1 || reps < 1)) return Fail($"--pp, --tg and --reps must be at least 1 (got {pp}, {tg}, {reps})");
 
@@ -115,7 +119,12 @@ var llama = new LlamaCppRunner
 {
     KvType = kv == "f16" ? GGMLType.GGML_TYPE_F16 : GGMLType.GGML_TYPE_F32, FlashAttention = false, RepackWeights = true, Repetitions = reps,
 };
-var tandem = new TandemRunner { KvType = kv == "f16" ? KvElementType.F16 : KvElementType.F32, Repetitions = reps };
+var tandem = new TandemRunner
+{
+    KvType = kv == "f16" ? KvElementType.F16 : KvElementType.F32, Repetitions = reps,
+    Weights = weightsOption switch { "mapped" => WeightPlacement.Mapped, "huge-pages" => WeightPlacement.HugePages, _ => WeightPlacement.Auto },
+};
+string WeightsName() => tandem.LoadedPlacement == WeightPlacement.HugePages ? "huge-pages" : "mapped";
 string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
 Console.WriteLine(Inv($"threads {threads}, {reps} repetitions, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));
@@ -153,7 +162,7 @@ switch (mode)
         if (jsonPath != null)
             new EngineRunReport(started, MachineInfo.CpuModel, MachineInfo.CpuFlags, MachineInfo.DotnetIsa,
                 bundle ? LlamaCppNative.LoadedLibraryPath : null, loadStart, MachineInfo.LoadAverage, threads, pp, tg,
-                tgFromEmpty, kv, reps, entries, bandwidth).Write(jsonPath);
+                tgFromEmpty, kv, reps, entries, bandwidth, WeightsName()).Write(jsonPath);
         return 0;
     }
     case "batch":
@@ -181,7 +190,7 @@ switch (mode)
         }
         if (jsonPath != null)
             new BatchRunReport(started, MachineInfo.CpuModel, MachineInfo.CpuFlags, MachineInfo.DotnetIsa,
-                bundle ? LlamaCppNative.LoadedLibraryPath : null, threads, ctx, steps, reps, kv, entries).Write(jsonPath);
+                bundle ? LlamaCppNative.LoadedLibraryPath : null, threads, ctx, steps, reps, kv, entries, WeightsName()).Write(jsonPath);
         return 0;
     }
     case "kv":

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tandem.Engine.Gguf;
 using Tandem.Engine.KvCache;
 using Tandem.Engine.Model;
 
@@ -15,6 +16,19 @@ public sealed class TandemRunner
     public KvElementType KvType { get; init; } = KvElementType.F32;
     public int Repetitions { get; init; } = 3;
 
+    /// <summary>Where the weights are placed at each load (<c>--weights</c>).</summary>
+    public WeightPlacement Weights { get; init; } = WeightPlacement.Auto;
+
+    /// <summary>Where the last load placed them (Auto resolved): what the reports record.</summary>
+    public WeightPlacement LoadedPlacement { get; private set; }
+
+    private LanguageModel Load(string ggufPath)
+    {
+        var model = LanguageModel.Load(ggufPath, Weights);
+        LoadedPlacement = model.File.Placement;
+        return model;
+    }
+
     /// <summary>
     /// Prefill of <paramref name="promptTokens"/> tokens in a fresh cache, then <paramref name="decodeTokens"/>
     /// single-token steps: continuing that sequence, or with <paramref name="decodeFromEmpty"/> in a fresh one
@@ -22,7 +36,7 @@ public sealed class TandemRunner
     /// </summary>
     public EngineTiming Time(string ggufPath, int threads, int promptTokens, int decodeTokens, bool decodeFromEmpty = false)
     {
-        using var model = LanguageModel.Load(ggufPath);
+        using var model = Load(ggufPath);
         int ctx = promptTokens + decodeTokens + 1;
         using var transformer = new Transformer(model, threads, maxBatch: promptTokens, maxContext: ctx);
         var logits = new float[model.Config.VocabSize];
@@ -57,7 +71,7 @@ public sealed class TandemRunner
     /// <summary>Tokens per second over all sequences when <paramref name="batch"/> sequences decode together.</summary>
     public double DecodeBatchTokPerSec(string ggufPath, int threads, int batch, int contextTokens, int steps)
     {
-        using var model = LanguageModel.Load(ggufPath);
+        using var model = Load(ggufPath);
         int vocab = model.Config.VocabSize;
         int ctx = contextTokens + steps + 8;
         using var transformer = new Transformer(model, threads, maxBatch: Math.Max(batch, contextTokens), maxContext: ctx);

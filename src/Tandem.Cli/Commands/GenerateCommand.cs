@@ -32,6 +32,7 @@ public static class GenerateCommand
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Keep generating past end-of-sequence (for timing)" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var context = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: the model's, at most 4096)" };
+        var weights = WeightsArgument.Create();
         var noBos = new Option<bool>("--no-bos") { Description = "Do not add BOS even where the model asks for it" };
         var json = new Option<bool>("--json") { Description = "Structured output: the text is a JSON object (enforced while sampling)" };
         var jsonSchema = new Option<string?>("--json-schema")
@@ -43,7 +44,7 @@ public static class GenerateCommand
         var command = new Command("generate", "Generate a continuation of a prompt, streaming it to standard output.")
         {
             model, prompt, maxTokens, temperature, topK, topP, minP, repeatPenalty, repeatLastN, presence, frequency,
-            seed, stop, ignoreEos, threads, context, noBos, json, jsonSchema,
+            seed, stop, ignoreEos, threads, context, noBos, json, jsonSchema, weights,
         };
         command.SetAction((parse, _) =>
         {
@@ -75,7 +76,7 @@ public static class GenerateCommand
 
             var structured = StructuredOutput(parse.GetValue(json), parse.GetValue(jsonSchema));
 
-            using var lm = LanguageModel.Load(ModelArgument.Resolve(parse.GetValue(model), console));
+            using var lm = WeightsArgument.Load(ModelArgument.Resolve(parse.GetValue(model), console), parse.GetValue(weights), console);
             var tokenizer = Tokenizer.FromGguf(lm.File);
             int ctx = parse.GetValue(context) ?? Math.Min(lm.Config.ContextLength, 4096);
             if (ctx < 2) throw new CliUsageException($"--ctx-size must be at least 2, got {ctx}");

@@ -135,12 +135,13 @@ public static class ServeCommand
                 + "through a prefill and a decode worker once both joined) before /health/ready turns 200 (one process: before 'listening on' too), so a "
                 + "client's first request does not pay for compiling the serving path. They count in no metric, log or trace",
         };
+        var weights = WeightsArgument.Create();
         var chatTemplateFile = new Option<string?>("--chat-template-file") { Description = "A file holding a Jinja chat template, used instead of the model's own (and of --chat-template)" };
 
         var command = new Command(Name, "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, /health, /metrics).")
         {
             model, mode, prefill, decode, instances, coresPer, coreLists, prio, kvMemory, kvType, noPrefixCaching, kvDiskDir, kvDiskSize, kvDiskPolicy, routing, overlapWeight, localPrefill, prefillBusy, prefillTarget, chunkBudget, context, host, port, servedName, chatTemplate, chatTemplateFile, shutdownTimeout, planFile, replanWindow, replanThreshold,
-            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport, kvOverlap, noWarmup,
+            role, prefillWorkers, decodeWorkers, frontend, advertise, clusterToken, workerTimeout, kvLease, kvTransport, kvOverlap, noWarmup, weights,
         };
         var access = new AccessArguments();
         foreach (var option in access.All) command.Options.Add(option);
@@ -211,7 +212,9 @@ public static class ServeCommand
                 throw new CliUsageException("--plan starts a whole placement in one process: use it with --role all");
 
             string path = ModelArgument.Resolve(parse.GetValue(model), console, cancellation);
-            using var lm = LanguageModel.Load(path);
+            // A frontend runs no step: its copy of the weights would only take memory, so it maps them unless told.
+            string? placement = parse.GetResult(weights) is { Implicit: false } || roleName != "frontend" ? parse.GetValue(weights) : "mapped";
+            using var lm = WeightsArgument.Load(path, placement, console);
             var options = new ServingOptions
             {
                 Model = lm,

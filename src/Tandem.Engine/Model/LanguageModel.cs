@@ -3,7 +3,7 @@ using Tandem.Engine.Gguf;
 namespace Tandem.Engine.Model;
 
 /// <summary>
-/// A loaded model: the memory-mapped GGUF file, its configuration and weights. Immutable and shareable:
+/// A loaded model: the GGUF file (its weights mapped or in huge pages, <see cref="WeightPlacement"/>), its configuration and weights. Immutable and shareable:
 /// any number of <see cref="Transformer"/>s (one per instance / thread team) can run on it at once.
 /// </summary>
 public sealed class LanguageModel : IDisposable
@@ -31,10 +31,13 @@ public sealed class LanguageModel : IDisposable
         Weights = weights;
     }
 
-    /// <summary>Opens a GGUF file and checks that it is a runnable model (throws GgufFormatException with the reason otherwise).</summary>
-    public static LanguageModel Load(string path)
+    /// <summary>
+    /// Opens a GGUF file and checks that it is a runnable model (throws GgufFormatException with the reason otherwise);
+    /// its weights placed as <paramref name="placement"/> says (by default in huge pages where the machine has them).
+    /// </summary>
+    public static LanguageModel Load(string path, WeightPlacement placement = WeightPlacement.Auto)
     {
-        var file = GgufFile.Open(path);
+        var file = GgufFile.Open(path, placement);
         try
         {
             var config = ModelConfig.FromGguf(file);

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Tandem.Engine.Gguf;
+using Tandem.Engine.Model;
+
+namespace Tandem.Cli;
+
+/// <summary>
+/// <c>--weights</c> of the commands that run a model: where its weights live (<see cref="WeightPlacement"/>), and the
+/// load that says on standard error where they went and how long the copy took.
+/// </summary>
+public static class WeightsArgument
+{
+    public static Option<string> Create()
+    {
+        var option = new Option<string>("--weights")
+        {
+            Description = "Where the weights live: huge-pages (copied at load into memory backed by 2 MB pages: faster " +
+                "steps, one copy per process), mapped (read in place from the file: instant, shared by the processes of a " +
+                "host, like llama.cpp's default mmap) or auto (huge-pages where Linux has transparent huge pages on)",
+            DefaultValueFactory = _ => "auto",
+        };
+        option.AcceptOnlyFromAmong("auto", "mapped", "huge-pages");
+        return option;
+    }
+
+    public static WeightPlacement Parse(string? value) => value switch
+    {
+        "mapped" => WeightPlacement.Mapped,
+        "huge-pages" => WeightPlacement.HugePages,
+        _ => WeightPlacement.Auto,
+    };
+
+    /// <summary>Loads <paramref name="path"/> with the placement <paramref name="value"/> names and says where its weights went.</summary>
+    public static LanguageModel Load(string path, string? value, CliConsole console)
+    {
+        var clock = Stopwatch.StartNew();
+        LanguageModel model;
+        try { model = LanguageModel.Load(path, Parse(value)); }
+        catch (InvalidOperationException e) when (e.Message.Contains("huge pages", StringComparison.Ordinal))
+        {
+            throw new CliUsageException($"--weights huge-pages: {e.Message} (--weights mapped)");
+        }
+        console.Error.WriteLine(Describe(model.File, clock.Elapsed));
+        return model;
+    }
+
+    /// <summary>One line: where the weights are, and for a copy its size and time.</summary>
+    public static string Describe(GgufFile file, TimeSpan loadTime) => file.Placement == WeightPlacement.HugePages
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"weights: {HumanUnits.Bytes(file.FileSize - file.DataOffset)} copied into huge-page memory in {loadTime.TotalSeconds:0.00} s{(file.HugePagesAdvised ? "" : " (the kernel refused the advice: base pages)")}")
+        : HugePageMemory.Available ? "weights: mapped from the file"
+        : "weights: mapped from the file (transparent huge pages are off on this machine)";
+}
