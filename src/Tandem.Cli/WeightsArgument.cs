@@ -8,7 +8,8 @@ namespace Tandem.Cli;
 
 /// <summary>
 /// <c>--weights</c> of the commands that run a model: where its weights live (<see cref="WeightPlacement"/>), and the
-/// load that says on standard error where they went and how long the copy took.
+/// load that says where they went and how long the copy took (a line the command prints where its start-up says things:
+/// generate at once on standard error, serve once its options have all been checked, so a bad option stays one error line).
 /// </summary>
 public static class WeightsArgument
 {
@@ -32,8 +33,8 @@ public static class WeightsArgument
         _ => WeightPlacement.Auto,
     };
 
-    /// <summary>Loads <paramref name="path"/> with the placement <paramref name="value"/> names and says where its weights went.</summary>
-    public static LanguageModel Load(string path, string? value, CliConsole console)
+    /// <summary>Loads <paramref name="path"/> with the placement <paramref name="value"/> names; <paramref name="description"/> says where its weights went.</summary>
+    public static LanguageModel Load(string path, string? value, out string description)
     {
         var clock = Stopwatch.StartNew();
         LanguageModel model;
@@ -42,7 +43,7 @@ public static class WeightsArgument
         {
             throw new CliUsageException($"--weights huge-pages: {e.Message} (--weights mapped)");
         }
-        console.Error.WriteLine(Describe(model.File, clock.Elapsed));
+        description = Describe(model.File, clock.Elapsed);
         return model;
     }
 

@@ -48,6 +48,7 @@ public sealed class ServeCommandTests
     [InlineData("--plan /no/such/plan.json --local-prefill-threshold 32", "--plan sets the placement: drop --local-prefill-threshold")]
     [InlineData("--local-prefill-threshold -1", "LocalPrefillThreshold must be 0 or more")]
     [InlineData("--local-prefill-threshold 0 --prefill-busy-tokens 100", "PrefillBusyTokens sends prompts to decode instances, which needs LocalPrefillThreshold above 0")]
+    [InlineData("--weights swap", "'swap'")]
     [InlineData("--prio 4", "--prio must be -1 (low), 0 (normal), 1 (medium), 2 (high) or 3 (realtime), got 4")]
     [InlineData("--prio -2", "--prio must be -1 (low), 0 (normal), 1 (medium), 2 (high) or 3 (realtime), got -2")]
     [InlineData("--step-log /no/such/dir/steps.jsonl", "--step-log: the directory /no/such/dir does not exist")]

@@ -76,7 +76,8 @@ public static class GenerateCommand
 
             var structured = StructuredOutput(parse.GetValue(json), parse.GetValue(jsonSchema));
 
-            using var lm = WeightsArgument.Load(ModelArgument.Resolve(parse.GetValue(model), console), parse.GetValue(weights), console);
+            using var lm = WeightsArgument.Load(ModelArgument.Resolve(parse.GetValue(model), console), parse.GetValue(weights), out string weightsLine);
+            console.Error.WriteLine(weightsLine);
             var tokenizer = Tokenizer.FromGguf(lm.File);
             int ctx = parse.GetValue(context) ?? Math.Min(lm.Config.ContextLength, 4096);
             if (ctx < 2) throw new CliUsageException($"--ctx-size must be at least 2, got {ctx}");

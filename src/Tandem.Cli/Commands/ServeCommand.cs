@@ -214,7 +214,7 @@ public static class ServeCommand
             string path = ModelArgument.Resolve(parse.GetValue(model), console, cancellation);
             // A frontend runs no step: its copy of the weights would only take memory, so it maps them unless told.
             string? placement = parse.GetResult(weights) is { Implicit: false } || roleName != "frontend" ? parse.GetValue(weights) : "mapped";
-            using var lm = WeightsArgument.Load(path, placement, console);
+            using var lm = WeightsArgument.Load(path, placement, out string weightsLine);
             var options = new ServingOptions
             {
                 Model = lm,
@@ -301,6 +301,9 @@ public static class ServeCommand
             var admissionProfile = admission.Apply(parse, api, plan);
             var listen = new TandemServerOptions { Host = parse.GetValue(host)!, Port = listenPort, Api = api, Access = accessOptions };
             observability.Apply(parse, listen);
+            // A worker's options are all checked by now (a bad one is its own single error line, without this before it);
+            // one process's start-up prints it with the rest of what it serves.
+            if (cluster.IsWorker || cluster.Role == "frontend") console.Error.WriteLine(weightsLine);
             if (cluster.IsWorker)
                 return await ClusterRoles.RunWorkerAsync(console, cluster, options, listen, cancellation);
             if (cluster.Role == "frontend")
@@ -336,7 +339,7 @@ public static class ServeCommand
             {
                 await server.StartAsync(cancellation);
                 var warmUp = parse.GetValue(noWarmup) ? null : await server.WarmUpAsync(accessOptions, options.BlockSize, cancellation);
-                PrintStartup(console, runtime, server, api, lm.Config.ContextLength, warmUp);
+                PrintStartup(console, runtime, server, api, lm.Config.ContextLength, weightsLine, warmUp);
                 return await ServeUntilStoppedAsync(console, server, graceSeconds, cancellation);
             }
         });
@@ -417,10 +420,12 @@ public static class ServeCommand
     /// <summary>A day: longer is surely a mistake (and past what the host's timers take).</summary>
     private const int MaxShutdownTimeoutSeconds = 86400;
 
-    private static void PrintStartup(CliConsole console, ServingRuntime runtime, TandemServer server, TandemApiOptions api, int trainedContext, ServingWarmUp.Report? warmUp)
+    private static void PrintStartup(CliConsole console, ServingRuntime runtime, TandemServer server, TandemApiOptions api, int trainedContext, string weightsLine,
+        ServingWarmUp.Report? warmUp)
     {
         var o = runtime.Options;
         console.Out.WriteLine($"model: {api.ServedModelName} ({runtime.Config.ArchitectureName}, {runtime.Config.BlockCount} layers, trained context {trainedContext})");
+        console.Out.WriteLine(weightsLine);
         console.Out.WriteLine($"mode: {runtime.Mode.ToString().ToLowerInvariant()} | max context {runtime.MaxContext} | KV {o.KvElementType.ToString().ToLowerInvariant()}, {o.BlockSize} tokens per block, prefix caching {(o.PrefixCaching ? "on" : "off")}"
             + (runtime.Mode == ServingMode.Disaggregated ? LocalPrefillSummary(o) : ""));
         var instances = runtime.Snapshot().Instances;
