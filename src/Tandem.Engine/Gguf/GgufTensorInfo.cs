@@ -1,7 +1,7 @@
 namespace Tandem.Engine.Gguf;
 
 /// <summary>
-/// A tensor's description and its bytes in the memory-mapped file. <see cref="Shape"/> is in ggml order:
+/// A tensor's description and its bytes (in the memory-mapped file or its huge-page copy). <see cref="Shape"/> is in ggml order:
 /// Shape[0] is the innermost dimension (the length of a row); a weight matrix with Shape = [n_in, n_out]
 /// has n_out rows of n_in elements.
 /// </summary>
@@ -13,7 +13,7 @@ public sealed unsafe class GgufTensorInfo
     /// <summary>Offset of the data from the start of the file's data section.</summary>
     public ulong Offset { get; }
     public long ByteSize { get; }
-    /// <summary>Pointer to the first byte of the data inside the mapping; valid while the file is open.</summary>
+    /// <summary>Pointer to the first byte of the data, in the mapping or its huge-page copy (<see cref="GgufFile.Placement"/>); valid while the file is open.</summary>
     public byte* Data { get; internal set; }
 
     public GgufTensorInfo(string name, long[] shape, GgmlType type, ulong offset, long byteSize)
