@@ -485,9 +485,9 @@ public sealed class ClusterFailureTests
 
     private static Task AssertEmptyAsync(ServeProcess worker) => LocalCluster.AssertPoolEmptyAsync(worker, WaitLimit);
 
-    internal static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    internal static async Task WaitForAsync(Func<Task<bool>> condition, string what, TimeSpan? limit = null)
     {
-        var until = DateTime.UtcNow + WaitLimit;
+        var until = DateTime.UtcNow + (limit ?? WaitLimit);
         while (!await condition())
         {
             if (DateTime.UtcNow > until) Assert.Fail($"gave up waiting for {what}");
