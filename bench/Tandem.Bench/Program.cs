@@ -111,7 +111,7 @@ if (mode == "anchor-report")
 foreach (var f in files)
     if (!File.Exists(f)) { Console.Error.WriteLine($"error: {f}: no such file"); return 1; }
 if (kv is not ("f32" or "f16")) return Fail($"--kv must be f32 or f16, got {kv}");
-if (weightsOption is not ("auto" or "mapped" or "huge-pages")) return Fail($"--weights must be auto, mapped or huge-pages, got {weightsOption}");
+if (WeightPlacementNames.Parse(weightsOption) is not { } placement) return Fail($"--weights must be auto, mapped or huge-pages, got {weightsOption}");
 // Every rate in the engine report divides by these; a zero gave a NaN rate that the JSON writer then threw on.
 if (mode is "engine" or "llama" && (pp < 1 || tg < 1 || reps < 1)) return Fail($"--pp, --tg and --reps must be at least 1 (got {pp}, {tg}, {reps})");
 
@@ -122,9 +122,9 @@ var llama = new LlamaCppRunner
 var tandem = new TandemRunner
 {
     KvType = kv == "f16" ? KvElementType.F16 : KvElementType.F32, Repetitions = reps,
-    Weights = weightsOption switch { "mapped" => WeightPlacement.Mapped, "huge-pages" => WeightPlacement.HugePages, _ => WeightPlacement.Auto },
+    Weights = placement,
 };
-string WeightsName() => tandem.LoadedPlacement == WeightPlacement.HugePages ? "huge-pages" : "mapped";
+string WeightsName() => WeightPlacementNames.Name(tandem.LoadedPlacement);
 string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
 Console.WriteLine(Inv($"threads {threads}, {reps} repetitions, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));

@@ -22,27 +22,18 @@ public static class WeightsArgument
                 "host, like llama.cpp's default mmap) or auto (huge-pages where Linux has transparent huge pages on)",
             DefaultValueFactory = _ => "auto",
         };
-        option.AcceptOnlyFromAmong("auto", "mapped", "huge-pages");
+        option.AcceptOnlyFromAmong(WeightPlacementNames.All);
         return option;
     }
-
-    public static WeightPlacement Parse(string? value) => value switch
-    {
-        "mapped" => WeightPlacement.Mapped,
-        "huge-pages" => WeightPlacement.HugePages,
-        _ => WeightPlacement.Auto,
-    };
 
     /// <summary>Loads <paramref name="path"/> with the placement <paramref name="value"/> names; <paramref name="description"/> says where its weights went.</summary>
     public static LanguageModel Load(string path, string? value, out string description)
     {
+        var placement = WeightPlacementNames.Parse(value) ?? WeightPlacement.Auto;
+        if (placement == WeightPlacement.HugePages && !HugePageMemory.Available)
+            throw new CliUsageException($"--weights huge-pages: transparent huge pages are off on this machine ({HugePageMemory.SettingPath}); use --weights mapped");
         var clock = Stopwatch.StartNew();
-        LanguageModel model;
-        try { model = LanguageModel.Load(path, Parse(value)); }
-        catch (InvalidOperationException e) when (e.Message.Contains("huge pages", StringComparison.Ordinal))
-        {
-            throw new CliUsageException($"--weights huge-pages: {e.Message} (--weights mapped)");
-        }
+        var model = LanguageModel.Load(path, placement);
         description = Describe(model.File, clock.Elapsed);
         return model;
     }

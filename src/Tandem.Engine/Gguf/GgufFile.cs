@@ -193,6 +193,8 @@ public sealed unsafe class GgufFile : IDisposable
         long offset = DataOffset;
         string path = Path;
         using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan))
+        try
+        {
             Parallel.For(0, (bytes + Chunk - 1) / Chunk, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, c =>
             {
                 long begin = c * Chunk, end = Math.Min(bytes, begin + Chunk);
@@ -204,6 +206,12 @@ public sealed unsafe class GgufFile : IDisposable
                     done += n;
                 }
             });
+        }
+        catch (AggregateException e) when (e.InnerException is GgufFormatException format)
+        {
+            // A chunk's own error, not the parallel loop's wrapper: callers report GgufFormatException as a bad file.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(format);
+        }
         ReleaseMapping();
         return true;
     }

@@ -22,3 +22,25 @@ public enum WeightPlacement
     /// </summary>
     HugePages,
 }
+
+/// <summary>The names users give a <see cref="WeightPlacement"/> (<c>--weights</c> of the CLI and the bench, the bench's JSON).</summary>
+public static class WeightPlacementNames
+{
+    public static readonly string[] All = ["auto", "mapped", "huge-pages"];
+
+    /// <summary>The placement <paramref name="name"/> names; null for a name that is none of <see cref="All"/>.</summary>
+    public static WeightPlacement? Parse(string? name) => name switch
+    {
+        "auto" => WeightPlacement.Auto,
+        "mapped" => WeightPlacement.Mapped,
+        "huge-pages" => WeightPlacement.HugePages,
+        _ => null,
+    };
+
+    public static string Name(WeightPlacement placement) => placement switch
+    {
+        WeightPlacement.Mapped => "mapped",
+        WeightPlacement.HugePages => "huge-pages",
+        _ => "auto",
+    };
+}
