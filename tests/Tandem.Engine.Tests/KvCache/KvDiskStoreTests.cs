@@ -96,7 +96,7 @@ public sealed class KvDiskStoreTests : IDisposable
     [Fact]
     public void Concurrent_spills_reads_and_evictions_keep_every_block_exact()
     {
-        const int blockSize = 4, threads = 3;
+        const int blockSize = 4, threads = 3, MinRounds = 3;
         var format = KvDiskBlockFile.For(Pool(8, blockSize));
         using var store = KvDiskStore.Open(_dir, 12 * format.FileBytes, format, maxQueuedWrites: 8);
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -109,7 +109,10 @@ public sealed class KvDiskStoreTests : IDisposable
                 var pool = Pool(8, blockSize);
                 pool.DiskTier = store;
                 var random = new Random(t);
-                while (DateTime.UtcNow < until)
+                // A few rounds whatever the clock says: on a loaded machine the whole window can pass before a thread's first
+                // round ends (a fresh-clone CI once finished with no round at all). The first round waits for its spill to
+                // land before reading, so the reads are exercised even when every later one races ahead of the writer.
+                for (int round = 0; round < MinRounds || DateTime.UtcNow < until; round++)
                 {
                     try
                     {
@@ -117,6 +120,7 @@ public sealed class KvDiskStoreTests : IDisposable
                         int[] prompt = [.. Seq(1000 * random.Next(4), blockSize * random.Next(0, 3)), .. Seq(10_000 * (t + 1) + random.Next(50), blockSize * random.Next(1, 4) + 2)];
                         Computed(pool, prompt).Release();
                         EvictEverything(pool);
+                        if (round == 0) store.Flush();
                         int found = pool.ReadCachedPrefixFromDisk(prompt, prompt.Length - 1);
                         var s = pool.CreateSequence();
                         var match = pool.AttachCachedPrefix(s, prompt, prompt.Length - 1);
