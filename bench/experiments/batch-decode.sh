@@ -12,7 +12,8 @@
 # Knobs (environment): BASE_REF (a git commit: the engine of the "before" column, built with this tree's bench harness
 # copied over it so that only the engine differs; empty: none), BASE_WEIGHTS (without BASE_REF: the "before" column is
 # this build with --weights BASE_WEIGHTS, e.g. mapped: the weight placement's A/B; a BASE_REF older than the placement
-# (589c17d) does not build under this harness), WEIGHTS (--weights of "now", auto),
+# (589c17d) does not build under this harness), BASE_KV (likewise: the "before" column is this build with --kv BASE_KV,
+# e.g. f16 against KV f32: the KV type's A/B), WEIGHTS (--weights of "now", auto),
 # ROUNDS 3, THREADS 2, BATCHES 1,4,16,64, CTX 128, STEPS 32, REPS 2, KV f32, ISA (avx2: .NET's AVX2 path through
 # DOTNET_EnableAVX512=0), LLAMA_BUILD (artifacts/llama.cpp/native: a llama.cpp CMake build folder; its
 # llama-batched-bench is built there with ninja when missing; LLAMA=0 skips llama.cpp), LLAMA_CFGS (the llama.cpp
@@ -56,11 +57,12 @@ if [ -n "${BASE_REF:-}" ]; then
     bench_build "$OUT/base-src" base
   fi
   BUILDS=(base now)
-elif [ -n "${BASE_WEIGHTS:-}" ]; then
+elif [ -n "${BASE_WEIGHTS:-}" ] || [ -n "${BASE_KV:-}" ]; then
   rm -rf "$OUT/base" && cp -r "$OUT/now" "$OUT/base"
   BUILDS=(base now)
 fi
-weights_of() { if [ "$1" = base ] && [ -z "${BASE_REF:-}" ]; then echo "${BASE_WEIGHTS:-auto}"; else echo "${WEIGHTS:-auto}"; fi; }
+weights_of() { if [ "$1" = base ] && [ -z "${BASE_REF:-}" ]; then echo "${BASE_WEIGHTS:-${WEIGHTS:-auto}}"; else echo "${WEIGHTS:-auto}"; fi; }
+kv_of() { if [ "$1" = base ] && [ -z "${BASE_REF:-}" ]; then echo "${BASE_KV:-$KV}"; else echo "$KV"; fi; }
 
 # One llama.cpp run of every file and setting: round $1's JSON lines.
 llama_round() {
@@ -95,7 +97,7 @@ for r in $(seq 1 "$ROUNDS"); do
     fi
     echo "round $r: $b (load $(loadavg))"
     env "${ENV[@]}" dotnet "$OUT/$b/Tandem.Bench.dll" batch "${MODELS[@]}" --no-bundle --threads "$THREADS" \
-      --batch "$BATCHES" --ctx "$CTX" --steps "$STEPS" --reps "$REPS" --kv "$KV" --json "$OUT/$b-round$r.json" \
+      --batch "$BATCHES" --ctx "$CTX" --steps "$STEPS" --reps "$REPS" --kv "$(kv_of "$b")" --json "$OUT/$b-round$r.json" \
       $( [ "$b" = base ] && [ -n "${BASE_REF:-}" ] || echo --weights "$(weights_of "$b")" ) \
       > "$OUT/$b-round$r.txt"
   done

@@ -12,7 +12,9 @@
 # NUM_PROMPTS (40), INPUT_LEN (256), OUTPUT_LEN (64), SLO_TTFT (2 s), SLO_TPOT (0.1 s), SEED, PORT, SLOTS (8),
 # THREADS (2), CHUNK_BUDGET (64), SYSTEMS (which to run, default "llama-server disaggregated colocated chunked"),
 # GOODPUT (1: also bisect goodput), BUILD_DIR (artifacts/llama.cpp), ISA (native), LLAMA_KV (llama-server's KV type:
-# f32 as Tandem's runs here, or f16, llama.cpp's default; system "llama-server-f16kv" runs the latter beside).
+# f32 as Tandem's runs here, or f16, llama.cpp's default; system "llama-server-f16kv" runs the latter beside;
+# system "llama-server-nopoll" runs llama-server with --poll 0: its threads sleep instead of spinning while they wait
+# for work, which is what they should do when the client shares their cores).
 #
 # With 2 cores the load generator cannot be kept off the measured cores: the client shares them with every
 # server, the same way for each system. The load average before and after each system goes into $OUT/load.tsv.
@@ -69,12 +71,13 @@ run_system() { # label
   if port_in_use "$PORT"; then echo "port $PORT is in use: stop that server first" >&2; exit 1; fi
   start=$(date -u +%FT%TZ); before=$(cut -d' ' -f1-3 /proc/loadavg)
   case $label in
-    llama-server|llama-server-f16kv)
-      local kv=$LLAMA_KV; [ "$label" = llama-server-f16kv ] && kv=f16
+    llama-server|llama-server-f16kv|llama-server-nopoll)
+      local kv=$LLAMA_KV extra=(); [ "$label" = llama-server-f16kv ] && kv=f16
+      [ "$label" = llama-server-nopoll ] && extra=(--poll 0 --poll-batch 0)
       [ -x "$LLAMA_SERVER" ] || { echo "error: $LLAMA_SERVER not built (bench/llama-cpp/build-and-bench.sh with BUILD_ONLY=1)" >&2; exit 1; }
       # -c is the context of all slots together: each slot gets c/np tokens, room for one prompt and its answer.
       start_server "$OUT/$label.server.log" "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" \
-        -np "$SLOTS" -c $(( SLOTS * (INPUT_LEN + OUTPUT_LEN + 64) )) -ctk "$kv" -ctv "$kv"
+        -np "$SLOTS" -c $(( SLOTS * (INPUT_LEN + OUTPUT_LEN + 64) )) -ctk "$kv" -ctv "$kv" "${extra[@]}"
       wait_ready "http://127.0.0.1:$PORT" "$label"
       # llama-server refuses no unknown field but has no tandem_timeline either.
       bench "$label" --no-timeline ;;
