@@ -14,7 +14,8 @@
 # GOODPUT (1: also bisect goodput), BUILD_DIR (artifacts/llama.cpp), ISA (native), LLAMA_KV (llama-server's KV type:
 # f32 as Tandem's runs here, or f16, llama.cpp's default; system "llama-server-f16kv" runs the latter beside;
 # system "llama-server-nopoll" runs llama-server with --poll 0: its threads sleep instead of spinning while they wait
-# for work, which is what they should do when the client shares their cores).
+# for work, which is what they should do when the client shares their cores; system "llama-server-fa" runs it with F16
+# KV and flash attention on, its fastest setting in llama-batched-bench here).
 #
 # With 2 cores the load generator cannot be kept off the measured cores: the client shares them with every
 # server, the same way for each system. The load average before and after each system goes into $OUT/load.tsv.
@@ -71,9 +72,10 @@ run_system() { # label
   if port_in_use "$PORT"; then echo "port $PORT is in use: stop that server first" >&2; exit 1; fi
   start=$(date -u +%FT%TZ); before=$(cut -d' ' -f1-3 /proc/loadavg)
   case $label in
-    llama-server|llama-server-f16kv|llama-server-nopoll)
+    llama-server|llama-server-f16kv|llama-server-nopoll|llama-server-fa)
       local kv=$LLAMA_KV extra=(); [ "$label" = llama-server-f16kv ] && kv=f16
       [ "$label" = llama-server-nopoll ] && extra=(--poll 0 --poll-batch 0)
+      [ "$label" = llama-server-fa ] && { kv=f16; extra=(-fa); }
       [ -x "$LLAMA_SERVER" ] || { echo "error: $LLAMA_SERVER not built (bench/llama-cpp/build-and-bench.sh with BUILD_ONLY=1)" >&2; exit 1; }
       # -c is the context of all slots together: each slot gets c/np tokens, room for one prompt and its answer.
       start_server "$OUT/$label.server.log" "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" \
