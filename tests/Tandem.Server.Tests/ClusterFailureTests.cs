@@ -127,6 +127,38 @@ public sealed class ClusterFailureTests
     }
 
     [Fact]
+    public async Task A_decode_worker_that_takes_calls_and_breaks_them_while_alive_fails_the_request_instead_of_looping()
+    {
+        // Each dropped call sends the KV, still held by the prefill worker, to a decode worker again; this one answers every
+        // heartbeat, so it is never marked down and is picked again each time. Without a bound the request went round for
+        // ever (its client waiting, the frontend spinning); now it fails after RemoteRequest.MaxDrops with an error that
+        // says so, its KV is freed on the prefill worker, and the next request goes through.
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await DecodeDroppingRelay.StartAsync(decode.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
+            "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", relay.HostPort]);
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await LocalCluster.WaitReadyAsync(http, frontend);
+        relay.Intercept(); // the frontend's warm-up went through untouched
+
+        var events = await http.StreamAsync("/v1/completions", ClusterWorkload.TokenIdRequest(64, 0)).WaitAsync(WaitLimit);
+
+        Assert.Equal("[DONE]", events[^1]);
+        var error = JsonDocument.Parse(events[^2]).RootElement.GetProperty("error");
+        Assert.Contains("dropped before its KV came in", error.GetProperty("message").GetString());
+        Assert.Equal(RemoteRequest.MaxDrops, relay.Dropped);
+        await LocalCluster.AssertPoolEmptyAsync(prefill, DrainLimit);
+
+        relay.StopDropping();
+        var next = ClusterWorkload.TokenIdRequest(64, 1);
+        next["ignore_eos"] = true;
+        var (_, finish) = await ClusterWorkload.RunAsync(http, next);
+        Assert.Equal("length", finish);
+        Assert.Equal(RemoteRequest.MaxDrops, relay.Dropped);
+    }
+
+    [Fact]
     public async Task A_KV_release_that_times_out_is_sent_again_and_frees_the_KV_long_before_the_lease()
     {
         // The decode worker's confirmation after its import fails once as a deadline passed (what a release sees under heavy

@@ -13,8 +13,8 @@ namespace Tandem.Server.Tests;
 
 /// <summary>
 /// A peer between a frontend and a real prefill worker (a real gRPC server on loopback, listed to the frontend as the
-/// prefill worker, so decode workers pull KV through it too): every call is passed through to the worker. Subclasses
-/// misbehave on the KV pull (damage it, hold it), but only from <see cref="Intercept"/> on: a frontend sends its warm-up
+/// prefill worker, so decode workers pull KV through it too), or a real decode worker: every call is passed through to the
+/// worker. Subclasses misbehave on the KV pull (damage it, hold it) or on a call, but only from <see cref="Intercept"/> on: a frontend sends its warm-up
 /// requests (prefill, KV pull, decode) through the relay before it says it is ready, and the fault a test injects is
 /// meant for the test's own requests, so a test calls it once the frontend is ready.
 /// </summary>
@@ -86,6 +86,14 @@ public abstract class KvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
         using var call = Real.PullKv(request, cancellationToken: context.CancellationToken);
         while (await call.ResponseStream.MoveNext(context.CancellationToken))
             await chunks.WriteAsync(call.ResponseStream.Current);
+    }
+
+    /// <summary>Passed through too, for a relay listed as a decode worker.</summary>
+    public override async Task Decode(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
+    {
+        using var call = Real.Decode(request, cancellationToken: context.CancellationToken);
+        while (await call.ResponseStream.MoveNext(context.CancellationToken))
+            await events.WriteAsync(call.ResponseStream.Current);
     }
 
     public override Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context) =>

@@ -32,6 +32,13 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
     private const int MaxRefusals = 16;
 
     /// <summary>
+    /// Decode calls one request may see taken and then dropped before its KV came in, before it fails. A decode worker
+    /// that died is marked down and not picked again, but one whose call breaks while the worker still answers its
+    /// heartbeat (its handler throws on this request, a proxy cuts the stream) would be picked again and again.
+    /// </summary>
+    internal const int MaxDrops = MaxAttempts;
+
+    /// <summary>
     /// How a worker call ended. Lost: the worker or the request's KV was lost, and the request is prefilled again (a
     /// recompute). Refused: the worker did not take the call (draining, loop dead, or no answer at all), and it goes to
     /// another worker of the role as it was. Dropped: a decode worker took the call and was lost before the KV came in;
@@ -45,6 +52,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
     private OverlappedDecode? _early;
     private bool _imported;
     private int _refusals;
+    private int _drops;
 
     public async Task RunAsync()
     {
@@ -104,6 +112,12 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             var location = new Proto.KvLocation { Address = prefill.Address, KvId = kv.KvId, Tokens = kv.Tokens };
             do
             {
+                if (outcome == Outcome.Dropped && ++_drops >= MaxDrops)
+                {
+                    Release(prefill, kv);
+                    throw new InvalidOperationException(
+                        $"request {request.Id}: {MaxDrops} decode calls were taken and dropped before its KV came in; giving up");
+                }
                 if (_early is { } early)
                 {
                     // Started when the prefill did: its pull may be all but done.
