@@ -15,7 +15,8 @@
 # f32 as Tandem's runs here, or f16, llama.cpp's default; system "llama-server-f16kv" runs the latter beside;
 # system "llama-server-nopoll" runs llama-server with --poll 0: its threads sleep instead of spinning while they wait
 # for work, which is what they should do when the client shares their cores; system "llama-server-fa" runs it with F16
-# KV and flash attention on, its fastest setting in llama-batched-bench here).
+# KV and flash attention on, its fastest setting in llama-batched-bench here; system "chunked-f16kv" runs Tandem's
+# chunked mode with F16 KV, its serve default, to face it).
 #
 # With 2 cores the load generator cannot be kept off the measured cores: the client shares them with every
 # server, the same way for each system. The load average before and after each system goes into $OUT/load.tsv.
@@ -83,11 +84,14 @@ run_system() { # label
       wait_ready "http://127.0.0.1:$PORT" "$label"
       # llama-server refuses no unknown field but has no tandem_timeline either.
       bench "$label" --no-timeline ;;
-    disaggregated|colocated|chunked)
-      local opts=(--mode "$label" --cores "0,1")
-      [ "$label" = disaggregated ] && opts=(--mode disaggregated --cores "0;1")
-      [ "$label" = chunked ] && opts+=(--chunk-budget "$CHUNK_BUDGET")
-      start_server "$OUT/$label.server.log" $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type f32 --kv-memory 256MiB "${opts[@]}"
+    disaggregated|colocated|chunked|chunked-f16kv)
+      local mode=${label%-f16kv} kv=f32; [ "$label" = chunked-f16kv ] && kv=f16
+      local opts=(--mode "$mode" --cores "0,1")
+      [ "$mode" = disaggregated ] && opts=(--mode disaggregated --cores "0;1")
+      [ "$mode" = chunked ] && opts+=(--chunk-budget "$CHUNK_BUDGET")
+      # The same 256 MiB either way: F16 KV holds twice the tokens in it (the rates here keep fewer than 18 requests of
+      # 320 tokens in flight, what F32 KV holds, so the room does not decide the figures).
+      start_server "$OUT/$label.server.log" $TANDEM serve --model "$MODEL" --port "$PORT" --kv-type "$kv" --kv-memory 256MiB "${opts[@]}"
       wait_ready "http://127.0.0.1:$PORT" "$label"; head -20 "$OUT/$label.server.log"
       bench "$label" ;;
     *) echo "unknown system $label" >&2; exit 2 ;;
