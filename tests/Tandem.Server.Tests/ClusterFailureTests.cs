@@ -159,6 +159,37 @@ public sealed class ClusterFailureTests
     }
 
     [Fact]
+    public async Task A_decode_worker_whose_heartbeats_time_out_while_it_streams_tokens_is_not_taken_for_lost()
+    {
+        // Under a heavy load a worker's status call can miss its deadline while the worker is plainly working: its tokens
+        // keep coming. The heartbeat alone took it for lost (seen in full test runs beside busy loops: "no prefill worker
+        // is left"), cancelling its requests: each prefilled again, or failed when no other worker was left. Tokens now count
+        // as signs of life: the request goes through once, and no worker is marked down.
+        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+        await using var relay = await StatusStallingRelay.StartAsync(decode.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
+            "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", relay.HostPort]);
+        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
+        await LocalCluster.WaitReadyAsync(http, frontend);
+        relay.Intercept();
+
+        // 160 tokens at one per 25 ms at least: 4 s of streaming, twice the 2 s worker timeout, so heartbeats expire during it.
+        var body = ClusterWorkload.TokenIdRequest(64, 0);
+        body["max_tokens"] = 160;
+        body["ignore_eos"] = true;
+        var (_, finish) = await ClusterWorkload.RunAsync(http, body).WaitAsync(WaitLimit);
+
+        Assert.Equal("length", finish);
+        Assert.True(relay.Expired >= 1, "no heartbeat expired during the stream: the test did not test anything");
+        // Taken for lost, its stream was cancelled and the request prefilled again: a recompute the client never sees
+        // (its text is the same) but the cluster pays for; none here.
+        Assert.DoesNotContain("is down", frontend.Stderr);
+        Assert.Equal(0, await LocalCluster.MetricAsync(http, "vllm:num_preemptions_total"));
+        await LocalCluster.AssertPoolEmptyAsync(prefill, DrainLimit);
+    }
+
+    [Fact]
     public async Task A_KV_release_that_times_out_is_sent_again_and_frees_the_KV_long_before_the_lease()
     {
         // The decode worker's confirmation after its import fails once as a deadline passed (what a release sees under heavy

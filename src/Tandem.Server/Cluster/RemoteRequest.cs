@@ -236,6 +236,7 @@ internal sealed class RemoteRequest(ClusterEngine engine, ForwardedRequest reque
             while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
             {
                 answered = true;
+                worker.NoteHeard(engine.Options.TimeProvider);
                 var e = call.ResponseStream.Current;
                 switch (e.EventCase)
                 {

@@ -125,6 +125,13 @@ internal sealed class RemoteWorker(string address, WorkerRole role, Proto.Worker
         }
     }
 
+    /// <summary>
+    /// A call to it just brought a message (a token, a KV event): it is alive, as surely as a heartbeat would say. A worker
+    /// so busy that its status call misses the deadline (cores shared with a heavy load) is not taken for lost while it
+    /// is still streaming; one that stops answering and streaming both is, a timeout after the last of either.
+    /// </summary>
+    public void NoteHeard(TimeProvider time) => Volatile.Write(ref _lastSeen, time.GetTimestamp());
+
     /// <summary>Its loop died (its status or a refused call says so): down, and no work goes to it until a restarted process answers.</summary>
     public string? MarkFailed(string failure) =>
         Refuse($"{ClusterProtocol.RoleName(Role)} worker {Address} cannot take work ({failure}); its requests go to other workers until it is restarted");
