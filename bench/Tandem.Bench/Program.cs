@@ -198,7 +198,14 @@ switch (mode)
             KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
         return 0;
     case "kernels":
-        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath, kernelTypes);
+        try
+        {
+            KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath, kernelTypes);
+        }
+        catch (ArgumentException e)
+        {
+            return Fail(e.Message); // a --types it has no kernel for: one line, not a stack trace
+        }
         return 0;
     case "attention":
         AttentionBench.Run(pp, args.Contains("--ctx") ? ctx : 512, Console.Out);
