@@ -133,14 +133,8 @@ public sealed class ClusterFailureTests
         // heartbeat, so it is never marked down and is picked again each time. Without a bound the request went round for
         // ever (its client waiting, the frontend spinning); now it fails after RemoteRequest.MaxDrops with an error that
         // says so, its KV is freed on the prefill worker, and the next request goes through.
-        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
-        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
-        await using var relay = await DecodeDroppingRelay.StartAsync(decode.Address.ToString().TrimEnd('/'), LocalCluster.Token);
-        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
-            "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", relay.HostPort]);
-        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await LocalCluster.WaitReadyAsync(http, frontend);
-        relay.Intercept(); // the frontend's warm-up went through untouched
+        await using var cluster = await DecodeRelayCluster<DecodeDroppingRelay>.StartAsync(DecodeDroppingRelay.StartAsync);
+        var (prefill, relay, http) = (cluster.Prefill, cluster.Relay, cluster.Http);
 
         var events = await http.StreamAsync("/v1/completions", ClusterWorkload.TokenIdRequest(64, 0)).WaitAsync(WaitLimit);
 
@@ -165,14 +159,8 @@ public sealed class ClusterFailureTests
         // keep coming. The heartbeat alone took it for lost (seen in full test runs beside busy loops: "no prefill worker
         // is left"), cancelling its requests: each prefilled again, or failed when no other worker was left. Tokens now count
         // as signs of life: the request goes through once, and no worker is marked down.
-        using var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
-        using var decode = await LocalCluster.StartWorkerAsync("decode", 1);
-        await using var relay = await StatusStallingRelay.StartAsync(decode.Address.ToString().TrimEnd('/'), LocalCluster.Token);
-        using var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
-            "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", relay.HostPort]);
-        using var http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) };
-        await LocalCluster.WaitReadyAsync(http, frontend);
-        relay.Intercept();
+        await using var cluster = await DecodeRelayCluster<StatusStallingRelay>.StartAsync(StatusStallingRelay.StartAsync);
+        var (prefill, relay, http) = (cluster.Prefill, cluster.Relay, cluster.Http);
 
         // 160 tokens at one per 25 ms at least: 4 s of streaming, twice the 2 s worker timeout, so heartbeats expire during it.
         var body = ClusterWorkload.TokenIdRequest(64, 0);
@@ -184,7 +172,7 @@ public sealed class ClusterFailureTests
         Assert.True(relay.Expired >= 1, "no heartbeat expired during the stream: the test did not test anything");
         // Taken for lost, its stream was cancelled and the request prefilled again: a recompute the client never sees
         // (its text is the same) but the cluster pays for; none here.
-        Assert.DoesNotContain("is down", frontend.Stderr);
+        Assert.DoesNotContain("is down", cluster.Frontend.Stderr);
         Assert.Equal(0, await LocalCluster.MetricAsync(http, "vllm:num_preemptions_total"));
         await LocalCluster.AssertPoolEmptyAsync(prefill, DrainLimit);
     }
@@ -555,6 +543,54 @@ public sealed class ClusterFailureTests
         {
             if (DateTime.UtcNow > until) Assert.Fail($"gave up waiting for {what}");
             await Task.Delay(20);
+        }
+    }
+
+    /// <summary>
+    /// A real prefill worker, a real decode worker behind a relay of type <typeparamref name="T"/> (listed to the frontend as
+    /// the decode worker), and a frontend with fast failure detection, ready, the relay intercepting from then on (the
+    /// frontend's warm-up went through untouched).
+    /// </summary>
+    private sealed class DecodeRelayCluster<T> : IAsyncDisposable where T : KvRelay
+    {
+        public required ServeProcess Prefill { get; init; }
+        public required ServeProcess Decode { get; init; }
+        public required T Relay { get; init; }
+        public required ServeProcess Frontend { get; init; }
+        public required HttpClient Http { get; init; }
+
+        public static async Task<DecodeRelayCluster<T>> StartAsync(Func<string, string, Task<T>> startRelay)
+        {
+            var prefill = await LocalCluster.StartWorkerAsync("prefill", 0);
+            var decode = await LocalCluster.StartWorkerAsync("decode", 1);
+            var relay = await startRelay(decode.Address.ToString().TrimEnd('/'), LocalCluster.Token);
+            var frontend = await ServeProcess.StartAsync(["--role", "frontend", "--cluster-token", LocalCluster.Token, .. FastDetection,
+                "--prefill-workers", LocalCluster.HostPort(prefill), "--decode-workers", relay.HostPort]);
+            var cluster = new DecodeRelayCluster<T>
+            {
+                Prefill = prefill, Decode = decode, Relay = relay, Frontend = frontend,
+                Http = new HttpClient { BaseAddress = frontend.Address, Timeout = TimeSpan.FromMinutes(2) },
+            };
+            try
+            {
+                await LocalCluster.WaitReadyAsync(cluster.Http, frontend);
+            }
+            catch
+            {
+                await cluster.DisposeAsync(); // no worker processes left behind by a frontend that never got ready
+                throw;
+            }
+            relay.Intercept();
+            return cluster;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            Frontend.Dispose();
+            await Relay.DisposeAsync();
+            Decode.Dispose();
+            Prefill.Dispose();
         }
     }
 }
