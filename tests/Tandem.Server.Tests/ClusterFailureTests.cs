@@ -162,9 +162,10 @@ public sealed class ClusterFailureTests
         await using var cluster = await DecodeRelayCluster<StatusStallingRelay>.StartAsync(StatusStallingRelay.StartAsync);
         var (prefill, relay, http) = (cluster.Prefill, cluster.Relay, cluster.Http);
 
-        // 160 tokens at one per 25 ms at least: 4 s of streaming, twice the 2 s worker timeout, so heartbeats expire during it.
+        // 240 tokens at one per 25 ms at least: 6 s of streaming, three times the 2 s worker timeout, so heartbeats expire
+        // during it however late a loaded machine starts them (the pace, not the machine's speed, sets the length).
         var body = ClusterWorkload.TokenIdRequest(64, 0);
-        body["max_tokens"] = 160;
+        body["max_tokens"] = 240;
         body["ignore_eos"] = true;
         var (_, finish) = await ClusterWorkload.RunAsync(http, body).WaitAsync(WaitLimit);
 
