@@ -32,13 +32,17 @@ public static unsafe class KernelBench
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
-    /// <param name="jsonPath">Where to write the <see cref="Report"/>; null for the table alone.</param>
+    /// <summary>The weight types <c>--types</c> names (null: all); one it has no kernel for is an error naming those it has.</summary>
     /// <param name="typeNames">Comma-separated weight types to time (as GGUF names them, any case); null for all.</param>
-    public static void Run(int rows, int cols, int[] batches, TextWriter o, string? jsonPath = null, string? typeNames = null)
-    {
-        GgmlType[] types = typeNames == null ? Types : typeNames.Split(',').Select(name =>
+    public static GgmlType[] ParseTypes(string? typeNames) =>
+        typeNames == null ? Types : typeNames.Split(',').Select(name =>
             GgmlTypeInfo.TryParse(name.Trim(), out var t) && Types.Contains(t) ? t
                 : throw new ArgumentException($"--types: {name} is not one of {string.Join(", ", Types.Select(GgmlTypeInfo.Name))}")).ToArray();
+
+    /// <param name="jsonPath">Where to write the <see cref="Report"/>; null for the table alone.</param>
+    /// <param name="types">The weight types to time (<see cref="ParseTypes"/>).</param>
+    public static void Run(int rows, int cols, int[] batches, TextWriter o, string? jsonPath, GgmlType[] types)
+    {
         string loadStart = MachineInfo.LoadAverage, utc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         string clock = ThreadCpuTime.IsAvailable ? "thread CPU time" : "wall time";
         var results = new List<Result>();

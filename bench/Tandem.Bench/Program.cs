@@ -198,15 +198,19 @@ switch (mode)
             KvTransferBench.Run(f, threads, args.Contains("--ctx") ? ctx : 512, reps, Console.Out);
         return 0;
     case "kernels":
+    {
+        GgmlType[] types;
         try
         {
-            KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath, kernelTypes);
+            types = KernelBench.ParseTypes(kernelTypes);
         }
         catch (ArgumentException e)
         {
             return Fail(e.Message); // a --types it has no kernel for: one line, not a stack trace
         }
+        KernelBench.Run(rows, cols, batchOption ?? [1, 4, 16, 64, 512], Console.Out, jsonPath, types);
         return 0;
+    }
     case "attention":
         AttentionBench.Run(pp, args.Contains("--ctx") ? ctx : 512, Console.Out);
         return 0;
