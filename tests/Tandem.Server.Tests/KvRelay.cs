@@ -77,23 +77,34 @@ public abstract class KvRelay : Proto.Worker.WorkerBase, IAsyncDisposable
     {
         if (Intercepting) _prefills.AddOrUpdate(request.RequestId, 1, (_, n) => n + 1);
         using var call = Real.Prefill(request, cancellationToken: context.CancellationToken);
-        while (await call.ResponseStream.MoveNext(context.CancellationToken))
-            await events.WriteAsync(call.ResponseStream.Current);
+        await ForwardAsync(call, events, context.CancellationToken);
     }
 
     public override async Task PullKv(Proto.PullKvRequest request, IServerStreamWriter<Proto.KvChunk> chunks, ServerCallContext context)
     {
         using var call = Real.PullKv(request, cancellationToken: context.CancellationToken);
-        while (await call.ResponseStream.MoveNext(context.CancellationToken))
-            await chunks.WriteAsync(call.ResponseStream.Current);
+        await ForwardAsync(call, chunks, context.CancellationToken);
     }
 
     /// <summary>Passed through too, for a relay listed as a decode worker.</summary>
     public override async Task Decode(Proto.GenerateRequest request, IServerStreamWriter<Proto.WorkerEvent> events, ServerCallContext context)
     {
         using var call = Real.Decode(request, cancellationToken: context.CancellationToken);
-        while (await call.ResponseStream.MoveNext(context.CancellationToken))
-            await events.WriteAsync(call.ResponseStream.Current);
+        await ForwardAsync(call, events, context.CancellationToken);
+    }
+
+    /// <summary>
+    /// Every message of the worker's <paramref name="call"/> written on to the caller, <paramref name="afterEach"/> run after
+    /// each one is written (a subclass's pacing or bookkeeping).
+    /// </summary>
+    protected static async Task ForwardAsync<T>(AsyncServerStreamingCall<T> call, IServerStreamWriter<T> to, CancellationToken cancellation,
+        Func<Task>? afterEach = null)
+    {
+        while (await call.ResponseStream.MoveNext(cancellation))
+        {
+            await to.WriteAsync(call.ResponseStream.Current);
+            if (afterEach != null) await afterEach();
+        }
     }
 
     public override Task<Proto.ShareKvReply> ShareKv(Proto.ShareKvRequest request, ServerCallContext context) =>

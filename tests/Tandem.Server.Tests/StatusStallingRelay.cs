@@ -50,12 +50,11 @@ public sealed class StatusStallingRelay : KvRelay
         try
         {
             using var call = Real.Decode(request, cancellationToken: context.CancellationToken);
-            while (await call.ResponseStream.MoveNext(context.CancellationToken))
+            await ForwardAsync(call, events, context.CancellationToken, async () =>
             {
-                await events.WriteAsync(call.ResponseStream.Current);
                 if (!streaming) { streaming = true; Interlocked.Increment(ref _streaming); }
                 await Task.Delay(Pace, context.CancellationToken);
-            }
+            });
         }
         finally
         {
